@@ -1,0 +1,176 @@
+/*
+ * abi.h — the one definition of the forkbox host/guest ABI.
+ *
+ * Included by the VMM (native/vmm), the guest runtime (native/guest) and the
+ * test guests (native/test/guests). The guest is kernel-less: it runs only at
+ * CPL3, guest virtual == guest physical, and the VMM owns the page tables.
+ * Everything here is fixed-size and position-independent so a snapshot taken
+ * by one build can be forked by another build with the same FB_ABI_VERSION.
+ */
+#ifndef FORKBOX_ABI_H
+#define FORKBOX_ABI_H
+
+#include <stdint.h>
+
+#define FB_ABI_VERSION 1u
+
+/* ---- I/O ports --------------------------------------------------------
+ * FB_PORT_DOORBELL: the guest has written a response into the mailbox (or is
+ *   ready for its first request) and waits; `out %eax,%dx` with any value.
+ *   The TSS I/O bitmap allows only this port at CPL3 (IOPL is 0).
+ * FB_PORT_FAULT: used only by the CPL0 fault stub; the vector, error code and
+ *   faulting frame are on the CPL0 stack (struct fb_fault_frame at RSP).
+ * Any other exit (other port, MMIO, HLT, shutdown, internal error) is a crash
+ * of that VM. */
+#define FB_PORT_DOORBELL 0x7f0
+#define FB_PORT_FAULT    0x7f1
+
+/* ---- Guest physical (== virtual) layout ---------------------------------
+ *
+ *  0x0000_0000  page 0: syscall sled (NOPs, then jmp to the runtime's entry)
+ *  0x0000_1000  boot info page (struct fb_boot_info), written by the VMM at boot
+ *  0x0000_2000  runtime stack, grows down from FB_RUNTIME_STACK_TOP
+ *  0x0010_0000  runtime / test guest static ELF (text+data+bss), <= 1 MiB
+ *  0x0020_0000  system area, supervisor-only 2 MiB page: page tables, GDT,
+ *               TSS (+ I/O bitmap), IDT, fault stubs, CPL0 stack
+ *  0x0040_0000  arena: program (non-PIE python3 links here), brk, mmap
+ *  ...          up to ram_size (RAM slot 0, backed by the memory file)
+ *  0x8000_0000  image slot: read-only image file, mapped user read-only
+ *  0xC000_0000  mailbox slot: fresh anonymous memory per fork, user RW
+ *
+ * All of it is mapped with 2 MiB pages; unmapped ranges fault (#PF -> crash).
+ */
+#define FB_PAGE_SIZE          0x1000ull
+#define FB_HUGE_PAGE_SIZE     0x200000ull
+#define FB_SLED_BASE          0x0ull
+#define FB_SLED_SIZE          0x1000ull
+#define FB_BOOT_INFO_ADDR     0x1000ull
+#define FB_RUNTIME_STACK_LOW  0x2000ull
+#define FB_RUNTIME_STACK_TOP  0x100000ull
+#define FB_RUNTIME_BASE       0x100000ull
+#define FB_RUNTIME_LIMIT      0x200000ull
+#define FB_SYSTEM_BASE        0x200000ull
+#define FB_SYSTEM_SIZE        0x200000ull
+#define FB_ARENA_BASE         0x400000ull
+#define FB_RAM_MIN            (64ull << 20)
+#define FB_RAM_MAX            (2048ull << 20)
+#define FB_IMAGE_BASE         0x80000000ull
+#define FB_IMAGE_MAX          (1024ull << 20)
+#define FB_MAILBOX_BASE       0xC0000000ull
+
+/* ---- Mailbox ------------------------------------------------------------
+ * One region per VM at FB_MAILBOX_BASE. The host fills a request (header
+ * fields + REQ area) before it resumes the vCPU; the guest fills the response
+ * fields + RESULT/OUT/ERR areas and rings the doorbell. Every length in it is
+ * guest-writable and MUST be bounds-checked by the host against the area size
+ * (and by the guest against the host's caps). */
+#define FB_MB_HDR_OFF      0x0ull
+#define FB_MB_HDR_SIZE     0x1000ull
+#define FB_MB_RESULT_OFF   0x1000ull       /* control response payload (runner result) */
+#define FB_MB_RESULT_SIZE  0xF000ull       /* 60 KiB */
+#define FB_MB_REQ_OFF      0x100000ull     /* request payload */
+#define FB_MB_REQ_SIZE     0x800000ull     /* 8 MiB */
+#define FB_MB_OUT_OFF      0x1000000ull    /* stdout of the exec, or a generic response */
+#define FB_MB_OUT_SIZE     0x1000000ull    /* 16 MiB */
+#define FB_MB_ERR_OFF      0x2000000ull    /* stderr of the exec */
+#define FB_MB_ERR_SIZE     0x800000ull     /* 8 MiB */
+#define FB_MAILBOX_SIZE    0x4000000ull    /* 64 MiB of address space; only touched pages cost */
+
+#define FB_MAILBOX_MAGIC   0x584f424d42464b46ull /* "FKBFMBOX" little-endian */
+
+/* request kinds (host -> guest) */
+#define FB_REQ_NONE   0u   /* at boot: no request yet */
+#define FB_REQ_EXEC   1u   /* payload is for the runner (JSON for runner.py) */
+#define FB_REQ_ECHO   2u   /* test guests: copy payload to OUT */
+
+/* response status (guest -> host) */
+#define FB_ST_READY   1u   /* waiting for the first request (snapshot point) */
+#define FB_ST_DONE    2u   /* a response to request `ack_seq` is complete */
+#define FB_ST_EXIT    3u   /* the program called exit_group; the VM cannot go on */
+#define FB_ST_ERROR   4u   /* the runtime failed (result holds a message) */
+
+/* out_flags */
+#define FB_OUT_TRUNCATED    0x1u
+#define FB_ERR_TRUNCATED    0x2u
+#define FB_RESULT_TRUNCATED 0x4u
+
+#define FB_ENTROPY_SIZE 64
+
+struct fb_mailbox {
+    /* --- written by the host before each resume --- */
+    uint64_t magic;                    /* FB_MAILBOX_MAGIC */
+    uint32_t abi_version;              /* FB_ABI_VERSION */
+    uint32_t req_kind;                 /* FB_REQ_* */
+    uint64_t seq;                      /* request sequence number, 1, 2, ... */
+    uint64_t req_len;                  /* bytes at FB_MB_REQ_OFF, <= FB_MB_REQ_SIZE */
+    uint64_t wall_ns;                  /* host CLOCK_REALTIME, ns since epoch, at fill */
+    uint64_t tsc_khz;                  /* guest TSC frequency */
+    uint64_t out_cap;                  /* stdout bytes the guest may keep, <= FB_MB_OUT_SIZE */
+    uint64_t err_cap;                  /* stderr bytes the guest may keep, <= FB_MB_ERR_SIZE */
+    uint64_t mem_limit;                /* arena bytes the program may use (0 = all RAM) */
+    uint8_t  entropy[FB_ENTROPY_SIZE]; /* fresh host randomness for this request */
+    uint8_t  host_reserved[64];
+    /* --- written by the guest before each doorbell --- */
+    uint32_t status;                   /* FB_ST_* */
+    int32_t  exit_code;
+    uint64_t ack_seq;                  /* seq this response answers */
+    uint64_t result_len;               /* bytes at FB_MB_RESULT_OFF */
+    uint64_t out_len;                  /* bytes at FB_MB_OUT_OFF */
+    uint64_t err_len;                  /* bytes at FB_MB_ERR_OFF */
+    uint32_t out_flags;                /* FB_*_TRUNCATED */
+    uint32_t guest_reserved0;
+    uint64_t syscalls;                 /* guest counters, informational */
+    uint64_t arena_used;
+    uint8_t  guest_reserved[48];
+};
+_Static_assert(sizeof(struct fb_mailbox) <= FB_MB_HDR_SIZE, "mailbox header fits its page");
+
+/* ---- Boot info ------------------------------------------------------------
+ * Written once by the VMM before the first instruction; lives in RAM, so it is
+ * part of every snapshot. args: NUL-terminated strings, argv then an empty
+ * string, then envp then an empty string. */
+#define FB_BOOT_MAGIC 0x544f4f4258424b46ull /* "FKBXBOOT" */
+#define FB_BOOT_ARGS_MAX (FB_PAGE_SIZE - 128)
+
+struct fb_boot_info {
+    uint64_t magic;          /* FB_BOOT_MAGIC */
+    uint32_t abi_version;
+    uint32_t args_len;       /* bytes used in args[] */
+    uint64_t ram_size;       /* RAM slot size (arena ends here) */
+    uint64_t image_base;     /* FB_IMAGE_BASE, or 0 when no image */
+    uint64_t image_size;     /* bytes of the image file */
+    uint64_t mailbox_base;   /* FB_MAILBOX_BASE */
+    uint64_t mailbox_size;   /* FB_MAILBOX_SIZE */
+    uint64_t tsc_khz;        /* guest TSC frequency at boot */
+    uint64_t wall_ns;        /* host CLOCK_REALTIME at boot */
+    uint64_t reserved[7];
+    char     args[FB_BOOT_ARGS_MAX];
+};
+_Static_assert(sizeof(struct fb_boot_info) == FB_PAGE_SIZE, "boot info is one page");
+
+/* ---- Fault report ---------------------------------------------------------
+ * The CPL0 stub for vector v pushes an error code (0 when the CPU gives none)
+ * and v, then does `out %al, $FB_PORT_FAULT`. At that exit, RSP (CPL0 stack in
+ * the system area) points at this frame: */
+struct fb_fault_frame {
+    uint64_t vector;
+    uint64_t error_code;
+    uint64_t rip;
+    uint64_t cs;
+    uint64_t rflags;
+    uint64_t rsp;
+    uint64_t ss;
+};
+
+/* ---- Syscall entry ----------------------------------------------------------
+ * The image builder rewrites each `syscall` (0f 05) into `call *%rax` (ff d0).
+ * With rax = syscall number (< FB_SLED_SIZE) this lands in page 0's NOP sled,
+ * which ends in a jump to the runtime's entry. At the entry: rax = number,
+ * [rsp] = return address, args in rdi, rsi, rdx, r10, r8, r9. Like the kernel,
+ * the entry may clobber rcx and r11 and returns the result in rax; every other
+ * register, including all vector state, is preserved. The runtime writes the
+ * sled itself at start (page 0 is ordinary RAM): NOPs up to FB_SLED_JUMP_OFF,
+ * then a jump to its entry; the VMM leaves page 0 zero. */
+#define FB_SLED_JUMP_OFF (FB_SLED_SIZE - 16)
+
+#endif /* FORKBOX_ABI_H */

@@ -1,0 +1,164 @@
+/*
+ * vmm.h — the forkbox VMM as a plain C library.
+ *
+ * Objects: a *snapshot* (memory file + state file, opened read-only and shared
+ * by every fork of it), a *vm* (one KVM VM with one vCPU: booted from a static
+ * ELF at build time, or forked from a snapshot), a *pool* of pre-created VM
+ * shells, and *workers* (native threads that own vCPUs: every KVM_RUN of a vm
+ * happens on the one worker it is bound to).
+ *
+ * Conventions: functions return 0 or -errno; `err` (may be NULL) receives the
+ * failing operation and a message. Nothing here prints, exits or aborts on
+ * guest input. Every guest-supplied length is bounds-checked.
+ */
+#ifndef FORKBOX_VMM_H
+#define FORKBOX_VMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMM_MUST_CHECK __attribute__((warn_unused_result))
+
+struct vmm_err {
+    int code;            /* -errno */
+    const char *op;      /* failing call, e.g. "KVM_SET_SREGS"; static string */
+    char msg[160];
+};
+
+/* ---- probe ---------------------------------------------------------------- */
+struct vmm_probe_info {
+    int kvm_api_version;     /* KVM_GET_API_VERSION */
+    int vcpu_mmap_size;
+    uint64_t tsc_khz;        /* host TSC frequency used for guests */
+    int cap_immediate_exit, cap_readonly_mem, cap_xsave2, cap_xcrs;
+    int is_pvm;              /* best guess: kvm_pvm module loaded */
+};
+int vmm_probe(struct vmm_probe_info *out, struct vmm_err *err) VMM_MUST_CHECK;
+
+/* Bare floor: KVM_CREATE_VM + one memory slot of ram_size + vCPU + CPUID, then
+ * teardown, timed `n` times; durations in ns written to out_ns[n]. */
+int vmm_bench_floor(uint64_t ram_size, int n, uint64_t *out_ns, struct vmm_err *err) VMM_MUST_CHECK;
+
+/* ---- exit reasons of a run -------------------------------------------------- */
+enum vmm_outcome {
+    VMM_OK = 0,          /* doorbell: the guest responded (status in resp) */
+    VMM_CRASH_FAULT,     /* CPU exception reported by the fault stub */
+    VMM_CRASH_IO,        /* I/O on a port other than the doorbell */
+    VMM_CRASH_MMIO,      /* access to guest-physical memory with no slot */
+    VMM_CRASH_SHUTDOWN,  /* triple fault */
+    VMM_CRASH_HLT,
+    VMM_CRASH_INTERNAL,  /* KVM_EXIT_INTERNAL_ERROR / FAIL_ENTRY / other */
+    VMM_CRASH_PROTOCOL,  /* the guest broke the mailbox protocol (bad length, status) */
+    VMM_TIMEOUT,         /* the run's deadline passed; the vm is dead */
+    VMM_KILLED,          /* vmm_vm_kick() was called; the vm is dead */
+};
+const char *vmm_outcome_name(enum vmm_outcome o);
+
+struct vmm_request {
+    uint32_t kind;               /* FB_REQ_* */
+    const void *payload;         /* copied to the mailbox REQ area */
+    uint64_t payload_len;        /* <= FB_MB_REQ_SIZE */
+    uint64_t out_cap, err_cap;   /* 0 = area size */
+    uint64_t mem_limit;          /* 0 = no limit below RAM */
+    uint64_t timeout_ns;         /* 0 = none */
+    const uint8_t *entropy;      /* FB_ENTROPY_SIZE bytes, or NULL = fresh getrandom() */
+};
+
+/* A response points into the vm's mailbox: valid until the next run or the
+ * vm's destruction. Lengths are already clamped to their areas. */
+struct vmm_response {
+    enum vmm_outcome outcome;
+    uint32_t status;             /* FB_ST_* when outcome == VMM_OK */
+    int32_t exit_code;
+    uint32_t out_flags;
+    const uint8_t *result; uint64_t result_len;
+    const uint8_t *out;    uint64_t out_len;
+    const uint8_t *err;    uint64_t err_len;
+    /* crash detail */
+    uint64_t fault_vector, fault_error, fault_rip, fault_cr2;
+    uint32_t exit_reason;        /* raw KVM exit reason of the crash */
+    uint32_t io_port;
+    uint64_t mmio_addr;
+    char detail[128];            /* human-readable reason */
+    /* accounting */
+    uint64_t exits;              /* VM exits during this run */
+    uint64_t run_ns;             /* wall time inside vmm_vm_run */
+};
+
+/* ---- snapshots ------------------------------------------------------------- */
+struct vmm_snapshot;
+/* Opens and validates (magic, version, sizes, checksum) a snapshot. The image
+ * file named in the state file is opened too (path may be overridden). */
+int vmm_snapshot_open(const char *mem_path, const char *state_path,
+                      struct vmm_snapshot **out, struct vmm_err *err) VMM_MUST_CHECK;
+void vmm_snapshot_close(struct vmm_snapshot *s);
+uint64_t vmm_snapshot_ram_size(const struct vmm_snapshot *s);
+
+/* ---- vms ------------------------------------------------------------------ */
+struct vmm_vm;
+
+struct vmm_boot_config {
+    uint64_t ram_size;           /* FB_RAM_MIN..FB_RAM_MAX, multiple of 2 MiB */
+    const char *guest_elf;       /* static ELF linked inside [FB_RUNTIME_BASE, FB_RUNTIME_LIMIT) */
+    const char *image_path;      /* read-only image file or NULL */
+    const char *args;            /* boot args blob (see fb_boot_info.args) */
+    uint32_t args_len;
+};
+/* Creates a VM with fresh (memfd) RAM, loads the ELF, builds page tables,
+ * GDT/TSS/IDT, boot info; the first vmm_vm_run starts it. */
+int vmm_vm_boot(const struct vmm_boot_config *cfg, struct vmm_vm **out,
+                struct vmm_err *err) VMM_MUST_CHECK;
+
+struct vmm_pool;
+/* Forks `snap`: a shell from `pool` (or a new one when pool is NULL or empty)
+ * + mmap(MAP_PRIVATE) of the memory file + state restore. The vm resumes at
+ * the doorbell the snapshot was taken at. */
+int vmm_fork(struct vmm_snapshot *snap, struct vmm_pool *pool,
+             struct vmm_vm **out, struct vmm_err *err) VMM_MUST_CHECK;
+
+/* Fills the request into the mailbox, runs the vCPU until the next doorbell,
+ * crash, deadline or kick. Must be called on the vm's own thread (every run
+ * of one vm on the same thread: KVM ties a vCPU to the last thread that ran
+ * it). After any outcome other than VMM_OK the vm is dead: runs fail -EIO. */
+int vmm_vm_run(struct vmm_vm *vm, const struct vmm_request *req,
+               struct vmm_response *resp, struct vmm_err *err) VMM_MUST_CHECK;
+
+/* The first run of a booted vm: runs to the guest's first doorbell
+ * (status FB_ST_READY expected) without filling a request. */
+int vmm_vm_start(struct vmm_vm *vm, uint64_t timeout_ns, struct vmm_response *resp,
+                 struct vmm_err *err) VMM_MUST_CHECK;
+
+/* From any thread: ends the current (or next) run with VMM_KILLED. */
+void vmm_vm_kick(struct vmm_vm *vm);
+
+/* Snapshot a vm that is stopped at a doorbell: memory file + state file. */
+int vmm_snapshot_save(struct vmm_vm *vm, const char *mem_path, const char *state_path,
+                      struct vmm_err *err) VMM_MUST_CHECK;
+
+/* Releases every fd and mapping of the vm. Not while a run is in progress. */
+void vmm_vm_destroy(struct vmm_vm *vm);
+
+/* ---- pool of pre-created shells (VM + vCPU + CPUID + run mapping + mailbox) -- */
+struct vmm_pool_config { int target; uint64_t max_ram_size; };
+int vmm_pool_create(const struct vmm_pool_config *cfg, struct vmm_pool **out,
+                    struct vmm_err *err) VMM_MUST_CHECK;   /* starts its refill thread */
+void vmm_pool_destroy(struct vmm_pool *p);
+struct vmm_pool_stats { int ready; int target; uint64_t created, taken, misses; };
+void vmm_pool_stats(struct vmm_pool *p, struct vmm_pool_stats *out);
+
+/* ---- workers: native threads that own vCPUs -------------------------------- */
+struct vmm_workers;
+typedef void (*vmm_job_fn)(void *arg);
+int vmm_workers_create(int n, struct vmm_workers **out, struct vmm_err *err) VMM_MUST_CHECK;
+/* Runs fn(arg) on worker `index % n` (jobs of one worker run in order). */
+int vmm_workers_submit(struct vmm_workers *w, unsigned index, vmm_job_fn fn, void *arg) VMM_MUST_CHECK;
+void vmm_workers_destroy(struct vmm_workers *w);   /* drains, then joins */
+
+/* ---- counters --------------------------------------------------------------- */
+struct vmm_stats {
+    uint64_t vms_live, vms_created, vms_destroyed, forks, boots;
+    uint64_t runs, exits, doorbells, crashes, timeouts, kicks;
+};
+void vmm_stats_get(struct vmm_stats *out);
+
+#endif /* FORKBOX_VMM_H */

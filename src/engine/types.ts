@@ -1,0 +1,59 @@
+// types.ts — the engine's public shape, shared by the HTTP server, the CLI and
+// tests. The engine owns templates, the fork pool and execs; the server only
+// validates, authenticates and maps results to JSON.
+
+export type Language = 'python';
+export const LANGUAGES: readonly Language[] = ['python'];
+
+export interface ExecRequest {
+  code: string;
+  language: Language;
+  /** Wall-clock limit for the exec, seconds. */
+  timeoutSeconds: number;
+  env?: Record<string, string>;
+  stdin?: string;
+  /** Output caps in bytes (defaults: engine config). */
+  stdoutCap?: number;
+  stderrCap?: number;
+}
+
+/** How an exec ended. A program failing is 'exited' with its code, not an error. */
+export type ExecOutcome =
+  | 'exited'      // the program ran to the end (exit code from the runner, sys.exit, os._exit)
+  | 'timeout'     // the deadline passed; exitCode is 124 by convention, stderr says so
+  | 'crashed'     // the sandbox crashed (CPU fault, rogue I/O, out of memory); exitCode 137
+  | 'cancelled';  // the caller went away (AbortSignal)
+
+export interface ExecResult {
+  id: string;
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+  outcome: ExecOutcome;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  forkTimeMs: number;
+  execTimeMs: number;
+  totalTimeMs: number;
+  /** Crash detail when outcome is 'crashed'. */
+  crash?: string;
+}
+
+export interface PoolState { ready: number; target: number; created: number; taken: number; misses: number }
+
+export interface EngineHealth {
+  ready: boolean;
+  templates: Record<string, { ready: boolean; building?: boolean; error?: string; key?: string }>;
+  pool: PoolState;
+  liveForks: number;
+  inFlight: number;
+}
+
+export interface Engine {
+  /** Resolves when the default template(s) are built and loaded and the pool is warm. */
+  ready(): Promise<void>;
+  exec(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult>;
+  health(): EngineHealth;
+  /** Finishes (or, past the grace period, cancels) in-flight execs and releases every VM. */
+  close(graceMs?: number): Promise<void>;
+}
