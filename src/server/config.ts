@@ -1,0 +1,120 @@
+// config.ts — the server's settings: one table of options, each settable by a
+// flag (`--port 9000`) or an environment variable (FORKBOX_PORT=9000); a flag
+// wins over the environment, which wins over the default. The same table
+// prints `forkbox serve --help` and is documented in docs/api.md.
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { ConfigError, boolValue, intValue, numberValue, optionalString, stringValue, type Source } from '../lib/config.js';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  apiKeysFile?: string;
+  /** Tokens per second per key; 0 turns rate limiting off. */
+  rateLimit: number;
+  rateBurst: number;
+  maxConcurrency: number;
+  maxQueue: number;
+  queueTimeoutMs: number;
+  bodyLimitBytes: number;
+  maxBatch: number;
+  batchParallelism: number;
+  maxTimeoutSeconds: number;
+  shutdownGraceMs: number;
+  metricsAuth: boolean;
+  logCode: boolean;
+  // Engine options (undefined: the engine's default).
+  memLimitMb?: number;
+  poolSize?: number;
+  workers?: number;
+  stdoutCapBytes?: number;
+  stderrCapBytes?: number;
+}
+
+type Kind = 'string' | 'int' | 'number' | 'bool';
+interface Option {
+  key: keyof ServerConfig;
+  flag: string;
+  env: string;
+  kind: Kind;
+  help: string;
+  def?: () => string | number | boolean;
+  min?: number;
+  max?: number;
+}
+
+const MiB = 1024 * 1024;
+
+/** Every server option. Order is the order of `--help` and of the docs. */
+export const OPTIONS: readonly Option[] = [
+  { key: 'host', flag: 'host', env: 'FORKBOX_HOST', kind: 'string', def: () => '127.0.0.1', help: 'address to bind (loopback unless told otherwise)' },
+  { key: 'port', flag: 'port', env: 'FORKBOX_PORT', kind: 'int', def: () => 8080, min: 0, max: 65535, help: 'TCP port (0 = any free port)' },
+  { key: 'apiKeysFile', flag: 'api-keys-file', env: 'FORKBOX_API_KEYS_FILE', kind: 'string', help: 'file of API keys, one per line (`key` or `id:key`, # comments); unset = auth OFF' },
+  { key: 'rateLimit', flag: 'rate-limit', env: 'FORKBOX_RATE_LIMIT', kind: 'number', def: () => 50, min: 0, max: 1e6, help: 'executions per second per key (token bucket refill); 0 = no rate limit' },
+  { key: 'rateBurst', flag: 'rate-burst', env: 'FORKBOX_RATE_BURST', kind: 'int', def: () => 100, min: 1, max: 1e6, help: 'token bucket size per key' },
+  { key: 'maxConcurrency', flag: 'max-concurrency', env: 'FORKBOX_MAX_CONCURRENCY', kind: 'int', def: () => Math.max(2, availableParallelism() * 2), min: 1, max: 4096, help: 'executions running at once (default 2 x CPUs)' },
+  { key: 'maxQueue', flag: 'max-queue', env: 'FORKBOX_MAX_QUEUE', kind: 'int', def: () => 512, min: 0, max: 100000, help: 'executions waiting for a slot; beyond it: 503 + Retry-After' },
+  { key: 'queueTimeoutMs', flag: 'queue-timeout-ms', env: 'FORKBOX_QUEUE_TIMEOUT_MS', kind: 'int', def: () => 30000, min: 1, max: 3600000, help: 'longest wait in the queue before 503' },
+  { key: 'bodyLimitBytes', flag: 'body-limit', env: 'FORKBOX_BODY_LIMIT_BYTES', kind: 'int', def: () => 2 * MiB, min: 1024, max: 256 * MiB, help: 'largest request body in bytes; beyond it: 413' },
+  { key: 'maxBatch', flag: 'max-batch', env: 'FORKBOX_MAX_BATCH', kind: 'int', def: () => 64, min: 1, max: 10000, help: 'most executions in one batch request' },
+  { key: 'batchParallelism', flag: 'batch-parallelism', env: 'FORKBOX_BATCH_PARALLELISM', kind: 'int', def: () => 8, min: 1, max: 1024, help: 'executions of one batch running at once' },
+  { key: 'maxTimeoutSeconds', flag: 'max-timeout', env: 'FORKBOX_MAX_TIMEOUT_SECONDS', kind: 'number', def: () => 300, min: 1, max: 86400, help: 'largest timeout_seconds a request may ask for' },
+  { key: 'shutdownGraceMs', flag: 'shutdown-grace-ms', env: 'FORKBOX_SHUTDOWN_GRACE_MS', kind: 'int', def: () => 10000, min: 0, max: 600000, help: 'on SIGINT/SIGTERM, how long in-flight executions may finish before they are cancelled' },
+  { key: 'metricsAuth', flag: 'metrics-auth', env: 'FORKBOX_METRICS_AUTH', kind: 'bool', def: () => true, help: 'require an API key for GET /v1/metrics (--metrics-auth=false to expose it)' },
+  { key: 'logCode', flag: 'log-code', env: 'FORKBOX_LOG_CODE', kind: 'bool', def: () => false, help: 'include submitted code in the request log (off by default)' },
+  { key: 'memLimitMb', flag: 'mem-limit-mb', env: 'FORKBOX_MEM_LIMIT_MB', kind: 'int', min: 16, max: 65536, help: 'memory limit per execution, MiB (engine default when unset)' },
+  { key: 'poolSize', flag: 'pool-size', env: 'FORKBOX_POOL_SIZE', kind: 'int', min: 0, max: 4096, help: 'pre-created VM shells kept warm (engine default when unset)' },
+  { key: 'workers', flag: 'workers', env: 'FORKBOX_WORKERS', kind: 'int', min: 1, max: 1024, help: 'native vCPU worker threads (engine default when unset)' },
+  { key: 'stdoutCapBytes', flag: 'stdout-cap', env: 'FORKBOX_STDOUT_CAP_BYTES', kind: 'int', min: 0, max: 64 * MiB, help: 'stdout kept per execution, bytes; the rest is dropped and flagged (engine default when unset)' },
+  { key: 'stderrCapBytes', flag: 'stderr-cap', env: 'FORKBOX_STDERR_CAP_BYTES', kind: 'int', min: 0, max: 64 * MiB, help: 'stderr kept per execution, bytes (engine default when unset)' },
+];
+
+function parseOne(o: Option, raw: string | undefined, from: string): string | number | boolean | undefined {
+  const fallback = o.def?.();
+  if (raw === undefined || raw.trim() === '') return fallback;
+  switch (o.kind) {
+    case 'string': return fallback === undefined ? optionalString(raw) : stringValue(raw, fallback as string);
+    case 'int': return intValue(from, raw, 0, o.min ?? -Infinity, o.max ?? Infinity);
+    case 'number': return numberValue(from, raw, 0, o.min ?? -Infinity, o.max ?? Infinity);
+    case 'bool': return boolValue(from, raw, false);
+  }
+}
+
+/** Resolves the configuration from flags and the environment. Throws ConfigError on bad input. */
+export function loadServerConfig(args: string[], env: Source = process.env): ServerConfig {
+  const spec: Record<string, { type: 'string' }> = {};
+  for (const o of OPTIONS) spec[o.flag] = { type: 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    // Boolean options also accept a bare flag (`--log-code` means true).
+    const norm = args.map((a) => {
+      const o = OPTIONS.find((x) => x.kind === 'bool' && a === `--${x.flag}`);
+      return o ? `--${o.flag}=true` : a;
+    });
+    values = parseArgs({ args: norm, options: spec, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  const cfg: Record<string, unknown> = {};
+  for (const o of OPTIONS) {
+    const flagRaw = values[o.flag];
+    const v = typeof flagRaw === 'string'
+      ? parseOne(o, flagRaw, `--${o.flag}`)
+      : parseOne(o, env[o.env], o.env);
+    if (v !== undefined) cfg[o.key] = v;
+  }
+  return cfg as unknown as ServerConfig;
+}
+
+/** `forkbox serve --help` text, generated from OPTIONS. */
+export function usage(): string {
+  const lines = ['usage: forkbox serve [options]', '', 'Every option is also an environment variable; a flag wins.', ''];
+  for (const o of OPTIONS) {
+    const d = o.def?.();
+    lines.push(`  --${o.flag} (${o.env})${d === undefined ? '' : `  [default: ${String(d)}]`}`);
+    lines.push(`      ${o.help}`);
+  }
+  return lines.join('\n');
+}
+
+export { ConfigError };

@@ -1,0 +1,89 @@
+// schema.ts — JSON schemas of the request bodies and the formatter that turns
+// validation failures into one clear 400 message ("body.timeout_seconds must be
+// <= 300"). Validation is strict: no type coercion, unknown fields rejected.
+import { LANGUAGES } from '../engine/types.js';
+import type { ServerConfig } from './config.js';
+
+export const DEFAULT_TIMEOUT_SECONDS = 30;
+
+export function execSchema(cfg: ServerConfig): Record<string, unknown> {
+  return {
+    type: 'object',
+    required: ['code'],
+    additionalProperties: false,
+    properties: {
+      code: { type: 'string' },
+      language: { type: 'string', enum: [...LANGUAGES], default: 'python' },
+      timeout_seconds: {
+        type: 'number',
+        exclusiveMinimum: 0,
+        maximum: cfg.maxTimeoutSeconds,
+        default: Math.min(DEFAULT_TIMEOUT_SECONDS, cfg.maxTimeoutSeconds),
+      },
+      env: {
+        type: 'object',
+        maxProperties: 256,
+        propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' },
+        additionalProperties: { type: 'string' },
+      },
+      stdin: { type: 'string' },
+    },
+  };
+}
+
+export function batchSchema(cfg: ServerConfig): Record<string, unknown> {
+  return {
+    type: 'object',
+    required: ['executions'],
+    additionalProperties: false,
+    properties: {
+      executions: { type: 'array', minItems: 1, maxItems: cfg.maxBatch, items: execSchema(cfg) },
+    },
+  };
+}
+
+export interface ExecBody {
+  code: string;
+  language: 'python';
+  timeout_seconds: number;
+  env?: Record<string, string>;
+  stdin?: string;
+}
+
+export interface BatchBody { executions: ExecBody[] }
+
+/** The subset of an Ajv error object the formatter reads. */
+export interface SchemaError {
+  keyword: string;
+  instancePath: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+/** One readable sentence for the first validation error. */
+export function formatSchemaErrors(errors: readonly SchemaError[], dataVar: string): Error {
+  const e = errors[0];
+  if (!e) return new Error(`${dataVar} is invalid`);
+  const path = dataVar + e.instancePath.replace(/\//g, '.').replace(/\.(\d+)(?=\.|$)/g, '[$1]');
+  let msg: string;
+  switch (e.keyword) {
+    case 'required':
+      msg = `${path} is missing required field "${String(e.params.missingProperty)}"`;
+      break;
+    case 'additionalProperties':
+      msg = `${path} has unknown field "${String(e.params.additionalProperty)}"`;
+      break;
+    case 'enum':
+      msg = `${path} must be one of: ${(e.params.allowedValues as unknown[]).map(String).join(', ')}`;
+      break;
+    case 'type':
+      msg = `${path} must be ${String(e.params.type).replace(/^([aeiou])/, 'an $1').replace(/^(?!an )/, 'a ')}`;
+      break;
+    case 'propertyNames':
+      msg = `${path} has an invalid variable name "${String(e.params.propertyName)}" (letters, digits, _; not starting with a digit)`;
+      break;
+    default:
+      msg = `${path} ${e.message ?? 'is invalid'}`;
+  }
+  return new Error(msg);
+}
