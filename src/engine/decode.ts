@@ -1,0 +1,123 @@
+// decode.ts — the engine's pure parts: validating an ExecRequest, encoding the
+// runner's JSON request, and turning a VMM response into an ExecResult
+// (outcome, exit code, UTF-8 output, truncation flags, crash detail).
+// No VM here, so test/unit/engine-*.test.ts cover it without /dev/kvm.
+import { randomBytes } from 'node:crypto';
+import { invalidRequest, payloadTooLarge } from '../lib/errors.js';
+import { FB_ERR_TRUNCATED, FB_MB_ERR_SIZE, FB_MB_OUT_SIZE, FB_MB_REQ_SIZE, FB_OUT_TRUNCATED, FB_ST_DONE,
+  FB_ST_ERROR, FB_ST_EXIT } from '../vmm/abi.js';
+import type { Response } from '../vmm/vmm.js';
+import { LANGUAGES, type ExecOutcome, type ExecRequest, type ExecResult } from './types.js';
+
+/** enum vmm_outcome, in the order of native/include/vmm.h. */
+export const VMM_OK = 0;
+export const VMM_TIMEOUT = 8;
+export const VMM_KILLED = 9;
+
+export const MAX_TIMEOUT_SECONDS = 3600;
+export const TIMEOUT_EXIT_CODE = 124;
+export const CRASH_EXIT_CODE = 137;
+
+export const newExecId = (): string => 'exec_' + randomBytes(12).toString('base64url');
+
+export interface Caps { stdoutCap: number; stderrCap: number }
+
+/** Checks a request from any caller (server, CLI); throws InvalidRequest / PayloadTooLarge. */
+export function validateExec(req: ExecRequest, defaults: Caps): Caps & { timeoutMs: number } {
+  if (req === null || typeof req !== 'object') throw invalidRequest('request must be an object');
+  if (!LANGUAGES.includes(req.language)) throw invalidRequest(`unsupported language "${String(req.language)}" (supported: ${LANGUAGES.join(', ')})`);
+  if (typeof req.code !== 'string') throw invalidRequest('code must be a string');
+  if (typeof req.timeoutSeconds !== 'number' || !Number.isFinite(req.timeoutSeconds) || req.timeoutSeconds <= 0 || req.timeoutSeconds > MAX_TIMEOUT_SECONDS)
+    throw invalidRequest(`timeoutSeconds must be a number in (0, ${MAX_TIMEOUT_SECONDS}]`);
+  if (req.env !== undefined) {
+    if (req.env === null || typeof req.env !== 'object' || Array.isArray(req.env)) throw invalidRequest('env must be an object of strings');
+    for (const [k, v] of Object.entries(req.env)) {
+      if (typeof v !== 'string') throw invalidRequest(`env.${k} must be a string`);
+      if (!k || k.includes('=') || k.includes('\0') || v.includes('\0')) throw invalidRequest(`env name/value "${k}" is invalid`);
+    }
+  }
+  if (req.stdin !== undefined && typeof req.stdin !== 'string') throw invalidRequest('stdin must be a string');
+  const cap = (v: number | undefined, dflt: number, max: number, name: string): number => {
+    if (v === undefined) return dflt;
+    if (!Number.isSafeInteger(v) || v < 0 || v > max) throw invalidRequest(`${name} must be an integer in [0, ${max}]`);
+    return v;
+  };
+  return {
+    stdoutCap: cap(req.stdoutCap, defaults.stdoutCap, FB_MB_OUT_SIZE, 'stdoutCap'),
+    stderrCap: cap(req.stderrCap, defaults.stderrCap, FB_MB_ERR_SIZE, 'stderrCap'),
+    timeoutMs: Math.round(req.timeoutSeconds * 1000),
+  };
+}
+
+/** The runner's request (guest/runner.py reads it from the control device). */
+export function encodePayload(req: ExecRequest): Buffer {
+  const body = Buffer.from(JSON.stringify({ code: req.code, env: req.env ?? {}, stdin: req.stdin ?? '' }), 'utf8');
+  if (body.length > FB_MB_REQ_SIZE) throw payloadTooLarge(`request is ${body.length} bytes; the limit is ${FB_MB_REQ_SIZE}`);
+  return body;
+}
+
+/** UTF-8 with invalid sequences replaced by U+FFFD. */
+export const utf8 = (b: Buffer): string => new TextDecoder('utf-8', { fatal: false }).decode(b);
+
+/** Reads the runner's exit code from its JSON result, if it sent one. */
+function resultExitCode(result: Buffer): number | undefined {
+  if (!result.length) return undefined;
+  try {
+    const j = JSON.parse(result.toString('utf8')) as { exit_code?: unknown; exitCode?: unknown };
+    const v = j.exit_code ?? j.exitCode;
+    return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function crashDetail(r: Response): string {
+  const bits: string[] = [r.detail || r.outcome];
+  if (r.outcome.includes('fault') || r.outcomeCode === 1) {
+    bits.push(`vector ${r.faultVector} error 0x${r.faultError.toString(16)} rip 0x${r.faultRip.toString(16)}` +
+      (r.faultVector === 14 ? ` cr2 0x${r.faultCr2.toString(16)}` : ''));
+  }
+  return bits.join(': ');
+}
+
+export interface Timing { forkMs: number; execMs: number; totalMs: number }
+
+/** Maps a VMM response to an ExecResult. `cancelled` = the caller aborted. */
+export function decodeResponse(id: string, r: Response, t: Timing, o: { timeoutSeconds: number; cancelled: boolean }): ExecResult {
+  let outcome: ExecOutcome;
+  let exitCode: number;
+  let stderr = utf8(r.stderr);
+  let crash: string | undefined;
+  if (r.outcomeCode === VMM_OK && (r.status === FB_ST_DONE || r.status === FB_ST_EXIT)) {
+    outcome = 'exited';
+    exitCode = r.status === FB_ST_DONE ? resultExitCode(r.result) ?? r.exitCode : r.exitCode;
+  } else if (r.outcomeCode === VMM_TIMEOUT) {
+    outcome = 'timeout';
+    exitCode = TIMEOUT_EXIT_CODE;
+    stderr += `${stderr && !stderr.endsWith('\n') ? '\n' : ''}forkbox: execution timed out after ${o.timeoutSeconds} s\n`;
+  } else if (r.outcomeCode === VMM_KILLED && o.cancelled) {
+    outcome = 'cancelled';
+    exitCode = CRASH_EXIT_CODE;
+  } else {
+    outcome = 'crashed';
+    exitCode = CRASH_EXIT_CODE;
+    crash = r.outcomeCode === VMM_OK
+      ? `guest runtime reported status ${r.status}${r.status === FB_ST_ERROR ? ' (error)' : ''}: ${utf8(r.result).slice(0, 2000)}`
+      : crashDetail(r);
+  }
+  return {
+    id,
+    stdout: utf8(r.stdout),
+    stderr,
+    exitCode,
+    outcome,
+    stdoutTruncated: (r.outFlags & FB_OUT_TRUNCATED) !== 0,
+    stderrTruncated: (r.outFlags & FB_ERR_TRUNCATED) !== 0,
+    forkTimeMs: round3(t.forkMs),
+    execTimeMs: round3(t.execMs),
+    totalTimeMs: round3(t.totalMs),
+    ...(crash !== undefined ? { crash } : {}),
+  };
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;

@@ -1,0 +1,205 @@
+// index.ts — the engine: loads (building if needed) the language templates,
+// keeps a pool of pre-created VM shells warm, and runs each exec in a fresh
+// copy-on-write fork that is destroyed afterwards. The HTTP server and the
+// CLI use only createEngine() and the Engine interface of types.ts.
+import { availableParallelism } from 'node:os';
+import { log } from '../lib/log.js';
+import { ForkboxError, asForkboxError, kvmUnavailable, shuttingDown, templateNotReady } from '../lib/errors.js';
+import { FB_REQ_EXEC } from '../vmm/abi.js';
+import { Pool, Snapshot, probe, setWorkers, workersConfigured } from '../vmm/vmm.js';
+import { DEFAULT_RAM_MB, buildTemplate, listTemplates, type TemplateInfo } from '../template/build.js';
+import { decodeResponse, encodePayload, newExecId, validateExec, VMM_TIMEOUT } from './decode.js';
+import { Sandbox } from './sandbox.js';
+import type { Engine, EngineHealth, ExecRequest, ExecResult, Language } from './types.js';
+
+export { Sandbox } from './sandbox.js';
+
+export interface EngineOptions {
+  /** VM shells kept pre-created (default 16). */
+  poolSize?: number;
+  /** Native vCPU threads (default 2 × cores). */
+  workers?: number;
+  /** Arena bytes a program may use, MiB (default 512). */
+  memLimitMb?: number;
+  /** Template VM RAM, MiB (default 1024). */
+  ramSizeMb?: number;
+  /** Default output caps, bytes (default 1 MiB each). */
+  stdoutCap?: number;
+  stderrCap?: number;
+  /** Build the template when it is not in the cache (default true); else use the newest cached one. */
+  buildIfMissing?: boolean;
+  /** Rebuild the template even when cached. */
+  forceBuild?: boolean;
+  /** Progress lines of a template build. */
+  onProgress?: (line: string) => void;
+}
+
+export const DEFAULT_CAP = 1024 * 1024;
+
+interface Loaded { info: TemplateInfo; snapshot: Snapshot }
+
+export class ForkboxEngine implements Engine {
+  readonly opts: Required<Omit<EngineOptions, 'onProgress'>> & Pick<EngineOptions, 'onProgress'>;
+  #templates = new Map<Language, { loaded?: Loaded; building: boolean; error?: ForkboxError }>();
+  #pool: Pool | null = null;
+  #ready: Promise<void>;
+  #closing = false;
+  #inFlight = new Map<string, { kick: () => void; done: Promise<unknown> }>();
+  #liveForks = 0;
+
+  constructor(opts: EngineOptions) {
+    this.opts = {
+      poolSize: opts.poolSize ?? 16,
+      workers: opts.workers ?? 2 * availableParallelism(),
+      memLimitMb: opts.memLimitMb ?? 512,
+      ramSizeMb: opts.ramSizeMb ?? DEFAULT_RAM_MB.python,
+      stdoutCap: opts.stdoutCap ?? DEFAULT_CAP,
+      stderrCap: opts.stderrCap ?? DEFAULT_CAP,
+      buildIfMissing: opts.buildIfMissing ?? true,
+      forceBuild: opts.forceBuild ?? false,
+      onProgress: opts.onProgress,
+    };
+    if (this.opts.memLimitMb > this.opts.ramSizeMb) throw new RangeError('memLimitMb must not exceed ramSizeMb');
+    this.#templates.set('python', { building: true });
+    this.#ready = this.#load('python');
+    this.#ready.catch(() => {}); // reported through ready()/health()/exec()
+  }
+
+  async #load(lang: Language): Promise<void> {
+    const slot = this.#templates.get(lang)!;
+    try {
+      const p = probe();
+      if (!p.available) throw kvmUnavailable(`KVM is not available: ${p.reason}`);
+      if (!workersConfigured()) setWorkers(this.opts.workers);
+      let info: TemplateInfo | undefined;
+      if (this.opts.buildIfMissing) {
+        info = await buildTemplate(lang, { force: this.opts.forceBuild, ramSizeMb: this.opts.ramSizeMb,
+          ...(this.opts.onProgress ? { onProgress: this.opts.onProgress } : {}) });
+      } else {
+        info = (await listTemplates()).find((t) => t.name === lang);
+        if (!info) throw templateNotReady(`no ${lang} template in the cache (run: forkbox template build ${lang})`);
+      }
+      const snapshot = new Snapshot(info.memPath, info.statePath);
+      if (!this.#pool) this.#pool = new Pool(this.opts.poolSize, snapshot.ramSize);
+      slot.loaded = { info, snapshot };
+      log.info('template.loaded', { template: lang, key: info.key, built: info.built });
+    } catch (e) {
+      slot.error = asForkboxError(e);
+      log.error('template.failed', { template: lang, err: slot.error });
+      throw slot.error;
+    } finally {
+      slot.building = false;
+    }
+  }
+
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  #template(lang: Language): Loaded {
+    const slot = this.#templates.get(lang);
+    if (slot?.loaded) return slot.loaded;
+    if (slot?.error) throw slot.error;
+    throw templateNotReady(`the ${lang} template is still being prepared`);
+  }
+
+  /** A sandbox: one fork that can run several execs, until close(). */
+  async sandbox(lang: Language = 'python'): Promise<Sandbox> {
+    if (this.#closing) throw shuttingDown();
+    const t = this.#template(lang);
+    const vm = await t.snapshot.fork(this.#pool);
+    this.#liveForks++;
+    return new Sandbox(vm, this.#execDefaults(), () => { this.#liveForks--; });
+  }
+
+  #execDefaults(): { stdoutCap: number; stderrCap: number; memLimit: number } {
+    return { stdoutCap: this.opts.stdoutCap, stderrCap: this.opts.stderrCap, memLimit: this.opts.memLimitMb * 1024 * 1024 };
+  }
+
+  async exec(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
+    if (this.#closing) throw shuttingDown();
+    const v = validateExec(req, this.opts);
+    const payload = encodePayload(req);
+    const t = this.#template(req.language);
+    const id = newExecId();
+    const t0 = performance.now();
+    const fr = t.snapshot.forkRun({
+      kind: FB_REQ_EXEC, payload, outCap: v.stdoutCap, errCap: v.stderrCap,
+      memLimit: this.opts.memLimitMb * 1024 * 1024, timeoutMs: v.timeoutMs,
+    }, { pool: this.#pool, destroy: true });
+    let cancelled = false;
+    const onAbort = (): void => { cancelled = true; fr.kick(); };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    this.#liveForks++;
+    this.#inFlight.set(id, { kick: fr.kick, done: fr.done.catch(() => {}) });
+    try {
+      const out = await fr.done;
+      const totalMs = performance.now() - t0;
+      const forkMs = out.forkNs / 1e6;
+      const execMs = out.runNs / 1e6;
+      log.debug('fork.created', { id, template: req.language, forkMs });
+      const res = decodeResponse(id, out.response, { forkMs, execMs, totalMs }, { timeoutSeconds: req.timeoutSeconds, cancelled });
+      const fields = { id, exitCode: res.exitCode, forkMs: res.forkTimeMs, execMs: res.execTimeMs, totalMs: res.totalTimeMs,
+        stdoutBytes: out.response.stdout.length, stderrBytes: out.response.stderr.length, exits: out.response.exits };
+      if (res.outcome === 'timeout' || out.response.outcomeCode === VMM_TIMEOUT) log.info('exec.timeout', fields);
+      else if (res.outcome === 'crashed') log.warn('exec.crashed', { ...fields, crash: res.crash });
+      else if (res.outcome === 'cancelled') log.info('exec.cancelled', fields);
+      else log.info('exec.done', fields);
+      return res;
+    } catch (e) {
+      const err = asForkboxError(e);
+      log.error('exec.failed', { id, err });
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.#inFlight.delete(id);
+      this.#liveForks--;
+    }
+  }
+
+  health(): EngineHealth {
+    const templates: EngineHealth['templates'] = {};
+    for (const [lang, s] of this.#templates) {
+      templates[lang] = { ready: !!s.loaded, ...(s.building ? { building: true } : {}),
+        ...(s.error ? { error: s.error.message } : {}), ...(s.loaded ? { key: s.loaded.info.key } : {}) };
+    }
+    const pool = this.#pool?.stats() ?? { ready: 0, target: this.opts.poolSize, created: 0, taken: 0, misses: 0 };
+    const ready = !this.#closing && [...this.#templates.values()].every((s) => !!s.loaded);
+    return { ready, templates, pool, liveForks: this.#liveForks, inFlight: this.#inFlight.size };
+  }
+
+  /** The loaded template of a language (for benchmarks and the CLI). */
+  templateInfo(lang: Language = 'python'): TemplateInfo | undefined {
+    return this.#templates.get(lang)?.loaded?.info;
+  }
+
+  async close(graceMs = 10_000): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    const pending = [...this.#inFlight.values()];
+    if (pending.length) {
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<void>((r) => { timer = setTimeout(r, graceMs); });
+      await Promise.race([Promise.all(pending.map((p) => p.done)), graceOver]);
+      clearTimeout(timer);
+      for (const p of this.#inFlight.values()) p.kick();
+      await Promise.all([...this.#inFlight.values()].map((p) => p.done));
+    }
+    await this.#ready.catch(() => {});
+    for (const s of this.#templates.values()) {
+      s.loaded?.snapshot.close();
+      delete s.loaded;
+    }
+    this.#pool?.close();
+    this.#pool = null;
+    log.info('engine.closed', {});
+  }
+}
+
+/** Creates the engine and starts loading its templates; await engine.ready() before exec. */
+export async function createEngine(opts: EngineOptions = {}): Promise<ForkboxEngine> {
+  return new ForkboxEngine(opts);
+}
+
+export type { Engine, ExecRequest, ExecResult } from './types.js';

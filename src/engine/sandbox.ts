@@ -1,0 +1,59 @@
+// sandbox.ts — what a user holds: one fork that runs execs until close().
+// The one-shot exec path forks and destroys in a single native hand-off; a
+// Sandbox keeps its fork so later execs see earlier state (sessions).
+// After a timeout, crash or cancel the fork is dead and the sandbox closes.
+import { shuttingDown } from '../lib/errors.js';
+import { FB_REQ_EXEC, FB_ST_DONE } from '../vmm/abi.js';
+import type { Vm } from '../vmm/vmm.js';
+import { decodeResponse, encodePayload, newExecId, validateExec, VMM_OK } from './decode.js';
+import type { ExecRequest, ExecResult } from './types.js';
+
+export class Sandbox {
+  #vm: Vm | null;
+  #busy = false;
+  #onClose: () => void;
+  readonly defaults: { stdoutCap: number; stderrCap: number; memLimit: number };
+
+  constructor(vm: Vm, defaults: { stdoutCap: number; stderrCap: number; memLimit: number }, onClose: () => void) {
+    this.#vm = vm;
+    this.defaults = defaults;
+    this.#onClose = onClose;
+  }
+
+  get closed(): boolean {
+    return this.#vm === null;
+  }
+
+  async exec(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
+    const vm = this.#vm;
+    if (!vm) throw shuttingDown();
+    if (this.#busy) throw new Error('sandbox is already running an exec');
+    const v = validateExec(req, this.defaults);
+    const payload = encodePayload(req);
+    const id = newExecId();
+    let cancelled = false;
+    const onAbort = (): void => { cancelled = true; vm.kick(); };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    this.#busy = true;
+    const t0 = performance.now();
+    try {
+      const r = await vm.run({ kind: FB_REQ_EXEC, payload, outCap: v.stdoutCap, errCap: v.stderrCap,
+        memLimit: this.defaults.memLimit, timeoutMs: v.timeoutMs });
+      const res = decodeResponse(id, r, { forkMs: 0, execMs: r.runNs / 1e6, totalMs: performance.now() - t0 },
+        { timeoutSeconds: req.timeoutSeconds, cancelled });
+      if (r.outcomeCode !== VMM_OK || res.outcome !== 'exited' || r.status !== FB_ST_DONE) this.close();
+      return res;
+    } finally {
+      this.#busy = false;
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  close(): void {
+    if (!this.#vm) return;
+    this.#vm.close();
+    this.#vm = null;
+    this.#onClose();
+  }
+}

@@ -1,0 +1,217 @@
+// build.ts — builds and caches templates: boot a guest (the runtime with a
+// language image, or a test guest), run it to its READY doorbell, snapshot it
+// into <dir>/{memory,state,manifest.json} via a temp dir + rename. The cache
+// key covers every input, so a changed image, runtime or ABI rebuilds.
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cacheDir, runtimeElf, testGuestDir } from '../lib/paths.js';
+import { ForkboxError } from '../lib/errors.js';
+import { FB_ABI_VERSION, FB_ST_READY, bootArgs } from '../vmm/abi.js';
+import { Vm, type Response } from '../vmm/vmm.js';
+import { loadImageBuilder } from './image-source.js';
+
+/** Bumped when the template layout or boot procedure changes. */
+export const TEMPLATE_FORMAT = 1;
+
+export interface TemplateManifest {
+  name: string;
+  key: string;
+  format: number;
+  inputs: { imageKey?: string; runtimeSha256?: string; guestElf: string; guestSha256: string; abiVersion: number; ramSize: number;
+    argv: string[]; env: string[] };
+  created: string;
+  sizes: { memory: number; state: number; image?: number };
+  bootMs: number;
+  snapshotMs: number;
+}
+
+export interface TemplateInfo {
+  name: string;
+  key: string;
+  dir: string;
+  memPath: string;
+  statePath: string;
+  manifest: TemplateManifest;
+  /** True when this call built it; false when it came from the cache. */
+  built: boolean;
+}
+
+export interface BuildOptions {
+  onProgress?: (line: string) => void;
+  force?: boolean;
+  /** RAM of the template VM in MiB (default 1024 for python). */
+  ramSizeMb?: number;
+  /** Where templates live (default cacheDir()/templates). */
+  root?: string;
+  /** Boot deadline in ms (default 300 s). */
+  bootTimeoutMs?: number;
+}
+
+export const TEMPLATE_NAMES = ['python'] as const;
+export type TemplateName = (typeof TEMPLATE_NAMES)[number];
+export const DEFAULT_RAM_MB: Record<TemplateName, number> = { python: 1024 };
+
+export const templatesRoot = (): string => join(cacheDir(), 'templates');
+
+async function sha256File(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+function buildFailed(message: string, cause?: unknown): ForkboxError {
+  return new ForkboxError('TemplateBuildFailed', 500, message, cause === undefined ? {} : { cause });
+}
+
+/** Text of a failed boot: the guest's outcome and what it wrote. */
+export function describeBoot(r: Response): string {
+  const parts = [`outcome ${r.outcome}`];
+  if (r.outcomeCode === 0) parts.push(`status ${r.status}`, `exit code ${r.exitCode}`);
+  if (r.detail) parts.push(r.detail);
+  const text = (b: Buffer, label: string): void => {
+    if (b.length) parts.push(`${label}:\n${b.subarray(Math.max(0, b.length - 8192)).toString('utf8')}`);
+  };
+  text(r.result, 'result');
+  text(r.stdout, 'stdout');
+  text(r.stderr, 'stderr');
+  return parts.join('; ');
+}
+
+async function readManifest(dir: string): Promise<TemplateManifest | null> {
+  try {
+    const m = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as TemplateManifest;
+    if (!existsSync(join(dir, 'memory')) || !existsSync(join(dir, 'state'))) return null;
+    return m;
+  } catch {
+    return null;
+  }
+}
+
+interface BootSpec {
+  name: string;
+  key: string;
+  guestElf: string;
+  imagePath?: string;
+  argv: string[];
+  env: string[];
+  ramSize: number;
+  inputs: TemplateManifest['inputs'];
+}
+
+async function bootAndSave(spec: BootSpec, root: string, opts: BuildOptions): Promise<TemplateInfo> {
+  const dir = join(root, spec.key);
+  const progress = opts.onProgress ?? (() => {});
+  if (!opts.force) {
+    const m = await readManifest(dir);
+    if (m && m.key === spec.key) return info(spec.name, dir, m, false);
+  }
+  await mkdir(root, { recursive: true });
+  const tmp = join(root, `.tmp-${spec.key.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(tmp);
+  let vm: Vm | null = null;
+  try {
+    progress(`template ${spec.name}: booting ${spec.guestElf}`);
+    const t0 = performance.now();
+    vm = Vm.boot({ ramSize: spec.ramSize, guestElf: spec.guestElf, args: bootArgs(spec.argv, spec.env),
+      ...(spec.imagePath ? { imagePath: spec.imagePath } : {}) });
+    const r = await vm.start(opts.bootTimeoutMs ?? 300_000);
+    const bootMs = performance.now() - t0;
+    if (r.outcomeCode !== 0 || r.status !== FB_ST_READY)
+      throw buildFailed(`template ${spec.name}: guest did not reach READY: ${describeBoot(r)}`);
+    progress(`template ${spec.name}: ready after ${bootMs.toFixed(0)} ms; saving snapshot`);
+    const t1 = performance.now();
+    await vm.saveSnapshot(join(tmp, 'memory'), join(tmp, 'state'));
+    const snapshotMs = performance.now() - t1;
+    vm.close();
+    vm = null;
+    const manifest: TemplateManifest = {
+      name: spec.name, key: spec.key, format: TEMPLATE_FORMAT, inputs: spec.inputs,
+      created: new Date().toISOString(),
+      sizes: {
+        memory: (await stat(join(tmp, 'memory'))).size,
+        state: (await stat(join(tmp, 'state'))).size,
+        ...(spec.imagePath ? { image: (await stat(spec.imagePath)).size } : {}),
+      },
+      bootMs: Math.round(bootMs), snapshotMs: Math.round(snapshotMs),
+    };
+    await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
+    try {
+      await rename(tmp, dir);
+    } catch (e) {
+      // Another process finished the same key first: use theirs.
+      const m = await readManifest(dir);
+      if (!m) throw e;
+      await rm(tmp, { recursive: true, force: true });
+      return info(spec.name, dir, m, false);
+    }
+    progress(`template ${spec.name}: saved ${dir} (${(manifest.sizes.memory / 2 ** 20).toFixed(0)} MiB memory)`);
+    return info(spec.name, dir, manifest, true);
+  } catch (e) {
+    if (e instanceof ForkboxError) throw e;
+    throw buildFailed(`template ${spec.name}: ${(e as Error).message}`, e);
+  } finally {
+    vm?.close();
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+function info(name: string, dir: string, manifest: TemplateManifest, built: boolean): TemplateInfo {
+  return { name, key: manifest.key, dir, memPath: join(dir, 'memory'), statePath: join(dir, 'state'), manifest, built };
+}
+
+function templateKey(parts: Record<string, unknown>): string {
+  return createHash('sha256').update(JSON.stringify({ ...parts, format: TEMPLATE_FORMAT, abi: FB_ABI_VERSION })).digest('hex');
+}
+
+/** Builds (or reuses from the cache) a language template. */
+export async function buildTemplate(name: TemplateName, opts: BuildOptions = {}): Promise<TemplateInfo> {
+  if (!TEMPLATE_NAMES.includes(name)) throw buildFailed(`unknown template "${String(name)}"`);
+  if (!existsSync(runtimeElf)) throw buildFailed(`guest runtime not built (${runtimeElf} missing): run npm install`);
+  const buildImage = await loadImageBuilder();
+  const image = await buildImage(name, { onProgress: opts.onProgress ?? (() => {}) });
+  const runtimeSha256 = await sha256File(runtimeElf);
+  const ramSize = (opts.ramSizeMb ?? DEFAULT_RAM_MB[name]) * 1024 * 1024;
+  const env = Array.isArray(image.env) ? image.env : Object.entries(image.env).map(([k, v]) => `${k}=${v}`);
+  const key = templateKey({ imageKey: image.key, runtimeSha256, ramSize, argv: image.argv, env });
+  return bootAndSave({
+    name, key, guestElf: runtimeElf, imagePath: image.imagePath, argv: image.argv, env, ramSize,
+    inputs: { imageKey: image.key, runtimeSha256, guestElf: runtimeElf, guestSha256: runtimeSha256, abiVersion: FB_ABI_VERSION,
+      ramSize, argv: image.argv, env },
+  }, opts.root ?? templatesRoot(), opts);
+}
+
+/** Test guests in native/out/guests (built by `make -C native guests`). */
+export const TEST_GUESTS = ['echo', 'counter', 'spin', 'crash', 'rogue', 'big'] as const;
+export type TestGuest = (typeof TEST_GUESTS)[number];
+
+/** Builds a template from a test guest ELF into `root` (a temp dir in tests). */
+export async function buildTestTemplate(guest: TestGuest | string, root: string, opts: Omit<BuildOptions, 'root'> = {}): Promise<TemplateInfo> {
+  const guestElf = join(testGuestDir, `${guest}.elf`);
+  if (!existsSync(guestElf)) throw buildFailed(`test guest ${guestElf} missing: run make -C native guests`);
+  const guestSha256 = await sha256File(guestElf);
+  const ramSize = (opts.ramSizeMb ?? 64) * 1024 * 1024;
+  const key = templateKey({ guestSha256, ramSize });
+  return bootAndSave({
+    name: guest, key, guestElf, argv: [guest], env: [], ramSize,
+    inputs: { guestElf, guestSha256, abiVersion: FB_ABI_VERSION, ramSize, argv: [guest], env: [] },
+  }, root, opts);
+}
+
+/** Lists the templates in the cache (newest first). */
+export async function listTemplates(root = templatesRoot()): Promise<TemplateInfo[]> {
+  const { readdir } = await import('node:fs/promises');
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return [];
+  }
+  const out: TemplateInfo[] = [];
+  for (const n of names) {
+    if (n.startsWith('.')) continue;
+    const m = await readManifest(join(root, n));
+    if (m) out.push(info(m.name, join(root, n), m, false));
+  }
+  return out.sort((a, b) => b.manifest.created.localeCompare(a.manifest.created));
+}

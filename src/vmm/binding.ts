@@ -1,0 +1,111 @@
+// binding.ts — loads the native VMM addon (build/Release/forkbox_vmm.node).
+// The only importer of the .node file; everything else goes through vmm.ts.
+// The declarations below mirror native/binding/addon.c: handles are opaque
+// externals, arguments are already-validated primitives.
+import { createRequire } from 'node:module';
+import { addonPath } from '../lib/paths.js';
+
+/** Opaque native handles (napi_external). */
+export type NativeVm = { readonly __brand: 'vm' };
+export type NativeSnapshot = { readonly __brand: 'snapshot' };
+export type NativePool = { readonly __brand: 'pool' };
+export type NativeHandle = NativeVm | NativeSnapshot | NativePool;
+
+export interface NativeProbe {
+  kvmApiVersion: number;
+  vcpuMmapSize: number;
+  tscKhz: number;
+  capImmediateExit: boolean;
+  capReadonlyMem: boolean;
+  capXsave2: boolean;
+  capXcrs: boolean;
+  isPvm: boolean;
+}
+
+export interface NativeRequest {
+  kind: number;
+  payload: Buffer;
+  outCap: number;
+  errCap: number;
+  memLimit: number;
+  timeoutNs: number;
+  entropy?: Buffer;
+}
+
+export interface NativeResponse {
+  outcome: string;        // vmm_outcome_name(): "ok", "timeout", ...
+  outcomeCode: number;    // enum vmm_outcome
+  status: number;         // FB_ST_* when outcome is ok
+  exitCode: number;
+  outFlags: number;
+  result: Buffer;
+  stdout: Buffer;
+  stderr: Buffer;
+  faultVector: number;
+  faultError: number;
+  faultRip: number;
+  faultCr2: number;
+  exitReason: number;
+  ioPort: number;
+  mmioAddr: number;
+  detail: string;
+  exits: number;
+  runNs: number;
+}
+
+export interface NativeForkRun {
+  response: NativeResponse;
+  forkNs: number;
+  runNs: number;
+}
+
+export interface NativeStats {
+  vmsLive: number; vmsCreated: number; vmsDestroyed: number; forks: number; boots: number;
+  runs: number; exits: number; doorbells: number; crashes: number; timeouts: number; kicks: number;
+  handlesLive: number; workers: number;
+}
+
+export type Callback<T> = (err: (Error & { code?: string; op?: string }) | null, value?: T) => void;
+
+export interface Addon {
+  /** Sets the number of native worker threads; only before the first fork/boot. */
+  init(workers: number): void;
+  probe(): NativeProbe;
+  benchFloor(ramSize: number, n: number): Float64Array;
+  bootVm(cfg: { ramSize: number; guestElf: string; imagePath?: string; args: Buffer }): NativeVm;
+  start(vm: NativeVm, timeoutNs: number, cb: Callback<NativeResponse>): void;
+  openSnapshot(memPath: string, statePath: string): NativeSnapshot;
+  snapshotRamSize(snap: NativeSnapshot): number;
+  poolCreate(target: number, maxRam: number): NativePool;
+  poolStats(pool: NativePool): { ready: number; target: number; created: number; taken: number; misses: number };
+  fork(snap: NativeSnapshot, pool: NativePool | null, cb: Callback<NativeVm>): void;
+  run(vm: NativeVm, req: NativeRequest, cb: Callback<NativeResponse>): void;
+  /** Forks, runs one request and, when `destroy` is set, destroys the fork on its worker.
+   *  Returns the vm handle at once so the caller can kick it while it runs. */
+  forkRun(snap: NativeSnapshot, pool: NativePool | null, req: NativeRequest, destroy: boolean,
+    cb: Callback<NativeForkRun>): NativeVm;
+  kick(vm: NativeVm): void;
+  saveSnapshot(vm: NativeVm, memPath: string, statePath: string, cb: Callback<void>): void;
+  close(handle: NativeHandle): void;
+  stats(): NativeStats;
+}
+
+let cached: Addon | undefined;
+let loadError: Error | undefined;
+
+/** Loads the addon once; throws a clear error when it was not built. */
+export function loadAddon(): Addon {
+  if (cached) return cached;
+  if (loadError) throw loadError;
+  try {
+    const require = createRequire(import.meta.url);
+    cached = require(addonPath) as Addon;
+    return cached;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    loadError = code === 'MODULE_NOT_FOUND'
+      ? new Error('native addon not built: run npm install', { cause: e })
+      : new Error(`native addon failed to load: ${(e as Error).message}`, { cause: e });
+    throw loadError;
+  }
+}

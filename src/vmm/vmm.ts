@@ -1,0 +1,262 @@
+// vmm.ts — typed wrapper over the native VMM addon: Snapshot, Vm and Pool with
+// async methods, probe() and the bare-floor benchmark. Owns validation and
+// defaults; the addon takes already-checked primitives. Native errors carry
+// `code` (errno name, e.g. "ENOENT") and `op` (the failing call).
+import { constants as fsConstants, accessSync, existsSync, readFileSync } from 'node:fs';
+import { loadAddon, type NativeForkRun, type NativePool, type NativeRequest, type NativeResponse,
+  type NativeSnapshot, type NativeStats, type NativeVm, type Addon } from './binding.js';
+import { FB_ENTROPY_SIZE, FB_HUGE_PAGE_SIZE, FB_MB_ERR_SIZE, FB_MB_OUT_SIZE, FB_MB_REQ_SIZE,
+  FB_RAM_MAX, FB_RAM_MIN, FB_REQ_ECHO } from './abi.js';
+
+export type { NativeResponse as Response, NativeStats as VmmStats } from './binding.js';
+
+export interface ProbeResult {
+  available: boolean;
+  reason?: string;
+  info?: ReturnType<Addon['probe']>;
+}
+
+/** Can this process run VMs? Never throws. */
+export function probe(): ProbeResult {
+  if (!existsSync('/dev/kvm')) return { available: false, reason: 'no /dev/kvm on this machine' };
+  try {
+    accessSync('/dev/kvm', fsConstants.R_OK | fsConstants.W_OK);
+  } catch {
+    return { available: false, reason: 'no permission to open /dev/kvm (run as root or join the kvm group)' };
+  }
+  let addon: Addon;
+  try {
+    addon = loadAddon();
+  } catch (e) {
+    return { available: false, reason: (e as Error).message };
+  }
+  try {
+    return { available: true, info: addon.probe() };
+  } catch (e) {
+    return { available: false, reason: `KVM probe failed: ${(e as Error).message}` };
+  }
+}
+
+/** True when the kvm_pvm module is loaded (informational). */
+export function isPvmHost(): boolean {
+  try {
+    return readFileSync('/proc/modules', 'utf8').split('\n').some((l) => l.startsWith('kvm_pvm '));
+  } catch {
+    return false;
+  }
+}
+
+let workersSet = false;
+/** Number of native vCPU worker threads; call before the first VM is created. */
+export function setWorkers(n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new RangeError(`workers must be 1..1024, got ${n}`);
+  loadAddon().init(n);
+  workersSet = true;
+}
+export const workersConfigured = (): boolean => workersSet;
+
+export function checkRamSize(ramSize: number): void {
+  if (!Number.isSafeInteger(ramSize) || ramSize < FB_RAM_MIN || ramSize > FB_RAM_MAX || ramSize % FB_HUGE_PAGE_SIZE !== 0)
+    throw new RangeError(`ram size must be a multiple of 2 MiB in [64 MiB, 2 GiB], got ${ramSize}`);
+}
+
+/** Bare floor: create VM + slot + vCPU + CPUID, then tear down; durations in ns. */
+export function benchFloor(ramSize: number, n: number): Float64Array {
+  checkRamSize(ramSize);
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new RangeError('n must be 1..1e6');
+  return loadAddon().benchFloor(ramSize, n);
+}
+
+export function stats(): NativeStats {
+  return loadAddon().stats();
+}
+
+export interface RunRequest {
+  kind: number;
+  payload?: Buffer | string;
+  /** Bytes of stdout/stderr the guest may keep (0 = the whole area). */
+  outCap?: number;
+  errCap?: number;
+  /** Arena bytes the program may use (0 = all RAM). */
+  memLimit?: number;
+  /** Deadline in milliseconds (0 = none). */
+  timeoutMs?: number;
+  /** FB_ENTROPY_SIZE bytes; default: fresh randomness from the host. */
+  entropy?: Buffer;
+}
+
+function toNativeRequest(r: RunRequest): NativeRequest {
+  const payload = r.payload === undefined ? Buffer.alloc(0) : typeof r.payload === 'string' ? Buffer.from(r.payload, 'utf8') : r.payload;
+  if (payload.length > FB_MB_REQ_SIZE) throw new RangeError(`request payload is ${payload.length} bytes (max ${FB_MB_REQ_SIZE})`);
+  const cap = (v: number | undefined, max: number, name: string): number => {
+    const x = v ?? 0;
+    if (!Number.isSafeInteger(x) || x < 0 || x > max) throw new RangeError(`${name} must be 0..${max}`);
+    return x;
+  };
+  const timeoutMs = r.timeoutMs ?? 0;
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > 7 * 24 * 3600e3) throw new RangeError('timeout out of range');
+  if (r.entropy && r.entropy.length !== FB_ENTROPY_SIZE) throw new RangeError(`entropy must be ${FB_ENTROPY_SIZE} bytes`);
+  if (!Number.isInteger(r.kind) || r.kind < 0 || r.kind > 0xffffffff) throw new RangeError('bad request kind');
+  return {
+    kind: r.kind,
+    payload,
+    outCap: cap(r.outCap, FB_MB_OUT_SIZE, 'outCap'),
+    errCap: cap(r.errCap, FB_MB_ERR_SIZE, 'errCap'),
+    memLimit: cap(r.memLimit, FB_RAM_MAX, 'memLimit'),
+    timeoutNs: Math.round(timeoutMs * 1e6),
+    ...(r.entropy ? { entropy: r.entropy } : {}),
+  };
+}
+
+function promisify<T>(fn: (cb: (err: Error | null, v?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
+}
+
+/** A running VM: booted from an ELF, or forked from a snapshot. */
+export class Vm {
+  #h: NativeVm | null;
+  constructor(h: NativeVm) {
+    this.#h = h;
+  }
+  get closed(): boolean {
+    return this.#h === null;
+  }
+  #handle(): NativeVm {
+    if (!this.#h) throw new Error('vm is closed');
+    return this.#h;
+  }
+
+  /** Boots a static guest ELF (not started: call start()). */
+  static boot(cfg: { ramSize: number; guestElf: string; imagePath?: string; args?: Buffer }): Vm {
+    checkRamSize(cfg.ramSize);
+    const args = cfg.args ?? Buffer.alloc(0);
+    return new Vm(loadAddon().bootVm({ ramSize: cfg.ramSize, guestElf: cfg.guestElf, args,
+      ...(cfg.imagePath ? { imagePath: cfg.imagePath } : {}) }));
+  }
+
+  /** First run of a booted VM: to the guest's first doorbell (READY expected). */
+  start(timeoutMs: number): Promise<NativeResponse> {
+    const h = this.#handle();
+    return promisify((cb) => loadAddon().start(h, Math.round(timeoutMs * 1e6), cb));
+  }
+
+  run(req: RunRequest): Promise<NativeResponse> {
+    const h = this.#handle();
+    const nreq = toNativeRequest(req);
+    return promisify((cb) => loadAddon().run(h, nreq, cb));
+  }
+
+  echo(payload: Buffer | string, timeoutMs = 5000): Promise<NativeResponse> {
+    return this.run({ kind: FB_REQ_ECHO, payload, timeoutMs });
+  }
+
+  /** Ends the current (or next) run with outcome "killed". No-op once closed. */
+  kick(): void {
+    if (this.#h) loadAddon().kick(this.#h);
+  }
+
+  saveSnapshot(memPath: string, statePath: string): Promise<void> {
+    const h = this.#handle();
+    return promisify((cb) => loadAddon().saveSnapshot(h, memPath, statePath, cb));
+  }
+
+  /** Destroys the VM on its worker (after any run in flight). Idempotent. */
+  close(): void {
+    if (!this.#h) return;
+    loadAddon().close(this.#h);
+    this.#h = null;
+  }
+
+  /** @internal */
+  static fromNative(h: NativeVm): Vm {
+    return new Vm(h);
+  }
+}
+
+/** Pre-created VM shells, refilled by a native thread. */
+export class Pool {
+  #h: NativePool | null;
+  constructor(target: number, maxRamSize: number) {
+    if (!Number.isInteger(target) || target < 0 || target > 100_000) throw new RangeError('pool target must be 0..100000');
+    checkRamSize(maxRamSize);
+    this.#h = loadAddon().poolCreate(target, maxRamSize);
+  }
+  get native(): NativePool | null {
+    return this.#h;
+  }
+  stats(): { ready: number; target: number; created: number; taken: number; misses: number } {
+    if (!this.#h) return { ready: 0, target: 0, created: 0, taken: 0, misses: 0 };
+    return loadAddon().poolStats(this.#h);
+  }
+  close(): void {
+    if (!this.#h) return;
+    loadAddon().close(this.#h);
+    this.#h = null;
+  }
+}
+
+export interface ForkRunResult {
+  response: NativeResponse;
+  forkNs: number;
+  runNs: number;
+}
+
+/** An opened snapshot (memory file + state file), shared by all its forks. */
+export class Snapshot {
+  #h: NativeSnapshot | null;
+  readonly memPath: string;
+  readonly statePath: string;
+  constructor(memPath: string, statePath: string) {
+    this.memPath = memPath;
+    this.statePath = statePath;
+    this.#h = loadAddon().openSnapshot(memPath, statePath);
+  }
+  #handle(): NativeSnapshot {
+    if (!this.#h) throw new Error('snapshot is closed');
+    return this.#h;
+  }
+  get ramSize(): number {
+    return loadAddon().snapshotRamSize(this.#handle());
+  }
+
+  fork(pool?: Pool | null): Promise<Vm> {
+    const h = this.#handle();
+    return promisify<NativeVm>((cb) => loadAddon().fork(h, pool?.native ?? null, cb)).then((v) => Vm.fromNative(v));
+  }
+
+  /**
+   * Forks and runs one request in a single hand-off to a worker; the fork is
+   * destroyed right after (destroy=true) or returned as `vm`. `kick` ends the
+   * run early with outcome "killed" (e.g. on an abort signal).
+   */
+  forkRun(req: RunRequest, opts: { pool?: Pool | null; destroy?: boolean } = {}): {
+    done: Promise<ForkRunResult & { vm: Vm | null }>;
+    kick: () => void;
+  } {
+    const h = this.#handle();
+    const nreq = toNativeRequest(req);
+    const destroy = opts.destroy ?? true;
+    const addon = loadAddon();
+    let vmh: NativeVm | null = null;
+    let finished = false;
+    const done = new Promise<ForkRunResult & { vm: Vm | null }>((resolve, reject) => {
+      vmh = addon.forkRun(h, opts.pool?.native ?? null, nreq, destroy, (err, v?: NativeForkRun) => {
+        finished = true;
+        if (err || !v) {
+          if (vmh) addon.close(vmh);
+          reject(err ?? new Error('forkRun returned nothing'));
+          return;
+        }
+        if (destroy && vmh) addon.close(vmh);
+        resolve({ ...v, vm: destroy || !vmh ? null : Vm.fromNative(vmh) });
+      });
+    });
+    return { done, kick: () => { if (vmh && !finished) addon.kick(vmh); } };
+  }
+
+  close(): void {
+    if (!this.#h) return;
+    loadAddon().close(this.#h);
+    this.#h = null;
+  }
+}
