@@ -100,6 +100,7 @@ export function buildServer(opts: AppOptions): ForkboxServer {
     schemaErrorFormatter: (errors, dataVar) => formatSchemaErrors(errors as unknown as SchemaError[], dataVar),
   });
   app.decorateRequest('keyId', 'anonymous');
+  app.removeContentTypeParser('text/plain'); // JSON only: anything else is 415
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -127,7 +128,9 @@ export function buildServer(opts: AppOptions): ForkboxServer {
 
   app.setErrorHandler(async (err: FastifyError, request, reply) => {
     const fe = classify(err, cfg);
-    if (fe.status >= 500) {
+    if (fe.status === 503) {
+      log.warn('http.unavailable', { requestId: request.id, keyId: request.keyId, code: fe.code, message: fe.message });
+    } else if (fe.status >= 500) {
       log.error('http.error', { requestId: request.id, keyId: request.keyId, code: fe.code, err: fe.cause instanceof Error ? fe.cause : fe });
     }
     ctx.metrics.errors.inc({ code: fe.code });

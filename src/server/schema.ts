@@ -57,6 +57,8 @@ export interface SchemaError {
   keyword: string;
   instancePath: string;
   message?: string;
+  /** Set by Ajv on errors raised while checking propertyNames. */
+  propertyName?: string;
   params: Record<string, unknown>;
 }
 
@@ -66,6 +68,10 @@ export function formatSchemaErrors(errors: readonly SchemaError[], dataVar: stri
   if (!e) return new Error(`${dataVar} is invalid`);
   const path = dataVar + e.instancePath.replace(/\//g, '.').replace(/\.(\d+)(?=\.|$)/g, '[$1]');
   let msg: string;
+  const propertyName = e.propertyName ?? e.params.propertyName;
+  if (propertyName !== undefined) {
+    return new Error(`${path} has an invalid variable name "${String(propertyName)}" (letters, digits, _; not starting with a digit)`);
+  }
   switch (e.keyword) {
     case 'required':
       msg = `${path} is missing required field "${String(e.params.missingProperty)}"`;
@@ -78,9 +84,6 @@ export function formatSchemaErrors(errors: readonly SchemaError[], dataVar: stri
       break;
     case 'type':
       msg = `${path} must be ${String(e.params.type).replace(/^([aeiou])/, 'an $1').replace(/^(?!an )/, 'a ')}`;
-      break;
-    case 'propertyNames':
-      msg = `${path} has an invalid variable name "${String(e.params.propertyName)}" (letters, digits, _; not starting with a digit)`;
       break;
     default:
       msg = `${path} ${e.message ?? 'is invalid'}`;

@@ -1,0 +1,118 @@
+// serve.ts — `forkbox serve`: resolve the configuration (flags, then env),
+// load API keys, create the engine (building the python template on first
+// start, progress on stderr), wait until the pool is warm, then listen. On
+// SIGINT/SIGTERM: stop admitting, let in-flight execs finish within the grace
+// period (then cancel them), release every VM, exit 0. A second signal exits now.
+import { isIP } from 'node:net';
+import { createEngine, type EngineOptions } from '../engine/index.js';
+import { log } from '../lib/log.js';
+import { buildServer } from '../server/app.js';
+import { loadKeyFile, type KeyEntry } from '../server/auth.js';
+import { ConfigError, loadServerConfig, usage, type ServerConfig } from '../server/config.js';
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+function engineOptions(cfg: ServerConfig): EngineOptions {
+  const o: EngineOptions = {
+    buildIfMissing: true,
+    onProgress: (line: string) => process.stderr.write(`forkbox: ${line}\n`),
+  };
+  if (cfg.poolSize !== undefined) o.poolSize = cfg.poolSize;
+  if (cfg.workers !== undefined) o.workers = cfg.workers;
+  if (cfg.memLimitMb !== undefined) o.memLimitMb = cfg.memLimitMb;
+  if (cfg.stdoutCapBytes !== undefined) o.stdoutCap = cfg.stdoutCapBytes;
+  if (cfg.stderrCapBytes !== undefined) o.stderrCap = cfg.stderrCapBytes;
+  return o;
+}
+
+export async function run(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(usage() + '\n');
+    return 0;
+  }
+  let cfg: ServerConfig;
+  let keys: KeyEntry[] = [];
+  try {
+    cfg = loadServerConfig(args);
+    if (cfg.apiKeysFile !== undefined) keys = loadKeyFile(cfg.apiKeysFile);
+  } catch (e) {
+    process.stderr.write(`forkbox serve: ${(e as Error).message}\n${e instanceof ConfigError ? 'see forkbox serve --help\n' : ''}`);
+    return 2;
+  }
+  if (keys.length === 0) {
+    log.warn('auth.disabled', {
+      message: 'NO API KEYS CONFIGURED: authentication is OFF and anyone who can reach this port can run code. Set FORKBOX_API_KEYS_FILE.',
+      host: cfg.host,
+    });
+  } else {
+    log.info('auth.enabled', { keys: keys.length, keyIds: keys.map((k) => k.id) });
+  }
+  if (!isLoopback(cfg.host)) {
+    log.warn('server.public_bind', { host: cfg.host, auth: keys.length > 0, message: 'binding a non-loopback address' });
+  }
+
+  // Signals are handled from the start so a Ctrl-C during the template build is clean.
+  let stop!: (sig: string) => void;
+  const stopped = new Promise<string>((resolve) => { stop = resolve; });
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      log.warn('server.forced_exit', { signal: sig });
+      process.exit(130);
+    }
+    stop(sig);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const unhook = (): void => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); };
+
+  let engine: Awaited<ReturnType<typeof createEngine>> | undefined;
+  try {
+    const t0 = performance.now();
+    engine = await createEngine(engineOptions(cfg));
+    const early = await Promise.race([engine.ready().then(() => undefined), stopped]);
+    if (early !== undefined) {
+      log.info('server.shutdown', { signal: early, phase: 'startup' });
+      await engine.close(0);
+      unhook();
+      return 0;
+    }
+    log.info('engine.ready', { ms: Math.round(performance.now() - t0), pool: engine.health().pool });
+  } catch (e) {
+    process.stderr.write(`forkbox serve: engine failed to start: ${(e as Error).message}\n`);
+    log.error('engine.start_failed', { err: e });
+    if (engine) await engine.close(0).catch(() => undefined);
+    unhook();
+    return 1;
+  }
+
+  const server = buildServer({ engine, config: cfg, keys });
+  try {
+    await server.app.listen({ host: cfg.host, port: cfg.port });
+  } catch (e) {
+    process.stderr.write(`forkbox serve: cannot listen on ${cfg.host}:${cfg.port}: ${(e as Error).message}\n`);
+    await engine.close(0).catch(() => undefined);
+    unhook();
+    return 1;
+  }
+  const addr = server.app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : cfg.port;
+  const hostPart = isIP(cfg.host) === 6 ? `[${cfg.host}]` : cfg.host;
+  log.info('server.listening', { url: `http://${hostPart}:${port}`, auth: keys.length > 0 });
+  process.stdout.write(`forkbox listening on http://${hostPart}:${port}\n`);
+
+  const sig = await stopped;
+  log.info('server.shutdown', { signal: sig, graceMs: cfg.shutdownGraceMs, inFlight: server.ctx.admission.inFlight });
+  server.beginShutdown();
+  // Connections still open well past the grace period are cut, so shutdown always ends.
+  const cut = setTimeout(() => server.app.server.closeAllConnections(), cfg.shutdownGraceMs + 5000);
+  await Promise.all([engine.close(cfg.shutdownGraceMs), server.app.close()]);
+  clearTimeout(cut);
+  const h = engine.health();
+  log.info('server.stopped', { liveForks: h.liveForks });
+  unhook();
+  return 0;
+}
