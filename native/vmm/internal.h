@@ -1,0 +1,140 @@
+/*
+ * internal.h — private types of the VMM library (not part of vmm.h).
+ *
+ * A vm is a *shell* (VM fd, vCPU fd, kvm_run mapping, CPUID, mailbox slot:
+ * everything independent of what runs in it) plus its RAM and image slots.
+ * The process-wide KVM handle, supported CPUID and MSR list are created once.
+ */
+#ifndef FORKBOX_VMM_INTERNAL_H
+#define FORKBOX_VMM_INTERNAL_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "abi.h"
+#include "vmm.h"
+
+#define VMM_SLOT_RAM     0u
+#define VMM_SLOT_IMAGE   1u
+#define VMM_SLOT_MAILBOX 2u
+
+/* A 2 MiB page mapped in the page tables with no memory slot behind it: any
+ * access is an MMIO exit, reported as VMM_CRASH_MMIO (used by the test guests). */
+#define VMM_MMIO_HOLE (FB_MAILBOX_BASE + FB_MAILBOX_SIZE)
+
+/* System area (supervisor-only 2 MiB page at FB_SYSTEM_BASE). */
+#define SYS_PML4      (FB_SYSTEM_BASE + 0x0000)
+#define SYS_PDPT      (FB_SYSTEM_BASE + 0x1000)
+#define SYS_PD0       (FB_SYSTEM_BASE + 0x2000)   /* 4 PDs: 0..4 GiB */
+#define SYS_GDT       (FB_SYSTEM_BASE + 0x6000)
+#define SYS_IDT       (FB_SYSTEM_BASE + 0x7000)
+#define SYS_TSS       (FB_SYSTEM_BASE + 0x8000)   /* 0x68 bytes + 8 KiB I/O bitmap + 1 */
+#define SYS_STUBS     (FB_SYSTEM_BASE + 0xB000)   /* 32 stubs of 16 bytes */
+#define SYS_STACK_LOW (FB_SYSTEM_BASE + 0xC000)
+#define SYS_STACK_TOP (FB_SYSTEM_BASE + 0x10000)
+#define SYS_STUB_SIZE 16u
+#define SYS_TSS_IOMAP 0x68u
+#define SYS_TSS_LIMIT (SYS_TSS_IOMAP + 8192u)
+
+#define SEL_KCODE 0x08
+#define SEL_KDATA 0x10
+#define SEL_UDATA 0x1b
+#define SEL_UCODE 0x23
+#define SEL_TSS   0x28
+
+struct kvm_global {
+    int fd;
+    int vcpu_mmap_size;
+    int cap_immediate_exit, cap_readonly_mem, cap_xsave2, cap_xcrs, cap_tsc_khz;
+    uint64_t tsc_khz;
+    int xsave_size;              /* bytes for KVM_GET_XSAVE(2) */
+    uint64_t xcr0;               /* x87|SSE|AVX(|AVX-512) per CPUID; 0 = no XSAVE for guests */
+    struct kvm_cpuid2 *cpuid;    /* fixed-up supported CPUID */
+    int is_pvm;
+};
+
+/* Returns the process-wide KVM handle (opened once), or NULL with err set. */
+const struct kvm_global *kvm_global(struct vmm_err *err);
+
+struct vmm_shell {
+    int vm_fd, vcpu_fd;
+    struct kvm_run *run;
+    size_t run_size;
+    uint8_t *mailbox;            /* FB_MAILBOX_SIZE, anonymous, slot 2 */
+};
+
+struct vmm_vm {
+    struct vmm_shell sh;
+    uint8_t *ram;                /* host mapping of slot 0 */
+    uint64_t ram_size;
+    int ram_fd;                  /* boot vms: memfd; forks: -1 (mapping of the snapshot fd) */
+    const uint8_t *image;        /* slot 1 host mapping (owned unless image_shared) */
+    uint64_t image_size, image_map_size;
+    int image_shared;            /* mapping belongs to the snapshot */
+    char *image_path;            /* boot vms: for the state file */
+    uint64_t image_mtime_ns;
+    int booted;                  /* 1 = from ELF, 0 = fork */
+    int started;                 /* first run done */
+    int dead;                    /* a non-OK outcome happened */
+    int pending_io;              /* stopped at a doorbell whose `out` is not completed yet */
+    uint64_t seq;
+    uint64_t tsc_khz;
+    uint64_t out_cap, err_cap;   /* caps of the current request */
+    /* kick */
+    pthread_mutex_t lock;
+    int running;
+    pthread_t thread;
+    atomic_int killed;
+};
+
+struct vmm_snapshot {
+    int mem_fd, image_fd;
+    uint64_t ram_size;
+    const uint8_t *image;        /* shared read-only image mapping for every fork */
+    uint64_t image_size, image_map_size;
+    uint64_t tsc_khz;
+    struct kvm_regs regs;
+    struct kvm_sregs sregs;
+    struct kvm_vcpu_events events;
+    struct kvm_xcrs xcrs;
+    struct kvm_xsave *xsave;     /* xsave_size bytes */
+    uint32_t xsave_size;
+    struct kvm_msrs *msrs;
+    struct kvm_cpuid2 *cpuid;
+};
+
+/* err.c */
+int vmm_fail(struct vmm_err *err, int code, const char *op, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+uint64_t vmm_now_ns(void);
+
+/* shell.c */
+int shell_create(struct vmm_shell *sh, struct vmm_err *err);
+void shell_destroy(struct vmm_shell *sh);
+int shell_set_slot(struct vmm_shell *sh, uint32_t slot, uint32_t flags, uint64_t gpa,
+                   uint64_t size, const void *host, struct vmm_err *err);
+struct vmm_vm *vm_alloc(void);
+int image_map(int fd, uint64_t size, const uint8_t **out, uint64_t *map_size, struct vmm_err *err);
+
+/* layout.c */
+int layout_build(uint8_t *ram, uint64_t ram_size, uint64_t image_map_size, struct vmm_err *err);
+void layout_initial_sregs(struct kvm_sregs *s, int osxsave);
+
+/* elf.c */
+int elf_load(const char *path, uint8_t *ram, uint64_t ram_size, uint64_t *entry, struct vmm_err *err);
+
+/* pool.c */
+int pool_take(struct vmm_pool *p, struct vmm_shell *out);
+
+/* stats.c */
+enum stat_id { ST_LIVE, ST_CREATED, ST_DESTROYED, ST_FORKS, ST_BOOTS, ST_RUNS, ST_EXITS,
+               ST_DOORBELLS, ST_CRASHES, ST_TIMEOUTS, ST_KICKS, ST__N };
+void stat_add(enum stat_id id, int64_t v);
+
+/* snapshot.c */
+uint64_t fnv1a64(uint64_t h, const void *p, size_t n);
+
+#endif /* FORKBOX_VMM_INTERNAL_H */

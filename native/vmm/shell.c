@@ -1,0 +1,116 @@
+/*
+ * shell.c — VM shells and vm teardown. A shell is everything of a vm that does
+ * not depend on what runs in it: VM fd, vCPU fd, kvm_run mapping, CPUID, and
+ * the per-vm mailbox (fresh anonymous memory in slot 2). Pools pre-create
+ * shells; boot and fork add the RAM and image slots.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int shell_set_slot(struct vmm_shell *sh, uint32_t slot, uint32_t flags, uint64_t gpa,
+                   uint64_t size, const void *host, struct vmm_err *err)
+{
+    struct kvm_userspace_memory_region r = { .slot = slot, .flags = flags, .guest_phys_addr = gpa,
+        .memory_size = size, .userspace_addr = (uintptr_t)host };
+    if (ioctl(sh->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+        return vmm_fail(err, -errno, "KVM_SET_USER_MEMORY_REGION", "slot %u: %s", slot, strerror(errno));
+    return 0;
+}
+
+int shell_create(struct vmm_shell *sh, struct vmm_err *err)
+{
+    int rc;
+    const struct kvm_global *k = kvm_global(err);
+    if (!k) return err ? err->code : -ENODEV;
+    memset(sh, 0, sizeof *sh);
+    sh->vm_fd = ioctl(k->fd, KVM_CREATE_VM, 0);
+    if (sh->vm_fd < 0) return vmm_fail(err, -errno, "KVM_CREATE_VM", "%s", strerror(errno));
+    sh->vcpu_fd = ioctl(sh->vm_fd, KVM_CREATE_VCPU, 0);
+    if (sh->vcpu_fd < 0) { rc = vmm_fail(err, -errno, "KVM_CREATE_VCPU", "%s", strerror(errno)); goto close_vm; }
+    sh->run_size = (size_t)k->vcpu_mmap_size;
+    sh->run = mmap(NULL, sh->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, sh->vcpu_fd, 0);
+    if (sh->run == MAP_FAILED) { rc = vmm_fail(err, -errno, "mmap", "kvm_run: %s", strerror(errno)); goto close_vcpu; }
+    if (ioctl(sh->vcpu_fd, KVM_SET_CPUID2, k->cpuid) < 0) {
+        rc = vmm_fail(err, -errno, "KVM_SET_CPUID2", "%s", strerror(errno));
+        goto unmap_run;
+    }
+    /* MAP_NORESERVE: 64 MiB of address space, only the pages the guest or
+     * host touch cost memory. MAP_PRIVATE anonymous: zero, never shared. */
+    sh->mailbox = mmap(NULL, FB_MAILBOX_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (sh->mailbox == MAP_FAILED) { rc = vmm_fail(err, -errno, "mmap", "mailbox: %s", strerror(errno)); goto unmap_run; }
+    rc = shell_set_slot(sh, VMM_SLOT_MAILBOX, 0, FB_MAILBOX_BASE, FB_MAILBOX_SIZE, sh->mailbox, err);
+    if (rc) goto unmap_mailbox;
+    return 0;
+unmap_mailbox:
+    munmap(sh->mailbox, FB_MAILBOX_SIZE);
+unmap_run:
+    munmap(sh->run, sh->run_size);
+close_vcpu:
+    close(sh->vcpu_fd);
+close_vm:
+    close(sh->vm_fd);
+    memset(sh, 0, sizeof *sh);
+    return rc;
+}
+
+void shell_destroy(struct vmm_shell *sh)
+{
+    if (sh->mailbox) munmap(sh->mailbox, FB_MAILBOX_SIZE);
+    if (sh->run) munmap(sh->run, sh->run_size);
+    if (sh->vcpu_fd > 0) close(sh->vcpu_fd);
+    if (sh->vm_fd > 0) close(sh->vm_fd);
+    memset(sh, 0, sizeof *sh);
+}
+
+struct vmm_vm *vm_alloc(void)
+{
+    struct vmm_vm *vm = calloc(1, sizeof *vm);
+    if (!vm) return NULL;
+    vm->ram_fd = -1;
+    pthread_mutex_init(&vm->lock, NULL);
+    return vm;
+}
+
+/* The image slot must be a whole number of 2 MiB pages (the guest maps it with
+ * 2 MiB pages). The file is mapped over the first part of an anonymous
+ * read-only reservation, so the tail past EOF (rounded to 4 KiB) is zero
+ * memory, never a file page beyond EOF that would SIGBUS a host access. */
+int image_map(int fd, uint64_t size, const uint8_t **out, uint64_t *map_size, struct vmm_err *err)
+{
+    if (size == 0 || size > FB_IMAGE_MAX)
+        return vmm_fail(err, -EINVAL, "image", "image size %llu out of range (1..%llu)",
+                        (unsigned long long)size, (unsigned long long)FB_IMAGE_MAX);
+    uint64_t total = (size + FB_HUGE_PAGE_SIZE - 1) & ~(FB_HUGE_PAGE_SIZE - 1);
+    uint64_t file_part = (size + FB_PAGE_SIZE - 1) & ~(FB_PAGE_SIZE - 1);
+    uint8_t *base = mmap(NULL, total, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) return vmm_fail(err, -errno, "mmap", "image reservation: %s", strerror(errno));
+    if (mmap(base, file_part, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED) {
+        int e = errno;
+        munmap(base, total);
+        return vmm_fail(err, -e, "mmap", "image file: %s", strerror(e));
+    }
+    *out = base;
+    *map_size = total;
+    return 0;
+}
+
+void vmm_vm_destroy(struct vmm_vm *vm)
+{
+    if (!vm) return;
+    shell_destroy(&vm->sh);
+    if (vm->ram) munmap(vm->ram, vm->ram_size);
+    if (vm->ram_fd >= 0) close(vm->ram_fd);
+    if (vm->image && !vm->image_shared) munmap((void *)vm->image, vm->image_map_size);
+    free(vm->image_path);
+    pthread_mutex_destroy(&vm->lock);
+    free(vm);
+    stat_add(ST_LIVE, -1);
+    stat_add(ST_DESTROYED, 1);
+}
