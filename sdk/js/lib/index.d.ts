@@ -1,0 +1,167 @@
+/** Result of one execution. A program failing is a result with a non-zero exitCode, not an exception. */
+export interface ExecResult {
+    /** Execution id (`exec_…`). */
+    id: string;
+    stdout: string;
+    stderr: string;
+    exitCode: number;
+    /** `exited` (ran to the end), `timeout`, `crashed` (sandbox fault, memory limit) or `cancelled`. */
+    outcome: 'exited' | 'timeout' | 'crashed' | 'cancelled';
+    forkTimeMs: number;
+    execTimeMs: number;
+    totalTimeMs: number;
+    stdoutTruncated: boolean;
+    stderrTruncated: boolean;
+    /** Crash detail when outcome is `crashed`. */
+    crash?: string;
+}
+export interface RunOptions {
+    /** Language of `code` (default `"python"`). */
+    language?: string;
+    /** Wall-clock limit in seconds (default 30). */
+    timeout?: number;
+    /** Environment variables for the program. */
+    env?: Record<string, string>;
+    /** Text the program reads on standard input. */
+    stdin?: string;
+    /** Cancels the request (and the execution on the server). */
+    signal?: AbortSignal;
+}
+/** One execution of a batch: a code string, or code with its own options. */
+export type BatchItem = string | ({
+    code: string;
+} & Omit<RunOptions, 'signal'>);
+export interface Health {
+    status: 'ok' | 'starting' | 'shutting_down';
+    [field: string]: unknown;
+}
+export interface SandboxOptions {
+    /** fetch implementation (default: the global one). */
+    fetch?: typeof fetch;
+    /** Extra seconds the client waits beyond the execution timeout (default 30). */
+    requestMarginSeconds?: number;
+}
+/** Base of every error this client throws. `code` is the API's error code. */
+export declare class ForkboxError extends Error {
+    /** The API error code, e.g. `RateLimited` (`ConnectionError`/`UnexpectedResponse` for client-side failures). */
+    readonly code: string;
+    /** HTTP status (0 when no response arrived). */
+    readonly status: number;
+    /** The server's request id, to find the request in its log. */
+    readonly requestId: string | undefined;
+    /** Seconds to wait before retrying, from Retry-After (429, 503). */
+    readonly retryAfter: number | undefined;
+    constructor(code: string, status: number, message: string, requestId?: string, retryAfter?: number, cause?: unknown);
+}
+/** 400/415: the request body is invalid (message says which field). */
+export declare class InvalidRequest extends ForkboxError {
+}
+/** 413: the request body is larger than the server accepts. */
+export declare class PayloadTooLarge extends ForkboxError {
+}
+/** 401: missing or wrong API key. */
+export declare class Unauthorized extends ForkboxError {
+}
+/** 429: this key's rate limit is exhausted; see retryAfter. */
+export declare class RateLimited extends ForkboxError {
+}
+/** 503: the server's queue is full; see retryAfter. */
+export declare class Overloaded extends ForkboxError {
+}
+/** 404: no such route or resource. */
+export declare class NotFound extends ForkboxError {
+}
+/** 503: the language template is not built/loaded yet. */
+export declare class TemplateNotReady extends ForkboxError {
+}
+/** The server could not build the template. */
+export declare class TemplateBuildFailed extends ForkboxError {
+}
+/** The server could not build the read-only image. */
+export declare class ImageBuildFailed extends ForkboxError {
+}
+/** 503: the server has no usable /dev/kvm. */
+export declare class KvmUnavailable extends ForkboxError {
+}
+/** 500: the sandbox crashed in a way the server reports as an error. */
+export declare class SandboxCrashed extends ForkboxError {
+}
+/** 501: the feature is not supported. */
+export declare class Unsupported extends ForkboxError {
+}
+/** 503: the server is shutting down. */
+export declare class ShuttingDown extends ForkboxError {
+}
+/** 500: an unexpected server error; quote requestId when reporting it. */
+export declare class Internal extends ForkboxError {
+}
+/** The server could not be reached (DNS, refused, reset, client timeout). */
+export declare class ConnectionError extends ForkboxError {
+}
+/** The server answered with something that is not the API's JSON. */
+export declare class UnexpectedResponse extends ForkboxError {
+}
+type ErrorClass = new (code: string, status: number, message: string, requestId?: string, retryAfter?: number, cause?: unknown) => ForkboxError;
+/** API error code → class. */
+export declare const ERROR_CLASSES: Readonly<Record<string, ErrorClass>>;
+/**
+ * A client for one forkbox server.
+ *
+ * @example
+ * ```ts
+ * import { Sandbox } from 'forkbox-sdk';
+ * const sb = new Sandbox();                 // FORKBOX_API_KEY, FORKBOX_BASE_URL (default http://127.0.0.1:8080)
+ * const r = await sb.run('print(1 + 1)');
+ * console.log(r.stdout.trim(), r.exitCode); // 2 0
+ * ```
+ */
+export declare class Sandbox {
+    #private;
+    readonly baseUrl: string;
+    /**
+     * @param apiKey  API key sent as `Authorization: Bearer …` (default: FORKBOX_API_KEY; none when the server has auth off).
+     * @param baseUrl Server URL (default: FORKBOX_BASE_URL, else `http://127.0.0.1:8080`).
+     * @param options fetch override and request margin.
+     */
+    constructor(apiKey?: string, baseUrl?: string, options?: SandboxOptions);
+    /**
+     * Runs `code` in a fresh fork.
+     *
+     * @param code    Source code to run.
+     * @param options language (default "python"), timeout in seconds (default 30), env, stdin, signal.
+     * @returns The result; a failing program is a result with its exit code, not an exception.
+     * @throws {InvalidRequest} bad arguments; {Unauthorized}; {RateLimited}/{Overloaded} (see `retryAfter`);
+     *         {ConnectionError} server unreachable; any other ForkboxError subclass for platform failures.
+     * @example
+     * ```ts
+     * const r = await new Sandbox().run('import sys; print("hi"); sys.exit(3)', { timeout: 5 });
+     * // r.stdout === 'hi\n', r.exitCode === 3
+     * ```
+     */
+    run(code: string, options?: RunOptions): Promise<ExecResult>;
+    /**
+     * Runs several programs in parallel forks; results come back in the same order.
+     *
+     * @param items   Code strings, or `{ code, language?, timeout?, env?, stdin? }` objects.
+     * @param options `signal` to cancel the whole batch.
+     * @returns One result per item, in order.
+     * @throws ForkboxError subclasses as for run(); a platform error fails the whole batch.
+     * @example
+     * ```ts
+     * const [a, b] = await new Sandbox().runBatch(['print(1)', { code: 'print(2)', timeout: 5 }]);
+     * ```
+     */
+    runBatch(items: readonly BatchItem[], options?: {
+        signal?: AbortSignal;
+    }): Promise<ExecResult[]>;
+    /**
+     * Server health: template readiness and pool state. Returns the body for 200 (ready) and 503 (starting/shutting down).
+     * @throws {ConnectionError} when the server is unreachable.
+     * @example
+     * ```ts
+     * const h = await new Sandbox().health(); // h.status === 'ok'
+     * ```
+     */
+    health(): Promise<Health>;
+}
+export {};

@@ -1,0 +1,246 @@
+// forkbox-sdk — a zero-dependency client for the forkbox HTTP API (Node 18+,
+// Deno, Bun, browsers: anything with fetch). `new Sandbox()` reads
+// FORKBOX_API_KEY and FORKBOX_BASE_URL; `run()` executes code in a fresh
+// hardware-isolated fork and returns its output. Platform errors throw a class
+// named after the API's error code (all extend ForkboxError).
+/** Base of every error this client throws. `code` is the API's error code. */
+export class ForkboxError extends Error {
+    /** The API error code, e.g. `RateLimited` (`ConnectionError`/`UnexpectedResponse` for client-side failures). */
+    code;
+    /** HTTP status (0 when no response arrived). */
+    status;
+    /** The server's request id, to find the request in its log. */
+    requestId;
+    /** Seconds to wait before retrying, from Retry-After (429, 503). */
+    retryAfter;
+    constructor(code, status, message, requestId, retryAfter, cause) {
+        super(message, cause === undefined ? undefined : { cause });
+        this.name = code;
+        this.code = code;
+        this.status = status;
+        this.requestId = requestId;
+        this.retryAfter = retryAfter;
+    }
+}
+/** 400/415: the request body is invalid (message says which field). */
+export class InvalidRequest extends ForkboxError {
+}
+/** 413: the request body is larger than the server accepts. */
+export class PayloadTooLarge extends ForkboxError {
+}
+/** 401: missing or wrong API key. */
+export class Unauthorized extends ForkboxError {
+}
+/** 429: this key's rate limit is exhausted; see retryAfter. */
+export class RateLimited extends ForkboxError {
+}
+/** 503: the server's queue is full; see retryAfter. */
+export class Overloaded extends ForkboxError {
+}
+/** 404: no such route or resource. */
+export class NotFound extends ForkboxError {
+}
+/** 503: the language template is not built/loaded yet. */
+export class TemplateNotReady extends ForkboxError {
+}
+/** The server could not build the template. */
+export class TemplateBuildFailed extends ForkboxError {
+}
+/** The server could not build the read-only image. */
+export class ImageBuildFailed extends ForkboxError {
+}
+/** 503: the server has no usable /dev/kvm. */
+export class KvmUnavailable extends ForkboxError {
+}
+/** 500: the sandbox crashed in a way the server reports as an error. */
+export class SandboxCrashed extends ForkboxError {
+}
+/** 501: the feature is not supported. */
+export class Unsupported extends ForkboxError {
+}
+/** 503: the server is shutting down. */
+export class ShuttingDown extends ForkboxError {
+}
+/** 500: an unexpected server error; quote requestId when reporting it. */
+export class Internal extends ForkboxError {
+}
+/** The server could not be reached (DNS, refused, reset, client timeout). */
+export class ConnectionError extends ForkboxError {
+}
+/** The server answered with something that is not the API's JSON. */
+export class UnexpectedResponse extends ForkboxError {
+}
+/** API error code → class. */
+export const ERROR_CLASSES = {
+    InvalidRequest, PayloadTooLarge, Unauthorized, RateLimited, Overloaded, NotFound, TemplateNotReady,
+    TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed, Unsupported, ShuttingDown, Internal,
+    ConnectionError, UnexpectedResponse,
+};
+function fromWire(r) {
+    const out = {
+        id: r.id,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        exitCode: r.exit_code,
+        outcome: r.outcome ?? 'exited',
+        forkTimeMs: r.fork_time_ms,
+        execTimeMs: r.exec_time_ms,
+        totalTimeMs: r.total_time_ms,
+        stdoutTruncated: r.stdout_truncated ?? false,
+        stderrTruncated: r.stderr_truncated ?? false,
+    };
+    if (r.crash !== undefined)
+        out.crash = r.crash;
+    return out;
+}
+function toWire(code, o) {
+    if (typeof code !== 'string')
+        throw new InvalidRequest('InvalidRequest', 0, 'code must be a string');
+    const body = { code, language: o.language ?? 'python', timeout_seconds: o.timeout ?? 30 };
+    if (o.env !== undefined)
+        body.env = o.env;
+    if (o.stdin !== undefined)
+        body.stdin = o.stdin;
+    return body;
+}
+/** AbortSignal.any for runtimes that lack it (Node 18). */
+function anySignal(a, b) {
+    const any = AbortSignal.any;
+    if (any)
+        return any([a, b]);
+    const ac = new AbortController();
+    for (const s of [a, b]) {
+        if (s.aborted)
+            ac.abort(s.reason);
+        else
+            s.addEventListener('abort', () => ac.abort(s.reason), { once: true });
+    }
+    return ac.signal;
+}
+function envVar(name) {
+    const p = globalThis.process;
+    const v = p?.env?.[name];
+    return v === undefined || v === '' ? undefined : v;
+}
+/**
+ * A client for one forkbox server.
+ *
+ * @example
+ * ```ts
+ * import { Sandbox } from 'forkbox-sdk';
+ * const sb = new Sandbox();                 // FORKBOX_API_KEY, FORKBOX_BASE_URL (default http://127.0.0.1:8080)
+ * const r = await sb.run('print(1 + 1)');
+ * console.log(r.stdout.trim(), r.exitCode); // 2 0
+ * ```
+ */
+export class Sandbox {
+    baseUrl;
+    #apiKey;
+    #fetch;
+    #margin;
+    /**
+     * @param apiKey  API key sent as `Authorization: Bearer …` (default: FORKBOX_API_KEY; none when the server has auth off).
+     * @param baseUrl Server URL (default: FORKBOX_BASE_URL, else `http://127.0.0.1:8080`).
+     * @param options fetch override and request margin.
+     */
+    constructor(apiKey, baseUrl, options = {}) {
+        this.#apiKey = apiKey ?? envVar('FORKBOX_API_KEY');
+        this.baseUrl = (baseUrl ?? envVar('FORKBOX_BASE_URL') ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+        const f = options.fetch ?? globalThis.fetch;
+        if (!f)
+            throw new ForkboxError('ConnectionError', 0, 'no fetch implementation: use Node 18+ or pass options.fetch');
+        this.#fetch = f;
+        this.#margin = options.requestMarginSeconds ?? 30;
+    }
+    /**
+     * Runs `code` in a fresh fork.
+     *
+     * @param code    Source code to run.
+     * @param options language (default "python"), timeout in seconds (default 30), env, stdin, signal.
+     * @returns The result; a failing program is a result with its exit code, not an exception.
+     * @throws {InvalidRequest} bad arguments; {Unauthorized}; {RateLimited}/{Overloaded} (see `retryAfter`);
+     *         {ConnectionError} server unreachable; any other ForkboxError subclass for platform failures.
+     * @example
+     * ```ts
+     * const r = await new Sandbox().run('import sys; print("hi"); sys.exit(3)', { timeout: 5 });
+     * // r.stdout === 'hi\n', r.exitCode === 3
+     * ```
+     */
+    async run(code, options = {}) {
+        const { signal, ...rest } = options;
+        const body = toWire(code, rest);
+        const wire = (await this.#request('POST', '/v1/exec', body, body.timeout_seconds + this.#margin, signal));
+        return fromWire(wire);
+    }
+    /**
+     * Runs several programs in parallel forks; results come back in the same order.
+     *
+     * @param items   Code strings, or `{ code, language?, timeout?, env?, stdin? }` objects.
+     * @param options `signal` to cancel the whole batch.
+     * @returns One result per item, in order.
+     * @throws ForkboxError subclasses as for run(); a platform error fails the whole batch.
+     * @example
+     * ```ts
+     * const [a, b] = await new Sandbox().runBatch(['print(1)', { code: 'print(2)', timeout: 5 }]);
+     * ```
+     */
+    async runBatch(items, options = {}) {
+        const executions = items.map((it) => (typeof it === 'string' ? toWire(it, {}) : toWire(it.code, it)));
+        const longest = executions.reduce((m, e) => Math.max(m, e.timeout_seconds), 0);
+        const wire = (await this.#request('POST', '/v1/exec/batch', { executions }, longest * Math.max(1, executions.length) + this.#margin, options.signal));
+        return wire.results.map(fromWire);
+    }
+    /**
+     * Server health: template readiness and pool state. Returns the body for 200 (ready) and 503 (starting/shutting down).
+     * @throws {ConnectionError} when the server is unreachable.
+     * @example
+     * ```ts
+     * const h = await new Sandbox().health(); // h.status === 'ok'
+     * ```
+     */
+    async health() {
+        return (await this.#request('GET', '/v1/health', undefined, 10, undefined, true));
+    }
+    async #request(method, path, body, timeoutSeconds, signal, okOn503 = false) {
+        const headers = { accept: 'application/json' };
+        if (body !== undefined)
+            headers['content-type'] = 'application/json';
+        if (this.#apiKey !== undefined)
+            headers.authorization = `Bearer ${this.#apiKey}`;
+        const timeout = AbortSignal.timeout(Math.ceil(timeoutSeconds * 1000));
+        const sig = signal ? anySignal(signal, timeout) : timeout;
+        let res;
+        try {
+            res = await this.#fetch(this.baseUrl + path, { method, headers, body: body === undefined ? null : JSON.stringify(body), signal: sig });
+        }
+        catch (e) {
+            if (signal?.aborted)
+                throw e; // the caller cancelled: rethrow their AbortError as is
+            const why = timeout.aborted ? `no answer within ${timeoutSeconds} s` : e.message;
+            throw new ConnectionError('ConnectionError', 0, `cannot reach ${this.baseUrl}: ${why}`, undefined, undefined, e);
+        }
+        const text = await res.text();
+        let json;
+        try {
+            json = JSON.parse(text);
+        }
+        catch {
+            json = undefined;
+        }
+        if (res.ok || (okOn503 && res.status === 503 && json && typeof json === 'object' && 'status' in json)) {
+            if (json === undefined)
+                throw new UnexpectedResponse('UnexpectedResponse', res.status, `server answered ${res.status} with non-JSON body`);
+            return json;
+        }
+        const requestId = res.headers.get('x-request-id') ?? undefined;
+        const ra = res.headers.get('retry-after');
+        const retryAfter = ra !== null && /^\d+$/.test(ra) ? Number(ra) : undefined;
+        const env = json?.error;
+        if (env && typeof env.code === 'string') {
+            const Cls = ERROR_CLASSES[env.code] ?? ForkboxError;
+            const rid = typeof env.requestId === 'string' ? env.requestId : requestId;
+            throw new Cls(env.code, res.status, typeof env.message === 'string' ? env.message : env.code, rid, retryAfter);
+        }
+        throw new UnexpectedResponse('UnexpectedResponse', res.status, `server answered ${res.status}: ${text.slice(0, 200)}`, requestId, retryAfter);
+    }
+}

@@ -1,0 +1,204 @@
+"""The forkbox client: run code in hardware-isolated, copy-on-write forked VMs.
+
+Standard library only (``urllib``). ``Sandbox()`` reads ``FORKBOX_API_KEY``
+and ``FORKBOX_BASE_URL`` (default ``http://127.0.0.1:8080``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from .errors import ERROR_CLASSES, ConnectionError, ForkboxError, InvalidRequest, UnexpectedResponse
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """Result of one execution. A failing program has a non-zero ``exit_code``.
+
+    ``outcome`` is ``"exited"``, ``"timeout"``, ``"crashed"`` or ``"cancelled"``.
+    """
+
+    id: str
+    stdout: str
+    stderr: str
+    exit_code: int
+    outcome: str
+    fork_time_ms: float
+    exec_time_ms: float
+    total_time_ms: float
+    stdout_truncated: bool
+    stderr_truncated: bool
+    crash: Optional[str] = None
+
+    @classmethod
+    def from_wire(cls, r: Mapping[str, Any]) -> "ExecResult":
+        return cls(
+            id=r["id"], stdout=r["stdout"], stderr=r["stderr"], exit_code=r["exit_code"],
+            outcome=r.get("outcome", "exited"), fork_time_ms=r["fork_time_ms"],
+            exec_time_ms=r["exec_time_ms"], total_time_ms=r["total_time_ms"],
+            stdout_truncated=r.get("stdout_truncated", False),
+            stderr_truncated=r.get("stderr_truncated", False), crash=r.get("crash"),
+        )
+
+
+BatchItem = Union[str, Mapping[str, Any]]
+
+
+def _wire(code: Any, language: str = "python", timeout: float = 30,
+          env: Optional[Mapping[str, str]] = None, stdin: Optional[str] = None) -> Dict[str, Any]:
+    if not isinstance(code, str):
+        raise InvalidRequest("InvalidRequest", 0, "code must be a string")
+    body: Dict[str, Any] = {"code": code, "language": language, "timeout_seconds": timeout}
+    if env is not None:
+        body["env"] = dict(env)
+    if stdin is not None:
+        body["stdin"] = stdin
+    return body
+
+
+class Sandbox:
+    """A client for one forkbox server.
+
+    Args:
+        api_key: sent as ``Authorization: Bearer …``; default ``FORKBOX_API_KEY``
+            (none when the server runs without auth).
+        base_url: server URL; default ``FORKBOX_BASE_URL``, else ``http://127.0.0.1:8080``.
+        request_margin: extra seconds to wait beyond the execution timeout (default 30).
+
+    Example::
+
+        from forkbox import Sandbox
+        sb = Sandbox()
+        r = sb.run("print(1 + 1)")
+        print(r.stdout.strip(), r.exit_code)   # 2 0
+    """
+
+    def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None,
+                 request_margin: float = 30) -> None:
+        self._api_key = api_key if api_key is not None else (os.environ.get("FORKBOX_API_KEY") or None)
+        self.base_url = (base_url or os.environ.get("FORKBOX_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self._margin = request_margin
+
+    def __repr__(self) -> str:  # never show the key
+        return f"Sandbox(base_url={self.base_url!r})"
+
+    def run(self, code: str, language: str = "python", timeout: float = 30,
+            env: Optional[Mapping[str, str]] = None, stdin: Optional[str] = None) -> ExecResult:
+        """Run ``code`` in a fresh fork.
+
+        Args:
+            code: source code to run.
+            language: language of ``code`` (default ``"python"``).
+            timeout: wall-clock limit in seconds (default 30).
+            env: environment variables for the program.
+            stdin: text the program reads on standard input.
+
+        Returns:
+            ExecResult: stdout, stderr, exit_code, outcome and timings.
+
+        Raises:
+            InvalidRequest, Unauthorized, RateLimited, Overloaded (see ``retry_after``),
+            ConnectionError, or another ForkboxError subclass for platform failures.
+
+        Example::
+
+            r = Sandbox().run("import sys; print('hi'); sys.exit(3)", timeout=5)
+            assert r.stdout == "hi\\n" and r.exit_code == 3
+        """
+        body = _wire(code, language, timeout, env, stdin)
+        return ExecResult.from_wire(self._request("POST", "/v1/exec", body, timeout + self._margin))
+
+    def run_batch(self, items: Sequence[BatchItem]) -> List[ExecResult]:
+        """Run several programs in parallel forks; results come back in the same order.
+
+        Args:
+            items: code strings, or dicts ``{"code", "language"?, "timeout"?, "env"?, "stdin"?}``.
+
+        Returns:
+            list[ExecResult]: one per item, in order.
+
+        Raises:
+            ForkboxError subclasses as for :meth:`run`; a platform error fails the whole batch.
+
+        Example::
+
+            a, b = Sandbox().run_batch(["print(1)", {"code": "print(2)", "timeout": 5}])
+        """
+        executions = [_wire(it) if isinstance(it, str) else _wire(**dict(it)) for it in items]
+        longest = max((e["timeout_seconds"] for e in executions), default=0)
+        data = self._request("POST", "/v1/exec/batch", {"executions": executions},
+                             longest * max(1, len(executions)) + self._margin)
+        return [ExecResult.from_wire(r) for r in data["results"]]
+
+    def health(self) -> Dict[str, Any]:
+        """Server health (template readiness, pool state).
+
+        Returns the body for 200 (``status == "ok"``) and for 503 (``"starting"``,
+        ``"shutting_down"``).
+
+        Raises:
+            ConnectionError: the server is unreachable.
+
+        Example::
+
+            assert Sandbox().health()["status"] == "ok"
+        """
+        return self._request("GET", "/v1/health", None, 10, ok_on_503=True)
+
+    def _request(self, method: str, path: str, body: Any, timeout: float, ok_on_503: bool = False) -> Any:
+        headers = {"Accept": "application/json", "User-Agent": "forkbox-sdk-python/0.1.0"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        if self._api_key is not None:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        req = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as res:
+                return _parse(res.status, res.read(), res.headers)
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            status = e.code
+            if ok_on_503 and status == 503:
+                try:
+                    doc = json.loads(raw)
+                    if isinstance(doc, dict) and "status" in doc:
+                        return doc
+                except ValueError:
+                    pass
+            raise _error(status, raw, e.headers) from None
+        except (urllib.error.URLError, socket.timeout, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise ConnectionError("ConnectionError", 0, f"cannot reach {self.base_url}: {reason}") from e
+
+
+def _parse(status: int, raw: bytes, headers: Any) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise UnexpectedResponse("UnexpectedResponse", status, f"server answered {status} with a non-JSON body") from None
+
+
+def _error(status: int, raw: bytes, headers: Any) -> ForkboxError:
+    request_id = headers.get("x-request-id") if headers is not None else None
+    ra = headers.get("retry-after") if headers is not None else None
+    retry_after = int(ra) if ra is not None and ra.isdigit() else None
+    try:
+        env = json.loads(raw).get("error")
+    except (ValueError, AttributeError):
+        env = None
+    if isinstance(env, dict) and isinstance(env.get("code"), str):
+        code = env["code"]
+        cls = ERROR_CLASSES.get(code, ForkboxError)
+        return cls(code, status, str(env.get("message", code)), env.get("requestId") or request_id, retry_after)
+    text = raw[:200].decode("utf-8", "replace")
+    return UnexpectedResponse("UnexpectedResponse", status, f"server answered {status}: {text}", request_id, retry_after)
