@@ -1,0 +1,236 @@
+// bench.ts — `forkbox bench fork|exec [--json] [-n N] [--out FILE]`.
+// fork: pooled and cold fork latency beside the bare KVM floor measured in
+// the same run, fork+echo round trip, memory per idle fork, 1,000 forks, a
+// 1 MiB response. exec: fork + exec of print(1+1) with numpy preloaded beside
+// a host python3 process and a host os.fork() of a numpy-loaded python.
+// Prints targets beside results; never fails on a number.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { setLogLevel } from '../lib/log.js';
+import { FB_REQ_ECHO } from '../vmm/abi.js';
+import { Pool, Snapshot, benchFloor, probe, setWorkers, type Vm } from '../vmm/vmm.js';
+import { buildTestTemplate } from '../template/build.js';
+import { createEngine } from '../engine/index.js';
+
+const USAGE = 'usage: forkbox bench fork|exec [--json] [-n N] [--out FILE]\n';
+
+export interface Dist { n: number; p50: number; p99: number; mean: number; min: number; max: number }
+export function dist(xs: number[]): Dist {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? NaN;
+  return { n: s.length, p50: q(0.5), p99: q(0.99), mean: s.reduce((a, b) => a + b, 0) / (s.length || 1), min: s[0] ?? NaN, max: s[s.length - 1] ?? NaN };
+}
+const us = (ns: number): number => Math.round(ns / 100) / 10;
+const ms = (x: number): number => Math.round(x * 1000) / 1000;
+
+function meminfo(): { availKiB: number; freeKiB: number } {
+  const t = readFileSync('/proc/meminfo', 'utf8');
+  const get = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(t)?.[1] ?? NaN);
+  return { availKiB: get('MemAvailable'), freeKiB: get('MemFree') };
+}
+function rssKiB(): number {
+  return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
+}
+
+async function waitPool(pool: Pool, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const s = pool.stats();
+    if (s.ready >= s.target) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+type Row = { name: string; value: string; target?: string };
+
+async function benchFork(n: number): Promise<{ json: Record<string, unknown>; rows: Row[] }> {
+  setWorkers(2);
+  const root = mkdtempSync(join(tmpdir(), 'forkbox-bench-'));
+  try {
+    const echo = await buildTestTemplate('echo', root);
+    const big = await buildTestTemplate('big', root);
+    const snap = new Snapshot(echo.memPath, echo.statePath);
+    const bigSnap = new Snapshot(big.memPath, big.statePath);
+    const ram = snap.ramSize;
+    const req = { kind: FB_REQ_ECHO, payload: 'ping', timeoutMs: 5000 };
+
+    // bare floor, measured in this run
+    const floor = dist([...benchFloor(ram, n)]);
+
+    // cold forks (no pool): native fork time; fork+echo total
+    const cold: number[] = [];
+    for (let i = 0; i < n; i++) cold.push((await snap.forkRun(req).done).forkNs);
+    const coldD = dist(cold);
+
+    // pooled forks
+    const pool = new Pool(Math.min(n, 256), ram);
+    const pooled: number[] = [];
+    const rtt: number[] = [];
+    let done = 0;
+    while (done < n) {
+      await waitPool(pool, 30_000);
+      const batch = Math.min(pool.stats().target, n - done);
+      for (let i = 0; i < batch; i++) {
+        const t0 = process.hrtime.bigint();
+        const r = await snap.forkRun(req, { pool }).done;
+        rtt.push(Number(process.hrtime.bigint() - t0));
+        pooled.push(r.forkNs);
+      }
+      done += batch;
+    }
+    const poolStats = pool.stats();
+    const pooledD = dist(pooled);
+    const rttD = dist(rtt);
+
+    // memory per idle fork after one echo, 1,000 live forks; and the 1,000-fork wall time
+    const N = 1000;
+    if (global.gc) global.gc();
+    const m0 = meminfo();
+    const r0 = rssKiB();
+    const t0 = performance.now();
+    const live = await Promise.all(Array.from({ length: N }, () => snap.forkRun(req, { destroy: false }).done));
+    const wall1000 = performance.now() - t0;
+    const m1 = meminfo();
+    const r1 = rssKiB();
+    const vms = live.map((x) => x.vm).filter((v): v is Vm => v !== null);
+    for (const v of vms) v.close();
+    const perFork = {
+      rssKiB: (r1 - r0) / N, memAvailableKiB: (m0.availKiB - m1.availKiB) / N, memFreeKiB: (m0.freeKiB - m1.freeKiB) / N,
+    };
+
+    // 1 MiB response (big guest)
+    const bigT: number[] = [];
+    for (let i = 0; i < Math.min(n, 100); i++) {
+      const t = performance.now();
+      const r = await bigSnap.forkRun({ kind: FB_REQ_ECHO, timeoutMs: 5000 }).done;
+      bigT.push(performance.now() - t);
+      if (r.response.stdout.length !== 1 << 20) throw new Error(`big guest answered ${r.response.stdout.length} bytes`);
+    }
+    const bigD = dist(bigT);
+    pool.close();
+    snap.close();
+    bigSnap.close();
+
+    const json = {
+      bench: 'fork', n, ramSize: ram, time: new Date().toISOString(),
+      floorUs: mapD(floor, us), coldForkUs: mapD(coldD, us), pooledForkUs: mapD(pooledD, us), forkEchoRoundTripUs: mapD(rttD, us),
+      coldOverFloorP50: coldD.p50 / floor.p50, pool: poolStats,
+      perIdleFork: perFork, thousandForksWallMs: ms(wall1000), oneMiBResponseMs: mapD(bigD, ms),
+    };
+    const rows: Row[] = [
+      { name: 'bare floor (create VM+slot+vCPU, teardown)', value: `p50 ${us(floor.p50)} µs  p99 ${us(floor.p99)} µs` },
+      { name: 'pooled fork', value: `p50 ${us(pooledD.p50)} µs  p99 ${us(pooledD.p99)} µs`, target: 'p50 ≤150 µs, p99 ≤600 µs' },
+      { name: 'cold fork', value: `p50 ${us(coldD.p50)} µs  p99 ${us(coldD.p99)} µs  (${(coldD.p50 / floor.p50).toFixed(2)}× floor)`, target: '≤1.2× floor' },
+      { name: 'fork + echo round trip (pooled)', value: `p50 ${us(rttD.p50)} µs  p99 ${us(rttD.p99)} µs` },
+      { name: 'memory per idle fork (1,000 live)', value: `RSS ${perFork.rssKiB.toFixed(1)} KiB, MemAvailable ${perFork.memAvailableKiB.toFixed(1)} KiB, MemFree ${perFork.memFreeKiB.toFixed(1)} KiB`, target: '≤150 KiB' },
+      { name: '1,000 forks + echo each', value: `${ms(wall1000)} ms`, target: '≤2 s' },
+      { name: '1 MiB response (fork+run)', value: `p50 ${ms(bigD.p50)} ms  p99 ${ms(bigD.p99)} ms`, target: '≤20 ms' },
+    ];
+    return { json, rows };
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function mapD(d: Dist, f: (x: number) => number): Record<string, number> {
+  return { n: d.n, p50: f(d.p50), p99: f(d.p99), mean: f(d.mean), min: f(d.min), max: f(d.max) };
+}
+
+const HOST_FORK_PY = `
+import os, sys, time
+import numpy
+n = int(sys.argv[1])
+ts = []
+for i in range(n):
+    t0 = time.perf_counter_ns()
+    pid = os.fork()
+    if pid == 0:
+        os.write(1, b"2\\n")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    ts.append(time.perf_counter_ns() - t0)
+sys.stderr.write(" ".join(map(str, ts)))
+`;
+
+async function benchExec(n: number): Promise<{ json: Record<string, unknown>; rows: Row[] }> {
+  const engine = await createEngine({ poolSize: Math.min(n, 64), onProgress: (l) => process.stderr.write(`forkbox: ${l}\n`) });
+  try {
+    await engine.ready();
+    const t: number[] = [];
+    const fork: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      const r = await engine.exec({ code: 'print(1+1)', language: 'python', timeoutSeconds: 10 });
+      t.push(performance.now() - t0);
+      fork.push(r.forkTimeMs);
+      if (r.stdout !== '2\n') throw new Error(`exec printed ${JSON.stringify(r.stdout)} (stderr ${r.stderr.slice(0, 500)})`);
+    }
+    const execD = dist(t);
+    const forkD = dist(fork);
+    const rows: Row[] = [{ name: 'forkbox fork + exec print(1+1) (numpy loaded)', value: `p50 ${ms(execD.p50)} ms  p99 ${ms(execD.p99)} ms (fork p50 ${ms(forkD.p50)} ms)` }];
+    const json: Record<string, unknown> = { bench: 'exec', n, time: new Date().toISOString(), forkExecMs: mapD(execD, ms), forkMs: mapD(forkD, ms) };
+
+    const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
+    if (hasNumpy) {
+      const host: number[] = [];
+      for (let i = 0; i < Math.min(n, 20); i++) {
+        const t0 = performance.now();
+        spawnSync('python3', ['-c', 'import numpy; print(1+1)'], { stdio: 'ignore' });
+        host.push(performance.now() - t0);
+      }
+      const hostD = dist(host);
+      rows.push({ name: 'host python3 -c "import numpy; print(1+1)"', value: `p50 ${ms(hostD.p50)} ms  (forkbox is ${(hostD.p50 / execD.p50).toFixed(1)}× faster)` });
+      json.hostProcessMs = mapD(hostD, ms);
+      const r = spawnSync('python3', ['-c', HOST_FORK_PY, String(n)], { encoding: 'utf8' });
+      const fk = dist(r.stderr.trim().split(/\s+/).map(Number).filter(Number.isFinite).map((x) => x / 1e6));
+      rows.push({ name: 'host os.fork() of a numpy-loaded python', value: `p50 ${ms(fk.p50)} ms  p99 ${ms(fk.p99)} ms  (forkbox/host-fork p50 ratio ${(execD.p50 / fk.p50).toFixed(2)})` });
+      json.hostForkMs = mapD(fk, ms);
+    } else {
+      rows.push({ name: 'host python3 + numpy', value: 'skipped: the host python3 has no numpy' });
+    }
+    return { json, rows };
+  } finally {
+    await engine.close(0);
+  }
+}
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' },
+      out: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (e) {
+    process.stderr.write(`forkbox bench: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const which = positionals[0];
+  if (values.help || (which !== 'fork' && which !== 'exec')) {
+    (values.help ? process.stdout : process.stderr).write(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const n = values.n ? Number(values.n) : which === 'fork' ? 1000 : 100;
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write('forkbox bench: -n takes a positive integer\n');
+    return 2;
+  }
+  const p = probe();
+  if (!p.available) {
+    process.stderr.write(`forkbox bench: KVM is not available: ${p.reason}\n`);
+    return 1;
+  }
+  if (!process.env.FORKBOX_LOG_LEVEL) setLogLevel('warn');
+  const { json, rows } = which === 'fork' ? await benchFork(n) : await benchExec(n);
+  if (values.out) writeFileSync(values.out, JSON.stringify(json, null, 2) + '\n');
+  if (values.json) {
+    process.stdout.write(JSON.stringify(json, null, 2) + '\n');
+  } else {
+    const w = Math.max(...rows.map((r) => r.name.length));
+    for (const r of rows) process.stdout.write(`${r.name.padEnd(w)}  ${r.value}${r.target ? `   [target ${r.target}]` : ''}\n`);
+  }
+  return 0;
+}
+
