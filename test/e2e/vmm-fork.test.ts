@@ -125,11 +125,14 @@ if (!p.available || !guestsBuilt) {
     });
 
     test('rogue guests are contained', async () => {
-      const cases: [string, number][] = [['mmio', CRASH_MMIO], ['port', CRASH_IO], ['fport', -1], ['outlen', CRASH_PROTOCOL],
+      // A port other than the doorbell is refused by the TSS I/O bitmap (#GP) or seen as an I/O exit.
+      const cases: [string, number][] = [['mmio', CRASH_MMIO], ['port', -1], ['fport', -1], ['outlen', CRASH_PROTOCOL],
         ['status', CRASH_PROTOCOL], ['ack', CRASH_PROTOCOL]];
       for (const [what, outcome] of cases) {
         const r = (await snaps.rogue!.forkRun(echo(what)).done).response;
-        if (outcome === -1) assert.notEqual(r.outcomeCode, OK, `${what}: must crash`);
+        if (outcome === -1) {
+          assert.ok(r.outcomeCode === CRASH_IO || (r.outcomeCode === CRASH_FAULT && r.faultVector === 13), `${what}: ${r.outcome} ${r.detail}`);
+        }
         else assert.equal(r.outcomeCode, outcome, `${what}: ${r.outcome} ${r.detail}`);
         assert.ok(r.stdout.length <= 16 * 1024 * 1024);
       }
