@@ -76,6 +76,7 @@ struct vmm_vm {
     int image_shared;            /* mapping belongs to the snapshot */
     char *image_path;            /* boot vms: for the state file */
     uint64_t image_mtime_ns;
+    struct vmm_snapshot *snap;   /* forks: the snapshot (referenced) */
     int booted;                  /* 1 = from ELF, 0 = fork */
     int started;                 /* first run done */
     int dead;                    /* a non-OK outcome happened */
@@ -91,8 +92,13 @@ struct vmm_vm {
 };
 
 struct vmm_snapshot {
+    atomic_int refs;             /* the opener's + one per live fork */
     int mem_fd, image_fd;
     uint64_t ram_size;
+    char *image_path;
+    uint64_t image_mtime_ns;
+    uint64_t seq;
+    int cpuid_same;              /* CPUID equals the shells' (no per-fork KVM_SET_CPUID2) */
     const uint8_t *image;        /* shared read-only image mapping for every fork */
     uint64_t image_size, image_map_size;
     uint64_t tsc_khz;
@@ -126,6 +132,10 @@ void layout_initial_sregs(struct kvm_sregs *s, int osxsave);
 /* elf.c */
 int elf_load(const char *path, uint8_t *ram, uint64_t ram_size, uint64_t *entry, struct vmm_err *err);
 
+/* fork.c: where fork time goes, summed over all forks (ns) */
+enum fork_phase { FP_SHELL, FP_MMAP, FP_SLOTS, FP_XSAVE, FP_SREGS, FP_REGS, FP_MSRS, FP_EVENTS, FP__N };
+extern _Atomic uint64_t fork_phase_ns[FP__N];
+
 /* pool.c */
 int pool_take(struct vmm_pool *p, struct vmm_shell *out);
 
@@ -136,5 +146,6 @@ void stat_add(enum stat_id id, int64_t v);
 
 /* snapshot.c */
 uint64_t fnv1a64(uint64_t h, const void *p, size_t n);
+void snapshot_put(struct vmm_snapshot *s);
 
 #endif /* FORKBOX_VMM_INTERNAL_H */

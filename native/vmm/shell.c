@@ -109,6 +109,7 @@ void vmm_vm_destroy(struct vmm_vm *vm)
     if (vm->ram_fd >= 0) close(vm->ram_fd);
     if (vm->image && !vm->image_shared) munmap((void *)vm->image, vm->image_map_size);
     free(vm->image_path);
+    if (vm->snap) snapshot_put(vm->snap);
     pthread_mutex_destroy(&vm->lock);
     free(vm);
     stat_add(ST_LIVE, -1);

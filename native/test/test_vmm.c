@@ -1,0 +1,316 @@
+/*
+ * test_vmm.c — behaviour of the VMM library against the tiny test guests:
+ * boot, round trips, snapshot and fork (one exit per request), fork isolation,
+ * deadlines, kicks, faults, rogue I/O and MMIO, protocol violations, the 1 MiB
+ * response, pools and workers. Needs /dev/kvm (prints "skipped:" otherwise).
+ */
+#include <pthread.h>
+#include <time.h>
+
+#include "util.h"
+
+#define SEC 1000000000ull
+
+static void test_probe(void)
+{
+    struct vmm_probe_info pi;
+    OKV(vmm_probe(&pi, &e_));
+    CHECK(pi.kvm_api_version == 12 && pi.vcpu_mmap_size >= 4096 && pi.tsc_khz > 100000);
+    CHECK(pi.cap_immediate_exit && pi.cap_readonly_mem && pi.cap_xcrs);
+    uint64_t ns[3];
+    OKV(vmm_bench_floor(64ull << 20, 3, ns, &e_));
+    CHECK(ns[0] > 0 && ns[2] > 0);
+    printf("probe: tsc %llu kHz, pvm %d, xsave2 %d, floor %llu us\n", (unsigned long long)pi.tsc_khz, pi.is_pvm,
+           pi.cap_xsave2, (unsigned long long)ns[2] / 1000);
+}
+
+static void test_boot_echo(void)
+{
+    struct vmm_vm *vm = boot_ready("echo", NULL, 0);
+    for (int i = 0; i < 5; i++) {
+        char msg[32];
+        snprintf(msg, sizeof msg, "hello %d", i);
+        struct vmm_response r = run_req(vm, msg, SEC);
+        CHECK(r.outcome == VMM_OK && r.status == FB_ST_DONE && r.exits == 1);
+        CHECK(r.out_len == strlen(msg) && !memcmp(r.out, msg, r.out_len));
+    }
+    /* A boot vm cannot be started twice; a bad request is refused, not run. */
+    struct vmm_response r;
+    struct vmm_err e = {0};
+    CHECK(vmm_vm_start(vm, 0, &r, &e) == -EINVAL);
+    struct vmm_request q = { .kind = FB_REQ_ECHO, .payload = "x", .payload_len = FB_MB_REQ_SIZE + 1 };
+    CHECK(vmm_vm_run(vm, &q, &r, &e) == -E2BIG);
+    vmm_vm_destroy(vm);
+    /* Bad boot configs are refused with a message. */
+    struct vmm_boot_config c = { .ram_size = 3 << 20, .guest_elf = guest_path(g_guests, "echo") };
+    CHECK(vmm_vm_boot(&c, &vm, &e) == -EINVAL && e.msg[0]);
+    c.ram_size = 64 << 20;
+    c.guest_elf = "/etc/passwd";
+    CHECK(vmm_vm_boot(&c, &vm, &e) == -ENOEXEC);
+    printf("boot+echo: ok\n");
+}
+
+static void test_fork_echo(struct vmm_snapshot *echo)
+{
+    for (int k = 0; k < 3; k++) {
+        struct vmm_vm *vm;
+        OKV(vmm_fork(echo, NULL, &vm, &e_));
+        for (int i = 0; i < 4; i++) {
+            struct vmm_response r = run_req(vm, "fork says hi", SEC);
+            CHECK(r.outcome == VMM_OK && r.status == FB_ST_DONE);
+            CHECK(r.exits == 1);   /* resumes after the snapshot's `out`: one exit per request */
+            CHECK(r.out_len == 12 && !memcmp(r.out, "fork says hi", 12));
+        }
+        vmm_vm_destroy(vm);
+    }
+    printf("fork+echo: one exit per request\n");
+}
+
+static void test_counter(void)
+{
+    struct vmm_vm *t = boot_ready("counter", NULL, 0);
+    struct vmm_response r = run_req(t, "", SEC);
+    CHECK(r.outcome == VMM_OK && r.exit_code == 1);
+    OKV(vmm_snapshot_save(t, tmp_path("counter.mem"), tmp_path("counter.state"), &e_));
+    r = run_req(t, "", SEC);             /* the template goes on after its snapshot */
+    CHECK(r.outcome == VMM_OK && r.exit_code == 2);
+    struct vmm_snapshot *s;
+    OKV(vmm_snapshot_open(tmp_path("counter.mem"), tmp_path("counter.state"), &s, &e_));
+    struct vmm_vm *a, *b;
+    OKV(vmm_fork(s, NULL, &a, &e_));
+    OKV(vmm_fork(s, NULL, &b, &e_));
+    CHECK(run_req(a, "", SEC).exit_code == 2);
+    CHECK(run_req(a, "", SEC).exit_code == 3);
+    CHECK(run_req(a, "", SEC).exit_code == 4);
+    CHECK(run_req(b, "", SEC).exit_code == 2);   /* b never sees a's writes */
+    CHECK(run_req(t, "", SEC).exit_code == 3);
+    vmm_vm_destroy(a);
+    vmm_vm_destroy(b);
+    vmm_vm_destroy(t);
+    vmm_snapshot_close(s);
+    printf("counter: forks see the template value and are independent\n");
+}
+
+static void test_timeout(struct vmm_snapshot *spin)
+{
+    struct vmm_vm *vm;
+    OKV(vmm_fork(spin, NULL, &vm, &e_));
+    uint64_t t0 = vmm_now_ns_test();
+    struct vmm_response r = run_req(vm, "go", 100000000ull);
+    uint64_t dt = vmm_now_ns_test() - t0;
+    CHECK(r.outcome == VMM_TIMEOUT);
+    CHECK(dt >= 100000000ull && dt < 150000000ull);
+    struct vmm_err e = {0};
+    CHECK(vmm_vm_run(vm, &(struct vmm_request){ .kind = FB_REQ_ECHO }, &r, &e) == -EIO);
+    vmm_vm_destroy(vm);
+    printf("timeout: deadline 100 ms, took %.1f ms\n", dt / 1e6);
+}
+
+struct kick_arg { struct vmm_vm *vm; };
+static void *kicker(void *p)
+{
+    struct kick_arg *a = p;
+    struct timespec ts = { 0, 50000000 };
+    nanosleep(&ts, NULL);
+    vmm_vm_kick(a->vm);
+    return NULL;
+}
+
+static void test_kick(struct vmm_snapshot *spin)
+{
+    struct vmm_vm *vm;
+    OKV(vmm_fork(spin, NULL, &vm, &e_));
+    struct kick_arg a = { vm };
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, kicker, &a) == 0);
+    uint64_t t0 = vmm_now_ns_test();
+    struct vmm_response r = run_req(vm, "go", 5 * SEC);
+    uint64_t dt = vmm_now_ns_test() - t0;
+    pthread_join(th, NULL);
+    CHECK(r.outcome == VMM_KILLED);
+    CHECK(dt >= 50000000ull && dt < 1000000000ull);
+    vmm_vm_destroy(vm);
+    /* A kick before the run also ends it. */
+    OKV(vmm_fork(spin, NULL, &vm, &e_));
+    vmm_vm_kick(vm);
+    r = run_req(vm, "go", 5 * SEC);
+    CHECK(r.outcome == VMM_KILLED);
+    vmm_vm_destroy(vm);
+    printf("kick: killed after %.1f ms\n", dt / 1e6);
+}
+
+static struct vmm_response crash_run(struct vmm_snapshot *s, const char *what)
+{
+    struct vmm_vm *vm;
+    OKV(vmm_fork(s, NULL, &vm, &e_));
+    struct vmm_response r = run_req(vm, what, SEC);
+    struct vmm_response r2;
+    struct vmm_err e = {0};
+    if (r.outcome != VMM_OK) CHECK(vmm_vm_run(vm, &(struct vmm_request){ .kind = FB_REQ_ECHO }, &r2, &e) == -EIO);
+    vmm_vm_destroy(vm);
+    printf("  %-7s -> %s: %s\n", what, vmm_outcome_name(r.outcome), r.detail);
+    return r;
+}
+
+static void test_crashes(void)
+{
+    /* An image file of 5000 bytes: the read-only slot is padded to 2 MiB. */
+    int fd = open(tmp_path("image.bin"), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    char buf[5000];
+    memset(buf, 'i', sizeof buf);
+    CHECK(fd >= 0 && write(fd, buf, sizeof buf) == (ssize_t)sizeof buf);
+    close(fd);
+    struct vmm_snapshot *s = make_snapshot("crash", tmp_path("image.bin"), 0);
+    printf("crash:\n");
+    struct vmm_response r = crash_run(s, "ud2");
+    CHECK(r.outcome == VMM_CRASH_FAULT && r.fault_vector == 6);
+    CHECK(r.fault_rip == elf_symbol(guest_path(g_guests, "crash"), "crash_ud2_at"));
+    r = crash_run(s, "pf");
+    CHECK(r.outcome == VMM_CRASH_FAULT && r.fault_vector == 14 && r.fault_cr2 == 0x700000000000ull);
+    CHECK((r.fault_error & 1) == 0 && (r.fault_error & 4));   /* not present, user mode */
+    r = crash_run(s, "ro");
+    CHECK(r.outcome == VMM_CRASH_FAULT && r.fault_vector == 14 && r.fault_cr2 == FB_IMAGE_BASE);
+    CHECK((r.fault_error & 3) == 3);                            /* present, write */
+    r = crash_run(s, "div");
+    CHECK(r.outcome == VMM_CRASH_FAULT && r.fault_vector == 0);
+    r = crash_run(s, "nothing");
+    CHECK(r.outcome == VMM_OK);
+    vmm_snapshot_close(s);
+}
+
+static void test_rogue(void)
+{
+    struct vmm_snapshot *s = make_snapshot("rogue", NULL, 0);
+    printf("rogue:\n");
+    struct vmm_response r = crash_run(s, "mmio");
+    CHECK(r.outcome == VMM_CRASH_MMIO && r.mmio_addr == FB_MAILBOX_BASE + FB_MAILBOX_SIZE);
+    /* Port 0x80 is denied by the TSS I/O bitmap: #GP where the bitmap is honoured
+     * (VT-x, AMD-V and PVM alike); an I/O exit if a hypervisor let it through. */
+    r = crash_run(s, "port");
+    CHECK((r.outcome == VMM_CRASH_FAULT && r.fault_vector == 13) || (r.outcome == VMM_CRASH_IO && r.io_port == 0x80));
+    r = crash_run(s, "port2");
+    CHECK(r.outcome == VMM_CRASH_IO && r.io_port == FB_PORT_DOORBELL + 2);
+    r = crash_run(s, "fport");
+    CHECK(r.outcome == VMM_CRASH_IO && r.io_port == FB_PORT_FAULT);
+    r = crash_run(s, "outlen");
+    CHECK(r.outcome == VMM_CRASH_PROTOCOL);
+    r = crash_run(s, "status");
+    CHECK(r.outcome == VMM_CRASH_PROTOCOL);
+    r = crash_run(s, "ack");
+    CHECK(r.outcome == VMM_CRASH_PROTOCOL);
+    /* A smaller out_cap is part of the contract too. */
+    struct vmm_vm *vm;
+    OKV(vmm_fork(s, NULL, &vm, &e_));
+    struct vmm_request q = { .kind = FB_REQ_ECHO, .payload = "x", .payload_len = 1, .out_cap = 16 };
+    OKV(vmm_vm_run(vm, &q, &r, &e_));
+    CHECK(r.outcome == VMM_OK);
+    vmm_vm_destroy(vm);
+    vmm_snapshot_close(s);
+}
+
+static void test_big(void)
+{
+    struct vmm_snapshot *s = make_snapshot("big", NULL, 0);
+    struct vmm_vm *vm;
+    OKV(vmm_fork(s, NULL, &vm, &e_));
+    for (int k = 0; k < 2; k++) {
+        struct vmm_response r = run_req(vm, "", SEC);
+        CHECK(r.outcome == VMM_OK && r.exits == 1 && r.out_len == (1u << 20));
+        uint64_t seq = (uint64_t)k + 1;
+        for (uint64_t i = 0; i < r.out_len; i++)
+            if (r.out[i] != (uint8_t)((i * 7 + seq) & 0xff)) { fprintf(stderr, "byte %llu\n", (unsigned long long)i); CHECK(0); }
+        printf("big: 1 MiB in %llu exit, %.2f ms\n", (unsigned long long)r.exits, r.run_ns / 1e6);
+    }
+    vmm_vm_destroy(vm);
+    vmm_snapshot_close(s);
+}
+
+static void test_pool(struct vmm_snapshot *echo)
+{
+    struct vmm_pool *p;
+    OKV(vmm_pool_create(&(struct vmm_pool_config){ .target = 4 }, &p, &e_));
+    struct vmm_pool_stats st;
+    for (int i = 0; i < 500; i++) {
+        vmm_pool_stats(p, &st);
+        if (st.ready == 4) break;
+        usleep(2000);
+    }
+    CHECK(st.ready == 4 && st.created >= 4);
+    struct vmm_vm *vm;
+    OKV(vmm_fork(echo, p, &vm, &e_));
+    vmm_pool_stats(p, &st);
+    CHECK(st.taken == 1 && st.misses == 0);
+    struct vmm_response r = run_req(vm, "pooled", SEC);
+    CHECK(r.outcome == VMM_OK && r.exits == 1 && r.out_len == 6);
+    vmm_vm_destroy(vm);
+    vmm_pool_destroy(p);
+    printf("pool: hit path ok\n");
+}
+
+struct wjob { struct vmm_snapshot *s; int idx; int *order; int *n; pthread_mutex_t *mu; int ok; };
+static void wjob_fn(void *arg)
+{
+    struct wjob *j = arg;
+    struct vmm_vm *vm;
+    struct vmm_err e = {0};
+    if (vmm_fork(j->s, NULL, &vm, &e) == 0) {
+        struct vmm_request q = { .kind = FB_REQ_ECHO, .payload = "w", .payload_len = 1, .timeout_ns = SEC };
+        struct vmm_response r;
+        j->ok = vmm_vm_run(vm, &q, &r, &e) == 0 && r.outcome == VMM_OK && r.out_len == 1;
+        vmm_vm_destroy(vm);
+    }
+    pthread_mutex_lock(j->mu);
+    j->order[(*j->n)++] = j->idx;
+    pthread_mutex_unlock(j->mu);
+}
+
+static void test_workers(struct vmm_snapshot *echo)
+{
+    struct vmm_workers *w;
+    OKV(vmm_workers_create(2, &w, &e_));
+    enum { N = 16 };
+    struct wjob jobs[N];
+    int order[N], n = 0;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (struct wjob){ echo, i, order, &n, &mu, 0 };
+        CHECK(vmm_workers_submit(w, 0, wjob_fn, &jobs[i]) == 0);   /* all on worker 0: in order */
+    }
+    vmm_workers_destroy(w);   /* drains */
+    CHECK(n == N);
+    for (int i = 0; i < N; i++) CHECK(order[i] == i && jobs[i].ok);
+    printf("workers: %d jobs ran in order\n", N);
+}
+
+int main(int argc, char **argv)
+{
+    skip_without_kvm("VMM tests");
+    CHECK(argc == 2);
+    g_guests = argv[1];
+    tmp_init();
+    test_probe();
+    test_boot_echo();
+    struct vmm_snapshot *echo = make_snapshot("echo", NULL, 0);
+    struct vmm_snapshot *spin = make_snapshot("spin", NULL, 0);
+    test_fork_echo(echo);
+    test_counter();
+    test_timeout(spin);
+    test_kick(spin);
+    test_crashes();
+    test_rogue();
+    test_big();
+    test_pool(echo);
+    test_workers(echo);
+    vmm_snapshot_close(echo);
+    vmm_snapshot_close(spin);
+    struct vmm_stats st;
+    vmm_stats_get(&st);
+    CHECK(st.vms_live == 0 && st.vms_created == st.vms_destroyed);
+    printf("stats: %llu vms, %llu forks, %llu runs, %llu exits, %llu crashes, %llu timeouts, %llu kicks\n",
+           (unsigned long long)st.vms_created, (unsigned long long)st.forks, (unsigned long long)st.runs,
+           (unsigned long long)st.exits, (unsigned long long)st.crashes, (unsigned long long)st.timeouts,
+           (unsigned long long)st.kicks);
+    tmp_cleanup();
+    printf("test_vmm: all passed\n");
+    return 0;
+}

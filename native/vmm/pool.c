@@ -1,0 +1,113 @@
+/*
+ * pool.c — pre-created vm shells (VM + vCPU + CPUID + kvm_run mapping +
+ * mailbox slot) so a fork only maps RAM and restores state. A refill thread
+ * keeps `target` shells ready; vmm_fork takes one under a mutex (the hot path
+ * is a pop). Shells carry nothing of any snapshot, so one pool serves all.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct vmm_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t need;          /* refill thread waits here */
+    pthread_t thread;
+    int stop;
+    int target, ready;
+    struct vmm_shell *shells;     /* stack of `ready` shells, capacity `target` */
+    uint64_t created, taken, misses, failures;
+};
+
+static void *refill_main(void *arg)
+{
+    struct vmm_pool *p = arg;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stop) {
+        if (p->ready >= p->target) {
+            pthread_cond_wait(&p->need, &p->lock);
+            continue;
+        }
+        pthread_mutex_unlock(&p->lock);
+        struct vmm_shell sh;
+        int rc = shell_create(&sh, NULL);
+        pthread_mutex_lock(&p->lock);
+        if (rc) {
+            /* Out of fds or memory: stop refilling until the next take asks again;
+             * forks then create shells inline and report their own errors. */
+            p->failures++;
+            pthread_cond_wait(&p->need, &p->lock);
+            continue;
+        }
+        if (p->stop || p->ready >= p->target) {
+            shell_destroy(&sh);
+            continue;
+        }
+        p->shells[p->ready++] = sh;
+        p->created++;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+int vmm_pool_create(const struct vmm_pool_config *cfg, struct vmm_pool **out, struct vmm_err *err)
+{
+    if (!cfg || !out || cfg->target < 0 || cfg->target > 100000)
+        return vmm_fail(err, -EINVAL, "vmm_pool_create", "target must be 0..100000");
+    if (!kvm_global(err)) return err ? err->code : -ENODEV;
+    struct vmm_pool *p = calloc(1, sizeof *p);
+    if (!p) return vmm_fail(err, -ENOMEM, "calloc", "pool");
+    p->target = cfg->target;
+    p->shells = calloc((size_t)(cfg->target ? cfg->target : 1), sizeof *p->shells);
+    if (!p->shells) { free(p); return vmm_fail(err, -ENOMEM, "calloc", "pool shells"); }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->need, NULL);
+    int rc = pthread_create(&p->thread, NULL, refill_main, p);
+    if (rc) {
+        pthread_cond_destroy(&p->need);
+        pthread_mutex_destroy(&p->lock);
+        free(p->shells);
+        free(p);
+        return vmm_fail(err, -rc, "pthread_create", "pool refill thread");
+    }
+    *out = p;
+    return 0;
+}
+
+int pool_take(struct vmm_pool *p, struct vmm_shell *out)
+{
+    pthread_mutex_lock(&p->lock);
+    int hit = p->ready > 0;
+    if (hit) { *out = p->shells[--p->ready]; p->taken++; }
+    else p->misses++;
+    pthread_cond_signal(&p->need);
+    pthread_mutex_unlock(&p->lock);
+    return hit ? 0 : -EAGAIN;
+}
+
+void vmm_pool_stats(struct vmm_pool *p, struct vmm_pool_stats *out)
+{
+    pthread_mutex_lock(&p->lock);
+    out->ready = p->ready;
+    out->target = p->target;
+    out->created = p->created;
+    out->taken = p->taken;
+    out->misses = p->misses;
+    pthread_mutex_unlock(&p->lock);
+}
+
+void vmm_pool_destroy(struct vmm_pool *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = 1;
+    pthread_cond_signal(&p->need);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    for (int i = 0; i < p->ready; i++) shell_destroy(&p->shells[i]);
+    pthread_cond_destroy(&p->need);
+    pthread_mutex_destroy(&p->lock);
+    free(p->shells);
+    free(p);
+}
