@@ -15,12 +15,16 @@ import { addrToOffset, execSections, isElf, mayHoldSyscall, parseElf, type ElfIn
 export const REWRITER_VERSION = 1;
 
 export interface RefusedSite { address: string; function?: [string, string]; syscall?: number; reason: string }
-export interface FileRewrite { path: string; sites: number; rewritten: string[]; refused: RefusedSite[] }
-export interface RewriteReport { rewriterVersion: number; filesScanned: number; elfFiles: number; filesWithSites: number; files: FileRewrite[]; totalSites: number; totalRewritten: number; totalRefused: number }
+export interface FileRewrite {
+  path: string; sites: number; rewritten: string[]; refused: RefusedSite[];
+  /** 0f 05 that objdump decoded inside data embedded in .text (no function covers it, undecodable bytes around it). */
+  data: Array<{ address: string; reason: string }>;
+}
+export interface RewriteReport { rewriterVersion: number; filesScanned: number; elfFiles: number; filesWithSites: number; files: FileRewrite[]; totalSites: number; totalRewritten: number; totalRefused: number; totalData: number }
 
 /** An instruction with a memory operand (or lea) at a negative displacement from %rsp. */
 interface RspRef { addr: number; disp: number; width: number; indexed: boolean; lea: boolean }
-interface Disasm { syscalls: number[]; numbers: Map<number, number>; rspRefs: RspRef[]; rspWrites: number[]; callRax: Set<number> }
+interface Disasm { syscalls: number[]; numbers: Map<number, number>; bad: number[]; rspRefs: RspRef[]; rspWrites: number[]; callRax: Set<number> }
 
 const hex = (n: number): string => '0x' + n.toString(16);
 // A memory operand at a negative displacement from %rsp: -0x8(%rsp), -0x10(%rsp,%rax,1) ...
@@ -32,6 +36,8 @@ const SLOT = 8;
 /** A `lea` of a stack buffer starting closer than this below %rsp may let a syscall write into the slot
  *  (0x30 is where gcc's va_start puts the register save area: read before the syscall, accepted). */
 const LEA_MARGIN = 0x30;
+/** How close an undecodable byte must be for a function-less site to count as data. */
+const DATA_WINDOW = 64;
 
 /** Bytes a memory operand may cover, from its registers or mnemonic; generous where unsure. */
 function accessWidth(mnemonic: string, text: string): number {
@@ -60,7 +66,7 @@ function streamLines(cmd: string, args: string[], onLine: (line: string) => void
 
 /** Disassembles all executable sections; collects syscall sites, red-zone references and `call *%rax` sites. */
 async function disassemble(file: string): Promise<Disasm> {
-  const out: Disasm = { syscalls: [], numbers: new Map(), rspRefs: [], rspWrites: [], callRax: new Set() };
+  const out: Disasm = { syscalls: [], numbers: new Map(), bad: [], rspRefs: [], rspWrites: [], callRax: new Set() };
   // The syscall number: the last `mov $N,%eax` a few instructions before the site (informational).
   let lastNr: { nr: number; seen: number } | undefined;
   let count = 0;
@@ -75,6 +81,7 @@ async function disassemble(file: string): Promise<Disasm> {
     while (i < words.length - 1 && /^(rex(\.\w+)?|data16|addr32|cs|ds|es|ss|fs|gs|notrack|bnd|lock|rep\w*)$/.test(words[i]!)) i++;
     const mnemonic = words[i];
     count++;
+    if (mnemonic === '(bad)' || mnemonic === '.byte') out.bad.push(addr);
     if (mnemonic === 'syscall') {
       out.syscalls.push(addr);
       if (lastNr && count - lastNr.seen <= 8) out.numbers.set(addr, lastNr.nr);
@@ -159,14 +166,19 @@ export async function rewriteFile(file: string, displayPath = file): Promise<Fil
   const dis = await disassemble(file);
   if (dis.syscalls.length === 0) return undefined;
   const { fde, sym } = await functionRanges(file);
-  const result: FileRewrite = { path: displayPath, sites: dis.syscalls.length, rewritten: [], refused: [] };
+  const result: FileRewrite = { path: displayPath, sites: dis.syscalls.length, rewritten: [], refused: [], data: [] };
   const patched: number[] = [];
   const nr = (addr: number): { syscall?: number } => {
     const n = dis.numbers.get(addr);
     return n === undefined ? {} : { syscall: n };
   };
   for (const addr of dis.syscalls) {
-    const range = containing(fde, addr) ?? containing(sym, addr) ?? gapBetween(fde, elf, addr);
+    const fn = containing(fde, addr) ?? containing(sym, addr);
+    if (!fn && dis.bad.some((b) => Math.abs(b - addr) <= DATA_WINDOW)) {
+      result.data.push({ address: hex(addr), reason: `outside every function, undecodable bytes within ${DATA_WINDOW} bytes` });
+      continue;
+    }
+    const range = fn ?? gapBetween(fde, elf, addr);
     const off = addrToOffset(elf, addr, 2);
     if (off === undefined || buf[off] !== 0x0f || buf[off + 1] !== 0x05) {
       result.refused.push({ address: hex(addr), reason: 'bytes at the mapped file offset are not 0f 05' });
@@ -176,10 +188,9 @@ export async function rewriteFile(file: string, displayPath = file): Promise<Fil
       result.refused.push({ address: hex(addr), ...nr(addr), reason: 'no function bounds (no FDE, sized symbol or FDE gap covers it)' });
       continue;
     }
-    const fn: [string, string] = [hex(range[0]), hex(range[1])];
     const why = redZoneConflict(dis, range);
     if (why) {
-      result.refused.push({ address: hex(addr), function: fn, ...nr(addr), reason: `red zone: ${why}` });
+      result.refused.push({ address: hex(addr), function: [hex(range[0]), hex(range[1])], ...nr(addr), reason: `red zone: ${why}` });
       continue;
     }
     buf[off] = 0xff;
@@ -189,7 +200,7 @@ export async function rewriteFile(file: string, displayPath = file): Promise<Fil
   }
   if (patched.length > 0) {
     await writeFile(file, buf);
-    await verifyFile(file, elf, patched, result.refused.map((r) => parseInt(r.address, 16)));
+    await verifyFile(file, elf, patched, [...result.refused, ...result.data].map((r) => parseInt(r.address, 16)));
   }
   return result;
 }
@@ -226,7 +237,7 @@ async function* walkFiles(dir: string): AsyncGenerator<string> {
 
 /** Rewrites every ELF file under `root`; paths in the report are image paths ("/usr/lib/..."). */
 export async function rewriteTree(root: string, onFile?: (f: FileRewrite) => void): Promise<RewriteReport> {
-  const report: RewriteReport = { rewriterVersion: REWRITER_VERSION, filesScanned: 0, elfFiles: 0, filesWithSites: 0, files: [], totalSites: 0, totalRewritten: 0, totalRefused: 0 };
+  const report: RewriteReport = { rewriterVersion: REWRITER_VERSION, filesScanned: 0, elfFiles: 0, filesWithSites: 0, files: [], totalSites: 0, totalRewritten: 0, totalRefused: 0, totalData: 0 };
   for await (const file of walkFiles(root)) {
     report.filesScanned++;
     if (!isElf(await readHead(file))) continue;
@@ -238,6 +249,7 @@ export async function rewriteTree(root: string, onFile?: (f: FileRewrite) => voi
     report.totalSites += r.sites;
     report.totalRewritten += r.rewritten.length;
     report.totalRefused += r.refused.length;
+    report.totalData += r.data.length;
     onFile?.(r);
   }
   return report;

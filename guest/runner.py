@@ -1,0 +1,214 @@
+# runner.py - the forkbox exec loop for Python, run inside the VM by the guest
+# runtime. It preloads numpy and the recipe's modules, freezes the heap, then
+# serves requests from the control device /dev/forkbox: read a JSON request
+# (the first read is the template's snapshot point), run the code with fresh
+# globals, answer {"exit_code": n}. Every fork resumes in that first read, so
+# per-exec work is kept tiny: each page written after the fork costs a CoW copy.
+import builtins
+import gc
+import io
+import json
+import os
+import sys
+
+CONTROL = '/dev/forkbox'
+CHUNK = 1 << 20
+
+
+class _FdWriter(io.RawIOBase):
+    """Raw writer that never drops bytes: loops until the runtime took all of them."""
+
+    def __init__(self, fd):
+        super().__init__()
+        self._fd = fd
+
+    def writable(self):
+        return True
+
+    def fileno(self):
+        return self._fd
+
+    def write(self, b):
+        view = memoryview(b).cast('B')
+        total = len(view)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+        return total
+
+
+def _text_stream(fd, errors):
+    # write_through over a raw writer: nothing is buffered in Python, so output
+    # written before os._exit() (or a crash) is already in the response area.
+    return io.TextIOWrapper(_FdWriter(fd), encoding='utf-8', errors=errors, newline='\n', write_through=True)
+
+
+def _parse_args(argv):
+    preload = []
+    i = 1
+    while i < len(argv):
+        if argv[i] == '--preload' and i + 1 < len(argv):
+            preload = [m for m in argv[i + 1].split(',') if m]
+            i += 2
+        else:
+            i += 1
+    return preload
+
+
+def _exit_status(code):
+    """The process exit status CPython would give for SystemExit(code)."""
+    if code is None:
+        return 0, None
+    if isinstance(code, int):  # bool included, like CPython
+        if -(1 << 63) <= code < (1 << 63):
+            return code & 0xFF, None
+        return 255, None  # CPython: PyLong_AsLong fails, exit(-1)
+    return 1, code
+
+
+class Runner:
+    def __init__(self, preload):
+        self.failed_preloads = {}
+        for name in preload:
+            try:
+                __import__(name)
+            except Exception as e:  # noqa: BLE001 - reported on every exec's stderr would be noise; kept here
+                self.failed_preloads[name] = '%s: %s' % (type(e).__name__, e)
+        import random
+        import traceback
+        self.random = random
+        self.traceback = traceback
+        np = sys.modules.get('numpy')
+        self.np_seed = np.random.seed if np is not None else None
+        self.np_frombuffer = np.frombuffer if np is not None else None
+        self.np_uint32 = np.uint32 if np is not None else None
+        self.stdout = _text_stream(1, 'surrogateescape')
+        self.stderr = _text_stream(2, 'backslashreplace')
+        self.base_env = dict(os.environ)
+        self.base_path = list(sys.path)
+        self.base_cwd = '/tmp'
+        try:
+            os.chdir(self.base_cwd)
+        except OSError:
+            self.base_cwd = os.getcwd()
+        self.fd = self.open_control()
+
+    def open_control(self):
+        return os.open(CONTROL, os.O_RDWR)
+
+    def read_request(self):
+        first = os.read(self.fd, CHUNK)  # blocks: the snapshot is taken here
+        if not first:
+            return b''
+        chunks = [first]
+        while True:
+            b = os.read(self.fd, CHUNK)
+            if not b:
+                break
+            chunks.append(b)
+        return chunks[0] if len(chunks) == 1 else b''.join(chunks)
+
+    def answer(self, exit_code):
+        os.write(self.fd, b'{"exit_code": %d}' % exit_code)
+
+    def reset(self, req_env, stdin):
+        if self.stdout.closed:
+            self.stdout = _text_stream(1, 'surrogateescape')
+        if self.stderr.closed:
+            self.stderr = _text_stream(2, 'backslashreplace')
+        sys.stdout = self.stdout
+        sys.stderr = self.stderr
+        sys.stdin = io.StringIO(stdin or '')
+        sys.argv[:] = ['-c']
+        sys.path[:] = self.base_path
+        sys.excepthook = sys.__excepthook__
+        if req_env or os.environ != self.base_env:
+            os.environ.clear()
+            os.environ.update(self.base_env)
+            if req_env:
+                os.environ.update(req_env)
+        try:
+            if os.getcwd() != self.base_cwd:
+                os.chdir(self.base_cwd)
+        except OSError:
+            pass
+        # Per-fork entropy: the runtime reseeds its CSPRNG from the host on every request.
+        self.random.seed(os.urandom(32))
+        if self.np_seed is not None:
+            self.np_seed(self.np_frombuffer(os.urandom(32), dtype=self.np_uint32))
+
+    def run_code(self, source):
+        try:
+            code = compile(source, '<string>', 'exec')
+        except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as e:
+            # Like `python -c`: no traceback header for a compile error, no runner frames.
+            sys.stderr.write(''.join(self.traceback.format_exception_only(type(e), e)))
+            return 1
+        try:
+            exec(code, {'__name__': '__main__', '__builtins__': builtins})
+            return 0
+        except SystemExit as e:
+            status, message = _exit_status(e.code)
+            if message is not None:
+                try:
+                    sys.stderr.write('%s\n' % (message,))
+                except Exception:  # noqa: BLE001 - a broken __str__ must not kill the runner
+                    pass
+            return status
+        except BaseException as e:  # noqa: BLE001 - the program's own failure
+            tb = e.__traceback__.tb_next if e.__traceback__ is not None else None  # drop run_code's frame
+            try:
+                sys.excepthook(type(e), e, tb)
+            except BaseException:  # noqa: BLE001 - a faulty user hook: fall back to the default
+                sys.__excepthook__(type(e), e, tb)
+            return 1
+
+    def handle(self, payload):
+        try:
+            req = json.loads(payload)
+            if not isinstance(req, dict) or not isinstance(req.get('code'), str):
+                raise ValueError('request needs a string "code"')
+            env = req.get('env')
+            stdin = req.get('stdin')
+            if env is not None and not (isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
+                raise ValueError('"env" must map strings to strings')
+            if stdin is not None and not isinstance(stdin, str):
+                raise ValueError('"stdin" must be a string')
+        except (ValueError, TypeError) as e:
+            os.write(2, ('forkbox runner: bad request: %s\n' % e).encode('utf-8', 'backslashreplace'))
+            return 1
+        self.reset(env, stdin)
+        rc = self.run_code(req['code'])
+        for stream in {id(s): s for s in (sys.stdout, sys.stderr, self.stdout, self.stderr)}.values():
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - user-replaced or closed streams
+                pass
+        return rc
+
+    def serve(self):
+        while True:
+            try:
+                payload = self.read_request()
+                rc = self.handle(payload)
+            except BaseException as e:  # noqa: BLE001 - the runner itself failed: still answer
+                try:
+                    os.write(2, ('forkbox runner: internal error: %s: %s\n' % (type(e).__name__, e)).encode('utf-8', 'backslashreplace'))
+                except BaseException:  # noqa: BLE001
+                    pass
+                rc = 1
+            self.answer(rc)
+
+
+def main():
+    runner = Runner(_parse_args(sys.argv))
+    if runner.failed_preloads:
+        os.write(2, ('forkbox runner: preload failed: %r\n' % (runner.failed_preloads,)).encode())
+    # Everything allocated so far is permanent: keep the collector off those pages.
+    gc.collect()
+    gc.freeze()
+    runner.serve()
+
+
+if __name__ == '__main__':
+    main()

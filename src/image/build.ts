@@ -1,0 +1,209 @@
+// build.ts — orchestrates an image build: resolve packages → download →
+// extract + fixups → prune → byte-compile → rewrite syscalls → add guest files
+// → pack. The result lives in cacheDir()/images/<key>/ (image.fbimg,
+// manifest.json, rewrite-report.json); the key hashes every input, so a
+// complete directory is reused as-is. Work happens in a temp dir renamed at the end.
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { ForkboxError } from '../lib/errors.js';
+import { log } from '../lib/log.js';
+import { cacheDir, guestFilesDir } from '../lib/paths.js';
+import { compilePython } from './compile.js';
+import { extractDebs, fixupTree } from './extract.js';
+import { EXCLUDED, downloadAll, resolveClosure, type ResolvedPackage } from './packages.js';
+import { packImage } from './pack.js';
+import { pruneTree } from './prune.js';
+import { ImageReader } from './reader.js';
+import { getRecipe, type Recipe } from './recipes.js';
+import { REWRITER_VERSION, rewriteTree, type RewriteReport } from './rewrite.js';
+import { addFile, walkTree } from './tree.js';
+
+/** Bump when anything about how images are built changes (it is part of the cache key). */
+export const BUILDER_VERSION = 1;
+/** mtime of every entry, so the same inputs give the same bytes (overridable like other reproducible builds). */
+export const IMAGE_EPOCH = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+export interface ImageManifest {
+  key: string;
+  recipe: string;
+  builderVersion: number;
+  rewriterVersion: number;
+  buildTime: number;
+  packages: Array<{ name: string; version: string; arch: string; sha256: string }>;
+  excluded: Record<string, string>;
+  fixups: string[];
+  pruned: { dirs: number; files: number; bytes: number };
+  guestFiles: Record<string, string>;
+  image: { file: string; size: number; sha256: string; entries: number; files: number; dirs: number; symlinks: number };
+  rewrite: { filesWithSites: number; sites: number; rewritten: number; refused: number; data: number; perFile: Record<string, { sites: number; rewritten: number; refused: number; data: number }> };
+  argv: string[];
+  env: Record<string, string>;
+  preload: string[];
+  timingsMs: Record<string, number>;
+}
+
+export interface BuiltImage { imagePath: string; key: string; dir: string; manifest: ImageManifest; argv: string[]; env: Record<string, string>; cached: boolean }
+export interface BuildOptions { onProgress?: (msg: string) => void; keepRootfs?: boolean }
+
+export const imagesDir = (): string => join(cacheDir(), 'images');
+
+const fail = (message: string, cause?: unknown): ForkboxError => new ForkboxError('ImageBuildFailed', 500, message, { cause });
+
+async function guestFiles(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (rel: string): Promise<void> => {
+    const entries = await readdir(join(guestFilesDir, rel)).catch(() => [] as string[]);
+    for (const name of entries.sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const st = await lstat(join(guestFilesDir, r));
+      if (st.isDirectory()) await walk(r);
+      else if (st.isFile()) out[r] = createHash('sha256').update(await readFile(join(guestFilesDir, r))).digest('hex');
+    }
+  };
+  await walk('');
+  return out;
+}
+
+/** The cache key: every input that changes the image's bytes. */
+export function imageKey(recipe: Recipe, pkgs: ResolvedPackage[], guest: Record<string, string>, buildTime: number): string {
+  const input = JSON.stringify({
+    builder: BUILDER_VERSION, rewriter: REWRITER_VERSION, buildTime,
+    recipe: { ...recipe, acceptedRefusals: recipe.acceptedRefusals.map((a) => [a.file, a.syscall]) },
+    packages: pkgs.map((p) => `${p.name}=${p.version}:${p.arch}:${p.sha256}`), guest,
+  });
+  return createHash('sha256').update(input).digest('hex').slice(0, 24);
+}
+
+async function complete(dir: string): Promise<ImageManifest | undefined> {
+  try {
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as ImageManifest;
+    const st = await lstat(join(dir, 'image.fbimg'));
+    await lstat(join(dir, 'rewrite-report.json'));
+    return st.size === manifest.image.size ? manifest : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Throws unless every refused site is covered by one of the recipe's accepted refusals. */
+function checkRefusals(recipe: Recipe, report: RewriteReport): void {
+  const bad: string[] = [];
+  for (const f of report.files) {
+    for (const r of f.refused) {
+      const ok = recipe.acceptedRefusals.find((a) => a.file === basename(f.path) && a.syscall === r.syscall);
+      if (ok) (r as { accepted?: string }).accepted = ok.why;
+      else bad.push(`${f.path} ${r.address} (syscall ${r.syscall ?? '?'}): ${r.reason}`);
+    }
+  }
+  if (bad.length > 0) throw fail(`syscall sites that cannot be rewritten safely:\n  ${bad.join('\n  ')}`);
+}
+
+const inflight = new Map<string, Promise<BuiltImage>>();
+
+/** Builds (or reuses) the image for a recipe. Called by the template builder and `forkbox image build`. */
+export async function buildImage(recipeName: string, opts: BuildOptions = {}): Promise<BuiltImage> {
+  const recipe = getRecipe(recipeName);
+  const progress = (msg: string): void => {
+    if (opts.onProgress) opts.onProgress(msg);
+    else log.info('image.progress', { recipe: recipeName, msg });
+  };
+  const buildTime = process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : IMAGE_EPOCH;
+  if (!Number.isInteger(buildTime) || buildTime < 0) throw fail('SOURCE_DATE_EPOCH is not a non-negative integer');
+  progress(`resolving packages for ${recipeName}`);
+  let pkgs: ResolvedPackage[];
+  try {
+    pkgs = await resolveClosure(recipe.packages);
+  } catch (e) {
+    throw fail(`resolving packages: ${(e as Error).message}`, e);
+  }
+  const guest = await guestFiles();
+  const key = imageKey(recipe, pkgs, guest, buildTime);
+  const dir = join(imagesDir(), key);
+  const done = await complete(dir);
+  if (done) {
+    progress(`image ${key} is cached`);
+    return { imagePath: join(dir, 'image.fbimg'), key, dir, manifest: done, argv: done.argv, env: done.env, cached: true };
+  }
+  const pending = inflight.get(key);
+  if (pending) return pending;
+  const p = doBuild(recipe, pkgs, guest, key, buildTime, progress, opts).finally(() => inflight.delete(key));
+  inflight.set(key, p);
+  return p;
+}
+
+async function doBuild(recipe: Recipe, pkgs: ResolvedPackage[], guest: Record<string, string>, key: string, buildTime: number,
+  progress: (msg: string) => void, opts: BuildOptions): Promise<BuiltImage> {
+  const dir = join(imagesDir(), key);
+  const tmp = join(imagesDir(), `${key}.tmp-${process.pid}`);
+  const rootfs = join(tmp, 'rootfs');
+  const timings: Record<string, number> = {};
+  let t = Date.now();
+  const lap = (name: string): void => { timings[name] = Date.now() - t; t = Date.now(); };
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(rootfs, { recursive: true });
+  try {
+    progress(`${pkgs.length} packages: ${pkgs.map((p) => `${p.name}=${p.version}`).join(' ')}`);
+    const locked = await downloadAll(pkgs, progress).catch((e: Error) => { throw fail(`downloading packages: ${e.message}`, e); });
+    lap('download');
+    progress('extracting');
+    await extractDebs(locked.map((p) => p.deb), rootfs);
+    const fixups = await fixupTree(rootfs);
+    lap('extract');
+    const pruned = await pruneTree(rootfs);
+    lap('prune');
+    progress('byte-compiling python sources');
+    await compilePython(rootfs).catch((e: Error) => { throw fail(e.message, e); });
+    lap('compile');
+    progress('rewriting syscall instructions');
+    const report = await rewriteTree(rootfs, (f) => progress(`  ${f.path}: ${f.sites} sites, ${f.rewritten.length} rewritten, ${f.refused.length} refused, ${f.data.length} in data`));
+    lap('rewrite');
+    checkRefusals(recipe, report);
+    await writeFile(join(tmp, 'rewrite-report.json'), JSON.stringify(report, null, 1) + '\n');
+
+    progress('packing');
+    const tree = await walkTree(rootfs);
+    for (const f of recipe.extraFiles) {
+      addFile(tree, f.path, await readFile(join(guestFilesDir, f.source)), f.executable ?? false);
+    }
+    const packed = await packImage(tree, join(tmp, 'image.fbimg'), buildTime);
+    lap('pack');
+    const img = new ImageReader(packed.path);
+    try {
+      for (const p of recipe.mustExist) if (!img.lookup(p, true)) throw fail(`the image lacks ${p}`);
+    } finally {
+      img.close();
+    }
+    const manifest: ImageManifest = {
+      key, recipe: recipe.name, builderVersion: BUILDER_VERSION, rewriterVersion: REWRITER_VERSION, buildTime,
+      packages: locked.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
+      excluded: EXCLUDED, fixups, pruned, guestFiles: guest,
+      image: { file: 'image.fbimg', size: packed.size, sha256: packed.digest, entries: packed.entryCount, files: packed.files, dirs: packed.dirs, symlinks: packed.symlinks },
+      rewrite: {
+        filesWithSites: report.filesWithSites, sites: report.totalSites, rewritten: report.totalRewritten, refused: report.totalRefused, data: report.totalData,
+        perFile: Object.fromEntries(report.files.map((f) => [f.path, { sites: f.sites, rewritten: f.rewritten.length, refused: f.refused.length, data: f.data.length }])),
+      },
+      argv: recipe.argv, env: recipe.env, preload: recipe.preload, timingsMs: timings,
+    };
+    await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
+    if (opts.keepRootfs || process.env.FORKBOX_KEEP_ROOTFS === '1') progress(`staging tree kept in ${join(dir, 'rootfs')}`);
+    else await rm(rootfs, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true }); // an incomplete earlier attempt
+    await rename(tmp, dir);
+    progress(`image ${key}: ${(packed.size / 1048576).toFixed(1)} MiB, ${packed.entryCount} entries`);
+    return { imagePath: join(dir, 'image.fbimg'), key, dir, manifest, argv: manifest.argv, env: manifest.env, cached: false };
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    if (e instanceof ForkboxError) throw e;
+    throw fail(`building image ${key}: ${(e as Error).message}`, e);
+  }
+}
+
+/** Reads a built image's manifest by key (for `forkbox image report`). */
+export async function readBuilt(key: string): Promise<{ dir: string; manifest: ImageManifest; report: RewriteReport } | undefined> {
+  if (!/^[0-9a-f]{8,64}$/.test(key)) return undefined;
+  const dir = join(imagesDir(), key);
+  const manifest = await complete(dir);
+  if (!manifest) return undefined;
+  return { dir, manifest, report: JSON.parse(await readFile(join(dir, 'rewrite-report.json'), 'utf8')) as RewriteReport };
+}
