@@ -1,0 +1,206 @@
+/*
+ * dev.c — synthetic files (/dev/null, zero, urandom, the /proc and /sys
+ * entries the runtimes read), the console (fd 1/2 write into the mailbox OUT
+ * and ERR areas, bounded by the host's caps, never blocking), and the control
+ * device /dev/forkbox: read() rings the doorbell when no request is open and
+ * returns the request payload; write() stores the response; exit rings with
+ * FB_ST_EXIT. Every mailbox field written by the host is validated.
+ */
+#include "rt.h"
+
+void fb_doorbell(void);
+
+const struct devfile g_devs[] = {
+    { "/dev", DEV_DIR, S_IFDIR | 0755 },
+    { "/dev/null", DEV_NULL, S_IFCHR | 0666 },
+    { "/dev/zero", DEV_ZERO, S_IFCHR | 0666 },
+    { "/dev/urandom", DEV_URANDOM, S_IFCHR | 0666 },
+    { "/dev/random", DEV_URANDOM, S_IFCHR | 0666 },
+    { "/dev/forkbox", DEV_CTL, S_IFCHR | 0600 },
+    { "/dev/shm", DEV_DIR, S_IFDIR | 01777 },
+    { "/proc", DEV_DIR, S_IFDIR | 0555 },
+    { "/proc/self", DEV_DIR, S_IFDIR | 0555 },
+    { "/proc/self/exe", DEV_LINK, S_IFLNK | 0777 },
+    { "/proc/self/maps", DEV_TEXT, S_IFREG | 0444 },
+    { "/proc/cpuinfo", DEV_TEXT, S_IFREG | 0444 },
+    { "/proc/meminfo", DEV_TEXT, S_IFREG | 0444 },
+    { "/proc/sys", DEV_DIR, S_IFDIR | 0555 },
+    { "/proc/sys/kernel", DEV_DIR, S_IFDIR | 0555 },
+    { "/proc/sys/kernel/random", DEV_DIR, S_IFDIR | 0555 },
+    { "/proc/sys/kernel/random/uuid", DEV_TEXT, S_IFREG | 0444 },
+    { "/proc/sys/kernel/random/boot_id", DEV_TEXT, S_IFREG | 0444 },
+    { "/sys", DEV_DIR, S_IFDIR | 0555 },
+    { "/sys/devices", DEV_DIR, S_IFDIR | 0555 },
+    { "/sys/devices/system", DEV_DIR, S_IFDIR | 0555 },
+    { "/sys/devices/system/cpu", DEV_DIR, S_IFDIR | 0555 },
+    { "/sys/devices/system/cpu/cpu0", DEV_DIR, S_IFDIR | 0555 },
+    { "/sys/devices/system/cpu/online", DEV_TEXT, S_IFREG | 0444 },
+    { "/sys/devices/system/cpu/possible", DEV_TEXT, S_IFREG | 0444 },
+};
+#define NDEV (int)(sizeof g_devs / sizeof g_devs[0])
+
+int dev_count(void) { return NDEV; }
+int dev_lookup(const char *path)
+{
+    for (int i = 0; i < NDEV; i++) if (!strcmp(g_devs[i].path, path)) return i;
+    return -ENOENT;
+}
+const char *dev_link_target(int idx) { (void)idx; return g_exe_path; }
+
+static void uuid_text(char *b, int boot)
+{
+    static u8 boot_id[16];
+    u8 u[16];
+    if (boot) { if (!boot_id[6]) { rng_fill(boot_id, 16); boot_id[6] = (boot_id[6] & 0x0f) | 0x40; } memcpy(u, boot_id, 16); }
+    else { rng_fill(u, 16); u[6] = (u[6] & 0x0f) | 0x40; }
+    u[8] = (u[8] & 0x3f) | 0x80;
+    int o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) b[o++] = '-';
+        b[o++] = "0123456789abcdef"[u[i] >> 4];
+        b[o++] = "0123456789abcdef"[u[i] & 15];
+    }
+    b[o++] = '\n';
+    b[o] = 0;
+}
+
+extern u64 g_ram_size;
+int dev_text(int idx, char **out, u64 *len)
+{
+    const char *p = g_devs[idx].path;
+    u64 cap = !strcmp(p, "/proc/self/maps") ? 65536 : 1024;
+    char *b = kmalloc(cap);
+    if (!b) return -ENOMEM;
+    if (!strcmp(p, "/proc/self/maps")) mm_maps_text(b, cap);
+    else if (!strcmp(p, "/proc/cpuinfo"))
+        rt_snprintf(b, cap, "processor\t: 0\nvendor_id\t: forkbox\nmodel name\t: forkbox vCPU\n"
+                            "cpu MHz\t\t: %lu\ncpu cores\t: 1\nsiblings\t: 1\n\n", (u64)0);
+    else if (!strcmp(p, "/proc/meminfo")) {
+        u64 tot = (g_mem_limit ? g_mem_limit : g_ram_size) >> 10, used = mm_used_bytes() >> 10;
+        u64 fr = tot > used ? tot - used : 0;
+        rt_snprintf(b, cap, "MemTotal:       %lu kB\nMemFree:        %lu kB\nMemAvailable:   %lu kB\n", tot, fr, fr);
+    } else if (!strcmp(p, "/proc/sys/kernel/random/uuid")) uuid_text(b, 0);
+    else if (!strcmp(p, "/proc/sys/kernel/random/boot_id")) uuid_text(b, 1);
+    else if (!strcmp(p, "/sys/devices/system/cpu/online") || !strcmp(p, "/sys/devices/system/cpu/possible"))
+        strcpy_n(b, "0\n", cap);
+    else { kfree(b); return -ENOENT; }
+    *out = b;
+    *len = strlen(b);
+    return 0;
+}
+
+/* ---- mailbox, console, control device ---- */
+static struct fb_mailbox *g_mb;
+static u64 g_out_cap, g_err_cap, g_out_len, g_err_len, g_seq, g_req_len, g_req_pos;
+static u32 g_flags;
+static int g_req_open, g_responded;
+u64 g_mem_limit;
+
+static int mb_valid(const struct fb_mailbox *m)
+{
+    return m->magic == FB_MAILBOX_MAGIC && m->abi_version == FB_ABI_VERSION &&
+           m->req_len <= FB_MB_REQ_SIZE && m->out_cap <= FB_MB_OUT_SIZE && m->err_cap <= FB_MB_ERR_SIZE;
+}
+
+void ctl_boot(void)
+{
+    const struct fb_boot_info *b = g_boot;
+    if (b->mailbox_base != FB_MAILBOX_BASE || b->mailbox_size < FB_MAILBOX_SIZE) rt_panic("boot info: bad mailbox");
+    g_mb = (struct fb_mailbox *)FB_MAILBOX_BASE;
+    /* output before the first request (start-up errors) is kept only if the host set caps */
+    if (mb_valid(g_mb)) { g_out_cap = g_mb->out_cap; g_err_cap = g_mb->err_cap; }
+}
+
+i64 console_write(int which, const u8 *buf, u64 n)
+{
+    u64 *len = which == 1 ? &g_out_len : &g_err_len;
+    u64 cap = which == 1 ? g_out_cap : g_err_cap;
+    u8 *area = (u8 *)FB_MAILBOX_BASE + (which == 1 ? FB_MB_OUT_OFF : FB_MB_ERR_OFF);
+    u64 room = cap > *len ? cap - *len : 0, c = n < room ? n : room;
+    memcpy(area + *len, buf, c);
+    *len += c;
+    if (c < n) g_flags |= which == 1 ? FB_OUT_TRUNCATED : FB_ERR_TRUNCATED;
+    return (i64)n;
+}
+
+static void publish(u32 status, int code)
+{
+    g_mb->exit_code = code;
+    g_mb->ack_seq = g_seq;
+    g_mb->out_len = g_out_len;
+    g_mb->err_len = g_err_len;
+    g_mb->out_flags = g_flags;
+    g_mb->syscalls = g_sys_total;
+    g_mb->arena_used = mm_used_bytes();
+    g_mb->status = status;
+}
+
+static void error_result(const char *msg)
+{
+    u64 l = strlen(msg);
+    memcpy((u8 *)g_mb + FB_MB_RESULT_OFF, msg, l);
+    g_mb->result_len = l;
+}
+
+i64 ctl_read(u8 *buf, u64 n)
+{
+    if (!g_req_open) {
+        u32 st = g_responded ? FB_ST_DONE : FB_ST_READY;
+        for (;;) {
+            publish(st, 0);
+            fb_doorbell();
+            /* the host has filled a request (for a fork: right after the snapshot point) */
+            if (mb_valid(g_mb)) break;
+            error_result("guest: invalid mailbox header");
+            st = FB_ST_ERROR;
+        }
+        g_seq = g_mb->seq;
+        g_req_len = g_mb->req_len;
+        g_out_cap = g_mb->out_cap;
+        g_err_cap = g_mb->err_cap;
+        g_mem_limit = g_mb->mem_limit;
+        mm_set_limit(g_mem_limit);
+        time_rebase(g_mb->tsc_khz, g_mb->wall_ns);
+        rng_reseed(g_mb->entropy, FB_ENTROPY_SIZE);
+        g_out_len = g_err_len = 0;
+        g_flags = 0;
+        g_req_pos = 0;
+        g_req_open = 1;
+        g_mb->result_len = 0;
+    }
+    u64 c = g_req_len - g_req_pos;
+    if (c > n) c = n;
+    memcpy(buf, (u8 *)g_mb + FB_MB_REQ_OFF + g_req_pos, c);
+    g_req_pos += c;
+    return (i64)c;
+}
+
+i64 ctl_write(const u8 *buf, u64 n)
+{
+    if (!g_req_open) return -EINVAL; /* no request to answer */
+    u64 c = n < FB_MB_RESULT_SIZE ? n : FB_MB_RESULT_SIZE;
+    memcpy((u8 *)g_mb + FB_MB_RESULT_OFF, buf, c);
+    g_mb->result_len = c;
+    if (c < n) g_flags |= FB_RESULT_TRUNCATED;
+    g_req_open = 0;
+    g_responded = 1;
+    publish(FB_ST_DONE, 0);
+    return (i64)n;
+}
+
+void ctl_exit(int code)
+{
+    for (;;) {
+        publish(FB_ST_EXIT, code);
+        fb_doorbell();
+    }
+}
+
+void rt_panic(const char *msg)
+{
+    if (g_mb) {
+        error_result(msg);
+        for (;;) { publish(FB_ST_ERROR, 127); fb_doorbell(); }
+    }
+    for (;;) fb_doorbell();
+}

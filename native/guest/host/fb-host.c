@@ -1,0 +1,297 @@
+/*
+ * fb-host.c — runs the guest runtime as an ordinary Linux process, for tests
+ * and debugging: maps guest RAM at address 0, the image read-only at
+ * FB_IMAGE_BASE and the mailbox at FB_MAILBOX_BASE, writes the boot info,
+ * loads runtime.elf and jumps to it. The guest's `out` to the doorbell traps
+ * (SIGSEGV): the handler plays the VMM (prints the response, fills the next
+ * request) and resumes after the instruction. The guest owns FS while it
+ * runs; the handler swaps the host's FS base in before touching libc.
+ */
+#define _GNU_SOURCE
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+#include "abi.h"
+
+#define MAXREQ 256
+static struct { const char *data; size_t len; } g_req[MAXREQ];
+static int g_nreq, g_next, g_quiet, g_dirty;
+static uint64_t g_host_fs, g_tsc_khz, g_ram, g_mem_limit, g_seq, g_t_boot;
+static struct fb_mailbox *g_mb;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+static inline uint64_t rdtsc(void) { uint32_t lo, hi; __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)); return ((uint64_t)hi << 32) | lo; }
+static inline uint64_t rdfs(void) { uint64_t v; __asm__ volatile("rdfsbase %0" : "=r"(v)); return v; }
+static inline void wrfs(uint64_t v) { __asm__ volatile("wrfsbase %0" : : "r"(v) : "memory"); }
+
+static void die(const char *what)
+{
+    fprintf(stderr, "fb-host: %s: %s\n", what, strerror(errno));
+    exit(2);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) die(path);
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    size_t r;
+    while ((r = fread(b + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) b = realloc(b, cap *= 2);
+    }
+    fclose(f);
+    *len = n;
+    return b;
+}
+
+/* soft-dirty page count in [lo, hi) since the last clear */
+static long dirty_pages(uint64_t lo, uint64_t hi)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    if (fd < 0) return -1;
+    long c = 0;
+    uint64_t buf[512];
+    for (uint64_t a = lo; a < hi; a += sizeof buf / 8 * 4096) {
+        size_t n = (hi - a) / 4096;
+        if (n > 512) n = 512;
+        if (pread(fd, buf, n * 8, (off_t)(a / 4096 * 8)) != (ssize_t)(n * 8)) { close(fd); return -1; }
+        for (size_t i = 0; i < n; i++) c += (buf[i] >> 55) & 1;
+    }
+    close(fd);
+    return c;
+}
+static void clear_dirty(void)
+{
+    int fd = open("/proc/self/clear_refs", O_WRONLY);
+    if (fd >= 0) { if (write(fd, "4", 1) != 1) g_dirty = 0; close(fd); }
+}
+
+static void put_area(const char *name, const uint8_t *p, uint64_t len, uint64_t max)
+{
+    if (len > max) { printf("#%s invalid length %llu\n", name, (unsigned long long)len); return; }
+    printf("#%s %llu\n", name, (unsigned long long)len);
+    fwrite(p, 1, len, stdout);
+    if (len && p[len - 1] != '\n') putchar('\n');
+}
+
+static void print_response(void)
+{
+    struct fb_mailbox *m = g_mb;
+    static const char *names[] = { "?", "READY", "DONE", "EXIT", "ERROR" };
+    uint32_t st = m->status;
+    printf("#response seq=%llu status=%s exit=%d syscalls=%llu arena=%llu flags=%u\n",
+           (unsigned long long)m->ack_seq, st <= 4 ? names[st] : "?", m->exit_code,
+           (unsigned long long)m->syscalls, (unsigned long long)m->arena_used, m->out_flags);
+    put_area("stdout", (uint8_t *)m + FB_MB_OUT_OFF, m->out_len, FB_MB_OUT_SIZE);
+    put_area("stderr", (uint8_t *)m + FB_MB_ERR_OFF, m->err_len, FB_MB_ERR_SIZE);
+    put_area("result", (uint8_t *)m + FB_MB_RESULT_OFF, m->result_len, FB_MB_RESULT_SIZE);
+}
+
+static void fill_request(void)
+{
+    struct fb_mailbox *m = g_mb;
+    size_t len = g_req[g_next].len;
+    if (len > FB_MB_REQ_SIZE) len = FB_MB_REQ_SIZE;
+    memcpy((uint8_t *)m + FB_MB_REQ_OFF, g_req[g_next].data, len);
+    g_next++;
+    m->magic = FB_MAILBOX_MAGIC;
+    m->abi_version = FB_ABI_VERSION;
+    m->req_kind = FB_REQ_EXEC;
+    m->seq = ++g_seq;
+    m->req_len = len;
+    m->wall_ns = now_ns();
+    m->tsc_khz = g_tsc_khz;
+    m->out_cap = FB_MB_OUT_SIZE;
+    m->err_cap = FB_MB_ERR_SIZE;
+    m->mem_limit = g_mem_limit;
+    if (getrandom(m->entropy, sizeof m->entropy, 0) != sizeof m->entropy) die("getrandom");
+}
+
+static void on_signal(int sig, siginfo_t *si, void *ctx)
+{
+    uint64_t guest_fs = rdfs();
+    wrfs(g_host_fs);
+    ucontext_t *uc = ctx;
+    greg_t *gr = uc->uc_mcontext.gregs;
+    uint8_t *ip = (uint8_t *)gr[REG_RIP];
+    int len = 0;
+    uint64_t port = 0;
+    if (sig == SIGSEGV && (uint64_t)ip < FB_RUNTIME_LIMIT && (uint64_t)ip >= FB_RUNTIME_BASE) {
+        if (ip[0] == 0xee || ip[0] == 0xef) { len = 1; port = (uint16_t)gr[REG_RDX]; }
+        else if (ip[0] == 0xe6 || ip[0] == 0xe7) { len = 2; port = ip[1]; }
+    }
+    if (!len || port != FB_PORT_DOORBELL) {
+        fprintf(stderr, "fb-host: guest crash: signal %d at rip=%p addr=%p rsp=%llx fs=%llx\n", sig, (void *)ip,
+                si->si_addr, (unsigned long long)gr[REG_RSP], (unsigned long long)guest_fs);
+        fflush(stdout);
+        _exit(139);
+    }
+    uint64_t t = mono_ns();
+    uint32_t st = g_mb->status;
+    if (g_dirty && st != FB_ST_READY)
+        printf("#dirty runtime=%ld arena=%ld\n", dirty_pages(0, FB_RUNTIME_LIMIT), dirty_pages(FB_ARENA_BASE, g_ram));
+    if (st == FB_ST_READY) {
+        if (!g_quiet) printf("#ready boot_ms=%.1f\n", (t - g_t_boot) / 1e6);
+        if (g_mb->out_len || g_mb->err_len) print_response();
+    } else {
+        print_response();
+        if (st != FB_ST_DONE) { fflush(stdout); _exit(st == FB_ST_EXIT ? (g_mb->exit_code & 0xff) : 3); }
+    }
+    fflush(stdout);
+    if (g_next >= g_nreq) _exit(0);
+    fill_request();
+    if (g_dirty) clear_dirty();
+    gr[REG_RIP] += len;
+    wrfs(guest_fs);
+}
+
+static uint64_t load_runtime(const char *path)
+{
+    size_t n;
+    char *f = slurp(path, &n);
+    Elf64_Ehdr *h = (Elf64_Ehdr *)f;
+    if (n < sizeof *h || memcmp(h->e_ident, ELFMAG, 4) || h->e_phoff > n || h->e_phnum * sizeof(Elf64_Phdr) > n - h->e_phoff) {
+        fprintf(stderr, "fb-host: %s: not an ELF\n", path);
+        exit(2);
+    }
+    Elf64_Phdr *ph = (Elf64_Phdr *)(f + h->e_phoff);
+    for (int i = 0; i < h->e_phnum; i++) {
+        if (ph[i].p_type != PT_LOAD) continue;
+        if (ph[i].p_vaddr < FB_RUNTIME_BASE || ph[i].p_vaddr + ph[i].p_memsz > FB_RUNTIME_LIMIT ||
+            ph[i].p_offset + ph[i].p_filesz > n || ph[i].p_filesz > ph[i].p_memsz) {
+            fprintf(stderr, "fb-host: runtime segment out of range\n");
+            exit(2);
+        }
+        memcpy((void *)ph[i].p_vaddr, f + ph[i].p_offset, ph[i].p_filesz);
+    }
+    uint64_t e = h->e_entry;
+    free(f);
+    return e;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: fb-host [--runtime ELF] [--ram MiB] [--mem-limit BYTES] [--quiet] [--dirty]\n"
+                    "               [--request STR | --request-file FILE]... [--env K=V]... IMAGE PROGRAM [ARGS...]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *runtime = "native/out/runtime.elf";
+    static char args[FB_BOOT_ARGS_MAX];
+    const char *envs[64];
+    int nenv = 0, i;
+    g_ram = 1024ull << 20;
+    for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+        const char *o = argv[i];
+        if (!strcmp(o, "--quiet")) { g_quiet = 1; continue; }
+        if (!strcmp(o, "--dirty")) { g_dirty = 1; continue; }
+        if (i + 1 >= argc) usage();
+        const char *v = argv[++i];
+        if (!strcmp(o, "--runtime")) runtime = v;
+        else if (!strcmp(o, "--ram")) g_ram = strtoull(v, 0, 0) << 20;
+        else if (!strcmp(o, "--mem-limit")) g_mem_limit = strtoull(v, 0, 0);
+        else if (!strcmp(o, "--request") && g_nreq < MAXREQ) { g_req[g_nreq].data = v; g_req[g_nreq++].len = strlen(v); }
+        else if (!strcmp(o, "--request-file") && g_nreq < MAXREQ) { g_req[g_nreq].data = slurp(v, &g_req[g_nreq].len); g_nreq++; }
+        else if (!strcmp(o, "--env") && nenv < 64) envs[nenv++] = v;
+        else usage();
+    }
+    if (argc - i < 2) usage();
+    const char *image = argv[i++];
+
+    int fd = open(image, O_RDONLY);
+    if (fd < 0) die(image);
+    struct stat st;
+    if (fstat(fd, &st)) die("fstat");
+    if ((uint64_t)st.st_size > FB_IMAGE_MAX) { fprintf(stderr, "fb-host: image too big\n"); return 2; }
+    if (mmap((void *)FB_IMAGE_BASE, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd, 0) != (void *)FB_IMAGE_BASE)
+        die("mmap image");
+    close(fd);
+    if (mmap((void *)0, g_ram, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0) != (void *)0) {
+        fprintf(stderr, "fb-host: cannot map guest RAM at address 0 (needs vm.mmap_min_addr=0): %s\n", strerror(errno));
+        return 77;
+    }
+    g_mb = mmap((void *)FB_MAILBOX_BASE, FB_MAILBOX_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+    if (g_mb != (void *)FB_MAILBOX_BASE) die("mmap mailbox");
+
+    /* TSC frequency: calibrate against CLOCK_MONOTONIC */
+    uint64_t t0 = mono_ns(), c0 = rdtsc();
+    while (mono_ns() - t0 < 20000000) {}
+    uint64_t t1 = mono_ns(), c1 = rdtsc();
+    g_tsc_khz = (c1 - c0) * 1000000ull / (t1 - t0);
+
+    struct fb_boot_info *b = (struct fb_boot_info *)FB_BOOT_INFO_ADDR;
+    b->magic = FB_BOOT_MAGIC;
+    b->abi_version = FB_ABI_VERSION;
+    b->ram_size = g_ram;
+    b->image_base = FB_IMAGE_BASE;
+    b->image_size = (uint64_t)st.st_size;
+    b->mailbox_base = FB_MAILBOX_BASE;
+    b->mailbox_size = FB_MAILBOX_SIZE;
+    b->tsc_khz = g_tsc_khz;
+    b->wall_ns = now_ns();
+    size_t o = 0;
+    for (int k = i; k < argc; k++) {
+        size_t l = strlen(argv[k]) + 1;
+        if (o + l + 2 > sizeof args) { fprintf(stderr, "fb-host: args too long\n"); return 2; }
+        memcpy(args + o, argv[k], l); o += l;
+    }
+    args[o++] = 0;
+    for (int k = 0; k < nenv; k++) {
+        size_t l = strlen(envs[k]) + 1;
+        if (o + l + 1 > sizeof args) { fprintf(stderr, "fb-host: args too long\n"); return 2; }
+        memcpy(args + o, envs[k], l); o += l;
+    }
+    args[o++] = 0;
+    memcpy(b->args, args, o);
+    b->args_len = (uint32_t)o;
+    /* boot-time output (start-up errors) is kept */
+    g_mb->magic = FB_MAILBOX_MAGIC;
+    g_mb->abi_version = FB_ABI_VERSION;
+    g_mb->out_cap = FB_MB_OUT_SIZE;
+    g_mb->err_cap = FB_MB_ERR_SIZE;
+
+    uint64_t entry = load_runtime(runtime);
+
+    static uint8_t altstack[1 << 16];
+    stack_t ss = { .ss_sp = altstack, .ss_size = sizeof altstack };
+    if (sigaltstack(&ss, 0)) die("sigaltstack");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    int sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP };
+    for (unsigned k = 0; k < sizeof sigs / sizeof sigs[0]; k++)
+        if (sigaction(sigs[k], &sa, 0)) die("sigaction");
+    fflush(stdout);
+    if (g_dirty) clear_dirty();
+    g_host_fs = rdfs();
+    g_t_boot = mono_ns();
+    __asm__ volatile("mov %0, %%rsp\n\tjmp *%1" : : "r"(FB_RUNTIME_STACK_TOP), "r"(entry) : "memory");
+    __builtin_unreachable();
+}

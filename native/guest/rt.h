@@ -1,0 +1,252 @@
+/*
+ * rt.h — shared declarations of the guest runtime ("libOS"): the Linux ABI
+ * structures it speaks, errno values, and the interfaces between its parts.
+ * The runtime is single-threaded and freestanding; all state is in guest RAM
+ * (so a VM fork clones it). Every pointer from the program is checked with
+ * uaccess_ok() before use.
+ */
+#ifndef FB_RT_H
+#define FB_RT_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "abi.h"
+#include "image.h"
+
+typedef int64_t i64;
+typedef uint64_t u64;
+typedef uint32_t u32;
+typedef uint16_t u16;
+typedef uint8_t u8;
+typedef int32_t i32;
+
+/* errno */
+#define EPERM 1
+#define ENOENT 2
+#define ESRCH 3
+#define EINTR 4
+#define EIO 5
+#define ENXIO 6
+#define E2BIG 7
+#define ENOEXEC 8
+#define EBADF 9
+#define ECHILD 10
+#define EAGAIN 11
+#define ENOMEM 12
+#define EACCES 13
+#define EFAULT 14
+#define EBUSY 16
+#define EEXIST 17
+#define EXDEV 18
+#define ENODEV 19
+#define ENOTDIR 20
+#define EISDIR 21
+#define EINVAL 22
+#define ENFILE 23
+#define EMFILE 24
+#define ENOTTY 25
+#define EFBIG 27
+#define ENOSPC 28
+#define ESPIPE 29
+#define EROFS 30
+#define EMLINK 31
+#define EPIPE 32
+#define ERANGE 34
+#define EDEADLK 35
+#define ENAMETOOLONG 36
+#define ENOSYS 38
+#define ENOTEMPTY 39
+#define ELOOP 40
+#define ENODATA 61
+#define EOVERFLOW 75
+#define ENOTSOCK 88
+#define EOPNOTSUPP 95
+#define EAFNOSUPPORT 97
+#define ETIMEDOUT 110
+
+/* open flags */
+#define O_ACCMODE 3
+#define O_RDONLY 0
+#define O_WRONLY 1
+#define O_RDWR 2
+#define O_CREAT 0100
+#define O_EXCL 0200
+#define O_NOCTTY 0400
+#define O_TRUNC 01000
+#define O_APPEND 02000
+#define O_NONBLOCK 04000
+#define O_DIRECTORY 0200000
+#define O_NOFOLLOW 0400000
+#define O_CLOEXEC 02000000
+#define O_PATH 010000000
+#define O_TMPFILE 020200000
+#define AT_FDCWD (-100)
+#define AT_SYMLINK_NOFOLLOW 0x100
+#define AT_REMOVEDIR 0x200
+#define AT_SYMLINK_FOLLOW 0x400
+#define AT_EMPTY_PATH 0x1000
+
+#define S_IFMT 0170000u
+#define S_IFDIR 0040000u
+#define S_IFREG 0100000u
+#define S_IFLNK 0120000u
+#define S_IFCHR 0020000u
+#define S_IFIFO 0010000u
+
+#define PAGE 4096ull
+#define PAGE_UP(x) (((x) + PAGE - 1) & ~(PAGE - 1))
+#define PAGE_DOWN(x) ((x) & ~(PAGE - 1))
+#define PATH_MAX_RT 1024
+#define NFD 1024
+
+struct kstat {
+    u64 dev, ino, nlink;
+    u32 mode, uid, gid, pad0;
+    u64 rdev;
+    i64 size, blksize, blocks;
+    i64 atime, atime_ns, mtime, mtime_ns, ctime, ctime_ns;
+    i64 unused[3];
+};
+_Static_assert(sizeof(struct kstat) == 144, "struct stat");
+
+struct ktimespec { i64 sec, nsec; };
+
+/* ---- string.c ---- */
+void *memcpy(void *d, const void *s, size_t n);
+void *memmove(void *d, const void *s, size_t n);
+void *memset(void *d, int c, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+size_t strlen(const char *s);
+size_t strnlen(const char *s, size_t max);
+int strcmp(const char *a, const char *b);
+int strncmp(const char *a, const char *b, size_t n);
+char *strcpy_n(char *d, const char *s, size_t cap); /* bounded, always NUL-terminates */
+int fmt_u64(char *buf, u64 v);                     /* decimal; returns length */
+int fmt_hex(char *buf, u64 v, int width);
+/* tiny bounded formatter: %s %d %u %x %lx %lu %ld %c */
+int rt_snprintf(char *buf, size_t cap, const char *fmt, ...);
+void zero_pages(void *p, u64 len); /* writes only the non-zero words (keeps CoW pages clean) */
+
+/* ---- start.c ---- */
+extern const struct fb_boot_info *g_boot;
+extern char g_exe_path[PATH_MAX_RT];
+void rt_panic(const char *msg) __attribute__((noreturn));
+
+/* ---- mm.c ---- */
+void mm_init(u64 ram_size);
+int mm_reserve(u64 addr, u64 len);            /* mark fixed range used (boot) */
+u64 mm_alloc_top(u64 len, int *err);          /* top-down free range; 0 on failure */
+void *kmalloc(u64 n);
+void *kzalloc(u64 n);
+void kfree(void *p);
+void *krealloc(void *p, u64 n);
+int uaccess_ok(const void *p, u64 len);       /* readable program memory? */
+int uaccess_w(const void *p, u64 len);        /* writable program memory? */
+int ustr_ok(const char *s, u64 max);          /* NUL within max, all mapped; len or -err */
+void mm_set_brk_start(u64 a);
+u64 mm_used_bytes(void);
+void mm_set_limit(u64 bytes);
+i64 sys_brk(u64 a);
+i64 sys_mmap(u64 addr, u64 len, u64 prot, u64 flags, i64 fd, u64 off);
+i64 sys_munmap(u64 addr, u64 len);
+i64 sys_mprotect(u64 addr, u64 len, u64 prot);
+i64 sys_mremap(u64 old, u64 olen, u64 nlen, u64 flags, u64 naddr);
+i64 sys_madvise(u64 addr, u64 len, u64 adv);
+int mm_maps_text(char *buf, u64 cap);
+
+/* ---- vfs.c ---- */
+enum { VK_NONE, VK_IMG, VK_OVL, VK_DEV };
+struct onode;
+struct vref {
+    u8 kind;
+    u32 img;                 /* VK_IMG: entry index */
+    struct onode *o;         /* VK_OVL */
+    int dev;                 /* VK_DEV: index in dev table */
+};
+struct onode {
+    char *path;
+    u32 hash;
+    u32 mode;
+    struct onode *hnext, *anext;
+    int whiteout;
+    i64 img;                 /* dirs: image dir it shadows, -1 none */
+    u8 *data;
+    u64 size, cap;
+    u64 ino;
+    i64 mtime;
+    int refs;                /* open descriptions */
+    int linked;              /* still in the namespace */
+};
+int img_init(u64 base, u64 size);
+int vfs_resolve(int dirfd, const char *path, int follow, char *out, struct vref *ref);
+int vfs_mode(const struct vref *r, u32 *mode);
+int vfs_stat(const struct vref *r, struct kstat *st);
+int vfs_file_data(const struct vref *r, const u8 **data, u64 *size);
+int vfs_readlink(const struct vref *r, char *buf, u64 cap);
+struct onode *ovl_create(const char *path, u32 mode);
+struct onode *ovl_copy_up(const char *path, const struct vref *r);
+int vfs_unlink(const char *path, const struct vref *r, int dir);
+int vfs_rename(const char *from, const struct vref *fr, const char *to);
+int ovl_set_size(struct onode *o, u64 n);
+void ovl_put(struct onode *o);
+/* directory listing: fills dirents into buf; *pos is an opaque cursor */
+i64 vfs_getdents(const char *path, const struct vref *r, u64 *pos, u8 *buf, u64 cap);
+extern u64 g_img_base, g_img_size;
+const struct fb_img_entry *img_entry(u32 idx);
+
+/* ---- dev.c ---- */
+enum { DEV_DIR, DEV_NULL, DEV_ZERO, DEV_URANDOM, DEV_CTL, DEV_TEXT, DEV_LINK };
+struct devfile { const char *path; int type; u32 mode; };
+extern const struct devfile g_devs[];
+int dev_lookup(const char *path);
+int dev_count(void);
+int dev_text(int idx, char **buf, u64 *len);      /* generated file content (kmalloc) */
+const char *dev_link_target(int idx);
+i64 ctl_read(u8 *buf, u64 n);
+i64 ctl_write(const u8 *buf, u64 n);
+i64 console_write(int which, const u8 *buf, u64 n);
+void ctl_exit(int code) __attribute__((noreturn));
+void ctl_boot(void);
+extern u64 g_mem_limit;
+
+/* ---- fd.c ---- */
+void fd_init(void);
+i64 fd_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled);
+
+/* ---- time.c ---- */
+void time_init(u64 tsc_khz, u64 wall_ns);
+void time_rebase(u64 tsc_khz, u64 wall_ns);
+u64 time_mono_ns(void);
+u64 time_wall_ns(void);
+void time_spin_until_mono(u64 ns);
+i64 sys_clock_gettime(u64 clk, struct ktimespec *ts);
+i64 sys_clock_getres(u64 clk, struct ktimespec *ts);
+i64 sys_gettimeofday(void *tv, void *tz);
+i64 sys_time(i64 *t);
+i64 sys_nanosleep(const struct ktimespec *req, struct ktimespec *rem);
+i64 sys_clock_nanosleep(u64 clk, u64 flags, const struct ktimespec *req, struct ktimespec *rem);
+static inline u64 rdtsc(void) { u32 lo, hi; __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)); return ((u64)hi << 32) | lo; }
+
+/* ---- random.c ---- */
+void chacha20_block(const u32 key[8], u32 counter, const u32 nonce[3], u32 out[16]);
+void rng_seed(const u8 *seed, u64 len);
+void rng_reseed(const u8 *seed, u64 len);
+void rng_fill(u8 *out, u64 len);
+i64 sys_getrandom(u8 *buf, u64 len, u64 flags);
+
+/* ---- sys_misc.c / syscall.c ---- */
+i64 misc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled);
+extern u32 g_sys_count[512];
+extern u64 g_sys_total;
+
+/* ---- elf.c ---- */
+struct loaded { u64 entry, base, phdr, phnum, phent, end; char interp[256]; };
+int elf_load(const char *path, int is_interp, struct loaded *out);
+
+/* ---- identity (documented in docs/guest-runtime.md) ---- */
+#define FB_PID 2
+#define FB_PPID 1
+#define FB_UID 1000
+#define FB_GID 1000
+
+#endif

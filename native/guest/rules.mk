@@ -1,0 +1,25 @@
+# guest/rules.mk — the guest runtime (native/out/runtime.elf), the host
+# harness (native/out/fb-host, a plain Linux process mapping the guest
+# layout), the host unit tests and the harness tests.
+GUEST_SRC := $(wildcard guest/*.c) guest/entry.S
+GUEST_HDR := $(wildcard guest/*.h) include/abi.h include/image.h
+
+guests:: $(OUT)/runtime.elf $(OUT)/fb-host
+
+$(OUT)/runtime.elf: $(GUEST_SRC) $(GUEST_HDR) guest/runtime.ld
+	@mkdir -p $(OUT)
+	$(CC) $(GUEST_CFLAGS) -Iguest -T guest/runtime.ld -Wl,--build-id=none -o $@ $(GUEST_SRC)
+
+# the harness maps guest RAM at address 0 and the image at 2 GiB: no ASan
+# (its shadow lives there); PIE so the host binary stays out of the arena.
+$(OUT)/fb-host: guest/host/fb-host.c $(GUEST_HDR)
+	@mkdir -p $(OUT)
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -fPIE -pie -fno-stack-protector -o $@ guest/host/fb-host.c
+
+$(OUT)/guest-unit: guest/host/unit.c guest/random.c guest/string.c $(GUEST_HDR)
+	@mkdir -p $(OUT)
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Iguest -fno-builtin \
+	    -fsanitize=address,undefined -fno-omit-frame-pointer -o $@ guest/host/unit.c
+
+test:: $(OUT)/runtime.elf $(OUT)/fb-host
+	sh guest/host/run-tests.sh $(OUT)

@@ -1,0 +1,545 @@
+/*
+ * vfs.c — the file tree: the read-only image (image.h, mapped at image_base)
+ * under a writable in-memory overlay, plus the synthetic /dev, /proc, /sys
+ * nodes of dev.c. Overlay nodes live in a path-keyed hash; a whiteout node
+ * hides an image path; an overlay dir remembers the image dir it shadows
+ * (img >= 0) or hides it (opaque, img = -1). Paths are resolved one component
+ * at a time (symlinks, "..", 40 hops max). Every image offset is untrusted.
+ */
+#include "rt.h"
+
+u64 g_img_base, g_img_size;
+static const struct fb_img_header *g_hdr;
+static u64 g_entry_count;
+#define NBUCKET 1024
+static struct onode *g_bucket[NBUCKET];
+static struct onode *g_all;
+static u64 g_next_ino = 1ull << 32;
+
+int fd_dir_path(int fd, const char **path); /* fd.c */
+extern char g_cwd[PATH_MAX_RT];
+
+int img_init(u64 base, u64 size)
+{
+    const struct fb_img_header *h = (const void *)base;
+    if (!base || size < sizeof *h) return -ENOENT;
+    if (h->magic != FB_IMG_MAGIC || h->version != FB_IMG_VERSION || h->image_size > size) return -ENOEXEC;
+    if (h->entry_count == 0 || h->entry_count > size / sizeof(struct fb_img_entry) ||
+        h->entries_off > size || h->entry_count * sizeof(struct fb_img_entry) > size - h->entries_off ||
+        h->names_off > size || h->names_size > size - h->names_off || (h->entries_off & 7))
+        return -ENOEXEC;
+    g_img_base = base;
+    g_img_size = h->image_size;
+    g_hdr = h;
+    g_entry_count = h->entry_count;
+    if (((const struct fb_img_entry *)(base + h->entries_off))->mode >> 12 != FB_IMG_S_IFDIR >> 12) return -ENOEXEC;
+    return 0;
+}
+
+const struct fb_img_entry *img_entry(u32 idx)
+{
+    if (idx >= g_entry_count) return 0;
+    return (const struct fb_img_entry *)(g_img_base + g_hdr->entries_off) + idx;
+}
+
+static const char *img_name(const struct fb_img_entry *e, u32 *len)
+{
+    if (e->name_off > g_hdr->names_size || e->name_len > g_hdr->names_size - e->name_off) { *len = 0; return ""; }
+    *len = e->name_len;
+    return (const char *)(g_img_base + g_hdr->names_off + e->name_off);
+}
+
+static int img_data(const struct fb_img_entry *e, const u8 **d, u64 *n)
+{
+    if (e->data_off > g_img_size || e->size > g_img_size - e->data_off) return -EIO;
+    *d = (const u8 *)(g_img_base + e->data_off);
+    *n = e->size;
+    return 0;
+}
+
+static i64 img_child(u32 dir, const char *name, u64 len)
+{
+    const struct fb_img_entry *d = img_entry(dir);
+    if (!d || (d->mode & S_IFMT) != S_IFDIR) return -ENOTDIR;
+    if (d->first_child > g_entry_count || d->child_count > g_entry_count - d->first_child) return -EIO;
+    u64 lo = d->first_child, hi = d->first_child + d->child_count;
+    while (lo < hi) {
+        u64 mid = lo + (hi - lo) / 2;
+        u32 nl;
+        const char *nm = img_name(img_entry((u32)mid), &nl);
+        int c = memcmp(nm, name, nl < len ? nl : len);
+        if (!c) c = nl < len ? -1 : nl > len ? 1 : 0;
+        if (!c) return (i64)mid;
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    return -ENOENT;
+}
+
+/* ---- overlay hash ---- */
+static u32 hash_path(const char *p)
+{
+    u32 h = 2166136261u;
+    while (*p) { h ^= (u8)*p++; h *= 16777619u; }
+    return h;
+}
+static struct onode *ovl_find(const char *path)
+{
+    u32 h = hash_path(path);
+    for (struct onode *o = g_bucket[h % NBUCKET]; o; o = o->hnext)
+        if (o->hash == h && !strcmp(o->path, path)) return o;
+    return 0;
+}
+static void ovl_unhash(struct onode *o)
+{
+    struct onode **pp = &g_bucket[o->hash % NBUCKET];
+    while (*pp && *pp != o) pp = &(*pp)->hnext;
+    if (*pp) *pp = o->hnext;
+    struct onode **ap = &g_all;
+    while (*ap && *ap != o) ap = &(*ap)->anext;
+    if (*ap) *ap = o->anext;
+    o->linked = 0;
+}
+static int ovl_hash(struct onode *o, const char *path)
+{
+    u64 l = strlen(path);
+    char *p = kmalloc(l + 1);
+    if (!p) return -ENOMEM;
+    memcpy(p, path, l + 1);
+    if (o->path) kfree(o->path);
+    o->path = p;
+    o->hash = hash_path(p);
+    o->hnext = g_bucket[o->hash % NBUCKET];
+    g_bucket[o->hash % NBUCKET] = o;
+    o->anext = g_all;
+    g_all = o;
+    o->linked = 1;
+    return 0;
+}
+void ovl_put(struct onode *o)
+{
+    if (--o->refs > 0 || o->linked) return;
+    kfree(o->data);
+    kfree(o->path);
+    kfree(o);
+}
+
+struct onode *ovl_create(const char *path, u32 mode)
+{
+    struct onode *o = ovl_find(path);
+    if (o && o->whiteout) {
+        o->whiteout = 0;
+        o->mode = mode;
+        o->img = -1;  /* opaque: hides what the image had here */
+        o->size = 0;
+        o->mtime = (i64)(time_wall_ns() / 1000000000ull);
+        return o;
+    }
+    if (o) return 0;
+    o = kzalloc(sizeof *o);
+    if (!o) return 0;
+    o->mode = mode;
+    o->img = -1;
+    o->ino = g_next_ino++;
+    o->mtime = (i64)(time_wall_ns() / 1000000000ull);
+    if (ovl_hash(o, path)) { kfree(o); return 0; }
+    return o;
+}
+
+struct onode *ovl_copy_up(const char *path, const struct vref *r)
+{
+    const struct fb_img_entry *e = img_entry(r->img);
+    const u8 *d; u64 n;
+    if (!e || img_data(e, &d, &n)) return 0;
+    struct onode *o = kzalloc(sizeof *o);
+    if (!o) return 0;
+    o->mode = e->mode;
+    o->img = (e->mode & S_IFMT) == S_IFDIR ? (i64)r->img : -1;
+    o->ino = r->img + 1;
+    o->mtime = (i64)g_hdr->build_time;
+    if ((e->mode & S_IFMT) == S_IFREG && n) {
+        o->data = kmalloc(n);
+        if (!o->data) { kfree(o); return 0; }
+        memcpy(o->data, d, n);
+        o->size = o->cap = n;
+    }
+    if (ovl_hash(o, path)) { kfree(o->data); kfree(o); return 0; }
+    return o;
+}
+
+int ovl_set_size(struct onode *o, u64 n)
+{
+    if (n > o->cap) {
+        u64 c = o->cap ? o->cap : 256;
+        while (c < n) c *= 2;
+        u8 *d = krealloc(o->data, c);
+        if (!d) return -ENOSPC;
+        memset(d + o->cap, 0, c - o->cap);
+        o->data = d;
+        o->cap = c;
+    } else if (n < o->size) {
+        memset(o->data + n, 0, o->size - n);
+    }
+    o->size = n;
+    o->mtime = (i64)(time_wall_ns() / 1000000000ull);
+    return 0;
+}
+
+/* ---- nodes ---- */
+int vfs_mode(const struct vref *r, u32 *mode)
+{
+    switch (r->kind) {
+    case VK_IMG: { const struct fb_img_entry *e = img_entry(r->img); if (!e) return -EIO; *mode = e->mode; return 0; }
+    case VK_OVL: *mode = r->o->mode; return 0;
+    case VK_DEV: *mode = g_devs[r->dev].mode; return 0;
+    }
+    return -ENOENT;
+}
+
+int vfs_stat(const struct vref *r, struct kstat *st)
+{
+    u32 mode;
+    int e = vfs_mode(r, &mode);
+    if (e) return e;
+    memset(st, 0, sizeof *st);
+    st->dev = 0x801;
+    st->mode = mode;
+    st->nlink = (mode & S_IFMT) == S_IFDIR ? 2 : 1;
+    st->blksize = 4096;
+    i64 t = (i64)g_hdr->build_time;
+    if (r->kind == VK_IMG) {
+        st->ino = r->img + 1;
+        st->size = (i64)img_entry(r->img)->size;
+    } else if (r->kind == VK_OVL) {
+        st->ino = r->o->ino;
+        st->size = (i64)r->o->size;
+        st->uid = FB_UID; st->gid = FB_GID;
+        t = r->o->mtime;
+    } else {
+        st->dev = 5;
+        st->ino = 100 + (u64)r->dev;
+        if (g_devs[r->dev].type == DEV_LINK) st->size = (i64)strlen(dev_link_target(r->dev));
+        if ((mode & S_IFMT) == S_IFCHR) st->rdev = (1 << 8) | (u64)r->dev;
+    }
+    st->blocks = (st->size + 511) / 512;
+    st->atime = st->mtime = st->ctime = t;
+    return 0;
+}
+
+int vfs_file_data(const struct vref *r, const u8 **data, u64 *size)
+{
+    if (r->kind == VK_IMG) return img_data(img_entry(r->img), data, size);
+    if (r->kind == VK_OVL) { *data = r->o->data; *size = r->o->size; return 0; }
+    return -EINVAL;
+}
+
+int vfs_readlink(const struct vref *r, char *buf, u64 cap)
+{
+    u32 mode;
+    const u8 *d; u64 n;
+    if (vfs_mode(r, &mode) || (mode & S_IFMT) != S_IFLNK) return -EINVAL;
+    if (r->kind == VK_DEV) { d = (const u8 *)dev_link_target(r->dev); n = strlen((const char *)d); }
+    else if (vfs_file_data(r, &d, &n)) return -EIO;
+    if (n > cap) n = cap;
+    memcpy(buf, d, n);
+    return (int)n;
+}
+
+static int is_dev_path(const char *p)
+{
+    return !strncmp(p, "/dev", 4) || !strncmp(p, "/proc", 5) || !strncmp(p, "/sys", 4);
+}
+
+static int lookup_child(const struct vref *parent, const char *full, const char *name, u64 nlen, struct vref *out)
+{
+    memset(out, 0, sizeof *out);
+    if (is_dev_path(full)) {
+        int d = dev_lookup(full);
+        if (d >= 0) { out->kind = VK_DEV; out->dev = d; return 0; }
+        if (parent->kind == VK_DEV) return -ENOENT;
+    }
+    struct onode *o = ovl_find(full);
+    if (o) {
+        if (o->whiteout) return -ENOENT;
+        out->kind = VK_OVL; out->o = o;
+        return 0;
+    }
+    i64 dir = parent->kind == VK_IMG ? (i64)parent->img : parent->kind == VK_OVL ? parent->o->img : -1;
+    if (dir < 0) return -ENOENT;
+    i64 c = img_child((u32)dir, name, nlen);
+    if (c < 0) return (int)c;
+    out->kind = VK_IMG; out->img = (u32)c;
+    return 0;
+}
+
+#define MAXDEPTH 128
+int vfs_resolve(int dirfd, const char *path, int follow, char *out, struct vref *ref)
+{
+    static char work[2 * PATH_MAX_RT + 8], tmp[2 * PATH_MAX_RT + 8], res[PATH_MAX_RT];
+    static struct vref stack[MAXDEPTH];
+    static u32 lens[MAXDEPTH];
+    u64 pl = strlen(path);
+    ref->kind = 0xff; /* VK_NONE only when the last component is missing */
+    if (!pl) return -ENOENT;
+    if (pl >= PATH_MAX_RT) return -ENAMETOOLONG;
+    if (path[0] == '/') memcpy(work, path, pl + 1);
+    else {
+        const char *base = g_cwd;
+        if (dirfd != AT_FDCWD) { int e = fd_dir_path(dirfd, &base); if (e) return e; }
+        u64 bl = strlen(base);
+        memcpy(work, base, bl); work[bl] = '/'; memcpy(work + bl + 1, path, pl + 1);
+    }
+    u32 rlen = 0, depth = 0, links = 0;
+    res[0] = 0;
+    memset(&stack[0], 0, sizeof stack[0]);
+    stack[0].kind = VK_IMG; stack[0].img = 0;
+    const char *p = work;
+    for (;;) {
+        while (*p == '/') p++;
+        if (!*p) break;
+        const char *q = p;
+        while (*q && *q != '/') q++;
+        u64 cl = (u64)(q - p);
+        const char *after = q;
+        while (*after == '/') after++;
+        int last = !*after;
+        if (cl == 1 && p[0] == '.') { p = q; continue; }
+        if (cl == 2 && p[0] == '.' && p[1] == '.') {
+            if (depth) { depth--; rlen = lens[depth + 1]; res[rlen] = 0; }
+            p = q; continue;
+        }
+        u32 mode;
+        int e = vfs_mode(&stack[depth], &mode);
+        if (e) return e;
+        if ((mode & S_IFMT) != S_IFDIR) return -ENOTDIR;
+        if (rlen + 1 + cl >= PATH_MAX_RT || depth + 1 >= MAXDEPTH) return -ENAMETOOLONG;
+        u32 prev = rlen;
+        res[rlen++] = '/'; memcpy(res + rlen, p, cl); rlen += (u32)cl; res[rlen] = 0;
+        struct vref child;
+        e = lookup_child(&stack[depth], res, p, cl, &child);
+        if (e) {
+            if (e == -ENOENT && last) { memcpy(out, res, rlen + 1); ref->kind = VK_NONE; }
+            return e;
+        }
+        e = vfs_mode(&child, &mode);
+        if (e) return e;
+        if ((mode & S_IFMT) == S_IFLNK && (!last || follow)) {
+            if (++links > 40) return -ELOOP;
+            int n = vfs_readlink(&child, tmp, PATH_MAX_RT);
+            if (n <= 0) return n < 0 ? n : -ENOENT;
+            u64 rest = strlen(q);
+            if ((u64)n + rest + 1 >= sizeof tmp) return -ENAMETOOLONG;
+            memcpy(tmp + n, q, rest + 1);
+            memcpy(work, tmp, (u64)n + rest + 1);
+            p = work;
+            if (work[0] == '/') { depth = 0; rlen = 0; }
+            else rlen = prev;
+            res[rlen] = 0;
+            continue;
+        }
+        depth++;
+        stack[depth] = child;
+        lens[depth] = prev;
+        p = q;
+    }
+    if (rlen == 0) { out[0] = '/'; out[1] = 0; } else memcpy(out, res, rlen + 1);
+    *ref = stack[depth];
+    return 0;
+}
+
+/* does the image (ignoring the overlay) hold `path`? */
+static int img_has(const char *path)
+{
+    u32 cur = 0;
+    const char *p = path;
+    for (;;) {
+        while (*p == '/') p++;
+        if (!*p) return 1;
+        const char *q = p;
+        while (*q && *q != '/') q++;
+        i64 c = img_child(cur, p, (u64)(q - p));
+        if (c < 0) return 0;
+        cur = (u32)c;
+        p = q;
+    }
+}
+
+static int parent_is(const char *child, const char *dir)
+{
+    u64 dl = strcmp(dir, "/") ? strlen(dir) : 0;
+    if (strncmp(child, dir, dl) || child[dl] != '/' || !child[dl + 1]) return 0;
+    for (const char *s = child + dl + 1; *s; s++) if (*s == '/') return 0;
+    return 1;
+}
+
+#define DT_CHR 2
+#define DT_DIR 4
+#define DT_REG 8
+#define DT_LNK 10
+static u8 dtype(u32 mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFDIR: return DT_DIR;
+    case S_IFLNK: return DT_LNK;
+    case S_IFCHR: return DT_CHR;
+    default: return DT_REG;
+    }
+}
+
+static int put_dirent(u8 *buf, u64 cap, u64 *o, u64 ino, u64 off, u8 type, const char *name, u64 nl)
+{
+    u64 rl = (19 + nl + 1 + 7) & ~7ull;
+    if (*o + rl > cap) return 0;
+    u8 *d = buf + *o;
+    memcpy(d, &ino, 8);
+    memcpy(d + 8, &off, 8);
+    u16 r16 = (u16)rl;
+    memcpy(d + 16, &r16, 2);
+    d[18] = type;
+    memcpy(d + 19, name, nl);
+    memset(d + 19 + nl, 0, rl - 19 - nl);
+    *o += rl;
+    return 1;
+}
+
+/* cursor: 0 ".", 1 "..", 2.. image/dev children, then 1<<32 + i overlay nodes */
+i64 vfs_getdents(const char *path, const struct vref *r, u64 *pos, u8 *buf, u64 cap)
+{
+    static char full[PATH_MAX_RT + 260];
+    u64 o = 0;
+    u64 pl = strcmp(path, "/") ? strlen(path) : 0;
+    i64 imgdir = r->kind == VK_IMG ? (i64)r->img : r->kind == VK_OVL ? r->o->img : -1;
+    while (*pos < 2) {
+        if (!put_dirent(buf, cap, &o, 1, *pos + 1, DT_DIR, "..", *pos + 1)) goto full;
+        (*pos)++;
+    }
+    if (*pos < (1ull << 32)) {
+        if (r->kind == VK_DEV) {
+            for (u64 i = *pos - 2; i < (u64)dev_count(); i++, (*pos)++) {
+                const char *dp = g_devs[i].path;
+                if (!parent_is(dp, path)) continue;
+                const char *nm = dp + pl + 1;
+                if (!put_dirent(buf, cap, &o, 100 + i, *pos + 1, dtype(g_devs[i].mode), nm, strlen(nm))) goto full;
+            }
+        } else if (imgdir >= 0) {
+            const struct fb_img_entry *d = img_entry((u32)imgdir);
+            if (!d || d->first_child > g_entry_count || d->child_count > g_entry_count - d->first_child) return -EIO;
+            for (u64 i = *pos - 2; i < d->child_count; i++, (*pos)++) {
+                u32 idx = (u32)(d->first_child + i), nl;
+                const struct fb_img_entry *e = img_entry(idx);
+                const char *nm = img_name(e, &nl);
+                if (pl + 1 + nl >= sizeof full) continue;
+                memcpy(full, path, pl); full[pl] = '/'; memcpy(full + pl + 1, nm, nl); full[pl + 1 + nl] = 0;
+                if (ovl_find(full)) continue;
+                if (!put_dirent(buf, cap, &o, idx + 1, *pos + 1, dtype(e->mode), nm, nl)) goto full;
+            }
+        }
+        *pos = 1ull << 32;
+    }
+    {
+        u64 i = 0, want = *pos - (1ull << 32);
+        for (struct onode *n = g_all; n; n = n->anext, i++) {
+            if (i < want) continue;
+            if (!n->whiteout && parent_is(n->path, path)) {
+                const char *nm = n->path + pl + 1;
+                if (!put_dirent(buf, cap, &o, n->ino, *pos + 1, dtype(n->mode), nm, strlen(nm))) goto full;
+            }
+            (*pos)++;
+        }
+    }
+full:
+    if (o == 0 && cap < 280) return -EINVAL;
+    return (i64)o;
+}
+
+static int dir_empty(const char *path, const struct vref *r)
+{
+    u64 pos = 2;
+    u8 buf[512];
+    return vfs_getdents(path, r, &pos, buf, sizeof buf) == 0;
+}
+
+int vfs_unlink(const char *path, const struct vref *r, int dir)
+{
+    u32 mode;
+    int e = vfs_mode(r, &mode);
+    if (e) return e;
+    if (r->kind == VK_DEV) return -EACCES;
+    if (dir && (mode & S_IFMT) != S_IFDIR) return -ENOTDIR;
+    if (!dir && (mode & S_IFMT) == S_IFDIR) return -EISDIR;
+    if (dir && !dir_empty(path, r)) return -ENOTEMPTY;
+    int shadow = img_has(path);
+    if (r->kind == VK_OVL) {
+        struct onode *o = r->o;
+        ovl_unhash(o);
+        if (o->refs == 0) { o->refs = 1; ovl_put(o); }
+    }
+    if (shadow) {
+        struct onode *w = kzalloc(sizeof *w);
+        if (!w) return -ENOMEM;
+        w->whiteout = 1; w->img = -1; w->ino = g_next_ino++;
+        if (ovl_hash(w, path)) { kfree(w); return -ENOMEM; }
+    }
+    return 0;
+}
+
+int vfs_rename(const char *from, const struct vref *fr, const char *to)
+{
+    static char t2[PATH_MAX_RT];
+    struct vref tr;
+    u32 fmode, tmode;
+    int e = vfs_mode(fr, &fmode);
+    if (e) return e;
+    if (fr->kind == VK_DEV) return -EACCES;
+    if (!strcmp(from, to)) return 0;
+    u64 fl = strlen(from);
+    if (!strncmp(to, from, fl) && to[fl] == '/') return -EINVAL;
+    e = vfs_resolve(AT_FDCWD, to, 0, t2, &tr);
+    if (e && e != -ENOENT) return e;
+    if (!e) {
+        if (tr.kind == VK_DEV) return -EACCES;
+        vfs_mode(&tr, &tmode);
+        if ((fmode & S_IFMT) == S_IFDIR && (tmode & S_IFMT) != S_IFDIR) return -ENOTDIR;
+        if ((fmode & S_IFMT) != S_IFDIR && (tmode & S_IFMT) == S_IFDIR) return -EISDIR;
+        e = vfs_unlink(t2, &tr, (tmode & S_IFMT) == S_IFDIR);
+        if (e) return e;
+    }
+    if ((fmode & S_IFMT) == S_IFDIR) {
+        /* only directories that live wholly in the overlay can move */
+        if (fr->kind != VK_OVL || fr->o->img >= 0 || img_has(from)) return -EXDEV;
+        for (struct onode *n = g_all; n; ) {
+            struct onode *next = n->anext;
+            if (!strncmp(n->path, from, fl) && n->path[fl] == '/') {
+                u64 rl = strlen(n->path + fl), tl = strlen(t2);
+                if (tl + rl >= PATH_MAX_RT) return -ENAMETOOLONG;
+                char *np = kmalloc(tl + rl + 1);
+                if (!np) return -ENOMEM;
+                memcpy(np, t2, tl); memcpy(np + tl, n->path + fl, rl + 1);
+                ovl_unhash(n);
+                e = ovl_hash(n, np);
+                kfree(np);
+                if (e) return e;
+            }
+            n = next;
+        }
+    }
+    struct onode *o;
+    if (fr->kind == VK_OVL) {
+        o = fr->o;
+        ovl_unhash(o);
+    } else {
+        o = ovl_copy_up(from, fr);
+        if (!o) return -ENOMEM;
+        ovl_unhash(o);
+    }
+    struct onode *w = ovl_find(t2);
+    if (w && w->whiteout) { ovl_unhash(w); w->refs = 1; ovl_put(w); }
+    e = ovl_hash(o, t2);
+    if (e) return e;
+    if (img_has(from)) {
+        struct onode *wo = kzalloc(sizeof *wo);
+        if (!wo) return -ENOMEM;
+        wo->whiteout = 1; wo->img = -1;
+        if (ovl_hash(wo, from)) { kfree(wo); return -ENOMEM; }
+    }
+    return 0;
+}
