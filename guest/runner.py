@@ -157,6 +157,7 @@ class Runner:
             return status
         except BaseException as e:  # noqa: BLE001 - the program's own failure
             tb = e.__traceback__.tb_next if e.__traceback__ is not None else None  # drop run_code's frame
+            e.__traceback__ = tb  # the default hook prints the exception's own traceback
             try:
                 sys.excepthook(type(e), e, tb)
             except BaseException:  # noqa: BLE001 - a faulty user hook: fall back to the default
