@@ -24,6 +24,8 @@ const struct devfile g_devs[] = {
     { "/proc/self/maps", DEV_TEXT, S_IFREG | 0444 },
     { "/proc/cpuinfo", DEV_TEXT, S_IFREG | 0444 },
     { "/proc/meminfo", DEV_TEXT, S_IFREG | 0444 },
+    { "/proc/forkbox", DEV_DIR, S_IFDIR | 0555 },
+    { "/proc/forkbox/syscalls", DEV_TEXT, S_IFREG | 0444 },
     { "/proc/sys", DEV_DIR, S_IFDIR | 0555 },
     { "/proc/sys/kernel", DEV_DIR, S_IFDIR | 0555 },
     { "/proc/sys/kernel/random", DEV_DIR, S_IFDIR | 0555 },
@@ -68,11 +70,17 @@ extern u64 g_ram_size;
 int dev_text(int idx, char **out, u64 *len)
 {
     const char *p = g_devs[idx].path;
-    u64 cap = !strcmp(p, "/proc/self/maps") ? 65536 : 1024;
+    u64 cap = !strcmp(p, "/proc/self/maps") || !strcmp(p, "/proc/forkbox/syscalls") ? 65536 : 1024;
     char *b = kmalloc(cap);
     if (!b) return -ENOMEM;
     if (!strcmp(p, "/proc/self/maps")) mm_maps_text(b, cap);
-    else if (!strcmp(p, "/proc/cpuinfo"))
+    else if (!strcmp(p, "/proc/forkbox/syscalls")) {
+        /* debugging: "number count" for every syscall number seen since boot */
+        u64 o = 0;
+        for (int n = 0; n < 512 && o + 32 < cap; n++)
+            if (g_sys_count[n]) o += (u64)rt_snprintf(b + o, cap - o, "%d %u\n", n, g_sys_count[n]);
+        b[o] = 0;
+    } else if (!strcmp(p, "/proc/cpuinfo"))
         rt_snprintf(b, cap, "processor\t: 0\nvendor_id\t: forkbox\nmodel name\t: forkbox vCPU\n"
                             "cpu MHz\t\t: %lu\ncpu cores\t: 1\nsiblings\t: 1\n\n", (u64)0);
     else if (!strcmp(p, "/proc/meminfo")) {

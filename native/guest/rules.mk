@@ -21,5 +21,9 @@ $(OUT)/guest-unit: guest/host/unit.c guest/random.c guest/string.c $(GUEST_HDR)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Iguest -fno-builtin \
 	    -fsanitize=address,undefined -fno-omit-frame-pointer -o $@ guest/host/unit.c
 
-test:: $(OUT)/runtime.elf $(OUT)/fb-host
+$(OUT)/test-static: guest/host/test-static.c
+	@mkdir -p $(OUT)
+	$(CC) $(GUEST_CFLAGS) -Wl,--build-id=none -o $@ guest/host/test-static.c
+
+test:: $(OUT)/runtime.elf $(OUT)/fb-host $(OUT)/guest-unit $(OUT)/test-static
 	sh guest/host/run-tests.sh $(OUT)

@@ -68,26 +68,13 @@ static char *slurp(const char *path, size_t *len)
     return b;
 }
 
-/* soft-dirty page count in [lo, hi) since the last clear */
-static long dirty_pages(uint64_t lo, uint64_t hi)
-{
-    int fd = open("/proc/self/pagemap", O_RDONLY);
-    if (fd < 0) return -1;
-    long c = 0;
-    uint64_t buf[512];
-    for (uint64_t a = lo; a < hi; a += sizeof buf / 8 * 4096) {
-        size_t n = (hi - a) / 4096;
-        if (n > 512) n = 512;
-        if (pread(fd, buf, n * 8, (off_t)(a / 4096 * 8)) != (ssize_t)(n * 8)) { close(fd); return -1; }
-        for (size_t i = 0; i < n; i++) c += (buf[i] >> 55) & 1;
-    }
-    close(fd);
-    return c;
-}
+/* --dirty: guest RAM is write-protected at each doorbell; the first write to
+ * a page faults once, is counted and unprotected: the pages a fork would copy. */
+static long g_dirty_rt, g_dirty_arena;
 static void clear_dirty(void)
 {
-    int fd = open("/proc/self/clear_refs", O_WRONLY);
-    if (fd >= 0) { if (write(fd, "4", 1) != 1) g_dirty = 0; close(fd); }
+    g_dirty_rt = g_dirty_arena = 0;
+    if (mprotect((void *)0, g_ram, PROT_READ | PROT_EXEC)) g_dirty = 0;
 }
 
 static void put_area(const char *name, const uint8_t *p, uint64_t len, uint64_t max)
@@ -140,6 +127,14 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
     uint8_t *ip = (uint8_t *)gr[REG_RIP];
     int len = 0;
     uint64_t port = 0;
+    if (g_dirty && sig == SIGSEGV && si->si_code == SEGV_ACCERR && (uint64_t)si->si_addr < g_ram) {
+        uint64_t pg = (uint64_t)si->si_addr & ~4095ull;
+        if (!mprotect((void *)pg, 4096, PROT_READ | PROT_WRITE | PROT_EXEC)) {
+            if (pg < FB_ARENA_BASE) g_dirty_rt++; else g_dirty_arena++;
+            wrfs(guest_fs);
+            return;
+        }
+    }
     if (sig == SIGSEGV && (uint64_t)ip < FB_RUNTIME_LIMIT && (uint64_t)ip >= FB_RUNTIME_BASE) {
         if (ip[0] == 0xee || ip[0] == 0xef) { len = 1; port = (uint16_t)gr[REG_RDX]; }
         else if (ip[0] == 0xe6 || ip[0] == 0xe7) { len = 2; port = ip[1]; }
@@ -153,7 +148,7 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
     uint64_t t = mono_ns();
     uint32_t st = g_mb->status;
     if (g_dirty && st != FB_ST_READY)
-        printf("#dirty runtime=%ld arena=%ld\n", dirty_pages(0, FB_RUNTIME_LIMIT), dirty_pages(FB_ARENA_BASE, g_ram));
+        printf("#dirty runtime=%ld arena=%ld\n", g_dirty_rt, g_dirty_arena);
     if (st == FB_ST_READY) {
         if (!g_quiet) printf("#ready boot_ms=%.1f\n", (t - g_t_boot) / 1e6);
         if (g_mb->out_len || g_mb->err_len) print_response();
@@ -289,7 +284,6 @@ int main(int argc, char **argv)
     for (unsigned k = 0; k < sizeof sigs / sizeof sigs[0]; k++)
         if (sigaction(sigs[k], &sa, 0)) die("sigaction");
     fflush(stdout);
-    if (g_dirty) clear_dirty();
     g_host_fs = rdfs();
     g_t_boot = mono_ns();
     __asm__ volatile("mov %0, %%rsp\n\tjmp *%1" : : "r"(FB_RUNTIME_STACK_TOP), "r"(entry) : "memory");

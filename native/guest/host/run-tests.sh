@@ -1,0 +1,73 @@
+#!/bin/sh
+# run-tests.sh OUT — the guest runtime's tests: host unit tests, then the
+# harness (runtime in a host process) with the static test program and, when
+# a built python image exists in the cache, python3 + numpy. The harness maps
+# page 0, so vm.mmap_min_addr is set to 0 for the run and restored after.
+set -eu
+OUT=${1:-out}
+H=guest/host
+T=$(mktemp -d)
+OLD_MIN=""
+cleanup() {
+    [ -n "$OLD_MIN" ] && sysctl -qw vm.mmap_min_addr="$OLD_MIN" 2>/dev/null || true
+    rm -rf "$T"
+}
+trap cleanup EXIT INT TERM
+fail() { echo "FAIL guest: $*"; exit 1; }
+
+mkdir -p "$T/tmp"
+printf 'hi from image\n' > "$T/hello.txt"
+python3 $H/mkimage.py "$T/unit.img" /etc/hello.txt="$T/hello.txt" /etc/passwd="$T/hello.txt" \
+    /etc/other.txt="$T/hello.txt" /etc/link@=/ /etc/loop@=/etc/loop /tmp="$T/tmp"
+"$OUT/guest-unit" "$T/unit.img"
+
+python3 $H/mkimage.py "$T/static.img" /bin/test-static="$OUT/test-static" /etc/hello.txt="$T/hello.txt" \
+    /etc/passwd="$T/hello.txt" /etc/link@=/ /tmp="$T/tmp"
+
+OLD_MIN=$(cat /proc/sys/vm/mmap_min_addr)
+if [ "$OLD_MIN" != 0 ] && ! sysctl -qw vm.mmap_min_addr=0 2>/dev/null; then
+    OLD_MIN=""
+    echo "skipped: guest harness tests (cannot set vm.mmap_min_addr=0 to map guest page 0)"
+    exit 0
+fi
+FB="$OUT/fb-host --runtime $OUT/runtime.elf --quiet"
+
+# static program: boot checks, then requests; two forks-worth of requests get different randomness
+$FB --request "echo abc" --request rand --request rand --request "sleep 100" --request "exit 7" \
+    "$T/static.img" /bin/test-static arg1 > "$T/s.out" 2>&1 && rc=0 || rc=$?
+[ "$rc" = 7 ] || { cat "$T/s.out"; fail "static: exit code $rc, want 7"; }
+grep -q '^hello from static$' "$T/s.out" || fail "static: no start-up output"
+grep -q '^hi from image$' "$T/s.out" || fail "static: image file not read"
+grep -q 'FAIL' "$T/s.out" && { cat "$T/s.out"; fail "static: self-check failed"; }
+R1=$(grep -A1 '^#result 16' "$T/s.out" | sed -n 2p); R2=$(grep -A1 '^#result 16' "$T/s.out" | sed -n 5p)
+[ -n "$R1" ] && [ "$R1" != "$R2" ] || fail "static: getrandom repeated ($R1 / $R2)"
+MS=$(grep -A1 '^#result 3' "$T/s.out" | sed -n 2p)
+[ "$MS" -ge 100 ] && [ "$MS" -lt 300 ] || fail "static: sleep 100 ms took $MS ms"
+grep -q 'status=EXIT exit=7' "$T/s.out" || fail "static: no EXIT status"
+# memory limit from the request: a 64 MiB mapping fails with ENOMEM, the guest goes on
+$FB --mem-limit $((24 << 20)) --request limit --request "echo ok" "$T/static.img" /bin/test-static arg1 > "$T/l.out" 2>&1 || true
+grep -A1 '^#result 1' "$T/l.out" | sed -n 2p | grep -qx 1 || { cat "$T/l.out"; fail "limit: mmap over mem_limit did not fail"; }
+grep -q 'seq=2 status=DONE' "$T/l.out" || fail "limit: guest did not go on"
+# a missing program is reported as a runtime error, not a host crash
+$FB "$T/static.img" /bin/nope > "$T/e.out" 2>&1 && rc=0 || rc=$?
+[ "$rc" = 3 ] && grep -q 'cannot load the program' "$T/e.out" || { cat "$T/e.out"; fail "missing program: rc $rc"; }
+echo "guest: static harness tests ok"
+
+IMG=${FORKBOX_PYTHON_IMAGE:-}
+if [ -z "$IMG" ]; then
+    CACHE=${FORKBOX_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/forkbox}
+    IMG=$(ls -t "$CACHE"/images/*/image.fbimg 2>/dev/null | head -1 || true)
+fi
+if [ -z "$IMG" ] || [ ! -f "$IMG" ]; then
+    echo "skipped: python harness tests (no built python image in the cache; build one with the image builder)"
+    exit 0
+fi
+$FB --env LANG=C.UTF-8 "$IMG" /usr/bin/python3.11 -I -B -c 'import numpy; print(1+1); print(numpy.arange(4).sum())' > "$T/p.out" 2>&1 || { cat "$T/p.out"; fail "python: failed"; }
+grep -q '^2$' "$T/p.out" && grep -q '^6$' "$T/p.out" || { cat "$T/p.out"; fail "python: wrong output"; }
+$FB --env LANG=C.UTF-8 --request '{"code":"print(6*7)"}' --request '{"code":"import threading; threading.Thread(target=print).start()"}' \
+    --request '{"code":"import time; t=time.monotonic(); time.sleep(0.05); print(time.monotonic()-t >= 0.05)"}' \
+    "$IMG" /usr/bin/python3.11 -I -B /opt/forkbox/runner.py --preload numpy,json > "$T/r.out" 2>&1 || { cat "$T/r.out"; fail "runner: failed"; }
+grep -q '^42$' "$T/r.out" || { cat "$T/r.out"; fail "runner: no 42"; }
+grep -q "RuntimeError: can't start new thread" "$T/r.out" || { cat "$T/r.out"; fail "runner: thread creation not refused"; }
+grep -q '^True$' "$T/r.out" || { cat "$T/r.out"; fail "runner: sleep"; }
+echo "guest: python harness tests ok ($IMG)"
