@@ -11,7 +11,7 @@ import { log } from '../lib/log.js';
 import { cacheDir, guestFilesDir } from '../lib/paths.js';
 import { compilePython } from './compile.js';
 import { extractDebs, fixupTree } from './extract.js';
-import { EXCLUDED, downloadAll, resolveClosure, type ResolvedPackage } from './packages.js';
+import { EXCLUDED, downloadAll, resolveClosureCached, type ResolvedPackage } from './packages.js';
 import { packImage } from './pack.js';
 import { pruneTree } from './prune.js';
 import { ImageReader } from './reader.js';
@@ -44,7 +44,12 @@ export interface ImageManifest {
 }
 
 export interface BuiltImage { imagePath: string; key: string; dir: string; manifest: ImageManifest; argv: string[]; env: Record<string, string>; cached: boolean }
-export interface BuildOptions { onProgress?: (msg: string) => void; keepRootfs?: boolean }
+export interface BuildOptions {
+  onProgress?: (msg: string) => void;
+  keepRootfs?: boolean;
+  /** Only return an already built image; never download or build (throws NotFound otherwise). */
+  cachedOnly?: boolean;
+}
 
 export const imagesDir = (): string => join(cacheDir(), 'images');
 
@@ -113,8 +118,9 @@ export async function buildImage(recipeName: string, opts: BuildOptions = {}): P
   progress(`resolving packages for ${recipeName}`);
   let pkgs: ResolvedPackage[];
   try {
-    pkgs = await resolveClosure(recipe.packages);
+    pkgs = await resolveClosureCached(recipe.packages, !opts.cachedOnly);
   } catch (e) {
+    if (opts.cachedOnly) throw new ForkboxError('NotFound', 404, `cannot resolve packages without building: ${(e as Error).message}`, { cause: e });
     throw fail(`resolving packages: ${(e as Error).message}`, e);
   }
   const guest = await guestFiles();
@@ -125,6 +131,7 @@ export async function buildImage(recipeName: string, opts: BuildOptions = {}): P
     progress(`image ${key} is cached`);
     return { imagePath: join(dir, 'image.fbimg'), key, dir, manifest: done, argv: done.argv, env: done.env, cached: true };
   }
+  if (opts.cachedOnly) throw new ForkboxError('NotFound', 404, `image ${key} for recipe ${recipeName} is not built`);
   const pending = inflight.get(key);
   if (pending) return pending;
   const p = doBuild(recipe, pkgs, guest, key, buildTime, progress, opts).finally(() => inflight.delete(key));

@@ -5,7 +5,7 @@
 // packages are skipped; EXCLUDED packages are never pulled in (see below).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cacheDir } from '../lib/paths.js';
@@ -93,19 +93,19 @@ async function candidates(names: string[]): Promise<Map<string, string | undefin
 }
 
 let updated = false;
-async function ensureLists(names: string[]): Promise<void> {
+async function ensureLists(names: string[], allowUpdate: boolean): Promise<void> {
   const cand = await candidates(names);
   const missing = names.filter((n) => !cand.get(n));
   if (missing.length === 0) return;
-  if (updated) throw new Error(`no installable candidate for: ${missing.join(', ')}`);
+  if (updated || !allowUpdate) throw new Error(`no installable candidate for: ${missing.join(', ')}`);
   updated = true;
   await apt('apt-get', ['update', '-qq']);
-  return ensureLists(names);
+  return ensureLists(names, false);
 }
 
 /** The closure of `roots`, sorted by name, each with its candidate version and index metadata. */
-export async function resolveClosure(roots: string[]): Promise<ResolvedPackage[]> {
-  await ensureLists(roots);
+export async function resolveClosure(roots: string[], allowUpdate = true): Promise<ResolvedPackage[]> {
+  await ensureLists(roots, allowUpdate);
   const chosen = new Set<string>(roots);
   let frontier = [...roots];
   while (frontier.length > 0) {
@@ -151,6 +151,40 @@ function parseShow(text: string, names: string[], cand: Map<string, string | und
     if (!p || !p.sha256) throw new Error(`apt-cache show gave no record with a SHA256 for ${n}=${cand.get(n)}`);
     return p;
   });
+}
+
+const APT_LISTS = '/var/lib/apt/lists';
+
+/** Identifies the state of apt's package lists (names, sizes, mtimes of the Packages indexes). */
+async function listsFingerprint(roots: string[]): Promise<string> {
+  const names = (await readdir(APT_LISTS).catch(() => [] as string[])).filter((n) => n.endsWith('_Packages') || n.endsWith('Release')).sort();
+  const parts: string[] = [];
+  for (const n of names) {
+    const st = await stat(join(APT_LISTS, n)).catch(() => undefined);
+    if (st) parts.push(`${n}:${st.size}:${st.mtimeMs}`);
+  }
+  return createHash('sha256').update(JSON.stringify({ roots, excluded: Object.keys(EXCLUDED), parts })).digest('hex').slice(0, 32);
+}
+
+/**
+ * resolveClosure, remembered per apt-lists state: resolving costs seconds of
+ * apt-cache, and a cached image build should not. Any `apt-get update` changes
+ * the fingerprint and so re-resolves.
+ */
+export async function resolveClosureCached(roots: string[], allowUpdate = true): Promise<ResolvedPackage[]> {
+  const dir = join(cacheDir(), 'resolve');
+  const before = await listsFingerprint(roots);
+  try {
+    const hit = JSON.parse(await readFile(join(dir, `${before}.json`), 'utf8')) as ResolvedPackage[];
+    if (Array.isArray(hit) && hit.length > 0 && hit.every((p) => p.name && p.version && p.sha256)) return hit;
+  } catch { /* not cached */ }
+  const pkgs = await resolveClosure(roots, allowUpdate);
+  const after = await listsFingerprint(roots);
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${after}.${process.pid}`);
+  await writeFile(tmp, JSON.stringify(pkgs));
+  await rename(tmp, join(dir, `${after}.json`));
+  return pkgs;
 }
 
 export const debDir = (): string => join(cacheDir(), 'debs');
