@@ -143,6 +143,13 @@ struct vmm_pool_config { int target; uint64_t max_ram_size; };
 int vmm_pool_create(const struct vmm_pool_config *cfg, struct vmm_pool **out,
                     struct vmm_err *err) VMM_MUST_CHECK;   /* starts its refill thread */
 void vmm_pool_destroy(struct vmm_pool *p);
+/* Optional: binds the pool to one snapshot. Shells made from then on also get
+ * that snapshot's RAM mapped (a private copy-on-write mapping of its memory
+ * file) and its RAM and image slots set, off the fork path; a vmm_fork of that
+ * snapshot then only restores the vCPU state. Ready shells of an earlier
+ * binding are dropped. The pool holds a reference to `snap` (NULL unbinds);
+ * forks of other snapshots still work (they count as misses). */
+int vmm_pool_bind(struct vmm_pool *p, struct vmm_snapshot *snap, struct vmm_err *err) VMM_MUST_CHECK;
 struct vmm_pool_stats { int ready; int target; uint64_t created, taken, misses; };
 void vmm_pool_stats(struct vmm_pool *p, struct vmm_pool_stats *out);
 

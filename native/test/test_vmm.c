@@ -225,7 +225,7 @@ static void test_big(void)
     vmm_snapshot_close(s);
 }
 
-static void test_pool(struct vmm_snapshot *echo)
+static void test_pool(struct vmm_snapshot *echo, struct vmm_snapshot *other)
 {
     struct vmm_pool *p;
     OKV(vmm_pool_create(&(struct vmm_pool_config){ .target = 4 }, &p, &e_));
@@ -243,8 +243,29 @@ static void test_pool(struct vmm_snapshot *echo)
     struct vmm_response r = run_req(vm, "pooled", SEC);
     CHECK(r.outcome == VMM_OK && r.exits == 1 && r.out_len == 6);
     vmm_vm_destroy(vm);
+    /* Bound to a snapshot: shells come with its RAM mapped. */
+    OKV(vmm_pool_bind(p, echo, &e_));
+    for (int i = 0; i < 500; i++) {
+        vmm_pool_stats(p, &st);
+        if (st.ready == 4) break;
+        usleep(2000);
+    }
+    CHECK(st.ready == 4);
+    for (int k = 0; k < 6; k++) {
+        OKV(vmm_fork(echo, p, &vm, &e_));
+        r = run_req(vm, "bound", SEC);
+        CHECK(r.outcome == VMM_OK && r.exits == 1 && r.out_len == 5 && !memcmp(r.out, "bound", 5));
+        vmm_vm_destroy(vm);
+    }
+    OKV(vmm_fork(other, p, &vm, &e_));    /* another snapshot through a bound pool */
+    vmm_vm_kick(vm);
+    r = run_req(vm, "", SEC);
+    CHECK(r.outcome == VMM_KILLED);
+    vmm_vm_destroy(vm);
+    vmm_pool_stats(p, &st);
+    CHECK(st.taken >= 7);
     vmm_pool_destroy(p);
-    printf("pool: hit path ok\n");
+    printf("pool: hit path ok (unbound and bound)\n");
 }
 
 struct wjob { struct vmm_snapshot *s; int idx; int *order; int *n; pthread_mutex_t *mu; int ok; };
@@ -282,6 +303,48 @@ static void test_workers(struct vmm_snapshot *echo)
     printf("workers: %d jobs ran in order\n", N);
 }
 
+/* What the guest sees must be self-consistent (glibc trusts CPUID to pick
+ * AVX/AVX-512 routines), and vector state must survive snapshot + fork. */
+static void test_vector_state(void)
+{
+    struct vmm_vm *t = boot_ready("cpuinfo", NULL, 0);
+    uint32_t c1 = (uint32_t)run_req(t, "cpuid1", SEC).exit_code;
+    uint32_t c7 = (uint32_t)run_req(t, "cpuid7", SEC).exit_code;
+    int osxsave = (c1 >> 27) & 1, avx = (c1 >> 28) & 1, avx512 = (c7 >> 16) & 1;
+    uint32_t xcr0 = 0;
+    if (osxsave) {
+        struct vmm_response r = run_req(t, "xcr0", SEC);
+        CHECK(r.outcome == VMM_OK);
+        xcr0 = (uint32_t)r.exit_code;
+        CHECK((xcr0 & 3) == 3);
+        if (avx) CHECK(xcr0 & 4);
+        if (avx512) CHECK((xcr0 & 0xe0) == 0xe0);
+    } else {
+        CHECK(!avx && !avx512);
+    }
+    CHECK(run_req(t, "sse", SEC).outcome == VMM_OK);
+    uint64_t want = 16;
+    if (avx) {
+        CHECK(run_req(t, "setvec", SEC).outcome == VMM_OK);
+        OKV(vmm_snapshot_save(t, tmp_path("vec.mem"), tmp_path("vec.state"), &e_));
+        struct vmm_snapshot *s;
+        OKV(vmm_snapshot_open(tmp_path("vec.mem"), tmp_path("vec.state"), &s, &e_));
+        struct vmm_vm *f;
+        OKV(vmm_fork(s, NULL, &f, &e_));
+        struct vmm_response r = run_req(f, "getvec", SEC);
+        want = avx512 ? 112 : 48;
+        CHECK(r.outcome == VMM_OK && r.out_len == want);
+        for (int i = 0; i < 16; i++) CHECK(r.out[i] == i + 1);          /* xmm9 */
+        for (int i = 0; i < 32; i++) CHECK(r.out[16 + i] == i + 1);     /* ymm10 */
+        for (int i = 0; avx512 && i < 64; i++) CHECK(r.out[48 + i] == i + 1); /* zmm17 */
+        vmm_vm_destroy(f);
+        vmm_snapshot_close(s);
+    }
+    vmm_vm_destroy(t);
+    printf("vector state: cpuid osxsave %d avx %d avx512 %d, xcr0 %#x; %llu bytes of vector registers survive a fork\n",
+           osxsave, avx, avx512, xcr0, (unsigned long long)want);
+}
+
 int main(int argc, char **argv)
 {
     skip_without_kvm("VMM tests");
@@ -294,12 +357,13 @@ int main(int argc, char **argv)
     struct vmm_snapshot *spin = make_snapshot("spin", NULL, 0);
     test_fork_echo(echo);
     test_counter();
+    test_vector_state();
     test_timeout(spin);
     test_kick(spin);
     test_crashes();
     test_rogue();
     test_big();
-    test_pool(echo);
+    test_pool(echo, spin);
     test_workers(echo);
     vmm_snapshot_close(echo);
     vmm_snapshot_close(spin);

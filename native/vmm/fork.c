@@ -66,10 +66,16 @@ int vmm_fork(struct vmm_snapshot *snap, struct vmm_pool *pool, struct vmm_vm **o
     vm->image_map_size = snap->image_map_size;
     vm->image_mtime_ns = snap->image_mtime_ns;
     vm->image_shared = 1;
+    vm->cpuid = snap->cpuid_same ? kvm_global(NULL)->cpuid : snap->cpuid;
     vm->started = 1;
     stat_add(ST_LIVE, 1);
     stat_add(ST_CREATED, 1);
     if (!pool || pool_take(pool, &vm->sh) != 0) {
+        rc = shell_create(&vm->sh, err);
+        if (rc) goto fail;
+    } else if (vm->sh.bound && vm->sh.bound != snap) {
+        /* Bound to another snapshot (the pool was rebound): not usable. */
+        shell_destroy(&vm->sh);
         rc = shell_create(&vm->sh, err);
         if (rc) goto fail;
     }
@@ -78,17 +84,17 @@ int vmm_fork(struct vmm_snapshot *snap, struct vmm_pool *pool, struct vmm_vm **o
         rc = vmm_fail(err, -errno, "KVM_SET_CPUID2", "snapshot CPUID: %s", strerror(errno));
         goto fail;
     }
-    /* MAP_PRIVATE: reads share the page cache of the memory file, the first
-     * write to a page copies it for this fork only. NORESERVE: a fork costs
-     * the pages it writes, not its RAM size. */
-    vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, snap->mem_fd, 0);
-    if (vm->ram == MAP_FAILED) { vm->ram = NULL; rc = vmm_fail(err, -errno, "mmap", "ram: %s", strerror(errno)); goto fail; }
-    phase(FP_MMAP, &t);
-    rc = shell_set_slot(&vm->sh, VMM_SLOT_RAM, 0, 0, vm->ram_size, vm->ram, err);
-    if (rc) goto fail;
-    if (vm->image) {
-        rc = shell_set_slot(&vm->sh, VMM_SLOT_IMAGE, KVM_MEM_READONLY, FB_IMAGE_BASE, vm->image_map_size, vm->image, err);
+    if (vm->sh.bound) {
+        /* Pre-bound shell: RAM already mapped and slotted by the pool. */
+        vm->ram = vm->sh.ram;
+        vm->sh.ram = NULL;
+        snapshot_put(vm->sh.bound);   /* the vm holds its own reference */
+        vm->sh.bound = NULL;
+    } else {
+        uint8_t *ram = NULL;
+        rc = shell_bind(&vm->sh, snap, &ram, err);
         if (rc) goto fail;
+        vm->ram = ram;
     }
     phase(FP_SLOTS, &t);
     rc = restore(vm, snap, &t, err);

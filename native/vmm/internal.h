@@ -64,6 +64,10 @@ struct vmm_shell {
     struct kvm_run *run;
     size_t run_size;
     uint8_t *mailbox;            /* FB_MAILBOX_SIZE, anonymous, slot 2 */
+    /* Pre-bound shells (pool bound to a snapshot): RAM mapped, slots 0/1 set. */
+    struct vmm_snapshot *bound;  /* referenced */
+    uint8_t *ram;
+    uint64_t ram_size;
 };
 
 struct vmm_vm {
@@ -77,6 +81,7 @@ struct vmm_vm {
     char *image_path;            /* boot vms: for the state file */
     uint64_t image_mtime_ns;
     struct vmm_snapshot *snap;   /* forks: the snapshot (referenced) */
+    const struct kvm_cpuid2 *cpuid; /* the CPUID this vm was given (saved in snapshots) */
     int booted;                  /* 1 = from ELF, 0 = fork */
     int started;                 /* first run done */
     int dead;                    /* a non-OK outcome happened */
@@ -119,6 +124,8 @@ uint64_t vmm_now_ns(void);
 
 /* shell.c */
 int shell_create(struct vmm_shell *sh, struct vmm_err *err);
+/* Maps `s`'s RAM privately and sets slots 0 (RAM) and 1 (image) of the shell. */
+int shell_bind(struct vmm_shell *sh, struct vmm_snapshot *s, uint8_t **ram, struct vmm_err *err);
 void shell_destroy(struct vmm_shell *sh);
 int shell_set_slot(struct vmm_shell *sh, uint32_t slot, uint32_t flags, uint64_t gpa,
                    uint64_t size, const void *host, struct vmm_err *err);
@@ -133,7 +140,7 @@ void layout_initial_sregs(struct kvm_sregs *s, int osxsave);
 int elf_load(const char *path, uint8_t *ram, uint64_t ram_size, uint64_t *entry, struct vmm_err *err);
 
 /* fork.c: where fork time goes, summed over all forks (ns) */
-enum fork_phase { FP_SHELL, FP_MMAP, FP_SLOTS, FP_XSAVE, FP_SREGS, FP_REGS, FP_MSRS, FP_EVENTS, FP__N };
+enum fork_phase { FP_SHELL, FP_SLOTS, FP_XSAVE, FP_SREGS, FP_REGS, FP_MSRS, FP_EVENTS, FP__N };
 extern _Atomic uint64_t fork_phase_ns[FP__N];
 
 /* pool.c */

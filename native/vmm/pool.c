@@ -2,7 +2,8 @@
  * pool.c — pre-created vm shells (VM + vCPU + CPUID + kvm_run mapping +
  * mailbox slot) so a fork only maps RAM and restores state. A refill thread
  * keeps `target` shells ready; vmm_fork takes one under a mutex (the hot path
- * is a pop). Shells carry nothing of any snapshot, so one pool serves all.
+ * is a pop). Unbound shells carry nothing of any snapshot, so such a pool
+ * serves all; a pool bound to a snapshot also maps its RAM in each shell.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@ struct vmm_pool {
     int target, ready;
     struct vmm_shell *shells;     /* stack of `ready` shells, capacity `target` */
     uint64_t created, taken, misses, failures;
+    struct vmm_snapshot *snap;    /* binding (referenced), or NULL */
 };
 
 static void *refill_main(void *arg)
@@ -29,9 +31,24 @@ static void *refill_main(void *arg)
             pthread_cond_wait(&p->need, &p->lock);
             continue;
         }
+        struct vmm_snapshot *snap = p->snap;
+        if (snap) atomic_fetch_add(&snap->refs, 1);
         pthread_mutex_unlock(&p->lock);
         struct vmm_shell sh;
         int rc = shell_create(&sh, NULL);
+        if (!rc && snap) {
+            uint8_t *ram;
+            rc = shell_bind(&sh, snap, &ram, NULL);
+            if (rc) {
+                shell_destroy(&sh);
+            } else {
+                sh.ram = ram;
+                sh.ram_size = snap->ram_size;
+                sh.bound = snap;   /* the reference moves into the shell */
+                snap = NULL;
+            }
+        }
+        if (snap) snapshot_put(snap);
         pthread_mutex_lock(&p->lock);
         if (rc) {
             /* Out of fds or memory: stop refilling until the next take asks again;
@@ -40,8 +57,10 @@ static void *refill_main(void *arg)
             pthread_cond_wait(&p->need, &p->lock);
             continue;
         }
-        if (p->stop || p->ready >= p->target) {
+        if (p->stop || p->ready >= p->target || sh.bound != p->snap) {
+            pthread_mutex_unlock(&p->lock);
             shell_destroy(&sh);
+            pthread_mutex_lock(&p->lock);
             continue;
         }
         p->shells[p->ready++] = sh;
@@ -86,6 +105,32 @@ int pool_take(struct vmm_pool *p, struct vmm_shell *out)
     return hit ? 0 : -EAGAIN;
 }
 
+int vmm_pool_bind(struct vmm_pool *p, struct vmm_snapshot *snap, struct vmm_err *err)
+{
+    if (!p) return vmm_fail(err, -EINVAL, "vmm_pool_bind", "no pool");
+    if (snap) atomic_fetch_add(&snap->refs, 1);
+    pthread_mutex_lock(&p->lock);
+    struct vmm_snapshot *old = p->snap;
+    p->snap = snap;
+    int n = p->ready;
+    struct vmm_shell *drop = NULL;
+    if (n) {
+        drop = malloc((size_t)n * sizeof *drop);
+        if (drop) {
+            memcpy(drop, p->shells, (size_t)n * sizeof *drop);
+            p->ready = 0;
+        }
+    }
+    pthread_cond_signal(&p->need);
+    pthread_mutex_unlock(&p->lock);
+    /* Without memory for the list the old shells stay; vmm_fork replaces any
+     * shell bound to another snapshot, so that is only slower, not wrong. */
+    for (int i = 0; drop && i < n; i++) shell_destroy(&drop[i]);
+    free(drop);
+    if (old) snapshot_put(old);
+    return 0;
+}
+
 void vmm_pool_stats(struct vmm_pool *p, struct vmm_pool_stats *out)
 {
     pthread_mutex_lock(&p->lock);
@@ -106,6 +151,7 @@ void vmm_pool_destroy(struct vmm_pool *p)
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->thread, NULL);
     for (int i = 0; i < p->ready; i++) shell_destroy(&p->shells[i]);
+    if (p->snap) snapshot_put(p->snap);
     pthread_cond_destroy(&p->need);
     pthread_mutex_destroy(&p->lock);
     free(p->shells);

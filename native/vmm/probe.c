@@ -43,9 +43,11 @@ static int cpuid_fixup(struct kvm_cpuid2 *c, uint64_t *xcr0, struct vmm_err *err
     struct kvm_cpuid_entry2 *ld = cpuid_find(c, 0xd, 0);
     if (!l1) return vmm_fail(err, -ENOTSUP, "KVM_GET_SUPPORTED_CPUID", "no CPUID leaf 1");
     if (!ld || !(l1->ecx & (1u << 26))) {
-        /* No XSAVE offered to guests (PVM's supported CPUID omits it): the guest
-         * gets legacy x87/SSE state only, CR4.OSXSAVE stays clear, CPUID says
-         * no AVX, and glibc picks its SSE2 routines. */
+        /* PVM's supported CPUID omits XSAVE, and KVM then refuses CR4.OSXSAVE
+         * and XCR0. PVM runs guest CPL3 code with the host's CPUID and XCR0
+         * all the same (a guest's `cpuid`/`xgetbv` show them), and
+         * KVM_GET_XSAVE2 saves that full state: test_vmm checks that what a
+         * guest sees is consistent and that vector registers survive a fork. */
         l1->ecx &= ~((1u << 26) | (1u << 27) | (1u << 28));
         *xcr0 = 0;
         return 0;

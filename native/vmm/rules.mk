@@ -2,7 +2,7 @@
 # test guests. Included by native/Makefile (paths relative to native/).
 VMM_SRCS := $(wildcard vmm/*.c)
 VMM_HDRS := $(wildcard vmm/*.h) include/vmm.h include/abi.h
-TEST_GUESTS := echo counter spin crash rogue big
+TEST_GUESTS := echo counter spin crash rogue big cpuinfo
 TEST_GUEST_ELFS := $(TEST_GUESTS:%=$(OUT)/guests/%.elf)
 VMM_TESTS := test_vmm test_snapshot_fuzz
 VMM_TEST_BINS := $(VMM_TESTS:%=$(OUT)/test/%)

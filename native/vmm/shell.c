@@ -60,8 +60,30 @@ close_vm:
     return rc;
 }
 
+int shell_bind(struct vmm_shell *sh, struct vmm_snapshot *s, uint8_t **ram, struct vmm_err *err)
+{
+    /* MAP_PRIVATE: reads share the page cache of the memory file, the first
+     * write to a page copies it for this vm only. NORESERVE: a fork costs the
+     * pages it writes, not its RAM size. */
+    uint8_t *m = mmap(NULL, s->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, s->mem_fd, 0);
+    if (m == MAP_FAILED) return vmm_fail(err, -errno, "mmap", "ram: %s", strerror(errno));
+    int rc = shell_set_slot(sh, VMM_SLOT_RAM, 0, 0, s->ram_size, m, err);
+    if (!rc && s->image)
+        rc = shell_set_slot(sh, VMM_SLOT_IMAGE, KVM_MEM_READONLY, FB_IMAGE_BASE, s->image_map_size, s->image, err);
+    if (rc) {
+        /* The slot may already point at m: the caller destroys this shell. */
+        sh->ram = m;
+        sh->ram_size = s->ram_size;
+        return rc;
+    }
+    *ram = m;
+    return 0;
+}
+
 void shell_destroy(struct vmm_shell *sh)
 {
+    if (sh->ram) munmap(sh->ram, sh->ram_size);
+    if (sh->bound) snapshot_put(sh->bound);
     if (sh->mailbox) munmap(sh->mailbox, FB_MAILBOX_SIZE);
     if (sh->run) munmap(sh->run, sh->run_size);
     if (sh->vcpu_fd > 0) close(sh->vcpu_fd);

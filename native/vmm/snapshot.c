@@ -186,11 +186,12 @@ int vmm_snapshot_save(struct vmm_vm *vm, const char *mem_path, const char *state
     }
     rc = read_msrs(vcpu, &msrs, err);
     if (rc) goto out;
-    cpuid = calloc(1, sizeof *cpuid + SNAP_CPUID_MAX * sizeof(struct kvm_cpuid_entry2));
-    if (!cpuid) { rc = vmm_fail(err, -ENOMEM, "calloc", "cpuid"); goto out; }
-    cpuid->nent = SNAP_CPUID_MAX;
-    if (ioctl(vcpu, KVM_GET_CPUID2, cpuid) < 0) { rc = vmm_fail(err, -errno, "KVM_GET_CPUID2", "%s", strerror(errno)); goto out; }
-
+    /* The CPUID the vm was configured with, not KVM_GET_CPUID2's view of it:
+     * PVM reports the host's there, and forks must be given the same input. */
+    size_t cpuid_sz = sizeof *cpuid + vm->cpuid->nent * sizeof(struct kvm_cpuid_entry2);
+    cpuid = malloc(cpuid_sz);
+    if (!cpuid) { rc = vmm_fail(err, -ENOMEM, "malloc", "cpuid"); goto out; }
+    memcpy(cpuid, vm->cpuid, cpuid_sz);
     const char *ipath = vm->image_path ? vm->image_path : vm->snap ? vm->snap->image_path : NULL;
     size_t path_len = ipath ? strlen(ipath) : 0;
     if (path_len > SNAP_PATH_MAX) { rc = vmm_fail(err, -ENAMETOOLONG, "snapshot", "image path too long"); goto out; }

@@ -71,6 +71,7 @@ int vmm_vm_boot(const struct vmm_boot_config *cfg, struct vmm_vm **out, struct v
     struct vmm_vm *vm = vm_alloc();
     if (!vm) return vmm_fail(err, -ENOMEM, "calloc", "vm");
     vm->booted = 1;
+    vm->cpuid = k->cpuid;
     vm->ram_size = cfg->ram_size;
     vm->tsc_khz = k->tsc_khz;
     stat_add(ST_LIVE, 1);

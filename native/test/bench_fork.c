@@ -1,0 +1,141 @@
+/*
+ * bench_fork.c — where fork time goes on this host: the bare-VM floor, cold
+ * and pooled forks, fork + first echo, destroy, per-phase averages, memory per
+ * idle fork over 1,000 live forks, 1,000 forks answering, 1 MiB responses.
+ * Prints p50/p99 and ratios against the floor measured in the same run.
+ */
+#include "util.h"
+#include "internal.h"
+
+#define N 300
+#define RAM (256ull << 20)
+
+static uint64_t now(void) { return vmm_now_ns_test(); }
+
+static void report(const char *what, uint64_t *v, int n)
+{
+    uint64_t p50 = pct(v, n, 50), p99 = pct(v, n, 99);
+    printf("%-28s p50 %8.1f us   p99 %8.1f us\n", what, p50 / 1e3, p99 / 1e3);
+}
+
+static void wait_ready(struct vmm_pool *p, int want)
+{
+    struct vmm_pool_stats st;
+    for (;;) {
+        vmm_pool_stats(p, &st);
+        if (st.ready >= want) return;
+        usleep(1000);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    skip_without_kvm("fork benchmark");
+    CHECK(argc == 2);
+    g_guests = argv[1];
+    tmp_init();
+    static uint64_t floor_ns[N], cold[N], pooled[N], echo[N], destroy[N], rt[N];
+    struct vmm_snapshot *s = make_snapshot("echo", NULL, RAM);
+
+    OKV(vmm_bench_floor(RAM, N, floor_ns, &e_));
+    for (int i = 0; i < N; i++) {
+        struct vmm_vm *vm;
+        uint64_t t0 = now();
+        OKV(vmm_fork(s, NULL, &vm, &e_));
+        cold[i] = now() - t0;
+        t0 = now();
+        vmm_vm_destroy(vm);
+        destroy[i] = now() - t0;
+    }
+    uint64_t f50 = pct(floor_ns, N, 50), c50 = pct(cold, N, 50);
+    report("floor (create+slot+vcpu)", floor_ns, N);
+    report("cold fork", cold, N);
+    printf("%-28s %.2fx the floor\n", "cold fork / floor (p50)", (double)c50 / (double)f50);
+    report("destroy", destroy, N);
+
+    struct vmm_pool *p;
+    OKV(vmm_pool_create(&(struct vmm_pool_config){ .target = 16 }, &p, &e_));
+    for (int i = 0; i < 100; i++) {   /* unbound shells: the fork maps RAM and sets slots */
+        wait_ready(p, 16);
+        struct vmm_vm *vm;
+        uint64_t t0 = now();
+        OKV(vmm_fork(s, p, &vm, &e_));
+        pooled[i] = now() - t0;
+        vmm_vm_destroy(vm);
+    }
+    report("pooled fork, unbound pool", pooled, 100);
+    OKV(vmm_pool_bind(p, s, &e_));
+    memset(fork_phase_ns, 0, sizeof fork_phase_ns);
+    for (int i = 0; i < N; i++) {
+        wait_ready(p, 16);
+        struct vmm_vm *vm;
+        uint64_t t0 = now();
+        OKV(vmm_fork(s, p, &vm, &e_));
+        pooled[i] = now() - t0;
+        struct vmm_response r = run_req(vm, "x", 1000000000ull);
+        echo[i] = r.run_ns;
+        rt[i] = now() - t0;
+        CHECK(r.outcome == VMM_OK && r.exits == 1);
+        vmm_vm_destroy(vm);
+    }
+    report("pooled fork, bound pool", pooled, N);
+    report("first echo run of a fork", echo, N);
+    report("pooled fork + echo", rt, N);
+    static const char *names[FP__N] = { "shell", "ram map+slots", "xcrs+xsave", "sregs", "regs", "msrs", "events" };
+    printf("pooled fork phases (mean):");
+    for (int i = 0; i < FP__N; i++) printf(" %s %.1f", names[i], fork_phase_ns[i] / 1e3 / N);
+    printf(" us\n");
+    struct vmm_pool_stats pst;
+    vmm_pool_stats(p, &pst);
+    printf("pool: taken %llu, misses %llu\n", (unsigned long long)pst.taken, (unsigned long long)pst.misses);
+    vmm_pool_destroy(p);
+
+    /* 1,000 live forks, each after one echo. */
+    enum { LIVE = 1000 };
+    static struct vmm_vm *vms[LIVE];
+    long rss0 = proc_kib("/proc/self/status", "VmRSS");
+    long avail0 = proc_kib("/proc/meminfo", "MemAvailable");
+    uint64_t t0 = now();
+    for (int i = 0; i < LIVE; i++) {
+        OKV(vmm_fork(s, NULL, &vms[i], &e_));
+        struct vmm_response r = run_req(vms[i], "live", 1000000000ull);
+        CHECK(r.outcome == VMM_OK);
+    }
+    double wall = (now() - t0) / 1e9;
+    long rss1 = proc_kib("/proc/self/status", "VmRSS");
+    long avail1 = proc_kib("/proc/meminfo", "MemAvailable");
+    printf("1000 cold forks created+answered: %.2f s wall\n", wall);
+    printf("idle fork after one echo: VmRSS +%.1f KiB/fork, MemAvailable -%.1f KiB/fork\n",
+           (double)(rss1 - rss0) / LIVE, (double)(avail0 - avail1) / LIVE);
+    for (int i = 0; i < LIVE; i++) vmm_vm_destroy(vms[i]);
+
+    OKV(vmm_pool_create(&(struct vmm_pool_config){ .target = LIVE }, &p, &e_));
+    OKV(vmm_pool_bind(p, s, &e_));
+    wait_ready(p, LIVE);
+    t0 = now();
+    for (int i = 0; i < LIVE; i++) {
+        OKV(vmm_fork(s, p, &vms[i], &e_));
+        struct vmm_response r = run_req(vms[i], "live", 1000000000ull);
+        CHECK(r.outcome == VMM_OK);
+    }
+    wall = (now() - t0) / 1e9;
+    printf("1000 forks from a pre-filled bound pool, answered: %.2f s wall\n", wall);
+    for (int i = 0; i < LIVE; i++) vmm_vm_destroy(vms[i]);
+    vmm_pool_destroy(p);
+
+    struct vmm_snapshot *big = make_snapshot("big", NULL, RAM);
+    uint64_t bigv[20];
+    for (int i = 0; i < 20; i++) {
+        struct vmm_vm *vm;
+        OKV(vmm_fork(big, NULL, &vm, &e_));
+        struct vmm_response r = run_req(vm, "", 1000000000ull);
+        CHECK(r.outcome == VMM_OK && r.out_len == (1u << 20) && r.exits == 1);
+        bigv[i] = r.run_ns;
+        vmm_vm_destroy(vm);
+    }
+    report("1 MiB response (fresh fork)", bigv, 20);
+    vmm_snapshot_close(big);
+    vmm_snapshot_close(s);
+    tmp_cleanup();
+    return 0;
+}
