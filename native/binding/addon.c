@@ -286,7 +286,9 @@ struct job {
     uint8_t *payload;
     uint8_t entropy[FB_ENTROPY_SIZE];
     uint64_t timeout_ns;
-    bool destroy_after;
+    bool destroy_after;       /* forkRun: destroy after posting the result */
+    struct job *followup;     /* forkRun+destroy: J_DESTROY bookkeeping, posted after the destroy */
+    bool fork_failed;
     char *mem_path, *state_path;
     /* results (written on the worker) */
     int rc;
@@ -299,6 +301,7 @@ struct job {
 
 static void job_free_data(struct job *j)
 {
+    if (j->followup) job_free_data(j->followup);
     free(j->payload);
     free(j->mem_path);
     free(j->state_path);
@@ -363,6 +366,17 @@ static struct vmm_vm *vm_of(struct vm_h *v)
     return vm;
 }
 
+static void job_free_data(struct job *j);
+
+/* Worker side: hands a finished job to the JS thread. */
+static void post(struct job *j)
+{
+    if (napi_call_threadsafe_function(g_tsfn, j, napi_tsfn_nonblocking) != napi_ok) {
+        /* Shutting down: the JS side is gone; handles are released by the cleanup hook. */
+        job_free_data(j);
+    }
+}
+
 static void job_work(void *arg)
 {
     struct job *j = arg;
@@ -388,14 +402,25 @@ static void job_work(void *arg)
         vm = NULL;
         j->rc = vmm_fork(j->snap->s, j->pool ? j->pool->p : NULL, &vm, &j->err);
         j->fork_ns = now_ns() - t0;
-        if (j->rc != 0) break;
+        if (j->rc != 0) { j->fork_failed = true; break; }
         publish_vm(j->vm, vm);
         if (j->kind == J_FORK) break;
         uint64_t t1 = now_ns();
         j->rc = vmm_vm_run(vm, &j->req, &r, &j->err);
         j->run_ns = now_ns() - t1;
         if (j->rc == 0) j->rc = copy_resp(j, &r);
-        if (j->destroy_after) { destroy_vm_of(j->vm); j->vm_gone = true; }
+        if (j->followup) {
+            /* The caller gets its result now; the teardown (hundreds of µs:
+             * KVM VM release, unmaps) happens off its latency path. */
+            struct job *f = j->followup;
+            struct vm_h *v = j->vm;
+            j->followup = NULL;
+            post(j);
+            destroy_vm_of(v);
+            f->vm_gone = true;
+            post(f);
+            return;
+        }
         break;
     }
     case J_SAVE:
@@ -408,10 +433,15 @@ static void job_work(void *arg)
         j->vm_gone = true;
         break;
     }
-    if (napi_call_threadsafe_function(g_tsfn, j, napi_tsfn_nonblocking) != napi_ok) {
-        /* Shutting down: the JS side is gone; handles are released by the cleanup hook. */
-        job_free_data(j);
+    if (j->followup) {   /* fork failed: the follow-up only does bookkeeping */
+        struct job *f = j->followup;
+        j->followup = NULL;
+        post(j);
+        f->vm_gone = true;
+        post(f);
+        return;
     }
+    post(j);
 }
 
 static napi_value make_buffer(napi_env env, uint8_t **data, uint64_t len)
@@ -504,7 +534,7 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data)
             j->vm->h.closed = true;
         }
     }
-    if (j->vm_gone || (j->kind == J_FORK && !ok) || (j->kind == J_FORKRUN && !vm_of(j->vm))) {
+    if (j->vm_gone || (j->kind == J_FORK && !ok) || (j->kind == J_FORKRUN && j->fork_failed && !j->destroy_after)) {
         /* the vm no longer exists: release its hold on the snapshot once */
         if (j->vm->snap) { struct snap_h *s = j->vm->snap; j->vm->snap = NULL; snap_unuse(s); }
     }
@@ -562,14 +592,18 @@ static int ensure_workers(napi_env env)
 static bool submit(napi_env env, struct job *j, unsigned worker)
 {
     struct vmm_err e = {0};
+    /* Count before submitting: once submitted, the job belongs to the worker
+     * (which may already have finished it and cleared j->followup). */
+    int completions = j->followup ? 2 : 1;
+    pending_add(env, completions);
     int rc = vmm_workers_submit(g_workers, worker, job_work, j);
     if (rc != 0) {
         e.code = rc;
         e.op = "vmm_workers_submit";
+        pending_add(env, -completions);
         throw_vmm(env, rc, &e);
         return false;
     }
-    pending_add(env, +1);
     return true;
 }
 
@@ -603,10 +637,9 @@ static void vm_queue_destroy(napi_env env, struct vm_h *v)
             j->kind = J_DESTROY;
             j->vm = v;
             v->h.refs++;
-            if (vmm_workers_submit(g_workers, v->worker, job_work, j) == 0) {
-                pending_add(env, +1);
-                return;
-            }
+            pending_add(env, +1);
+            if (vmm_workers_submit(g_workers, v->worker, job_work, j) == 0) return;
+            pending_add(env, -1);
             v->h.refs--;
             free(j);
         }
@@ -905,9 +938,18 @@ static napi_value js_fork_run(napi_env env, napi_callback_info info)
     if (!j) return NULL;
     struct vm_h *v = j->vm;
     j->destroy_after = destroy;
-    if (destroy) v->destroy_queued = true;   /* the job itself destroys it */
+    if (destroy) {
+        v->destroy_queued = true;   /* the job itself destroys it */
+        j->followup = calloc(1, sizeof(*j->followup));
+        if (!j->followup) { napi_throw_error(env, "ENOMEM", "out of memory"); goto fail; }
+        j->followup->kind = J_DESTROY;
+        j->followup->vm = v;
+        v->h.refs++;
+    }
     napi_value ext = NULL;
     if (!parse_request(env, argv[2], j) || !(ext = vm_external(env, v)) || !submit(env, j, v->worker)) {
+fail:
+        if (j->followup) { free(j->followup); j->followup = NULL; v->h.refs--; }
         v->h.closed = true;
         if (v->snap) { struct snap_h *s = v->snap; v->snap = NULL; snap_unuse(s); }
         job_abort(env, j);

@@ -62,7 +62,7 @@ export interface NativeForkRun {
 export interface NativeStats {
   vmsLive: number; vmsCreated: number; vmsDestroyed: number; forks: number; boots: number;
   runs: number; exits: number; doorbells: number; crashes: number; timeouts: number; kicks: number;
-  handlesLive: number; workers: number;
+  handlesLive: number; workers: number; pendingJobs: number;
 }
 
 export type Callback<T> = (err: (Error & { code?: string; op?: string }) | null, value?: T) => void;

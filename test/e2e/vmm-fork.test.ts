@@ -173,6 +173,11 @@ if (!p.available || !guestsBuilt) {
       const fds = (): number => readdirSync('/proc/self/fd').length;
       // warm up (workers, lazily opened files)
       await Promise.all(Array.from({ length: 8 }, () => snaps.echo!.forkRun(echo('w')).done));
+      // forkRun destroys its fork after answering: wait for those teardowns
+      const settle = async (): Promise<void> => {
+        for (let i = 0; i < 500 && stats().pendingJobs > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      };
+      await settle();
       const fd0 = fds();
       const live0 = stats().vmsLive;
       for (let round = 0; round < 10; round++) {
@@ -183,7 +188,7 @@ if (!p.available || !guestsBuilt) {
       for (let i = 0; i < 20; i++) kept.push(await snaps.echo!.fork());
       for (const v of kept) v.close();
       // closes are queued on the workers: let them drain
-      for (let i = 0; i < 100 && stats().vmsLive > live0; i++) await new Promise((r) => setTimeout(r, 10));
+      await settle();
       assert.equal(stats().vmsLive, live0);
       assert.ok(fds() <= fd0 + 2, `fds grew from ${fd0} to ${fds()}`);
     });
