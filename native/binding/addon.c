@@ -1059,6 +1059,24 @@ static napi_value js_pool_create(napi_env env, napi_callback_info info)
     return ext;
 }
 
+/* poolBind(pool, snapshot|null): shells get that snapshot's RAM mapped off the fork path. */
+static napi_value js_pool_bind(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    struct pool_h *p;
+    if (!arg_pool(env, argv[0], &p)) return NULL;
+    if (!p) return throw_type(env, "poolBind(pool, snapshot|null)");
+    napi_valuetype t;
+    struct snap_h *s = NULL;
+    if (napi_typeof(env, argv[1], &t) != napi_ok) return NULL;
+    if (t != napi_null && t != napi_undefined && !(s = arg_snap(env, argv[1]))) return NULL;
+    struct vmm_err e = {0};
+    /* The pool takes its own reference on the snapshot inside the VMM. */
+    int rc = vmm_pool_bind(p->p, s ? s->s : NULL, &e);
+    if (rc != 0) return throw_vmm(env, rc, &e);
+    return NULL;
+}
+
 static napi_value js_pool_stats(napi_env env, napi_callback_info info)
 {
     ARGS(1);
@@ -1175,6 +1193,7 @@ static napi_value init(napi_env env, napi_value exports)
         FN("snapshotRamSize", js_snapshot_ram_size),
         FN("poolCreate", js_pool_create),
         FN("poolStats", js_pool_stats),
+        FN("poolBind", js_pool_bind),
         FN("fork", js_fork),
         FN("run", js_run),
         FN("forkRun", js_fork_run),

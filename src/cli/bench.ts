@@ -67,6 +67,7 @@ async function benchFork(n: number): Promise<{ json: Record<string, unknown>; ro
 
     // pooled forks
     const pool = new Pool(Math.min(n, 256), ram);
+    pool.bind(snap);
     const pooled: number[] = [];
     const rtt: number[] = [];
     let done = 0;

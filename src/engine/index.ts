@@ -80,7 +80,10 @@ export class ForkboxEngine implements Engine {
         if (!info) throw templateNotReady(`no ${lang} template in the cache (run: forkbox template build ${lang})`);
       }
       const snapshot = new Snapshot(info.memPath, info.statePath);
-      if (!this.#pool) this.#pool = new Pool(this.opts.poolSize, snapshot.ramSize);
+      if (!this.#pool) {
+        this.#pool = new Pool(this.opts.poolSize, snapshot.ramSize);
+        this.#pool.bind(snapshot);
+      }
       slot.loaded = { info, snapshot };
       log.info('template.loaded', { template: lang, key: info.key, built: info.built });
     } catch (e) {

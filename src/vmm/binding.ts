@@ -77,6 +77,8 @@ export interface Addon {
   openSnapshot(memPath: string, statePath: string): NativeSnapshot;
   snapshotRamSize(snap: NativeSnapshot): number;
   poolCreate(target: number, maxRam: number): NativePool;
+  /** Binds the pool to a snapshot (null unbinds): its shells get that RAM mapped ahead of forks. */
+  poolBind(pool: NativePool, snap: NativeSnapshot | null): void;
   poolStats(pool: NativePool): { ready: number; target: number; created: number; taken: number; misses: number };
   fork(snap: NativeSnapshot, pool: NativePool | null, cb: Callback<NativeVm>): void;
   run(vm: NativeVm, req: NativeRequest, cb: Callback<NativeResponse>): void;

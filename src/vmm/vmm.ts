@@ -184,6 +184,11 @@ export class Pool {
   get native(): NativePool | null {
     return this.#h;
   }
+  /** Prepares shells for forks of `snap` (its RAM mapped off the fork path); null unbinds. */
+  bind(snap: Snapshot | null): void {
+    if (!this.#h) throw new Error('pool is closed');
+    loadAddon().poolBind(this.#h, snap ? snap.native : null);
+  }
   stats(): { ready: number; target: number; created: number; taken: number; misses: number } {
     if (!this.#h) return { ready: 0, target: 0, created: 0, taken: 0, misses: 0 };
     return loadAddon().poolStats(this.#h);
@@ -217,6 +222,10 @@ export class Snapshot {
   }
   get ramSize(): number {
     return loadAddon().snapshotRamSize(this.#handle());
+  }
+  /** @internal */
+  get native(): NativeSnapshot {
+    return this.#handle();
   }
 
   fork(pool?: Pool | null): Promise<Vm> {
