@@ -98,11 +98,11 @@ int dev_text(int idx, char **out, u64 *len)
 }
 
 /* ---- mailbox, console, control device ---- */
-static struct fb_mailbox *g_mb;
-static u64 g_out_cap, g_err_cap, g_out_len, g_err_len, g_seq, g_req_len, g_req_pos;
-static u32 g_flags;
-static int g_req_open, g_responded;
-u64 g_mem_limit;
+static HOT struct fb_mailbox *g_mb;
+static HOT u64 g_out_cap, g_err_cap, g_out_len, g_err_len, g_seq, g_req_len, g_req_pos;
+static HOT u32 g_flags;
+static HOT int g_req_open, g_responded;
+HOT u64 g_mem_limit;
 
 static int mb_valid(const struct fb_mailbox *m)
 {

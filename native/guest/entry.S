@@ -91,7 +91,7 @@ fb_doorbell:
     out %eax, %dx
     ret
 
-    .bss
+    .section .data.hot,"aw"
     .align 8
     .globl fb_user_rsp
 fb_user_rsp:

@@ -13,9 +13,9 @@
 #define STACK_SIZE (8ull << 20)
 
 static u64 g_map[MAXPAGES / 64];
-static u64 g_npages, g_used, g_limit_pages;
-static u64 g_brk_start, g_brk, g_mmap_hint;
-u64 g_ram_size;
+static HOT u64 g_npages, g_used, g_limit_pages;
+static HOT u64 g_brk_start, g_brk, g_mmap_hint;
+HOT u64 g_ram_size;
 
 static inline int pg_used(u64 p) { return (g_map[p >> 6] >> (p & 63)) & 1; }
 static void pg_set(u64 p, u64 n, int v)
@@ -134,7 +134,7 @@ int ustr_ok(const char *s, u64 max)
 /* ---- kmalloc: power-of-two classes 32..2048 from pages; larger: whole pages ---- */
 #define KM_MAGIC 0x4b4d414cu
 struct kmhdr { u32 magic; u32 cls; u64 npages; };
-static void *g_free[7];
+static HOT void *g_free[7];
 
 void *kmalloc(u64 n)
 {

@@ -6,9 +6,9 @@
  */
 #include "rt.h"
 
-static u32 g_key[8];
-static u32 g_nonce[3];
-static u32 g_ctr;
+static HOT u32 g_key[8];
+static HOT u32 g_nonce[3];
+static HOT u32 g_ctr;
 
 #define ROTL(v, n) (((v) << (n)) | ((v) >> (32 - (n))))
 #define QR(a, b, c, d) \

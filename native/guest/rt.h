@@ -93,6 +93,9 @@ typedef int32_t i32;
 #define S_IFCHR 0020000u
 #define S_IFIFO 0010000u
 
+/* state written on every request shares one page (CoW copies after a fork cost) */
+#define HOT __attribute__((section(".data.hot")))
+
 #define PAGE 4096ull
 #define PAGE_UP(x) (((x) + PAGE - 1) & ~(PAGE - 1))
 #define PAGE_DOWN(x) ((x) & ~(PAGE - 1))

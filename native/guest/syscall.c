@@ -5,8 +5,8 @@
  */
 #include "rt.h"
 
-u32 g_sys_count[512];
-u64 g_sys_total;
+HOT u32 g_sys_count[512];
+HOT u64 g_sys_total;
 
 i64 rt_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f)
 {

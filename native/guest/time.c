@@ -6,7 +6,7 @@
  */
 #include "rt.h"
 
-static u64 g_tsc_base, g_tsc_khz, g_wall_base, g_mono_base, g_boot_tsc;
+static HOT u64 g_tsc_base, g_tsc_khz, g_wall_base, g_mono_base, g_boot_tsc;
 
 static u64 since(u64 tsc)
 {

@@ -71,6 +71,7 @@ static char *slurp(const char *path, size_t *len)
 /* --dirty: guest RAM is write-protected at each doorbell; the first write to
  * a page faults once, is counted and unprotected: the pages a fork would copy. */
 static long g_dirty_rt, g_dirty_arena;
+static FILE *g_dirty_log;
 static void clear_dirty(void)
 {
     g_dirty_rt = g_dirty_arena = 0;
@@ -131,6 +132,7 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
         uint64_t pg = (uint64_t)si->si_addr & ~4095ull;
         if (!mprotect((void *)pg, 4096, PROT_READ | PROT_WRITE | PROT_EXEC)) {
             if (pg < FB_ARENA_BASE) g_dirty_rt++; else g_dirty_arena++;
+            if (g_dirty_log) fprintf(g_dirty_log, "%llx %llx\n", (unsigned long long)pg, (unsigned long long)gr[REG_RIP]);
             wrfs(guest_fs);
             return;
         }
@@ -159,7 +161,7 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
     fflush(stdout);
     if (g_next >= g_nreq) _exit(0);
     fill_request();
-    if (g_dirty) clear_dirty();
+    if (g_dirty) { if (g_dirty_log) fprintf(g_dirty_log, "--- request %llu\n", (unsigned long long)g_seq); clear_dirty(); }
     gr[REG_RIP] += len;
     wrfs(guest_fs);
 }
@@ -190,7 +192,7 @@ static uint64_t load_runtime(const char *path)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: fb-host [--runtime ELF] [--ram MiB] [--mem-limit BYTES] [--quiet] [--dirty]\n"
+    fprintf(stderr, "usage: fb-host [--runtime ELF] [--ram MiB] [--mem-limit BYTES] [--quiet] [--dirty] [--dirty-log FILE]\n"
                     "               [--request STR | --request-file FILE]... [--env K=V]... IMAGE PROGRAM [ARGS...]\n");
     exit(2);
 }
@@ -206,6 +208,7 @@ int main(int argc, char **argv)
         const char *o = argv[i];
         if (!strcmp(o, "--quiet")) { g_quiet = 1; continue; }
         if (!strcmp(o, "--dirty")) { g_dirty = 1; continue; }
+        if (!strcmp(o, "--dirty-log") && i + 1 < argc) { g_dirty = 1; g_dirty_log = fopen(argv[++i], "w"); if (!g_dirty_log) die("dirty log"); continue; }
         if (i + 1 >= argc) usage();
         const char *v = argv[++i];
         if (!strcmp(o, "--runtime")) runtime = v;
