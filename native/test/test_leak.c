@@ -25,6 +25,7 @@ int main(int argc, char **argv)
     struct vmm_snapshot *s = make_snapshot("echo", NULL, 256ull << 20);
     struct vmm_pool *p;
     OKV(vmm_pool_create(&(struct vmm_pool_config){ .target = 8 }, &p, &e_));
+    OKV(vmm_pool_bind(p, s, &e_));
     cycles(s, p, 1000);   /* warm up allocator caches, the pool and the thread's timer */
     int fd0 = count_fds();
     long rss0 = proc_kib("/proc/self/status", "VmRSS");

@@ -154,9 +154,9 @@ static struct vmm_response crash_run(struct vmm_snapshot *s, const char *what)
 
 static void test_crashes(void)
 {
-    /* An image file of 5000 bytes: the read-only slot is padded to 2 MiB. */
+    /* An image file of 1 MiB + 5000 bytes: the read-only slot is padded to 2 MiB. */
     int fd = open(tmp_path("image.bin"), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-    char buf[5000];
+    static char buf[(1 << 20) + 5000];
     memset(buf, 'i', sizeof buf);
     CHECK(fd >= 0 && write(fd, buf, sizeof buf) == (ssize_t)sizeof buf);
     close(fd);
@@ -175,6 +175,13 @@ static void test_crashes(void)
     CHECK(r.outcome == VMM_CRASH_FAULT && r.fault_vector == 0);
     r = crash_run(s, "nothing");
     CHECK(r.outcome == VMM_OK);
+    r = crash_run(s, "img");
+    CHECK(r.outcome == VMM_OK && r.exit_code == 0x69696969);
+    /* The image shrinks under a live snapshot: the guest's read of a page past
+     * the new EOF must crash that vm (KVM_RUN -EFAULT), never SIGBUS the host. */
+    CHECK(truncate(tmp_path("image.bin"), 4096) == 0);
+    r = crash_run(s, "img");
+    CHECK(r.outcome == VMM_CRASH_INTERNAL);
     vmm_snapshot_close(s);
 }
 

@@ -100,8 +100,8 @@ int pool_take(struct vmm_pool *p, struct vmm_shell *out)
     int hit = p->ready > 0;
     if (hit) { *out = p->shells[--p->ready]; p->taken++; }
     else p->misses++;
-    pthread_cond_signal(&p->need);
     pthread_mutex_unlock(&p->lock);
+    pthread_cond_signal(&p->need);
     return hit ? 0 : -EAGAIN;
 }
 
