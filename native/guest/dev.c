@@ -206,9 +206,9 @@ void ctl_exit(int code)
 
 void rt_panic(const char *msg)
 {
-    if (g_mb) {
+    if (!g_mb) g_mb = (struct fb_mailbox *)FB_MAILBOX_BASE; /* fixed by the ABI even if boot info is bad */
+    {
         error_result(msg);
         for (;;) { publish(FB_ST_ERROR, 127); fb_doorbell(); }
     }
-    for (;;) fb_doorbell();
 }
