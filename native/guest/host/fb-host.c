@@ -25,9 +25,10 @@
 #include "abi.h"
 
 #define MAXREQ 256
-static struct { const char *data; size_t len; } g_req[MAXREQ];
+static struct { const char *data; size_t len; int bad; } g_req[MAXREQ];
 static int g_nreq, g_next, g_quiet, g_dirty;
-static uint64_t g_host_fs, g_tsc_khz, g_ram, g_mem_limit, g_seq, g_t_boot;
+static uint64_t g_host_fs, g_tsc_khz, g_ram, g_mem_limit, g_seq, g_t_boot, g_out_cap = FB_MB_OUT_SIZE;
+static int g_seen_ready;
 static struct fb_mailbox *g_mb;
 
 static uint64_t now_ns(void)
@@ -105,15 +106,16 @@ static void fill_request(void)
     size_t len = g_req[g_next].len;
     if (len > FB_MB_REQ_SIZE) len = FB_MB_REQ_SIZE;
     memcpy((uint8_t *)m + FB_MB_REQ_OFF, g_req[g_next].data, len);
+    int bad = g_req[g_next].bad;
     g_next++;
     m->magic = FB_MAILBOX_MAGIC;
     m->abi_version = FB_ABI_VERSION;
     m->req_kind = FB_REQ_EXEC;
     m->seq = ++g_seq;
-    m->req_len = len;
+    m->req_len = bad ? FB_MB_REQ_SIZE + 1 : len; /* --bad-request: the guest must refuse it */
     m->wall_ns = now_ns();
     m->tsc_khz = g_tsc_khz;
-    m->out_cap = FB_MB_OUT_SIZE;
+    m->out_cap = g_out_cap;
     m->err_cap = FB_MB_ERR_SIZE;
     m->mem_limit = g_mem_limit;
     if (getrandom(m->entropy, sizeof m->entropy, 0) != sizeof m->entropy) die("getrandom");
@@ -152,11 +154,16 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
     if (g_dirty && st != FB_ST_READY)
         printf("#dirty runtime=%ld arena=%ld\n", g_dirty_rt, g_dirty_arena);
     if (st == FB_ST_READY) {
+        g_seen_ready = 1;
         if (!g_quiet) printf("#ready boot_ms=%.1f\n", (t - g_t_boot) / 1e6);
         if (g_mb->out_len || g_mb->err_len) print_response();
     } else {
         print_response();
-        if (st != FB_ST_DONE) { fflush(stdout); _exit(st == FB_ST_EXIT ? (g_mb->exit_code & 0xff) : 3); }
+        /* an ERROR answer to a bad request is not fatal: the guest waits for the next one */
+        if (st != FB_ST_DONE && !(st == FB_ST_ERROR && g_seen_ready)) {
+            fflush(stdout);
+            _exit(st == FB_ST_EXIT ? (g_mb->exit_code & 0xff) : 3);
+        }
     }
     fflush(stdout);
     if (g_next >= g_nreq) _exit(0);
@@ -193,7 +200,7 @@ static uint64_t load_runtime(const char *path)
 static void usage(void)
 {
     fprintf(stderr, "usage: fb-host [--runtime ELF] [--ram MiB] [--mem-limit BYTES] [--quiet] [--dirty] [--dirty-log FILE]\n"
-                    "               [--request STR | --request-file FILE]... [--env K=V]... IMAGE PROGRAM [ARGS...]\n");
+                    "               [--request STR | --request-file FILE | --bad-request STR]... [--out-cap N] [--env K=V]... IMAGE PROGRAM [ARGS...]\n");
     exit(2);
 }
 
@@ -217,6 +224,8 @@ int main(int argc, char **argv)
         else if (!strcmp(o, "--request") && g_nreq < MAXREQ) { g_req[g_nreq].data = v; g_req[g_nreq++].len = strlen(v); }
         else if (!strcmp(o, "--request-file") && g_nreq < MAXREQ) { g_req[g_nreq].data = slurp(v, &g_req[g_nreq].len); g_nreq++; }
         else if (!strcmp(o, "--env") && nenv < 64) envs[nenv++] = v;
+        else if (!strcmp(o, "--bad-request") && g_nreq < MAXREQ) { g_req[g_nreq].data = v; g_req[g_nreq].len = strlen(v); g_req[g_nreq++].bad = 1; }
+        else if (!strcmp(o, "--out-cap")) g_out_cap = strtoull(v, 0, 0) > FB_MB_OUT_SIZE ? FB_MB_OUT_SIZE : strtoull(v, 0, 0);
         else usage();
     }
     if (argc - i < 2) usage();

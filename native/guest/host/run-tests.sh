@@ -48,6 +48,12 @@ grep -q 'status=EXIT exit=7' "$T/s.out" || fail "static: no EXIT status"
 $FB --mem-limit $((24 << 20)) --request limit --request "echo ok" "$T/static.img" /bin/test-static arg1 > "$T/l.out" 2>&1 || true
 grep -A1 '^#result 1' "$T/l.out" | sed -n 2p | grep -qx 1 || { cat "$T/l.out"; fail "limit: mmap over mem_limit did not fail"; }
 grep -q 'seq=2 status=DONE' "$T/l.out" || fail "limit: guest did not go on"
+# an invalid mailbox header is refused with FB_ST_ERROR, the guest then serves the next request;
+# stdout beyond the host's cap is dropped and flagged
+$FB --out-cap 4 --bad-request "echo no" --request "echo 123456789" "$T/static.img" /bin/test-static arg1 > "$T/b.out" 2>&1 || true
+grep -q 'status=ERROR' "$T/b.out" && grep -q 'invalid mailbox header' "$T/b.out" || { cat "$T/b.out"; fail "bad request not refused"; }
+grep -q 'seq=2 status=DONE exit=0 .* flags=1$' "$T/b.out" || { cat "$T/b.out"; fail "no DONE with FB_OUT_TRUNCATED after a bad request"; }
+grep -A1 '^#stdout 4$' "$T/b.out" | grep -qx 1234 || { cat "$T/b.out"; fail "stdout not cut at out_cap"; }
 # a missing program is reported as a runtime error, not a host crash
 $FB "$T/static.img" /bin/nope > "$T/e.out" 2>&1 && rc=0 || rc=$?
 [ "$rc" = 3 ] && grep -q 'cannot load the program' "$T/e.out" || { cat "$T/e.out"; fail "missing program: rc $rc"; }
