@@ -44,8 +44,9 @@ export class ForkboxEngine implements Engine {
   #pool: Pool | null = null;
   #ready: Promise<void>;
   #closing = false;
-  #inFlight = new Map<string, { kick: () => void; done: Promise<unknown> }>();
+  #inFlight = new Map<string, { cancel: () => void; done: Promise<unknown> }>();
   #liveForks = 0;
+  #sandboxes = new Set<Sandbox>();
 
   constructor(opts: EngineOptions) {
     this.opts = {
@@ -112,7 +113,10 @@ export class ForkboxEngine implements Engine {
     const t = this.#template(lang);
     const vm = await t.snapshot.fork(this.#pool);
     this.#liveForks++;
-    return new Sandbox(vm, this.#execDefaults(), () => { this.#liveForks--; });
+    log.debug('fork.created', { template: lang, sandbox: true });
+    const sb: Sandbox = new Sandbox(vm, this.#execDefaults(), () => { this.#liveForks--; this.#sandboxes.delete(sb); });
+    this.#sandboxes.add(sb);
+    return sb;
   }
 
   #execDefaults(): { stdoutCap: number; stderrCap: number; memLimit: number } {
@@ -135,7 +139,7 @@ export class ForkboxEngine implements Engine {
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
     this.#liveForks++;
-    this.#inFlight.set(id, { kick: fr.kick, done: fr.done.catch(() => {}) });
+    this.#inFlight.set(id, { cancel: onAbort, done: fr.done.catch(() => {}) });
     try {
       const out = await fr.done;
       const totalMs = performance.now() - t0;
@@ -186,10 +190,11 @@ export class ForkboxEngine implements Engine {
       const graceOver = new Promise<void>((r) => { timer = setTimeout(r, graceMs); });
       await Promise.race([Promise.all(pending.map((p) => p.done)), graceOver]);
       clearTimeout(timer);
-      for (const p of this.#inFlight.values()) p.kick();
+      for (const p of this.#inFlight.values()) p.cancel();
       await Promise.all([...this.#inFlight.values()].map((p) => p.done));
     }
     await this.#ready.catch(() => {});
+    for (const sb of [...this.#sandboxes]) sb.close();
     for (const s of this.#templates.values()) {
       s.loaded?.snapshot.close();
       delete s.loaded;

@@ -181,6 +181,23 @@ if (!p.available || !existsSync(runtimeElf)) {
       assert.equal(r.outcome, 'cancelled');
     });
 
+    test('a sandbox keeps its fork between execs until closed', async () => {
+      const sb = await engine.sandbox();
+      try {
+        const a = await sb.exec({ code: 'open("/tmp/state", "w").write("kept")', language: 'python', timeoutSeconds: 10 });
+        ok(a);
+        const b = await sb.exec({ code: 'print(open("/tmp/state").read())', language: 'python', timeoutSeconds: 10 });
+        ok(b);
+        assert.equal(b.stdout, 'kept\n');
+        assert.equal(engine.health().liveForks, 1);
+      } finally {
+        sb.close();
+      }
+      assert.equal(engine.health().liveForks, 0);
+      const c = await run('import os\nprint(os.path.exists("/tmp/state"))');
+      assert.equal(c.stdout, 'False\n');
+    });
+
     test('health reports a ready template and a pool', () => {
       const h = engine.health();
       assert.equal(h.ready, true);
