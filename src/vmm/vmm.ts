@@ -53,7 +53,8 @@ export function setWorkers(n: number): void {
   loadAddon().init(n);
   workersSet = true;
 }
-export const workersConfigured = (): boolean => workersSet;
+/** True once the worker count is fixed (set explicitly, or started with the default). */
+export const workersConfigured = (): boolean => workersSet || loadAddon().stats().workers > 0;
 
 export function checkRamSize(ramSize: number): void {
   if (!Number.isSafeInteger(ramSize) || ramSize < FB_RAM_MIN || ramSize > FB_RAM_MAX || ramSize % FB_HUGE_PAGE_SIZE !== 0)
