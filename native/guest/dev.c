@@ -115,7 +115,10 @@ void ctl_boot(void)
     const struct fb_boot_info *b = g_boot;
     if (b->mailbox_base != FB_MAILBOX_BASE || b->mailbox_size < FB_MAILBOX_SIZE) rt_panic("boot info: bad mailbox");
     g_mb = (struct fb_mailbox *)FB_MAILBOX_BASE;
-    /* output before the first request (start-up errors) is kept only if the host set caps */
+    /* output before the first request (start-up errors, a traceback) is kept so the
+     * host can show why a template failed; caps are the host's if it set a header */
+    g_out_cap = FB_MB_OUT_SIZE;
+    g_err_cap = FB_MB_ERR_SIZE;
     if (mb_valid(g_mb)) { g_out_cap = g_mb->out_cap; g_err_cap = g_mb->err_cap; }
 }
 

@@ -345,9 +345,9 @@ int mm_maps_text(char *buf, u64 cap)
         if (!pg_used(i)) { i++; continue; }
         u64 s = i;
         while (i < g_npages && pg_used(i)) i++;
-        o += (u64)rt_snprintf(buf + o, cap - o, "%lx-%lx rwxp 00000000 00:00 0\n", s * PAGE, i * PAGE);
+        o += (u64)rt_snprintf(buf + o, cap - o, "%08lx-%08lx rwxp 00000000 00:00 0\n", (u64)(s * PAGE), (u64)(i * PAGE));
     }
     if (g_img_size && o + 80 < cap)
-        o += (u64)rt_snprintf(buf + o, cap - o, "%lx-%lx r--s 00000000 00:00 0 [image]\n", g_img_base, g_img_base + g_img_size);
+        o += (u64)rt_snprintf(buf + o, cap - o, "%08lx-%08lx r--s 00000000 00:00 0 [image]\n", g_img_base, g_img_base + g_img_size);
     return (int)o;
 }

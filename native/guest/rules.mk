@@ -16,14 +16,19 @@ $(OUT)/fb-host: guest/host/fb-host.c $(GUEST_HDR)
 	@mkdir -p $(OUT)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -fPIE -pie -fno-stack-protector -o $@ guest/host/fb-host.c
 
-$(OUT)/guest-unit: guest/host/unit.c guest/random.c guest/string.c $(GUEST_HDR)
+$(OUT)/guest-unit: guest/host/unit.c guest/random.c guest/vfs.c $(GUEST_HDR)
 	@mkdir -p $(OUT)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Iguest -fno-builtin \
 	    -fsanitize=address,undefined -fno-omit-frame-pointer -o $@ guest/host/unit.c
+
+$(OUT)/guest-unit-mm: guest/host/unit-mm.c guest/mm.c $(GUEST_HDR)
+	@mkdir -p $(OUT)
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Iguest -fno-builtin \
+	    -fsanitize=address,undefined -fno-omit-frame-pointer -o $@ guest/host/unit-mm.c
 
 $(OUT)/test-static: guest/host/test-static.c
 	@mkdir -p $(OUT)
 	$(CC) $(GUEST_CFLAGS) -Wl,--build-id=none -o $@ guest/host/test-static.c
 
-test:: $(OUT)/runtime.elf $(OUT)/fb-host $(OUT)/guest-unit $(OUT)/test-static
+test:: $(OUT)/runtime.elf $(OUT)/fb-host $(OUT)/guest-unit $(OUT)/guest-unit-mm $(OUT)/test-static
 	sh guest/host/run-tests.sh $(OUT)

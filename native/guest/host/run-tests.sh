@@ -20,6 +20,7 @@ printf 'hi from image\n' > "$T/hello.txt"
 python3 $H/mkimage.py "$T/unit.img" /etc/hello.txt="$T/hello.txt" /etc/passwd="$T/hello.txt" \
     /etc/other.txt="$T/hello.txt" /etc/link@=/ /etc/loop@=/etc/loop /tmp="$T/tmp"
 "$OUT/guest-unit" "$T/unit.img"
+"$OUT/guest-unit-mm"
 
 python3 $H/mkimage.py "$T/static.img" /bin/test-static="$OUT/test-static" /etc/hello.txt="$T/hello.txt" \
     /etc/passwd="$T/hello.txt" /etc/link@=/ /tmp="$T/tmp"
