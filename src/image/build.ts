@@ -20,7 +20,7 @@ import { REWRITER_VERSION, rewriteTree, type RewriteReport } from './rewrite.js'
 import { addFile, walkTree } from './tree.js';
 
 /** Bump when anything about how images are built changes (it is part of the cache key). */
-export const BUILDER_VERSION = 1;
+export const BUILDER_VERSION = 2;
 /** mtime of every entry, so the same inputs give the same bytes (overridable like other reproducible builds). */
 export const IMAGE_EPOCH = 1_767_225_600; // 2026-01-01T00:00:00Z
 

@@ -19,12 +19,15 @@ export function hostPythonArgv(rootfs: string): { cmd: string; args: string[]; e
     // Not /lib64/ld-linux-x86-64.so.2: in the tree that is an absolute link, i.e. the host's.
     cmd: join(rootfs, 'usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2'),
     args: ['--library-path', libPath, join(rootfs, 'usr/bin/python3.11')],
-    // PYTHONHOME points the interpreter at the staging tree's stdlib (so no -I/-E here).
-    env: { PATH: '/usr/bin:/bin', LC_ALL: 'C.UTF-8', PYTHONHOME: join(rootfs, 'usr'), PYTHONNOUSERSITE: '1', PYTHONDONTWRITEBYTECODE: '' },
+    // PYTHONHOME points the interpreter at the staging tree's stdlib (so no -I/-E here); no
+    // bytecode from the compiler's own imports (timestamp-based, and compileall would keep them).
+    env: { PATH: '/usr/bin:/bin', LC_ALL: 'C.UTF-8', PYTHONHOME: join(rootfs, 'usr'), PYTHONNOUSERSITE: '1', PYTHONDONTWRITEBYTECODE: '1',
+      // Reproducible .pyc: frozenset constants are marshalled in hash order.
+      PYTHONHASHSEED: '0' },
   };
 }
 
-export async function compilePython(rootfs: string, jobs = 0): Promise<void> {
+export async function compilePython(rootfs: string, jobs = 1): Promise<void> {
   const py = hostPythonArgv(rootfs);
   for (const p of [py.cmd, py.args[2]!]) {
     if (!(await lstat(p).catch(() => undefined))) throw new Error(`cannot byte-compile: ${p} is missing from the staging tree`);
@@ -37,7 +40,7 @@ export async function compilePython(rootfs: string, jobs = 0): Promise<void> {
   const dirs = [];
   for (const d of PY_SOURCE_DIRS) if (await lstat(join(rootfs, d)).catch(() => undefined)) dirs.push(join(rootfs, d));
   try {
-    await run(py.cmd, [...py.args, '-m', 'compileall', '-q', `-j${jobs}`, '--invalidation-mode', 'unchecked-hash',
+    await run(py.cmd, [...py.args, '-m', 'compileall', '-q', `-j${jobs}`, '-f', '--invalidation-mode', 'unchecked-hash',
       '-s', rootfs, '-p', '/', ...dirs], { env: py.env, maxBuffer: 16 << 20 });
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string };

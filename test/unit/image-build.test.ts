@@ -52,6 +52,13 @@ test('the python image: layout, compiled sources, pruning, rewritten syscalls', 
     const pyc = img.data(img.lookup('/usr/lib/python3/dist-packages/numpy/__pycache__/__init__.cpython-311.pyc')!);
     assert.equal(pyc.readUInt32LE(4), 0b01, 'hash-based pyc without source check');
     assert.ok(pyc.includes(Buffer.from('/usr/lib/python3/dist-packages/numpy/__init__.py')));
+    let pycs = 0;
+    for (const { path, entry } of img.walk()) {
+      if (!path.endsWith('.pyc')) continue;
+      pycs++;
+      assert.equal(img.data(entry).readUInt32LE(4), 0b01, `${path}: unchecked-hash pyc (image mtimes never match sources)`);
+    }
+    assert.ok(pycs > 700, `${pycs} .pyc files`);
     // The runner is the repository's.
     assert.ok(img.data(img.lookup('/opt/forkbox/runner.py')!).equals(readFileSync(join(guestFilesDir, 'runner.py'))));
     // Pruned.
