@@ -16,6 +16,18 @@ static void cycles(struct vmm_snapshot *s, struct vmm_pool *p, int n)
     }
 }
 
+/* The pool's ready shells hold fds too: count with the pool full. */
+static void pool_wait_full(struct vmm_pool *p, int n)
+{
+    struct vmm_pool_stats st;
+    for (int i = 0; i < 5000; i++) {
+        vmm_pool_stats(p, &st);
+        if (st.ready == n) return;
+        usleep(1000);
+    }
+    CHECK(!"pool did not refill within 5 s");
+}
+
 int main(int argc, char **argv)
 {
     skip_without_kvm("leak test");
@@ -27,11 +39,13 @@ int main(int argc, char **argv)
     OKV(vmm_pool_create(&(struct vmm_pool_config){ .target = 8 }, &p, &e_));
     OKV(vmm_pool_bind(p, s, &e_));
     cycles(s, p, 1000);   /* warm up allocator caches, the pool and the thread's timer */
+    pool_wait_full(p, 8);
     int fd0 = count_fds();
     long rss0 = proc_kib("/proc/self/status", "VmRSS");
     uint64_t t0 = vmm_now_ns_test();
     cycles(s, p, 10000);
     double secs = (vmm_now_ns_test() - t0) / 1e9;
+    pool_wait_full(p, 8);
     int fd1 = count_fds();
     long rss1 = proc_kib("/proc/self/status", "VmRSS");
     printf("leak: 10000 fork+echo+destroy in %.2f s (%.0f us each): fds %d -> %d, VmRSS %ld -> %ld KiB\n", secs,

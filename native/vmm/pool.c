@@ -5,7 +5,9 @@
  * is a pop). Unbound shells carry nothing of any snapshot, so such a pool
  * serves all; a pool bound to a snapshot also maps its RAM in each shell.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,12 +21,16 @@ struct vmm_pool {
     int target, ready;
     struct vmm_shell *shells;     /* stack of `ready` shells, capacity `target` */
     uint64_t created, taken, misses, failures;
+    atomic_uint_least64_t busy_misses;  /* lock held by the refill thread at a take */
     struct vmm_snapshot *snap;    /* binding (referenced), or NULL */
 };
 
 static void *refill_main(void *arg)
 {
     struct vmm_pool *p = arg;
+    /* Refilling is background work: it must not take CPU from vCPUs and forks. */
+    struct sched_param sp = { .sched_priority = 0 };
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
     pthread_mutex_lock(&p->lock);
     while (!p->stop) {
         if (p->ready >= p->target) {
@@ -94,9 +100,15 @@ int vmm_pool_create(const struct vmm_pool_config *cfg, struct vmm_pool **out, st
     return 0;
 }
 
+/* Never waits for the refill thread: it runs at SCHED_IDLE and could be
+ * preempted holding the lock, so a busy lock counts as a miss (the fork then
+ * creates its shell inline). */
 int pool_take(struct vmm_pool *p, struct vmm_shell *out)
 {
-    pthread_mutex_lock(&p->lock);
+    if (pthread_mutex_trylock(&p->lock) != 0) {
+        atomic_fetch_add(&p->busy_misses, 1);
+        return -EAGAIN;
+    }
     int hit = p->ready > 0;
     if (hit) { *out = p->shells[--p->ready]; p->taken++; }
     else p->misses++;
@@ -138,7 +150,7 @@ void vmm_pool_stats(struct vmm_pool *p, struct vmm_pool_stats *out)
     out->target = p->target;
     out->created = p->created;
     out->taken = p->taken;
-    out->misses = p->misses;
+    out->misses = p->misses + atomic_load(&p->busy_misses);
     pthread_mutex_unlock(&p->lock);
 }
 

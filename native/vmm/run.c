@@ -88,8 +88,6 @@ static struct thread_ctx *thread_ctx(struct vmm_err *err)
     return c;
 }
 
-int vmm_kick_signal(void) { pthread_once(&sig_once, sig_setup); return kick_sig; }
-
 void vmm_vm_kick(struct vmm_vm *vm)
 {
     pthread_mutex_lock(&vm->lock);
