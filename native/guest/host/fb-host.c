@@ -26,9 +26,10 @@
 
 #define MAXREQ 256
 static struct { const char *data; size_t len; int bad; } g_req[MAXREQ];
-static int g_nreq, g_next, g_quiet, g_dirty;
+static int g_nreq, g_next, g_quiet, g_dirty, g_touch;
 static uint64_t g_host_fs, g_tsc_khz, g_ram, g_mem_limit, g_seq, g_t_boot, g_out_cap = FB_MB_OUT_SIZE;
 static int g_seen_ready;
+static uint64_t g_t_resume;
 static struct fb_mailbox *g_mb;
 
 static uint64_t now_ns(void)
@@ -76,7 +77,7 @@ static FILE *g_dirty_log;
 static void clear_dirty(void)
 {
     g_dirty_rt = g_dirty_arena = 0;
-    if (mprotect((void *)0, g_ram, PROT_READ | PROT_EXEC)) g_dirty = 0;
+    if (mprotect((void *)0, g_ram, g_touch ? PROT_NONE : PROT_READ | PROT_EXEC)) g_dirty = 0;
 }
 
 static void put_area(const char *name, const uint8_t *p, uint64_t len, uint64_t max)
@@ -152,12 +153,13 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
     uint64_t t = mono_ns();
     uint32_t st = g_mb->status;
     if (g_dirty && st != FB_ST_READY)
-        printf("#dirty runtime=%ld arena=%ld\n", g_dirty_rt, g_dirty_arena);
+        printf("#%s runtime=%ld arena=%ld\n", g_touch ? "touched" : "dirty", g_dirty_rt, g_dirty_arena);
     if (st == FB_ST_READY) {
         g_seen_ready = 1;
         if (!g_quiet) printf("#ready boot_ms=%.1f\n", (t - g_t_boot) / 1e6);
         if (g_mb->out_len || g_mb->err_len) print_response();
     } else {
+        if (!g_quiet) printf("#exec_ms %.3f\n", (t - g_t_resume) / 1e6);
         print_response();
         /* an ERROR answer to a bad request is not fatal: the guest waits for the next one */
         if (st != FB_ST_DONE && !(st == FB_ST_ERROR && g_seen_ready)) {
@@ -170,6 +172,7 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
     fill_request();
     if (g_dirty) { if (g_dirty_log) fprintf(g_dirty_log, "--- request %llu\n", (unsigned long long)g_seq); clear_dirty(); }
     gr[REG_RIP] += len;
+    g_t_resume = mono_ns();
     wrfs(guest_fs);
 }
 
@@ -199,7 +202,7 @@ static uint64_t load_runtime(const char *path)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: fb-host [--runtime ELF] [--ram MiB] [--mem-limit BYTES] [--quiet] [--dirty] [--dirty-log FILE]\n"
+    fprintf(stderr, "usage: fb-host [--runtime ELF] [--ram MiB] [--mem-limit BYTES] [--quiet] [--dirty|--touched] [--dirty-log FILE]\n"
                     "               [--request STR | --request-file FILE | --bad-request STR]... [--out-cap N] [--env K=V]... IMAGE PROGRAM [ARGS...]\n");
     exit(2);
 }
@@ -215,6 +218,7 @@ int main(int argc, char **argv)
         const char *o = argv[i];
         if (!strcmp(o, "--quiet")) { g_quiet = 1; continue; }
         if (!strcmp(o, "--dirty")) { g_dirty = 1; continue; }
+        if (!strcmp(o, "--touched")) { g_dirty = g_touch = 1; continue; } /* count reads too */
         if (!strcmp(o, "--dirty-log") && i + 1 < argc) { g_dirty = 1; g_dirty_log = fopen(argv[++i], "w"); if (!g_dirty_log) die("dirty log"); continue; }
         if (i + 1 >= argc) usage();
         const char *v = argv[++i];
