@@ -6,7 +6,8 @@ import { availableParallelism } from 'node:os';
 import { log } from '../lib/log.js';
 import { ForkboxError, asForkboxError, kvmUnavailable, shuttingDown, templateNotReady } from '../lib/errors.js';
 import { FB_REQ_EXEC } from '../vmm/abi.js';
-import { Pool, Snapshot, probe, setWorkers, workersConfigured } from '../vmm/vmm.js';
+import { Pool, Snapshot, probe, setWorkers, workersConfigured, type Response, type RunRequest, type Vm } from '../vmm/vmm.js';
+import { WarmPool } from './warm-pool.js';
 import { DEFAULT_RAM_MB, buildTemplate, listTemplates, type TemplateInfo } from '../template/build.js';
 import { decodeResponse, encodePayload, newExecId, validateExec, VMM_TIMEOUT } from './decode.js';
 import { Sandbox } from './sandbox.js';
@@ -28,6 +29,8 @@ export interface EngineOptions {
   stderrCap?: number;
   /** Build the template when it is not in the cache (default true); else use the newest cached one. */
   buildIfMissing?: boolean;
+  /** Forks kept warmed by one `pass` exec, so a request skips the first-touch page faults (default 2; 0 = off). */
+  warmForks?: number;
   /** Rebuild the template even when cached. */
   forceBuild?: boolean;
   /** Progress lines of a template build. */
@@ -36,7 +39,13 @@ export interface EngineOptions {
 
 export const DEFAULT_CAP = 1024 * 1024;
 
-interface Loaded { info: TemplateInfo; snapshot: Snapshot }
+interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null }
+
+/** Runs one exec in an already-warmed fork and destroys the fork afterwards. */
+function runWarm(vm: Vm, req: RunRequest): { done: Promise<{ response: Response; forkNs: number; runNs: number }>; kick: () => void } {
+  const done = vm.run(req).then((response) => ({ response, forkNs: 0, runNs: response.runNs })).finally(() => vm.close());
+  return { done, kick: () => vm.kick() };
+}
 
 export class ForkboxEngine implements Engine {
   readonly opts: Required<Omit<EngineOptions, 'onProgress'>> & Pick<EngineOptions, 'onProgress'>;
@@ -58,6 +67,7 @@ export class ForkboxEngine implements Engine {
       stderrCap: opts.stderrCap ?? DEFAULT_CAP,
       buildIfMissing: opts.buildIfMissing ?? true,
       forceBuild: opts.forceBuild ?? false,
+      warmForks: opts.warmForks ?? 2,
       onProgress: opts.onProgress,
     };
     if (this.opts.memLimitMb > this.opts.ramSizeMb) throw new RangeError('memLimitMb must not exceed ramSizeMb');
@@ -85,7 +95,11 @@ export class ForkboxEngine implements Engine {
         this.#pool = new Pool(this.opts.poolSize, snapshot.ramSize);
         this.#pool.bind(snapshot);
       }
-      slot.loaded = { info, snapshot };
+      const warm = this.opts.warmForks > 0
+        ? new WarmPool(snapshot, this.#pool, { target: this.opts.warmForks, memLimit: this.opts.memLimitMb * 1024 * 1024,
+          outCap: this.opts.stdoutCap, errCap: this.opts.stderrCap })
+        : null;
+      slot.loaded = { info, snapshot, warm };
       log.info('template.loaded', { template: lang, key: info.key, built: info.built });
     } catch (e) {
       slot.error = asForkboxError(e);
@@ -130,10 +144,12 @@ export class ForkboxEngine implements Engine {
     const t = this.#template(req.language);
     const id = newExecId();
     const t0 = performance.now();
-    const fr = t.snapshot.forkRun({
+    const runReq = {
       kind: FB_REQ_EXEC, payload, outCap: v.stdoutCap, errCap: v.stderrCap,
       memLimit: this.opts.memLimitMb * 1024 * 1024, timeoutMs: v.timeoutMs,
-    }, { pool: this.#pool, destroy: true });
+    };
+    const warm = t.warm?.take() ?? null;
+    const fr = warm ? runWarm(warm, runReq) : t.snapshot.forkRun(runReq, { pool: this.#pool, destroy: true });
     let cancelled = false;
     const onAbort = (): void => { cancelled = true; fr.kick(); };
     if (signal?.aborted) onAbort();
@@ -145,10 +161,10 @@ export class ForkboxEngine implements Engine {
       const totalMs = performance.now() - t0;
       const forkMs = out.forkNs / 1e6;
       const execMs = out.runNs / 1e6;
-      log.debug('fork.created', { id, template: req.language, forkMs });
+      log.debug('fork.created', { id, template: req.language, forkMs, warm: !!warm });
       const res = decodeResponse(id, out.response, { forkMs, execMs, totalMs }, { timeoutSeconds: req.timeoutSeconds, cancelled });
       const fields = { id, exitCode: res.exitCode, forkMs: res.forkTimeMs, execMs: res.execTimeMs, totalMs: res.totalTimeMs,
-        stdoutBytes: out.response.stdout.length, stderrBytes: out.response.stderr.length, exits: out.response.exits };
+        stdoutBytes: out.response.stdout.length, stderrBytes: out.response.stderr.length, exits: out.response.exits, warm: !!warm };
       if (res.outcome === 'timeout' || out.response.outcomeCode === VMM_TIMEOUT) log.info('exec.timeout', fields);
       else if (res.outcome === 'crashed') log.warn('exec.crashed', { ...fields, crash: res.crash });
       else if (res.outcome === 'cancelled') log.info('exec.cancelled', fields);
@@ -162,6 +178,7 @@ export class ForkboxEngine implements Engine {
       signal?.removeEventListener('abort', onAbort);
       this.#inFlight.delete(id);
       this.#liveForks--;
+      if (!this.#closing) t.warm?.replenish();
     }
   }
 
@@ -174,6 +191,11 @@ export class ForkboxEngine implements Engine {
     const pool = this.#pool?.stats() ?? { ready: 0, target: this.opts.poolSize, created: 0, taken: 0, misses: 0 };
     const ready = !this.#closing && [...this.#templates.values()].every((s) => !!s.loaded);
     return { ready, templates, pool, liveForks: this.#liveForks, inFlight: this.#inFlight.size };
+  }
+
+  /** Warm-fork pool counters of a language (null when warming is off). */
+  warmStats(lang: Language = 'python'): ReturnType<WarmPool['stats']> | null {
+    return this.#templates.get(lang)?.loaded?.warm?.stats() ?? null;
   }
 
   /** The loaded template of a language (for benchmarks and the CLI). */
@@ -196,6 +218,7 @@ export class ForkboxEngine implements Engine {
     await this.#ready.catch(() => {});
     for (const sb of [...this.#sandboxes]) sb.close();
     for (const s of this.#templates.values()) {
+      s.loaded?.warm?.close();
       s.loaded?.snapshot.close();
       delete s.loaded;
     }
