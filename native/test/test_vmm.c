@@ -215,6 +215,43 @@ static void test_rogue(void)
     vmm_snapshot_close(s);
 }
 
+/* The guest fills the response fields from the request entropy; whatever
+ * it writes, the host answers OK only with a valid status and in-bounds
+ * lengths, and CRASH_PROTOCOL otherwise. */
+static void test_mailbox_fuzz(void)
+{
+    struct vmm_snapshot *s = make_snapshot("rogue", NULL, 0);
+    struct vmm_pool *p;
+    OKV(vmm_pool_create(&(struct vmm_pool_config){ .target = 4 }, &p, &e_));
+    OKV(vmm_pool_bind(p, s, &e_));
+    int ok = 0, proto = 0;
+    for (int i = 0; i < 400; i++) {
+        struct vmm_vm *vm;
+        OKV(vmm_fork(s, p, &vm, &e_));
+        uint64_t cap = (i % 3) ? 4096 : 0;
+        struct vmm_request q = { .kind = FB_REQ_ECHO, .payload = "fuzz", .payload_len = 4, .out_cap = cap,
+                                 .err_cap = cap, .timeout_ns = SEC };
+        struct vmm_response r;
+        OKV(vmm_vm_run(vm, &q, &r, &e_));
+        uint64_t ocap = cap ? cap : FB_MB_OUT_SIZE, ecap = cap ? cap : FB_MB_ERR_SIZE;
+        if (r.outcome == VMM_OK) {
+            ok++;
+            CHECK(r.status == FB_ST_DONE || r.status == FB_ST_EXIT || r.status == FB_ST_ERROR);
+            CHECK(r.out_len <= ocap && r.err_len <= ecap && r.result_len <= FB_MB_RESULT_SIZE);
+            CHECK(r.out == NULL || r.out + r.out_len <= r.out - FB_MB_OUT_OFF + FB_MAILBOX_SIZE);
+        } else {
+            CHECK(r.outcome == VMM_CRASH_PROTOCOL && r.detail[0]);
+            CHECK(r.out_len == 0 && r.err_len == 0 && r.result_len == 0 && r.out == NULL);
+            proto++;
+        }
+        vmm_vm_destroy(vm);
+    }
+    CHECK(ok > 20 && proto > 20);
+    vmm_pool_destroy(p);
+    vmm_snapshot_close(s);
+    printf("mailbox fuzz: 400 random responses, %d accepted, %d protocol violations\n", ok, proto);
+}
+
 static void test_big(void)
 {
     struct vmm_snapshot *s = make_snapshot("big", NULL, 0);
@@ -376,6 +413,7 @@ int main(int argc, char **argv)
     test_kick(spin);
     test_crashes();
     test_rogue();
+    test_mailbox_fuzz();
     test_big();
     test_pool(echo, spin);
     test_workers(echo);
