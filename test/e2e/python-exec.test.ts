@@ -198,6 +198,25 @@ if (!p.available || !existsSync(runtimeElf)) {
       assert.equal(c.stdout, 'False\n');
     });
 
+    test('pre-warmed forks: each serves one exec, with its own randomness and a current clock', async () => {
+      const seen = new Set<string>();
+      const taken0 = engine.warmStats()?.taken ?? 0;
+      for (let i = 0; i < 6; i++) {
+        await new Promise((r) => setTimeout(r, 150)); // let the warm pool refill
+        const t0 = Date.now() / 1000;
+        const r = await run('import os, time, random\nopen("/tmp/w", "a").write("x")\nprint(os.urandom(8).hex(), random.random(), len(open("/tmp/w").read()), time.time())');
+        ok(r);
+        const [hex, rnd, len, t] = r.stdout.trim().split(' ');
+        seen.add(`${hex}`);
+        seen.add(`${rnd}`);
+        assert.equal(len, '1', 'a fork never sees an earlier exec\'s files');
+        assert.ok(Math.abs(Number(t) - t0) < 1, `clock ${t} vs ${t0}`);
+      }
+      assert.equal(seen.size, 12);
+      const st = engine.warmStats();
+      assert.ok(st && st.taken - taken0 >= 4, `warm forks used: ${JSON.stringify(st)}`);
+    });
+
     test('health reports a ready template and a pool', () => {
       const h = engine.health();
       assert.equal(h.ready, true);
