@@ -107,8 +107,12 @@ test('runner.py: exit codes, tracebacks, env, stdin, fresh globals, output', (t)
     { code: 'import random; random.seed(1)' },
     { code: 'import random; print(random.random() == __import__("random").Random(1).random())' },
     { code: 'import sys; sys.exit(True)' },
+    { raw: '  {"code": "print(1)"}  ' },
+    { raw: '{"code": "print(1)"} x' },
+    { code: 'import numpy as np; np.random.seed(1)' },
+    { code: 'import numpy as np; print(np.random.rand() == np.random.RandomState(1).rand(), np.random.rand() < 1)' },
   ]);
-  assert.equal(r.length, 22);
+  assert.equal(r.length, 26);
   assert.deepEqual(r[0], { exitCode: 0, out: 'hi\n', err: '' });
   assert.equal(r[1]!.exitCode, 3);
   assert.equal(r[2]!.exitCode, 0);
@@ -135,5 +139,9 @@ test('runner.py: exit codes, tracebacks, env, stdin, fresh globals, output', (t)
   assert.equal(r[18]!.out, '59999\n', 'a multi-megabyte program runs');
   assert.equal(r[20]!.out, 'False\n', 'random is reseeded per exec');
   assert.equal(r[21]!.exitCode, 1);
+  assert.deepEqual([r[22]!.exitCode, r[22]!.out], [0, '1\n'], 'whitespace around the JSON is fine');
+  assert.equal(r[23]!.exitCode, 1);
+  assert.match(r[23]!.err, /bad request/);
+  if (!r.failedPreloads?.includes('numpy')) assert.equal(r[25]!.out, 'False True\n', "numpy's global RNG is reseeded per exec");
   assert.deepEqual(r.failedPreloads?.includes('no_such_module_xyz'), true);
 });
