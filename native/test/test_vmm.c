@@ -50,6 +50,63 @@ static void test_boot_echo(void)
     printf("boot+echo: ok\n");
 }
 
+/* Boots a copy of echo.elf with one change applied; returns vmm_vm_boot's result. */
+static int boot_mutated(void (*mutate)(uint8_t *f, size_t *n), struct vmm_err *e)
+{
+    int fd = open(guest_path(g_guests, "echo"), O_RDONLY);
+    struct stat st;
+    CHECK(fd >= 0 && fstat(fd, &st) == 0);
+    size_t n = (size_t)st.st_size;
+    uint8_t *f = malloc(n);
+    CHECK(f && read(fd, f, n) == (ssize_t)n);
+    close(fd);
+    mutate(f, &n);
+    fd = open(tmp_path("bad.elf"), O_CREAT | O_WRONLY | O_TRUNC, 0755);
+    CHECK(fd >= 0 && write(fd, f, n) == (ssize_t)n);
+    close(fd);
+    free(f);
+    struct vmm_boot_config c = { .ram_size = 64ull << 20, .guest_elf = tmp_path("bad.elf") };
+    struct vmm_vm *vm = NULL;
+    memset(e, 0, sizeof *e);
+    int rc = vmm_vm_boot(&c, &vm, e);
+    if (rc == 0) vmm_vm_destroy(vm);
+    return rc;
+}
+
+static Elf64_Phdr *first_load(uint8_t *f)
+{
+    Elf64_Ehdr *eh = (Elf64_Ehdr *)f;
+    Elf64_Phdr *ph = (Elf64_Phdr *)(f + eh->e_phoff);
+    for (int i = 0; i < eh->e_phnum; i++) if (ph[i].p_type == PT_LOAD) return &ph[i];
+    CHECK(0);
+    return NULL;
+}
+static void m_none(uint8_t *f, size_t *n) { (void)f; (void)n; }
+static void m_low(uint8_t *f, size_t *n) { (void)n; first_load(f)->p_vaddr = 0x1000; }
+static void m_high(uint8_t *f, size_t *n) { (void)n; first_load(f)->p_vaddr = FB_RUNTIME_LIMIT - 16; }
+static void m_huge(uint8_t *f, size_t *n) { (void)n; first_load(f)->p_memsz = ~0ull - 0x1000; }
+static void m_offset(uint8_t *f, size_t *n) { (void)n; first_load(f)->p_offset = ~0ull - 8; }
+static void m_interp(uint8_t *f, size_t *n) { (void)n; first_load(f)->p_type = PT_INTERP; }
+static void m_dyn(uint8_t *f, size_t *n) { (void)n; ((Elf64_Ehdr *)f)->e_type = ET_DYN; }
+static void m_entry(uint8_t *f, size_t *n) { (void)n; ((Elf64_Ehdr *)f)->e_entry = FB_RUNTIME_LIMIT + 4; }
+static void m_phnum(uint8_t *f, size_t *n) { (void)n; ((Elf64_Ehdr *)f)->e_phoff = ~0ull - 100; }
+static void m_trunc(uint8_t *f, size_t *n) { (void)f; *n = 40; }
+static void m_class(uint8_t *f, size_t *n) { (void)n; f[EI_CLASS] = ELFCLASS32; }
+
+static void test_elf_reject(void)
+{
+    struct vmm_err e;
+    CHECK(boot_mutated(m_none, &e) == 0);
+    void (*bad[])(uint8_t *, size_t *) = { m_low, m_high, m_huge, m_offset, m_interp, m_dyn, m_entry, m_phnum,
+                                           m_trunc, m_class };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = boot_mutated(bad[i], &e);
+        if (rc != -ENOEXEC) fprintf(stderr, "mutation %zu: rc %d (%s)\n", i, rc, e.msg);
+        CHECK(rc == -ENOEXEC && e.msg[0]);
+    }
+    printf("elf: %zu malformed guests refused, e.g. \"%s\"\n", sizeof bad / sizeof bad[0], e.msg);
+}
+
 static void test_fork_echo(struct vmm_snapshot *echo)
 {
     for (int k = 0; k < 3; k++) {
@@ -404,6 +461,7 @@ int main(int argc, char **argv)
     tmp_init();
     test_probe();
     test_boot_echo();
+    test_elf_reject();
     struct vmm_snapshot *echo = make_snapshot("echo", NULL, 0);
     struct vmm_snapshot *spin = make_snapshot("spin", NULL, 0);
     test_fork_echo(echo);
