@@ -60,6 +60,8 @@ typedef int32_t i32;
 #define ENODATA 61
 #define EOVERFLOW 75
 #define ENOTSOCK 88
+#define ENOPROTOOPT 92
+#define EISCONN 106
 #define EOPNOTSUPP 95
 #define EAFNOSUPPORT 97
 #define ETIMEDOUT 110

@@ -303,10 +303,9 @@ i64 misc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled)
     }
     case 57: case 58: case 59: case 322: return -ENOSYS; /* fork, vfork, execve, execveat */
     case 61: case 247: return -ECHILD;                   /* wait4, waitid: there are no children */
-    case 41: case 53: return -EACCES;                    /* socket, socketpair: no network */
-    case 42: case 43: case 44: case 45: case 46: case 47: case 48: case 49: case 50:
-    case 51: case 52: case 54: case 55: case 288: case 299: case 307:
-        return -ENOTSOCK;
+    case 41: return -EACCES;                             /* socket: no network (socketpair is in fd.c) */
+    case 42: case 43: case 46: case 47: case 49: case 50: case 288: case 299: case 307:
+        return -ENOTSOCK;                                /* no fd here can be a network socket */
     case 60: case 231: ctl_exit((int)(a & 0xff));
     default: *handled = 0; return -ENOSYS;
     }

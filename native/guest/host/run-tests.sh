@@ -77,6 +77,15 @@ $FB --env LANG=C.UTF-8 --request '{"code":"print(6*7)"}' --request '{"code":"imp
 grep -q '^42$' "$T/r.out" || { cat "$T/r.out"; fail "runner: no 42"; }
 grep -q "RuntimeError: can't start new thread" "$T/r.out" || { cat "$T/r.out"; fail "runner: thread creation not refused"; }
 grep -q '^True$' "$T/r.out" || { cat "$T/r.out"; fail "runner: sleep"; }
+# asyncio: epoll + its socketpair self-pipe
+$FB "$IMG" /usr/bin/python3.11 -I -B -c 'import asyncio
+async def f(x):
+    await asyncio.sleep(0.02)
+    return x * 2
+async def main():
+    print(await asyncio.gather(f(1), f(2)))
+asyncio.run(main())' > "$T/a.out" 2>&1 || { cat "$T/a.out"; fail "asyncio: failed"; }
+grep -qx '\[2, 4\]' "$T/a.out" || { cat "$T/a.out"; fail "asyncio: wrong output"; }
 $FB "$IMG" /usr/bin/python3.11 -I -B -c "$(cat $H/fuzz-syscalls.py)" > "$T/f.out" 2>&1 || { cat "$T/f.out"; fail "syscall fuzz: the guest died"; }
 grep -q '^fuzz [0-9]* calls .* alive$' "$T/f.out" || { cat "$T/f.out"; fail "syscall fuzz: no result"; }
 echo "guest: python harness tests ok ($IMG)"
