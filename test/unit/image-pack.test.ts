@@ -154,3 +154,44 @@ test('the reader rejects corrupted images', async () => {
     rmSync(work, { recursive: true, force: true });
   }
 });
+
+test('the reader survives random corruption (fuzz)', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'fb-pack-'));
+  try {
+    const root: DirNode = { kind: 'dir', children: [] };
+    for (const p of ['/a/b/c', '/a/d', '/e', '/f/g/h/i']) addFile(root, p, Buffer.from(`data of ${p}`));
+    root.children.push({ name: Buffer.from('l'), node: { kind: 'symlink', target: Buffer.from('a/b') } });
+    const good = readFileSync((await packImage(root, join(work, 'ok.fbimg'), 0)).path);
+    // Flip bytes only in the metadata (header, entries, names): data bytes cannot break the reader.
+    const metaEnd = Number(good.readBigUInt64LE(40)) + Number(good.readBigUInt64LE(48));
+    let seed = 12345;
+    const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+    let rejected = 0;
+    for (let iter = 0; iter < 2000; iter++) {
+      const b = Buffer.from(good);
+      for (let k = 1 + rand(4); k > 0; k--) b[rand(metaEnd)] = rand(256);
+      const p = join(work, 'fuzz.fbimg');
+      writeFileSync(p, b);
+      try {
+        const img = new ImageReader(p);
+        try {
+          let n = 0;
+          for (const { entry } of img.walk()) {
+            if (++n > 1000) throw new Error('walk did not terminate');
+            if (entryKind(entry) !== 'dir') img.data(entry);
+          }
+          for (const path of ['/a/b/c', '/l/c', '/f/g/h/i', '/e']) img.lookup(path, true);
+        } finally {
+          img.close();
+        }
+      } catch (e) {
+        assert.ok(e instanceof Error);
+        assert.doesNotMatch(e.message, /did not terminate/);
+        rejected++;
+      }
+    }
+    assert.ok(rejected > 0);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
