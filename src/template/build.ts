@@ -146,6 +146,7 @@ async function bootAndSave(spec: BootSpec, root: string, opts: BuildOptions): Pr
       return info(spec.name, dir, m, false);
     }
     progress(`template ${spec.name}: saved ${dir} (${(manifest.sizes.memory / 2 ** 20).toFixed(0)} MiB memory)`);
+    await pruneTemplates(root, spec.name, spec.key).catch(() => {});
     return info(spec.name, dir, manifest, true);
   } catch (e) {
     if (e instanceof ForkboxError) throw e;
@@ -196,6 +197,21 @@ export async function buildTestTemplate(guest: TestGuest | string, root: string,
     name: guest, key, guestElf, argv: [guest], env: [], ramSize,
     inputs: { guestElf, guestSha256, abiVersion: FB_ABI_VERSION, ramSize, argv: [guest], env: [] },
   }, root, opts);
+}
+
+/**
+ * Removes older templates of `name` from `root`, keeping `keepKey` and the
+ * newest other one (a running server may still be forking from it; its open
+ * files stay valid after the unlink anyway).
+ */
+export async function pruneTemplates(root: string, name: string, keepKey: string): Promise<string[]> {
+  const old = (await listTemplates(root)).filter((t) => t.name === name && t.key !== keepKey);
+  const removed: string[] = [];
+  for (const t of old.slice(1)) {
+    await rm(t.dir, { recursive: true, force: true });
+    removed.push(t.key);
+  }
+  return removed;
 }
 
 /** Lists the templates in the cache (newest first). */
