@@ -41,6 +41,12 @@ static void test_boot_echo(void)
     struct vmm_request q = { .kind = FB_REQ_ECHO, .payload = "x", .payload_len = FB_MB_REQ_SIZE + 1 };
     CHECK(vmm_vm_run(vm, &q, &r, &e) == -E2BIG);
     vmm_vm_destroy(vm);
+    /* The largest RAM works (sparse: only touched pages cost). */
+    struct vmm_boot_config big = { .ram_size = FB_RAM_MAX, .guest_elf = guest_path(g_guests, "echo") };
+    OKV(vmm_vm_boot(&big, &vm, &e_));
+    OKV(vmm_vm_start(vm, SEC, &r, &e_));
+    CHECK(r.outcome == VMM_OK && r.status == FB_ST_READY);
+    vmm_vm_destroy(vm);
     /* Bad boot configs are refused with a message. */
     struct vmm_boot_config c = { .ram_size = 3 << 20, .guest_elf = guest_path(g_guests, "echo") };
     CHECK(vmm_vm_boot(&c, &vm, &e) == -EINVAL && e.msg[0]);
@@ -141,11 +147,23 @@ static void test_counter(void)
     CHECK(run_req(a, "", SEC).exit_code == 4);
     CHECK(run_req(b, "", SEC).exit_code == 2);   /* b never sees a's writes */
     CHECK(run_req(t, "", SEC).exit_code == 3);
+    /* A fork can be snapshotted too (RAM written from its private mapping):
+     * forks of that snapshot continue from the fork's value. */
+    OKV(vmm_snapshot_save(a, tmp_path("counter2.mem"), tmp_path("counter2.state"), &e_));
+    CHECK(run_req(a, "", SEC).exit_code == 5);
+    struct vmm_snapshot *s2;
+    OKV(vmm_snapshot_open(tmp_path("counter2.mem"), tmp_path("counter2.state"), &s2, &e_));
+    struct vmm_vm *c;
+    OKV(vmm_fork(s2, NULL, &c, &e_));
+    struct vmm_response rc = run_req(c, "", SEC);
+    CHECK(rc.outcome == VMM_OK && rc.exits == 1 && rc.exit_code == 5);
+    vmm_vm_destroy(c);
+    vmm_snapshot_close(s2);
     vmm_vm_destroy(a);
     vmm_vm_destroy(b);
     vmm_vm_destroy(t);
     vmm_snapshot_close(s);
-    printf("counter: forks see the template value and are independent\n");
+    printf("counter: forks see the template value and are independent; a fork's snapshot continues it\n");
 }
 
 static void test_timeout(struct vmm_snapshot *spin)
