@@ -31,7 +31,14 @@ export const RECIPES: Record<string, Recipe> = {
   python: {
     name: 'python',
     packages: ['libc6', 'python3.11-minimal', 'libpython3.11-stdlib', 'python3-numpy', 'libblas3', 'liblapack3'],
-    extraFiles: [{ source: 'runner.py', path: '/opt/forkbox/runner.py' }],
+    // The runtime reports uid/gid 1000: give it a name (getpass.getuser, pwd, ~user).
+    extraFiles: [
+      { source: 'runner.py', path: '/opt/forkbox/runner.py' },
+      { source: 'etc/passwd', path: '/etc/passwd' },
+      { source: 'etc/group', path: '/etc/group' },
+      { source: 'etc/nsswitch.conf', path: '/etc/nsswitch.conf' },
+      { source: 'etc/hosts', path: '/etc/hosts' },
+    ],
     // -I: isolated (no PYTHON* variables, no user site, no script dir in sys.path); -B: no .pyc writes.
     // Note -I also ignores PYTHONHASHSEED: the str hash seed is drawn once at template boot and is
     // therefore shared by every fork of the template (see docs/image-format.md).
@@ -52,7 +59,7 @@ export const RECIPES: Record<string, Recipe> = {
     ],
     mustExist: ['/usr/bin/python3.11', '/lib64/ld-linux-x86-64.so.2', '/usr/lib/x86_64-linux-gnu/libc.so.6',
       '/usr/lib/x86_64-linux-gnu/libblas.so.3', '/usr/lib/x86_64-linux-gnu/liblapack.so.3', '/opt/forkbox/runner.py',
-      '/usr/lib/python3/dist-packages/numpy/__init__.py', '/usr/lib/python3.11/__pycache__/os.cpython-311.pyc'],
+      '/usr/lib/python3/dist-packages/numpy/__init__.py', '/usr/lib/python3.11/__pycache__/os.cpython-311.pyc', '/etc/passwd'],
   },
 };
 
