@@ -68,6 +68,39 @@ static int write_range(int fd, const uint8_t *ram, uint64_t start, uint64_t end)
     return 0;
 }
 
+/* A fork's RAM is a private mapping of its snapshot's memory file. A page can
+ * be non-zero only if the file has data there or the page is resident (the
+ * fork wrote it, or read it in); everything else is a hole never touched, so
+ * it is skipped without faulting it in. */
+static int write_fork_ram(struct vmm_vm *vm, int fd)
+{
+    size_t pages = vm->ram_size / FB_PAGE_SIZE;
+    unsigned char *res = malloc(pages);
+    if (!res) return -ENOMEM;
+    if (mincore(vm->ram, vm->ram_size, res) < 0) memset(res, 1, pages);
+    int mfd = vm->snap ? vm->snap->mem_fd : -1;
+    uint64_t data_end = 0, next_data = 0;   /* current/next data range of the file */
+    int rc = 0;
+    for (size_t i = 0; i < pages && !rc; i++) {
+        uint64_t a = i * FB_PAGE_SIZE;
+        if (mfd >= 0 && a >= data_end && a >= next_data) {
+            off_t d = lseek(mfd, (off_t)a, SEEK_DATA);
+            if (d < 0 && errno != ENXIO) { mfd = -1; }                /* no map: check every page */
+            else if (d < 0) { next_data = data_end = vm->ram_size; }  /* no more data */
+            else {
+                off_t h = lseek(mfd, d, SEEK_HOLE);
+                next_data = (uint64_t)d;
+                data_end = h < 0 ? vm->ram_size : (uint64_t)h;
+            }
+        }
+        int in_data = mfd < 0 || (a >= next_data && a < data_end);
+        if (!in_data && !(res[i] & 1)) continue;
+        if (!page_is_zero(vm->ram + a)) rc = write_all(fd, vm->ram + a, FB_PAGE_SIZE, (off_t)a);
+    }
+    free(res);
+    return rc;
+}
+
 static int write_memory(struct vmm_vm *vm, const char *path, uint64_t *mtime, struct vmm_err *err)
 {
     char tmp[4200];
@@ -89,7 +122,7 @@ static int write_memory(struct vmm_vm *vm, const char *path, uint64_t *mtime, st
             pos = h;
         }
     } else {
-        rc = write_range(fd, vm->ram, 0, vm->ram_size);
+        rc = write_fork_ram(vm, fd);
         if (rc) { rc = vmm_fail(err, rc, "write", "%s", tmp); goto fail; }
     }
     struct stat st;
