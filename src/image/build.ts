@@ -195,6 +195,12 @@ async function doBuild(recipe: Recipe, pkgs: ResolvedPackage[], guest: Record<st
     await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
     if (opts.keepRootfs || process.env.FORKBOX_KEEP_ROOTFS === '1') progress(`staging tree kept in ${join(dir, 'rootfs')}`);
     else await rm(rootfs, { recursive: true, force: true });
+    const other = await complete(dir);
+    if (other) {
+      // Another process finished the same key first: its bytes are ours (same inputs), keep its copy.
+      await rm(tmp, { recursive: true, force: true });
+      return { imagePath: join(dir, 'image.fbimg'), key, dir, manifest: other, argv: other.argv, env: other.env, cached: true };
+    }
     await rm(dir, { recursive: true, force: true }); // an incomplete earlier attempt
     await rename(tmp, dir);
     progress(`image ${key}: ${(packed.size / 1048576).toFixed(1)} MiB, ${packed.entryCount} entries`);
