@@ -47,7 +47,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const code = positionals[0] === '-' ? await readStdin() : positionals[0]!;
   if (!process.env.FORKBOX_LOG_LEVEL) setLogLevel('warn');
-  const engine = await createEngine({ poolSize: 0, workers: 1, onProgress: (l) => process.stderr.write(`forkbox: ${l}\n`) });
+  const engine = await createEngine({ poolSize: 0, warmForks: 0, workers: 1, onProgress: (l) => process.stderr.write(`forkbox: ${l}\n`) });
   try {
     await engine.ready();
     const ac = new AbortController();

@@ -102,7 +102,8 @@ export class ForkboxEngine implements Engine {
       slot.loaded = { info, snapshot, warm };
       log.info('template.loaded', { template: lang, key: info.key, built: info.built });
     } catch (e) {
-      slot.error = asForkboxError(e);
+      slot.error = e instanceof ForkboxError ? e
+        : new ForkboxError('TemplateBuildFailed', 500, `loading the ${lang} template failed: ${(e as Error).message}`, { cause: e });
       log.error('template.failed', { template: lang, err: slot.error });
       throw slot.error;
     } finally {

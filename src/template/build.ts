@@ -174,7 +174,12 @@ export async function buildTemplate(name: TemplateName, opts: BuildOptions = {})
   const runtimeSha256 = await sha256File(runtimeElf);
   const ramSize = (opts.ramSizeMb ?? DEFAULT_RAM_MB[name]) * 1024 * 1024;
   const env = Array.isArray(image.env) ? image.env : Object.entries(image.env).map(([k, v]) => `${k}=${v}`);
-  const key = templateKey({ imageKey: image.key, runtimeSha256, ramSize, argv: image.argv, env });
+  // The snapshot pins the image file it was taken with (size and mtime are
+  // checked at open): a rebuilt image file needs a new template even when its
+  // content key is unchanged.
+  const ist = await stat(image.imagePath);
+  const imageFile = { size: ist.size, mtimeNs: (ist.mtimeMs * 1e6).toFixed(0) };
+  const key = templateKey({ imageKey: image.key, imageFile, runtimeSha256, ramSize, argv: image.argv, env });
   return bootAndSave({
     name, key, guestElf: runtimeElf, imagePath: image.imagePath, argv: image.argv, env, ramSize,
     inputs: { imageKey: image.key, runtimeSha256, guestElf: runtimeElf, guestSha256: runtimeSha256, abiVersion: FB_ABI_VERSION,
