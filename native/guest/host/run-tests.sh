@@ -25,6 +25,8 @@ python3 $H/mkimage.py "$T/unit.img" /etc/hello.txt="$T/hello.txt" /etc/passwd="$
 python3 $H/mkimage.py "$T/static.img" /bin/test-static="$OUT/test-static" /etc/hello.txt="$T/hello.txt" \
     /etc/passwd="$T/hello.txt" /etc/link@=/ /tmp="$T/tmp"
 
+# serialize with any concurrent run so the saved value is the machine's own
+if command -v flock >/dev/null 2>&1; then exec 9>"${TMPDIR:-/tmp}/forkbox-guest-tests.lock"; flock 9; fi
 OLD_MIN=$(cat /proc/sys/vm/mmap_min_addr)
 if [ "$OLD_MIN" != 0 ] && ! sysctl -qw vm.mmap_min_addr=0 2>/dev/null; then
     OLD_MIN=""
