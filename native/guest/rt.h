@@ -179,6 +179,7 @@ struct onode {
     u64 size, cap;
     u64 ino;
     i64 mtime;
+    u64 seq;                 /* insertion order: the directory-listing cursor */
     int refs;                /* open descriptions */
     int linked;              /* still in the namespace */
 };

@@ -15,6 +15,7 @@ static u64 g_entry_count;
 static struct onode *g_bucket[NBUCKET];
 static struct onode *g_all;
 static u64 g_next_ino = 1ull << 32;
+static u64 g_seq_next;
 
 int fd_dir_path(int fd, const char **path); /* fd.c */
 extern char g_cwd[PATH_MAX_RT];
@@ -113,6 +114,7 @@ static int ovl_hash(struct onode *o, const char *path)
     o->anext = g_all;
     g_all = o;
     o->linked = 1;
+    o->seq = ++g_seq_next;
     return 0;
 }
 void ovl_put(struct onode *o)
@@ -435,16 +437,18 @@ i64 vfs_getdents(const char *path, const struct vref *r, u64 *pos, u8 *buf, u64 
         }
         *pos = 1ull << 32;
     }
-    {
-        u64 i = 0, want = *pos - (1ull << 32);
-        for (struct onode *n = g_all; n; n = n->anext, i++) {
-            if (i < want) continue;
-            if (!n->whiteout && parent_is(n->path, path)) {
-                const char *nm = n->path + pl + 1;
-                if (!put_dirent(buf, cap, &o, n->ino, *pos + 1, dtype(n->mode), nm, strlen(nm))) goto full;
-            }
-            (*pos)++;
-        }
+    /* overlay children in order of their insertion sequence: the cursor is the last
+     * sequence returned, so creating or deleting entries mid-listing skips nothing */
+    for (;;) {
+        u64 after = *pos - (1ull << 32);
+        struct onode *best = 0;
+        for (struct onode *n = g_all; n; n = n->anext)
+            if (n->seq > after && (!best || n->seq < best->seq) && !n->whiteout && parent_is(n->path, path))
+                best = n;
+        if (!best) break;
+        const char *nm = best->path + pl + 1;
+        if (!put_dirent(buf, cap, &o, best->ino, (1ull << 32) + best->seq, dtype(best->mode), nm, strlen(nm))) goto full;
+        *pos = (1ull << 32) + best->seq;
     }
 full:
     if (o == 0 && cap < 280) return -EINVAL;

@@ -135,6 +135,29 @@ static void test_vfs(const char *image)
     CHECK(vfs_rename("/tmp/dir", &r, "/tmp/dir2") == 0);
     CHECK(resolve("/tmp/dir2/f", 1, &r, canon) == 0 && resolve("/tmp/dir/f", 1, &r, canon) == -ENOENT);
     CHECK(resolve("/etc", 1, &r, canon) == 0 && vfs_rename("/etc", &r, "/etc2") == -EXDEV);
+    /* a listing that deletes as it goes sees every entry once */
+    for (int i = 0; i < 50; i++) { char nm[32]; snprintf(nm, sizeof nm, "/tmp/m/%02d", i); if (!i) ovl_create("/tmp/m", S_IFDIR | 0755); ovl_create(nm, S_IFREG | 0644); }
+    {
+        u8 buf[200];
+        u64 pos = 0;
+        int seen = 0;
+        i64 k;
+        CHECK(resolve("/tmp/m", 1, &r, canon) == 0);
+        while ((k = vfs_getdents("/tmp/m", &r, &pos, buf, sizeof buf)) > 0)
+            for (i64 off = 0; off < k;) {
+                u16 rl;
+                memcpy(&rl, buf + off + 16, 2);
+                char full[64];
+                snprintf(full, sizeof full, "/tmp/m/%s", (char *)buf + off + 19);
+                struct vref c;
+                if (strcmp((char *)buf + off + 19, ".") && strcmp((char *)buf + off + 19, "..")) {
+                    seen++;
+                    CHECK(resolve(full, 0, &c, canon) == 0 && vfs_unlink(full, &c, 0) == 0);
+                }
+                off += rl;
+            }
+        CHECK(seen == 50 && list_has("/tmp", "m") == 1);
+    }
     free(m);
 }
 
