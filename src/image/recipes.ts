@@ -30,7 +30,8 @@ const PYTHON_PRELOAD = [
 export const RECIPES: Record<string, Recipe> = {
   python: {
     name: 'python',
-    packages: ['libc6', 'python3.11-minimal', 'libpython3.11-stdlib', 'python3-numpy', 'libblas3', 'liblapack3'],
+    // tzdata: zoneinfo.ZoneInfo('Europe/Paris') needs /usr/share/zoneinfo (no /etc/localtime: UTC).
+    packages: ['libc6', 'python3.11-minimal', 'libpython3.11-stdlib', 'python3-numpy', 'libblas3', 'liblapack3', 'tzdata'],
     // The runtime reports uid/gid 1000: give it a name (getpass.getuser, pwd, ~user).
     extraFiles: [
       { source: 'runner.py', path: '/opt/forkbox/runner.py' },
@@ -59,7 +60,8 @@ export const RECIPES: Record<string, Recipe> = {
     ],
     mustExist: ['/usr/bin/python3.11', '/lib64/ld-linux-x86-64.so.2', '/usr/lib/x86_64-linux-gnu/libc.so.6',
       '/usr/lib/x86_64-linux-gnu/libblas.so.3', '/usr/lib/x86_64-linux-gnu/liblapack.so.3', '/opt/forkbox/runner.py',
-      '/usr/lib/python3/dist-packages/numpy/__init__.py', '/usr/lib/python3.11/__pycache__/os.cpython-311.pyc', '/etc/passwd'],
+      '/usr/lib/python3/dist-packages/numpy/__init__.py', '/usr/lib/python3.11/__pycache__/os.cpython-311.pyc', '/etc/passwd',
+      '/usr/share/zoneinfo/Europe/Paris'],
   },
 };
 
