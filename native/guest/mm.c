@@ -11,6 +11,9 @@
 
 #define MAXPAGES (FB_RAM_MAX / PAGE)
 #define STACK_SIZE (8ull << 20)
+/* nothing is placed in the 1 MiB below the program stack: the guest cannot have
+ * real guard pages (it never edits page tables), so a gap is the cheap defence */
+#define GUARD_PAGES 256
 
 static u64 g_map[MAXPAGES / 64];
 static HOT u64 g_npages, g_used, g_limit_pages;
@@ -50,7 +53,7 @@ void mm_init(u64 ram_size)
     g_npages = ram_size / PAGE;
     for (u64 i = 0; i < FB_ARENA_BASE / PAGE; i++) g_map[i >> 6] |= 1ull << (i & 63);
     g_used = 0; /* the fixed low area is not counted against the program */
-    g_mmap_hint = g_npages - STACK_SIZE / PAGE - 16;
+    g_mmap_hint = g_npages - STACK_SIZE / PAGE - GUARD_PAGES;
 }
 
 void mm_set_limit(u64 bytes) { g_limit_pages = bytes ? (bytes + PAGE - 1) / PAGE : 0; }
@@ -85,7 +88,7 @@ u64 mm_alloc_top(u64 len, int *err)
     if (!n || n > g_npages) { *err = -ENOMEM; return 0; }
     if (over_limit(n)) { *err = -ENOMEM; return 0; }
     u64 p = find_top(n, g_mmap_hint);
-    if (!p) p = find_top(n, g_npages);
+    if (!p) p = find_top(n, g_npages - STACK_SIZE / PAGE - GUARD_PAGES); /* holes above the hint */
     if (!p) { *err = -ENOMEM; return 0; }
     pg_set(p, n, 1);
     if (p < g_mmap_hint) g_mmap_hint = p;
@@ -97,9 +100,9 @@ static void mm_free(u64 addr, u64 len)
 {
     u64 p = addr / PAGE, n = PAGE_UP(len) / PAGE;
     pg_set(p, n, 0);
-    if (p + n >= g_mmap_hint && p + n <= g_npages - STACK_SIZE / PAGE - 16) {
+    if (p + n >= g_mmap_hint && p + n <= g_npages - STACK_SIZE / PAGE - GUARD_PAGES) {
         /* let the hint climb back when the lowest mapping goes away */
-        while (g_mmap_hint < g_npages - STACK_SIZE / PAGE - 16 && !pg_used(g_mmap_hint)) g_mmap_hint++;
+        while (g_mmap_hint < g_npages - STACK_SIZE / PAGE - GUARD_PAGES && !pg_used(g_mmap_hint)) g_mmap_hint++;
     }
 }
 
