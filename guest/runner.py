@@ -10,6 +10,12 @@ import io
 import json
 import os
 import sys
+# Bound once: a program that replaces os.write or compile must not break the next exec.
+from os import chdir as _chdir, getcwd as _getcwd, read as _read, urandom as _urandom, write as _write
+_compile = compile
+_exec = exec
+_StringIO = io.StringIO
+_environ = os.environ
 
 CONTROL = '/dev/forkbox'
 CHUNK = 1 << 20
@@ -34,7 +40,7 @@ class _FdWriter(io.RawIOBase):
         view = memoryview(b).cast('B')
         total = len(view)
         while view:
-            n = os.write(self._fd, view)
+            n = _write(self._fd, view)
             view = view[n:]
         return total
 
@@ -78,7 +84,7 @@ class Runner:
                 self.failed_preloads[name] = '%s: %s' % (type(e).__name__, e)
         import random
         import traceback
-        self.random = random
+        self.random_seed = random._inst.seed
         self.traceback = traceback
         np = sys.modules.get('numpy')
         self.np_set_state = np.random.set_state if np is not None else None
@@ -90,28 +96,28 @@ class Runner:
         self.base_path = list(sys.path)
         self.base_cwd = '/tmp'
         try:
-            os.chdir(self.base_cwd)
+            _chdir(self.base_cwd)
         except OSError:
-            self.base_cwd = os.getcwd()
+            self.base_cwd = _getcwd()
         self.fd = self.open_control()
 
     def open_control(self):
         return os.open(CONTROL, os.O_RDWR)
 
     def read_request(self):
-        first = os.read(self.fd, CHUNK)  # blocks: the snapshot is taken here
+        first = _read(self.fd, CHUNK)  # blocks: the snapshot is taken here
         if not first:
             return b''
         chunks = [first]
         while True:
-            b = os.read(self.fd, CHUNK)
+            b = _read(self.fd, CHUNK)
             if not b:
                 break
             chunks.append(b)
         return chunks[0] if len(chunks) == 1 else b''.join(chunks)
 
     def answer(self, exit_code):
-        os.write(self.fd, b'{"exit_code": %d}' % exit_code)
+        _write(self.fd, b'{"exit_code": %d}' % exit_code)
 
     def reset(self, req_env, stdin):
         if self.stdout.closed:
@@ -120,38 +126,39 @@ class Runner:
             self.stderr = _text_stream(2, 'backslashreplace')
         sys.stdout = self.stdout
         sys.stderr = self.stderr
-        sys.stdin = io.StringIO(stdin or '')
+        sys.stdin = _StringIO(stdin or '')
         sys.argv[:] = ['-c']
         sys.path[:] = self.base_path
         sys.excepthook = sys.__excepthook__
         # Compare the raw bytes mapping: cheap, no str decoding of every variable.
-        if req_env or os.environ._data != self.base_env_data:
-            os.environ.clear()
-            os.environ.update(self.base_env)
+        os.environ = _environ
+        if req_env or _environ._data != self.base_env_data:
+            _environ.clear()
+            _environ.update(self.base_env)
             if req_env:
-                os.environ.update(req_env)
+                _environ.update(req_env)
         try:
-            if os.getcwd() != self.base_cwd:
-                os.chdir(self.base_cwd)
+            if _getcwd() != self.base_cwd:
+                _chdir(self.base_cwd)
         except OSError:
             pass
         # Per-fork entropy: the runtime reseeds its CSPRNG from the host on every request.
-        self.random.seed(os.urandom(32))
+        self.random_seed(_urandom(32))
         if self.np_set_state is not None:
             # numpy's legacy global RNG gets a whole fresh MT19937 key (624 words, any
             # non-zero key is a valid state). np.random.seed() would go through array
             # conversions and ufuncs that dirty ~50 more pages per exec.
-            self.np_set_state(('MT19937', memoryview(os.urandom(2496)).cast('I'), 624, 0, 0.0))
+            self.np_set_state(('MT19937', memoryview(_urandom(2496)).cast('I'), 624, 0, 0.0))
 
     def run_code(self, source):
         try:
-            code = compile(source, '<string>', 'exec')
+            code = _compile(source, '<string>', 'exec')
         except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as e:
             # Like `python -c`: no traceback header for a compile error, no runner frames.
             sys.stderr.write(''.join(self.traceback.format_exception_only(type(e), e)))
             return 1
         try:
-            exec(code, {'__name__': '__main__', '__builtins__': builtins})
+            _exec(code, {'__name__': '__main__', '__builtins__': builtins})
             return 0
         except SystemExit as e:
             status, message = _exit_status(e.code)
@@ -185,7 +192,7 @@ class Runner:
             if stdin is not None and not isinstance(stdin, str):
                 raise ValueError('"stdin" must be a string')
         except (ValueError, TypeError, UnicodeDecodeError) as e:
-            os.write(2, ('forkbox runner: bad request: %s\n' % e).encode('utf-8', 'backslashreplace'))
+            _write(2, ('forkbox runner: bad request: %s\n' % e).encode('utf-8', 'backslashreplace'))
             return 1
         self.reset(env, stdin)
         rc = self.run_code(req['code'])
@@ -205,11 +212,16 @@ class Runner:
                 rc = self.handle(payload)
             except BaseException as e:  # noqa: BLE001 - the runner itself failed: still answer
                 try:
-                    os.write(2, ('forkbox runner: internal error: %s: %s\n' % (type(e).__name__, e)).encode('utf-8', 'backslashreplace'))
+                    _write(2, ('forkbox runner: internal error: %s: %s\n' % (type(e).__name__, e)).encode('utf-8', 'backslashreplace'))
                 except BaseException:  # noqa: BLE001
                     pass
                 rc = 1
-            self.answer(rc)
+            try:
+                self.answer(rc)
+            except OSError:
+                # The program closed our descriptor: reopen the device and still answer.
+                self.fd = self.open_control()
+                self.answer(rc)
 
 
 def main():

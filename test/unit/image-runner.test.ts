@@ -13,6 +13,7 @@ import { guestFilesDir } from '../../src/lib/paths.js';
 
 const DRIVER = String.raw`
 import importlib.util, json, os, sys, threading
+_w, _r = os.write, os.read  # the programs under test break os.write/os.read on purpose
 spec = importlib.util.spec_from_file_location('runner', sys.argv[1])
 runner = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(runner)
@@ -32,7 +33,7 @@ for i, payload in enumerate(reqs):
     def feed(w=wfd, d=data):
         view = memoryview(d)
         while view:
-            view = view[os.write(w, view[:65536]):]
+            view = view[_w(w, view[:65536]):]
         os.close(w)
     t = threading.Thread(target=feed)
     t.start()
@@ -51,7 +52,7 @@ for i, payload in enumerate(reqs):
     r.fd = wfd
     r.answer(rc)
     os.close(wfd)
-    results.append(json.loads(os.read(rfd, 4096)))
+    results.append(json.loads(_r(rfd, 4096)))
     os.close(rfd)
 json.dump({'results': results, 'failed_preloads': sorted(r.failed_preloads)}, open('%s/results.json' % outdir, 'w'))
 `;
@@ -109,10 +110,12 @@ test('runner.py: exit codes, tracebacks, env, stdin, fresh globals, output', (t)
     { code: 'import sys; sys.exit(True)' },
     { raw: '  {"code": "print(1)"}  ' },
     { raw: '{"code": "print(1)"} x' },
+    { code: 'import os, builtins, io\nos.write = os.read = os.urandom = None\nbuiltins.compile = builtins.exec = None\nio.StringIO = None\nos.environ = {}' },
+    { code: 'import os; print("still fine", os.environ["HOME"] == os.environ.get("HOME"))', stdin: 'x' },
     { code: 'import numpy as np; np.random.seed(1)' },
     { code: 'import numpy as np; print(np.random.rand() == np.random.RandomState(1).rand(), np.random.rand() < 1)' },
   ]);
-  assert.equal(r.length, 26);
+  assert.equal(r.length, 28);
   assert.deepEqual(r[0], { exitCode: 0, out: 'hi\n', err: '' });
   assert.equal(r[1]!.exitCode, 3);
   assert.equal(r[2]!.exitCode, 0);
@@ -142,6 +145,8 @@ test('runner.py: exit codes, tracebacks, env, stdin, fresh globals, output', (t)
   assert.deepEqual([r[22]!.exitCode, r[22]!.out], [0, '1\n'], 'whitespace around the JSON is fine');
   assert.equal(r[23]!.exitCode, 1);
   assert.match(r[23]!.err, /bad request/);
-  if (!r.failedPreloads?.includes('numpy')) assert.equal(r[25]!.out, 'False True\n', "numpy's global RNG is reseeded per exec");
+  assert.equal(r[24]!.exitCode, 0);
+  assert.deepEqual([r[25]!.exitCode, r[25]!.out], [0, 'still fine True\n'], 'a program that breaks os/builtins does not break the next exec');
+  if (!r.failedPreloads?.includes('numpy')) assert.equal(r[27]!.out, 'False True\n', "numpy's global RNG is reseeded per exec");
   assert.deepEqual(r.failedPreloads?.includes('no_such_module_xyz'), true);
 });
