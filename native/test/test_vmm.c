@@ -300,12 +300,15 @@ static void test_mailbox_fuzz(void)
     OKV(vmm_pool_create(&(struct vmm_pool_config){ .target = 4 }, &p, &e_));
     OKV(vmm_pool_bind(p, s, &e_));
     int ok = 0, proto = 0;
+    unsigned seed = 12345;
     for (int i = 0; i < 400; i++) {
         struct vmm_vm *vm;
         OKV(vmm_fork(s, p, &vm, &e_));
         uint64_t cap = (i % 3) ? 4096 : 0;
+        uint8_t ent[FB_ENTROPY_SIZE];
+        for (int b = 0; b < FB_ENTROPY_SIZE; b++) ent[b] = (uint8_t)(rand_r(&seed) >> 7);   /* reproducible */
         struct vmm_request q = { .kind = FB_REQ_ECHO, .payload = "fuzz", .payload_len = 4, .out_cap = cap,
-                                 .err_cap = cap, .timeout_ns = SEC };
+                                 .err_cap = cap, .timeout_ns = SEC, .entropy = ent };
         struct vmm_response r;
         OKV(vmm_vm_run(vm, &q, &r, &e_));
         uint64_t ocap = cap ? cap : FB_MB_OUT_SIZE, ecap = cap ? cap : FB_MB_ERR_SIZE;
@@ -321,7 +324,7 @@ static void test_mailbox_fuzz(void)
         }
         vmm_vm_destroy(vm);
     }
-    CHECK(ok > 20 && proto > 20);
+    CHECK(ok >= 5 && proto >= 100);   /* ~6% of the combinations are valid */
     vmm_pool_destroy(p);
     vmm_snapshot_close(s);
     printf("mailbox fuzz: 400 random responses, %d accepted, %d protocol violations\n", ok, proto);
@@ -429,14 +432,17 @@ static void test_workers(struct vmm_snapshot *echo)
     printf("workers: %d jobs ran in order\n", N);
 }
 
-/* What the guest sees must be self-consistent (glibc trusts CPUID to pick
- * AVX/AVX-512 routines), and vector state must survive snapshot + fork. */
+/* What the guest sees must be consistent where software relies on it: with
+ * CPUID.OSXSAVE set, XCR0 must enable the state of every vector extension
+ * CPUID offers (glibc picks AVX/AVX-512 routines from that). Without OSXSAVE
+ * software may not use AVX at all, and only SSE state is checked. Vector
+ * state must survive snapshot + fork either way. */
 static void test_vector_state(void)
 {
     struct vmm_vm *t = boot_ready("cpuinfo", NULL, 0);
     uint32_t c1 = (uint32_t)run_req(t, "cpuid1", SEC).exit_code;
     uint32_t c7 = (uint32_t)run_req(t, "cpuid7", SEC).exit_code;
-    int osxsave = (c1 >> 27) & 1, avx = (c1 >> 28) & 1, avx512 = (c7 >> 16) & 1;
+    int osxsave = (c1 >> 27) & 1, avx = osxsave && ((c1 >> 28) & 1), avx512 = avx && ((c7 >> 16) & 1);
     uint32_t xcr0 = 0;
     if (osxsave) {
         struct vmm_response r = run_req(t, "xcr0", SEC);
@@ -445,30 +451,26 @@ static void test_vector_state(void)
         CHECK((xcr0 & 3) == 3);
         if (avx) CHECK(xcr0 & 4);
         if (avx512) CHECK((xcr0 & 0xe0) == 0xe0);
-    } else {
-        CHECK(!avx && !avx512);
     }
     CHECK(run_req(t, "sse", SEC).outcome == VMM_OK);
-    uint64_t want = 16;
-    if (avx) {
-        CHECK(run_req(t, "setvec", SEC).outcome == VMM_OK);
-        OKV(vmm_snapshot_save(t, tmp_path("vec.mem"), tmp_path("vec.state"), &e_));
-        struct vmm_snapshot *s;
-        OKV(vmm_snapshot_open(tmp_path("vec.mem"), tmp_path("vec.state"), &s, &e_));
-        struct vmm_vm *f;
-        OKV(vmm_fork(s, NULL, &f, &e_));
-        struct vmm_response r = run_req(f, "getvec", SEC);
-        want = avx512 ? 112 : 48;
-        CHECK(r.outcome == VMM_OK && r.out_len == want);
-        for (int i = 0; i < 16; i++) CHECK(r.out[i] == i + 1);          /* xmm9 */
-        for (int i = 0; i < 32; i++) CHECK(r.out[16 + i] == i + 1);     /* ymm10 */
-        for (int i = 0; avx512 && i < 64; i++) CHECK(r.out[48 + i] == i + 1); /* zmm17 */
-        vmm_vm_destroy(f);
-        vmm_snapshot_close(s);
-    }
+    const char *set = avx ? "setvec" : "setxmm", *get = avx ? "getvec" : "getxmm";
+    uint64_t want = avx512 ? 112 : avx ? 48 : 16;
+    CHECK(run_req(t, set, SEC).outcome == VMM_OK);
+    OKV(vmm_snapshot_save(t, tmp_path("vec.mem"), tmp_path("vec.state"), &e_));
+    struct vmm_snapshot *s;
+    OKV(vmm_snapshot_open(tmp_path("vec.mem"), tmp_path("vec.state"), &s, &e_));
+    struct vmm_vm *f;
+    OKV(vmm_fork(s, NULL, &f, &e_));
+    struct vmm_response r = run_req(f, get, SEC);
+    CHECK(r.outcome == VMM_OK && r.out_len == want);
+    for (int i = 0; i < 16; i++) CHECK(r.out[i] == i + 1);                    /* xmm9 */
+    for (int i = 0; avx && i < 32; i++) CHECK(r.out[16 + i] == i + 1);        /* ymm10 */
+    for (int i = 0; avx512 && i < 64; i++) CHECK(r.out[48 + i] == i + 1);     /* zmm17 */
+    vmm_vm_destroy(f);
+    vmm_snapshot_close(s);
     vmm_vm_destroy(t);
-    printf("vector state: cpuid osxsave %d avx %d avx512 %d, xcr0 %#x; %llu bytes of vector registers survive a fork\n",
-           osxsave, avx, avx512, xcr0, (unsigned long long)want);
+    printf("vector state: cpuid.1:ecx %#x (osxsave %d), avx %d, avx512 %d, xcr0 %#x; %llu bytes of vector "
+           "registers survive a fork\n", c1, osxsave, avx, avx512, xcr0, (unsigned long long)want);
 }
 
 int main(int argc, char **argv)

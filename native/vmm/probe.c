@@ -44,10 +44,11 @@ static int cpuid_fixup(struct kvm_cpuid2 *c, uint64_t *xcr0, struct vmm_err *err
     if (!l1) return vmm_fail(err, -ENOTSUP, "KVM_GET_SUPPORTED_CPUID", "no CPUID leaf 1");
     if (!ld || !(l1->ecx & (1u << 26))) {
         /* PVM's supported CPUID omits XSAVE, and KVM then refuses CR4.OSXSAVE
-         * and XCR0. PVM runs guest CPL3 code with the host's CPUID and XCR0
-         * all the same (a guest's `cpuid`/`xgetbv` show them), and
-         * KVM_GET_XSAVE2 saves that full state: test_vmm checks that what a
-         * guest sees is consistent and that vector registers survive a fork. */
+         * and XCR0. PVM shows guest CPL3 code the host's CPUID anyway (with
+         * OSXSAVE set on some hosts, clear on others) and runs it with the
+         * host's XCR0; KVM_GET_XSAVE2 saves that full state. test_vmm checks
+         * the guest's view is consistent and that vector registers survive
+         * a fork. */
         l1->ecx &= ~((1u << 26) | (1u << 27) | (1u << 28));
         *xcr0 = 0;
         return 0;

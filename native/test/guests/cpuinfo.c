@@ -4,7 +4,8 @@
  * carries the value (or 1 after the instruction ran). "setvec" loads a
  * pattern into xmm9, ymm10 and zmm17 (AVX-512, if present) and answers;
  * "getvec" stores them to OUT (16 + 32 + 64 bytes): vector state must survive
- * the doorbell and a snapshot/fork in between. */
+ * the doorbell and a snapshot/fork in between. "setxmm"/"getxmm" do the same
+ * for xmm9 alone (SSE only, for CPUs that do not offer AVX to the guest). */
 #include "guest.h"
 
 static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
@@ -33,6 +34,16 @@ void guest_main(void)
             cpuid(7, 0, r);
             if (r[1] & (1u << 16)) __asm__ volatile("vmovdqu64 (%0), %%zmm17" : : "r"(pat) : "memory");
             v = 1;
+        }
+        if (req_is("setxmm")) {
+            static const uint8_t pat[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+            __asm__ volatile("movdqu (%0), %%xmm9" : : "r"(pat) : "memory");
+            v = 1;
+        }
+        if (req_is("getxmm")) {
+            __asm__ volatile("movdqu %%xmm9, (%0)" : : "r"(OUT) : "memory");
+            respond(FB_ST_DONE, 1, 16);
+            continue;
         }
         if (req_is("getvec")) {
             volatile uint8_t *o = OUT;
