@@ -1,0 +1,310 @@
+/*
+ * ipc.c — in-memory pipes, AF_UNIX socketpairs (a pipe per direction, e.g.
+ * asyncio's self-pipe), and readiness: poll, select, epoll (level-triggered).
+ * Single-threaded: nothing can become ready while we wait, so a wait with
+ * nothing ready and no timeout is EDEADLK, and a read that would block on a
+ * live writer is EAGAIN, instead of hanging forever.
+ */
+#include "fdtab.h"
+
+/* ---- pipes (and the two directions of a socketpair) ---- */
+/* single-threaded: a read that would wait for a writer that can never run is EAGAIN */
+i64 pipe_read(struct pipe *p, u8 *buf, u64 n)
+{
+    if (!p) return 0; /* socket shut down for reading */
+    if (!p->len) return p->writers ? -EAGAIN : 0;
+    u64 c = p->len < n ? p->len : n;
+    for (u64 i = 0; i < c; i++) buf[i] = p->buf[(p->head + i) % PIPE_CAP];
+    p->head = (p->head + c) % PIPE_CAP;
+    p->len -= c;
+    return (i64)c;
+}
+
+i64 pipe_write(struct pipe *p, const u8 *buf, u64 n)
+{
+    if (!p || !p->readers) return -EPIPE;
+    u64 room = PIPE_CAP - p->len, c = n < room ? n : room;
+    if (!c) return -EAGAIN;
+    for (u64 i = 0; i < c; i++) p->buf[(p->head + p->len + i) % PIPE_CAP] = buf[i];
+    p->len += c;
+    return (i64)c;
+}
+
+struct pipe *pipe_new(void)
+{
+    struct pipe *p = kzalloc(sizeof *p);
+    if (!p) return 0;
+    p->buf = kmalloc(PIPE_CAP);
+    if (!p->buf) { kfree(p); return 0; }
+    return p;
+}
+
+
+static i64 sys_pipe2(int *fds, u64 flags)
+{
+    if (flags & ~(u64)(O_CLOEXEC | O_NONBLOCK)) return -EINVAL;
+    if (!uaccess_w(fds, 8)) return -EFAULT;
+    struct pipe *p = pipe_new();
+    if (!p) return -ENFILE;
+    struct file *r = fnew(F_PIPE_R, O_RDONLY | (u32)(flags & O_NONBLOCK));
+    struct file *w = fnew(F_PIPE_W, O_WRONLY | (u32)(flags & O_NONBLOCK));
+    if (!r || !w) { kfree(p->buf); kfree(p); kfree(r); kfree(w); return -ENFILE; }
+    r->pipe = w->pipe = p;
+    p->readers = p->writers = 1;
+    int a = fd_install(r, 0, !!(flags & O_CLOEXEC));
+    if (a < 0) { fput(r); fput(w); return a; }
+    int b = fd_install(w, 0, !!(flags & O_CLOEXEC));
+    if (b < 0) { sys_close(a); fput(w); return b; }
+    fds[0] = a; fds[1] = b;
+    return 0;
+}
+
+
+/* ---- readiness ---- */
+short revents(i64 fd, short ev)
+{
+    struct file *f = fget(fd);
+    if (!f) return POLLNVAL;
+    short r = 0;
+    if (f->type == F_PIPE_R || f->type == F_SOCK) {
+        if (!f->pipe || !f->pipe->writers) r |= POLLHUP | POLLIN;
+        else if (f->pipe->len) r |= POLLIN;
+    }
+    if (f->type == F_PIPE_W || f->type == F_SOCK) {
+        struct pipe *t = f->type == F_SOCK ? f->tx : f->pipe;
+        if (!t || !t->readers) r |= POLLERR;
+        else if (t->len < PIPE_CAP) r |= POLLOUT;
+    }
+    if (f->type == F_EPOLL) r = 0;
+    else if (f->type != F_PIPE_R && f->type != F_PIPE_W && f->type != F_SOCK) r = POLLIN | POLLOUT;
+    return r & (ev | POLLERR | POLLHUP | POLLNVAL);
+}
+
+struct pollfd { int fd; short events, revents; };
+static i64 do_poll(struct pollfd *p, u64 n, i64 timeout_ms)
+{
+    if (n > NFD) return -EINVAL;
+    if (!uaccess_w(p, n * sizeof *p)) return -EFAULT;
+    u64 deadline = timeout_ms > 0 ? time_mono_ns() + (u64)timeout_ms * 1000000ull : 0;
+    for (;;) {
+        i64 c = 0;
+        for (u64 i = 0; i < n; i++) {
+            p[i].revents = p[i].fd < 0 ? 0 : revents(p[i].fd, p[i].events);
+            if (p[i].revents) c++;
+        }
+        /* single-threaded: nothing can become ready while we wait */
+        if (c || timeout_ms == 0) return c;
+        if (timeout_ms < 0) return -EDEADLK;
+        time_spin_until_mono(deadline);
+        return 0;
+    }
+}
+
+static i64 sys_ppoll(struct pollfd *p, u64 n, const struct ktimespec *ts)
+{
+    i64 ms = -1;
+    if (ts) {
+        if (!uaccess_ok(ts, sizeof *ts)) return -EFAULT;
+        ms = ts->sec * 1000 + ts->nsec / 1000000;
+    }
+    return do_poll(p, n, ms);
+}
+
+static i64 do_select(i64 n, u64 *rd, u64 *wr, u64 *ex, i64 timeout_ns)
+{
+    if (n < 0 || n > NFD) return -EINVAL;
+    u64 words = ((u64)n + 63) / 64;
+    if ((rd && !uaccess_w(rd, words * 8)) || (wr && !uaccess_w(wr, words * 8)) || (ex && !uaccess_w(ex, words * 8))) return -EFAULT;
+    i64 c = 0;
+    for (i64 fd = 0; fd < n; fd++) {
+        u64 bit = 1ull << (fd & 63);
+        int want_r = rd && (rd[fd / 64] & bit), want_w = wr && (wr[fd / 64] & bit);
+        if (!want_r && !want_w && !(ex && (ex[fd / 64] & bit))) continue;
+        short r = revents(fd, POLLIN | POLLOUT);
+        if (r & POLLNVAL) return -EBADF;
+        if (want_r) { if (r & (POLLIN | POLLHUP)) c++; else rd[fd / 64] &= ~bit; }
+        if (want_w) { if (r & (POLLOUT | POLLERR)) c++; else wr[fd / 64] &= ~bit; }
+        if (ex) ex[fd / 64] &= ~bit;
+    }
+    if (c || timeout_ns == 0) return c;
+    if (timeout_ns < 0) return -EDEADLK;
+    time_spin_until_mono(time_mono_ns() + (u64)timeout_ns);
+    return 0;
+}
+
+/* ---- AF_UNIX socketpair: two pipes, one per direction (asyncio's self-pipe) ---- */
+#define AF_UNIX 1
+#define SOCK_STREAM 1
+#define SOCK_NONBLOCK 04000
+#define SOCK_CLOEXEC 02000000
+static i64 sys_socketpair(u64 dom, u64 type, u64 proto, int *sv)
+{
+    if (dom != AF_UNIX) return -EAFNOSUPPORT;
+    if ((type & ~(u64)(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM || proto) return -EOPNOTSUPP;
+    if (!uaccess_w(sv, 8)) return -EFAULT;
+    struct pipe *p1 = pipe_new(), *p2 = pipe_new();
+    struct file *a = fnew(F_SOCK, O_RDWR | (u32)(type & O_NONBLOCK)), *b = fnew(F_SOCK, O_RDWR | (u32)(type & O_NONBLOCK));
+    if (!p1 || !p2 || !a || !b) {
+        if (p1) { kfree(p1->buf); kfree(p1); }
+        if (p2) { kfree(p2->buf); kfree(p2); }
+        kfree(a); kfree(b);
+        return -ENFILE;
+    }
+    a->pipe = p1; a->tx = p2; b->pipe = p2; b->tx = p1;
+    p1->readers = p1->writers = p2->readers = p2->writers = 1;
+    int cl = !!(type & SOCK_CLOEXEC);
+    int x = fd_install(a, 0, cl);
+    if (x < 0) { fput(a); fput(b); return x; }
+    int y = fd_install(b, 0, cl);
+    if (y < 0) { sys_close(x); fput(b); return y; }
+    sv[0] = x; sv[1] = y;
+    return 0;
+}
+
+static struct file *sock_get(i64 fd, i64 *err)
+{
+    struct file *f = fget(fd);
+    *err = !f ? -EBADF : f->type != F_SOCK ? -ENOTSOCK : 0;
+    return *err ? 0 : f;
+}
+
+#define SOL_SOCKET 1
+#define SO_TYPE 3
+#define SO_ERROR 4
+#define SO_DOMAIN 39
+static i64 sys_getsockopt(i64 fd, u64 level, u64 opt, int *val, u32 *len)
+{
+    i64 e;
+    if (!sock_get(fd, &e)) return e;
+    if (!uaccess_w(len, 4) || *len < 4 || !uaccess_w(val, 4)) return -EFAULT;
+    if (level != SOL_SOCKET) return -ENOPROTOOPT;
+    if (opt == SO_TYPE) *val = SOCK_STREAM;
+    else if (opt == SO_ERROR) *val = 0;
+    else if (opt == SO_DOMAIN) *val = AF_UNIX;
+    else return -ENOPROTOOPT;
+    *len = 4;
+    return 0;
+}
+
+static i64 sys_getsockname(i64 fd, u8 *addr, u32 *len)
+{
+    i64 e;
+    if (!sock_get(fd, &e)) return e;
+    if (!uaccess_w(len, 4) || !uaccess_w(addr, *len)) return -EFAULT;
+    if (*len >= 2) { addr[0] = AF_UNIX; addr[1] = 0; }
+    *len = 2; /* unnamed AF_UNIX socket */
+    return 0;
+}
+
+static i64 sys_shutdown(i64 fd, u64 how)
+{
+    i64 e;
+    struct file *f = sock_get(fd, &e);
+    if (!f) return e;
+    if (how > 2) return -EINVAL;
+    /* one process: shutting a direction marks its pipe end gone for the peer */
+    struct pipe *gone[2] = { 0, 0 };
+    if ((how == 0 || how == 2) && f->pipe) { f->pipe->readers--; f->pipe->len = 0; gone[0] = f->pipe; f->pipe = 0; }
+    if ((how == 1 || how == 2) && f->tx) { f->tx->writers--; gone[1] = f->tx; f->tx = 0; }
+    for (int i = 0; i < 2; i++)
+        if (gone[i] && !gone[i]->readers && !gone[i]->writers) { kfree(gone[i]->buf); kfree(gone[i]); }
+    return 0;
+}
+
+/* ---- epoll over the descriptors above (level-triggered; EPOLLET/ONESHOT bookkeeping only) ---- */
+struct epoll_event_k { u32 events; u64 data; } __attribute__((packed));
+static i64 sys_epoll_create(u64 flags)
+{
+    if (flags & ~(u64)O_CLOEXEC) return -EINVAL;
+    struct file *f = fnew(F_EPOLL, O_RDWR);
+    if (!f) return -ENOMEM;
+    int fd = fd_install(f, 0, !!(flags & O_CLOEXEC));
+    if (fd < 0) fput(f);
+    return fd;
+}
+
+static i64 sys_epoll_ctl(i64 epfd, u64 op, i64 fd, const struct epoll_event_k *ev)
+{
+    struct file *ep = fget(epfd), *t = fget(fd);
+    if (!ep || !t) return -EBADF;
+    if (ep->type != F_EPOLL || ep == t) return -EINVAL;
+    if (t->type == F_FILE || t->type == F_DIR) return -EPERM; /* like Linux: regular files cannot be polled */
+    if (op != 2 && !uaccess_ok(ev, sizeof *ev)) return -EFAULT;
+    u32 i;
+    for (i = 0; i < ep->ep_n && ep->ep[i].fd != fd; i++) {}
+    if (op == 1) { /* ADD */
+        if (i < ep->ep_n) return -EEXIST;
+        if (ep->ep_n == ep->ep_cap) {
+            u32 nc = ep->ep_cap ? ep->ep_cap * 2 : 16;
+            struct epitem *n = krealloc(ep->ep, nc * sizeof *n);
+            if (!n) return -ENOMEM;
+            ep->ep = n; ep->ep_cap = nc;
+        }
+        ep->ep[ep->ep_n++] = (struct epitem){ (int)fd, ev->events, ev->data };
+        return 0;
+    }
+    if (i == ep->ep_n) return -ENOENT;
+    if (op == 2) { ep->ep[i] = ep->ep[--ep->ep_n]; return 0; }
+    if (op == 3) { ep->ep[i].events = ev->events; ep->ep[i].data = ev->data; return 0; }
+    return -EINVAL;
+}
+
+static i64 sys_epoll_wait(i64 epfd, struct epoll_event_k *out, i64 max, i64 timeout_ms)
+{
+    struct file *ep = fget(epfd);
+    if (!ep) return -EBADF;
+    if (ep->type != F_EPOLL || max <= 0 || max > 65536) return -EINVAL;
+    if (!uaccess_w(out, (u64)max * sizeof *out)) return -EFAULT;
+    i64 c = 0;
+    for (u32 i = 0; i < ep->ep_n && c < max; i++) {
+        short r = revents(ep->ep[i].fd, (short)(ep->ep[i].events & 0xffff));
+        if (r & POLLNVAL) continue; /* closed: Linux drops it with its last reference */
+        if (r) { out[c].events = (u32)r; out[c].data = ep->ep[i].data; c++; }
+    }
+    if (c || timeout_ms == 0) return c;
+    if (timeout_ms < 0) return -EDEADLK; /* nothing can become ready: waiting would never end */
+    time_spin_until_mono(time_mono_ns() + (u64)timeout_ms * 1000000ull);
+    return 0;
+}
+
+
+/* ---- dispatch ---- */
+i64 ipc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled)
+{
+    *handled = 1;
+    switch (nr) {
+    case 7: return do_poll((struct pollfd *)a, b, (i64)(int)c);
+    case 22: return sys_pipe2((int *)a, 0);
+    case 293: return sys_pipe2((int *)a, b);
+    case 23: {
+        i64 ns = -1;
+        if (e) { if (!uaccess_ok((void *)e, 16)) return -EFAULT; ns = ((i64 *)e)[0] * 1000000000 + ((i64 *)e)[1] * 1000; }
+        return do_select((i64)a, (u64 *)b, (u64 *)c, (u64 *)d, ns);
+    }
+    case 270: {
+        i64 ns = -1;
+        if (e) { if (!uaccess_ok((void *)e, 16)) return -EFAULT; ns = ((i64 *)e)[0] * 1000000000 + ((i64 *)e)[1]; }
+        return do_select((i64)a, (u64 *)b, (u64 *)c, (u64 *)d, ns);
+    }
+    case 271: return sys_ppoll((struct pollfd *)a, b, (const struct ktimespec *)c);
+    case 53: return sys_socketpair(a, b, c, (int *)d);
+    case 44: { i64 er; if (!sock_get((i64)a, &er)) return er; if (e) return -EISCONN; return sys_write((i64)a, (const u8 *)b, c); }
+    case 45: { i64 er; if (!sock_get((i64)a, &er)) return er;
+               if (e && uaccess_w((void *)f, 4)) *(u32 *)f = 0;
+               return sys_read((i64)a, (u8 *)b, c); }
+    case 48: return sys_shutdown((i64)a, b);
+    case 51: case 52: return sys_getsockname((i64)a, (u8 *)b, (u32 *)c);
+    case 54: { i64 er; if (!sock_get((i64)a, &er)) return er; return 0; } /* setsockopt: options have no effect here */
+    case 55: return sys_getsockopt((i64)a, b, c, (int *)d, (u32 *)e);
+    case 213: return (i64)a > 0 ? sys_epoll_create(0) : -EINVAL;
+    case 291: return sys_epoll_create(a);
+    case 233: return sys_epoll_ctl((i64)a, b, (i64)c, (const struct epoll_event_k *)d);
+    case 232: case 281: return sys_epoll_wait((i64)a, (struct epoll_event_k *)b, (i64)(int)c, (i64)(int)d);
+    case 441: {
+        i64 ms = -1;
+        if (d) { if (!uaccess_ok((void *)d, 16)) return -EFAULT; ms = ((i64 *)d)[0] * 1000 + ((i64 *)d)[1] / 1000000; }
+        return sys_epoll_wait((i64)a, (struct epoll_event_k *)b, (i64)(int)c, ms);
+    }
+    default: *handled = 0; return -ENOSYS;
+    }
+}
