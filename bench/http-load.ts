@@ -1,0 +1,152 @@
+// http-load.ts — load benchmark of the HTTP API: N concurrent keep-alive
+// clients (default 200) POST /v1/exec `print(1+1)` for D seconds (default 20)
+// and the run prints requests, errors by kind, latency p50/p90/p99 and req/s,
+// beside the server-reported fork/exec/total times. Starts its own
+// `forkbox serve` child (rate limit off, queue ≥ clients) unless --url is given.
+// A benchmark, not a test: it never fails on a number.
+//   node dist/bench/http-load.js [--url URL] [--key KEY] [--clients 200] [--duration 20] [--json] [--out FILE]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { repoRoot } from '../src/lib/paths.js';
+
+const { values: opt } = parseArgs({
+  options: {
+    url: { type: 'string' }, key: { type: 'string' }, clients: { type: 'string', default: '200' },
+    duration: { type: 'string', default: '20' }, code: { type: 'string', default: 'print(1+1)' },
+    json: { type: 'boolean', default: false }, out: { type: 'string' },
+  },
+});
+const clients = Number(opt.clients);
+const durationS = Number(opt.duration);
+
+function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+const r2 = (n: number): number => Math.round(n * 100) / 100;
+
+async function startServer(): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [join(repoRoot, 'dist/src/cli/main.js'), 'serve', '--port', '0'], {
+    env: { ...process.env, FORKBOX_RATE_LIMIT: '0', FORKBOX_MAX_QUEUE: String(Math.max(512, clients * 2)), FORKBOX_LOG_LEVEL: process.env.FORKBOX_LOG_LEVEL ?? 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /forkbox listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (c) => reject(new Error(`forkbox serve exited ${c}`)));
+  });
+  return { url, child };
+}
+
+interface Reply { status: number; body: string }
+
+function post(agent: Agent, url: URL, body: string, key?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    if (key) headers.authorization = `Bearer ${key}`;
+    const req = request({ agent, host: url.hostname, port: url.port, path: '/v1/exec', method: 'POST', headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function main(): Promise<void> {
+  let child: ChildProcess | undefined;
+  let url = opt.url;
+  if (!url) {
+    process.stderr.write('starting forkbox serve (builds the template on first use)…\n');
+    ({ url, child } = await startServer());
+  }
+  const target = new URL(url);
+  const key = opt.key ?? process.env.FORKBOX_API_KEY;
+  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  const body = JSON.stringify({ code: opt.code, timeout_seconds: 30 });
+
+  // Warm-up: one request per 10 clients, not counted.
+  await Promise.all(Array.from({ length: Math.max(1, clients / 10) }, () => post(agent, target, body, key).catch(() => undefined)));
+
+  const lat: number[] = [];
+  const fork: number[] = [], exec: number[] = [], total: number[] = [];
+  const errors: Record<string, number> = {};
+  let ok = 0;
+  const t0 = performance.now();
+  const end = t0 + durationS * 1000;
+  const client = async (): Promise<void> => {
+    while (performance.now() < end) {
+      const s = performance.now();
+      try {
+        const r = await post(agent, target, body, key);
+        const ms = performance.now() - s;
+        if (r.status === 200) {
+          const j = JSON.parse(r.body) as { exit_code: number; stdout: string; fork_time_ms: number; exec_time_ms: number; total_time_ms: number };
+          if (j.exit_code === 0 && j.stdout === '2\n' || opt.code !== 'print(1+1)') {
+            ok++;
+            lat.push(ms);
+            fork.push(j.fork_time_ms); exec.push(j.exec_time_ms); total.push(j.total_time_ms);
+          } else {
+            errors[`exit ${j.exit_code}`] = (errors[`exit ${j.exit_code}`] ?? 0) + 1;
+          }
+        } else {
+          let code = String(r.status);
+          try { code += ' ' + (JSON.parse(r.body) as { error: { code: string } }).error.code; } catch { /* not an envelope */ }
+          errors[code] = (errors[code] ?? 0) + 1;
+        }
+      } catch (e) {
+        const k = (e as NodeJS.ErrnoException).code ?? 'socket error';
+        errors[k] = (errors[k] ?? 0) + 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, client));
+  const elapsed = (performance.now() - t0) / 1000;
+  agent.destroy();
+  for (const a of [lat, fork, exec, total]) a.sort((x, y) => x - y);
+  const nErr = Object.values(errors).reduce((a, b) => a + b, 0);
+  const result = {
+    bench: 'http-load', url, clients, durationS: r2(elapsed), code: opt.code, cpus: availableParallelism(),
+    requests: ok + nErr, ok, errors: nErr, errorsByKind: errors, reqPerS: r2(ok / elapsed),
+    latencyMs: { p50: r2(pct(lat, 50)), p90: r2(pct(lat, 90)), p99: r2(pct(lat, 99)), max: r2(lat[lat.length - 1] ?? NaN) },
+    serverMs: {
+      forkP50: r2(pct(fork, 50)), forkP99: r2(pct(fork, 99)),
+      execP50: r2(pct(exec, 50)), execP99: r2(pct(exec, 99)),
+      totalP50: r2(pct(total, 50)), totalP99: r2(pct(total, 99)),
+    },
+  };
+  if (child) {
+    const exited = new Promise((r) => child!.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+  if (opt.out) writeFileSync(opt.out, JSON.stringify(result, null, 2) + '\n');
+  if (opt.json) {
+    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    return;
+  }
+  const l = result.latencyMs, s = result.serverMs;
+  process.stdout.write([
+    `http load: ${clients} clients × ${result.durationS} s, POST /v1/exec ${JSON.stringify(opt.code)} (${result.cpus} CPUs)`,
+    `  requests ${result.requests}   ok ${ok}   errors ${nErr}${nErr ? ' ' + JSON.stringify(errors) : ''}`,
+    `  throughput ${result.reqPerS} req/s`,
+    `  latency (client) p50 ${l.p50} ms   p90 ${l.p90} ms   p99 ${l.p99} ms   max ${l.max} ms`,
+    `  server   fork p50 ${s.forkP50} / p99 ${s.forkP99} ms   exec p50 ${s.execP50} / p99 ${s.execP99} ms   total p50 ${s.totalP50} / p99 ${s.totalP99} ms`,
+    '',
+  ].join('\n'));
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`http-load: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+});
