@@ -60,6 +60,7 @@ async function guestFiles(): Promise<Record<string, string>> {
   const walk = async (rel: string): Promise<void> => {
     const entries = await readdir(join(guestFilesDir, rel)).catch(() => [] as string[]);
     for (const name of entries.sort()) {
+      if (name.startsWith('.') || name === '__pycache__') continue; // editor and interpreter droppings
       const r = rel ? `${rel}/${name}` : name;
       const st = await lstat(join(guestFilesDir, r));
       if (st.isDirectory()) await walk(r);

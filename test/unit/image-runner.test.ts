@@ -70,7 +70,7 @@ function runAll(execs: Exec[]): Array<{ exitCode: number; out: string; err: stri
     writeFileSync(join(work, 'driver.py'), DRIVER);
     const payloads = execs.map((e) => e.raw ?? JSON.stringify({ code: e.code, env: e.env ?? null, stdin: e.stdin ?? null }));
     writeFileSync(join(work, 'reqs.json'), JSON.stringify(payloads));
-    execFileSync('python3', ['-I', join(work, 'driver.py'), join(guestFilesDir, 'runner.py'), join(work, 'reqs.json'), work], { stdio: 'inherit', cwd: work });
+    execFileSync('python3', ['-I', '-B', join(work, 'driver.py'), join(guestFilesDir, 'runner.py'), join(work, 'reqs.json'), work], { stdio: 'inherit', cwd: work });
     const res = JSON.parse(readFileSync(join(work, 'results.json'), 'utf8')) as { results: Array<{ exit_code: number }>; failed_preloads: string[] };
     const out = res.results.map((r, i) => ({
       exitCode: r.exit_code, out: readFileSync(join(work, `${i}.out`), 'utf8'), err: readFileSync(join(work, `${i}.err`), 'utf8'),
