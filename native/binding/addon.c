@@ -396,7 +396,8 @@ static struct vmm_vm *take_vm(struct vm_h *v)
  * finished forks go to one low-priority reaper thread instead. Past a backlog
  * of REAP_MAX (a saturated host) the worker destroys inline, so dead VMs never
  * pile up. The bookkeeping job `f` is posted once the vm is gone. */
-#define REAP_MAX 64
+#define REAP_MAX 32
+#define REAP_NICE 5   /* a third of a normal thread's share under contention: never starved for long */
 static pthread_mutex_t g_reap_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_reap_cv = PTHREAD_COND_INITIALIZER;
 static struct job *g_reap_head, *g_reap_tail;
@@ -407,7 +408,7 @@ static pthread_t g_reaper;
 static void *reaper_main(void *arg)
 {
     (void)arg;
-    setpriority(PRIO_PROCESS, (id_t)gettid(), 10);   /* per-thread nice on Linux */
+    setpriority(PRIO_PROCESS, (id_t)gettid(), REAP_NICE);   /* per-thread nice on Linux */
     pthread_mutex_lock(&g_reap_mu);
     for (;;) {
         while (!g_reap_head && !g_reap_stop) pthread_cond_wait(&g_reap_cv, &g_reap_mu);
