@@ -23,12 +23,18 @@ int shell_set_slot(struct vmm_shell *sh, uint32_t slot, uint32_t flags, uint64_t
     return 0;
 }
 
+static void shell_init(struct vmm_shell *sh)
+{
+    memset(sh, 0, sizeof *sh);
+    sh->vm_fd = sh->vcpu_fd = -1;
+}
+
 int shell_create(struct vmm_shell *sh, struct vmm_err *err)
 {
     int rc;
     const struct kvm_global *k = kvm_global(err);
+    shell_init(sh);
     if (!k) return err ? err->code : -ENODEV;
-    memset(sh, 0, sizeof *sh);
     sh->vm_fd = ioctl(k->fd, KVM_CREATE_VM, 0);
     if (sh->vm_fd < 0) return vmm_fail(err, -errno, "KVM_CREATE_VM", "%s", strerror(errno));
     sh->vcpu_fd = ioctl(sh->vm_fd, KVM_CREATE_VCPU, 0);
@@ -56,7 +62,7 @@ close_vcpu:
     close(sh->vcpu_fd);
 close_vm:
     close(sh->vm_fd);
-    memset(sh, 0, sizeof *sh);
+    shell_init(sh);
     return rc;
 }
 
@@ -80,15 +86,18 @@ int shell_bind(struct vmm_shell *sh, struct vmm_snapshot *s, uint8_t **ram, stru
     return 0;
 }
 
+/* The VM goes first (vCPU fd, then the kvm_run mapping that pins it, then the
+ * VM fd: the last reference), so unmapping guest memory afterwards no longer
+ * runs KVM's MMU notifiers for it. vmm_vm_destroy unmaps the RAM after this. */
 void shell_destroy(struct vmm_shell *sh)
 {
+    if (sh->vcpu_fd >= 0) close(sh->vcpu_fd);
+    if (sh->run) munmap(sh->run, sh->run_size);
+    if (sh->vm_fd >= 0) close(sh->vm_fd);
     if (sh->ram) munmap(sh->ram, sh->ram_size);
     if (sh->bound) snapshot_put(sh->bound);
     if (sh->mailbox) munmap(sh->mailbox, FB_MAILBOX_SIZE);
-    if (sh->run) munmap(sh->run, sh->run_size);
-    if (sh->vcpu_fd > 0) close(sh->vcpu_fd);
-    if (sh->vm_fd > 0) close(sh->vm_fd);
-    memset(sh, 0, sizeof *sh);
+    shell_init(sh);
 }
 
 struct vmm_vm *vm_alloc(void)
@@ -96,6 +105,7 @@ struct vmm_vm *vm_alloc(void)
     struct vmm_vm *vm = calloc(1, sizeof *vm);
     if (!vm) return NULL;
     vm->ram_fd = -1;
+    shell_init(&vm->sh);
     pthread_mutex_init(&vm->lock, NULL);
     return vm;
 }
