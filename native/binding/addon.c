@@ -601,6 +601,8 @@ static void pending_add(napi_env env, int d)
 }
 
 /* JS thread: completion of a job. env is NULL when the tsfn is torn down. */
+static void vm_queue_destroy(napi_env env, struct vm_h *v);
+
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data)
 {
     struct job *j = data;
@@ -639,6 +641,10 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data)
                 break;
             case J_FORK:
                 argv[1] = vm_external(env, j->vm);
+                if (!argv[1]) {   /* could not hand the vm to JS: tear it down */
+                    j->vm->h.closed = true;
+                    vm_queue_destroy(env, j->vm);
+                }
                 break;
             case J_FORKRUN: {
                 napi_value o;
@@ -651,6 +657,11 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data)
             }
             default:
                 break;
+            }
+            if (!argv[1]) {
+                struct vmm_err e = {.code = -ENOMEM, .op = "napi", .msg = "could not build the result"};
+                argv[0] = make_error(env, -ENOMEM, &e);
+                argv[1] = undef;
             }
         }
         napi_value cb;
