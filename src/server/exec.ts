@@ -5,8 +5,8 @@
 // are error envelopes. A batch runs in parallel forks, bounded per batch, and
 // returns results in request order; a platform error fails the whole batch.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ExecRequest, ExecResult } from '../engine/types.js';
-import { rateLimited, shuttingDown } from '../lib/errors.js';
+import { LANGUAGES, type ExecRequest, type ExecResult, type Language } from '../engine/types.js';
+import { rateLimited, shuttingDown, unsupported } from '../lib/errors.js';
 import { log } from '../lib/log.js';
 import type { ServerContext } from './context.js';
 import { batchSchema, execSchema, type BatchBody, type ExecBody } from './schema.js';
@@ -43,8 +43,15 @@ export function toResponse(r: ExecResult): ExecResponse {
   };
 }
 
+/** 501 for a language this server knows of but does not run. */
+function checkLanguage(b: ExecBody, where = 'language'): void {
+  if (!(LANGUAGES as readonly string[]).includes(b.language)) {
+    throw unsupported(`${where} "${b.language}" is not supported by this server yet (supported: ${LANGUAGES.join(', ')})`);
+  }
+}
+
 function toEngineRequest(ctx: ServerContext, b: ExecBody): ExecRequest {
-  const req: ExecRequest = { code: b.code, language: b.language, timeoutSeconds: b.timeout_seconds };
+  const req: ExecRequest = { code: b.code, language: b.language as Language, timeoutSeconds: b.timeout_seconds };
   if (b.env !== undefined) req.env = b.env;
   if (b.stdin !== undefined) req.stdin = b.stdin;
   if (ctx.config.stdoutCapBytes !== undefined) req.stdoutCap = ctx.config.stdoutCapBytes;
@@ -107,6 +114,7 @@ async function runOne(ctx: ServerContext, request: FastifyRequest, body: ExecBod
 export function registerExecRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post('/v1/exec', { schema: { body: execSchema(ctx.config) } }, async (request, reply) => {
     const body = request.body as ExecBody;
+    checkLanguage(body);
     takeTokens(ctx, request, 1);
     const ac = disconnectSignal(request, reply);
     const result = await runOne(ctx, request, body, ac.signal);
@@ -115,6 +123,7 @@ export function registerExecRoutes(app: FastifyInstance, ctx: ServerContext): vo
 
   app.post('/v1/exec/batch', { schema: { body: batchSchema(ctx.config) } }, async (request, reply) => {
     const { executions } = request.body as BatchBody;
+    executions.forEach((e, i) => checkLanguage(e, `executions[${i}].language`));
     takeTokens(ctx, request, executions.length);
     const ac = disconnectSignal(request, reply);
     const results = new Array<ExecResult>(executions.length);

@@ -6,6 +6,9 @@ import type { ServerConfig } from './config.js';
 
 export const DEFAULT_TIMEOUT_SECONDS = 30;
 
+/** Languages other sandboxes (and Zeroboot clients) name that this server does not run yet. */
+export const UNSUPPORTED_LANGUAGES = ['node', 'nodejs', 'javascript', 'js', 'typescript', 'ts', 'bash', 'sh', 'shell', 'ruby', 'go', 'rust'] as const;
+
 export function execSchema(cfg: ServerConfig): Record<string, unknown> {
   return {
     type: 'object',
@@ -13,7 +16,8 @@ export function execSchema(cfg: ServerConfig): Record<string, unknown> {
     additionalProperties: false,
     properties: {
       code: { type: 'string' },
-      language: { type: 'string', enum: [...LANGUAGES], default: 'python' },
+      // Known names outside LANGUAGES pass the schema and get 501 Unsupported from the route.
+      language: { type: 'string', enum: [...LANGUAGES, ...UNSUPPORTED_LANGUAGES], default: 'python' },
       timeout_seconds: {
         type: 'number',
         exclusiveMinimum: 0,
@@ -44,7 +48,7 @@ export function batchSchema(cfg: ServerConfig): Record<string, unknown> {
 
 export interface ExecBody {
   code: string;
-  language: 'python';
+  language: string;
   timeout_seconds: number;
   env?: Record<string, string>;
   stdin?: string;
@@ -80,7 +84,7 @@ export function formatSchemaErrors(errors: readonly SchemaError[], dataVar: stri
       msg = `${path} has unknown field "${String(e.params.additionalProperty)}"`;
       break;
     case 'enum':
-      msg = `${path} must be one of: ${(e.params.allowedValues as unknown[]).map(String).join(', ')}`;
+      msg = `${path} must be one of: ${(e.params.allowedValues as unknown[]).filter((v) => !(UNSUPPORTED_LANGUAGES as readonly unknown[]).includes(v)).map(String).join(', ')}`;
       break;
     case 'type':
       msg = `${path} must be ${String(e.params.type).replace(/^([aeiou])/, 'an $1').replace(/^(?!an )/, 'a ')}`;

@@ -83,7 +83,7 @@ out["timeout"] = [t.outcome, t.exit_code]
 out["batch"] = [x.stdout for x in sb.run_batch([f"print({i} + 1)" for i in range(5)])]
 out["health"] = sb.health()["status"]
 try:
-    sb.run("1", language="ruby")
+    sb.run("1", language="cobol")
 except forkbox.InvalidRequest as e:
     out["invalid"] = [e.status, e.message]
 try:

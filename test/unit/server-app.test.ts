@@ -7,7 +7,7 @@ import { request as httpRequest } from 'node:http';
 import { test } from 'node:test';
 import type { Engine, EngineHealth, ExecRequest, ExecResult } from '../../src/engine/types.js';
 import { internal, templateNotReady } from '../../src/lib/errors.js';
-import { setLogSink } from '../../src/lib/log.js';
+import { setLogLevel, setLogSink } from '../../src/lib/log.js';
 import { buildServer } from '../../src/server/app.js';
 import { parseKeyFile } from '../../src/server/auth.js';
 import { loadServerConfig, type ServerConfig } from '../../src/server/config.js';
@@ -67,7 +67,8 @@ const post = (app: ReturnType<typeof setup>['app'], url: string, payload: unknow
 function captureLogs(): { lines: Record<string, unknown>[]; restore: () => void } {
   const lines: Record<string, unknown>[] = [];
   const prev = setLogSink((l) => lines.push(JSON.parse(l)));
-  return { lines, restore: () => setLogSink(prev) };
+  setLogLevel('info'); // whatever FORKBOX_LOG_LEVEL says
+  return { lines, restore: () => { setLogSink(prev); setLogLevel((process.env.FORKBOX_LOG_LEVEL as 'info' | undefined) ?? 'info'); } };
 }
 
 test('POST /v1/exec: Zeroboot-shaped result, defaults applied, request id header', async () => {
@@ -117,6 +118,10 @@ test('validation: clear 400 envelopes', async () => {
     assert.match(e.message, re, JSON.stringify(payload));
     assert.equal(e.requestId, r.headers['x-request-id']);
   }
+  const js = await post(app, '/v1/exec', { code: 'console.log(1)', language: 'node' });
+  assert.equal(js.statusCode, 501);
+  assert.equal(js.json().error.code, 'Unsupported');
+  assert.match(js.json().error.message, /language "node" is not supported by this server yet \(supported: python\)/);
   const bad = await app.inject({ method: 'POST', url: '/v1/exec', payload: '{"code":', headers: { 'content-type': 'application/json' } });
   assert.equal(bad.statusCode, 400);
   assert.match(bad.json().error.message, /not valid JSON/);
@@ -190,7 +195,7 @@ test('batch: results in order, bounded parallelism, size cap, platform error fai
   const big = await post(app, '/v1/exec/batch', { executions: Array.from({ length: 11 }, () => ({ code: 'echo' })) });
   assert.equal(big.statusCode, 400);
   assert.match(big.json().error.message, /must NOT have more than 10 items/);
-  const badItem = await post(app, '/v1/exec/batch', { executions: [{ code: 'echo' }, { code: 'echo', language: 'ruby' }] });
+  const badItem = await post(app, '/v1/exec/batch', { executions: [{ code: 'echo' }, { code: 'echo', language: 'cobol' }] });
   assert.equal(badItem.statusCode, 400);
   assert.match(badItem.json().error.message, /body\.executions\[1\]\.language must be one of/);
   const failed = await post(app, '/v1/exec/batch', { executions: [{ code: 'sleep 200' }, { code: 'platform-error' }] });

@@ -38,6 +38,10 @@ class ExecResult:
     stderr_truncated: bool
     crash: Optional[str] = None
 
+    def __str__(self) -> str:
+        """The program's stdout, so ``print(sb.run(...))`` shows its output."""
+        return self.stdout
+
     @classmethod
     def from_wire(cls, r: Mapping[str, Any]) -> "ExecResult":
         return cls(
