@@ -5,6 +5,7 @@
  * response, pools and workers. Needs /dev/kvm (prints "skipped:" otherwise).
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "util.h"
@@ -473,6 +474,65 @@ static void test_vector_state(void)
            "registers survive a fork\n", c1, osxsave, avx, avx512, xcr0, (unsigned long long)want);
 }
 
+/* Many workers fork the same snapshot through one bound pool at once, each
+ * fork echoing its own payloads; meanwhile spinning forks on other workers
+ * are kicked from this thread. */
+struct cjob { struct vmm_snapshot *s; struct vmm_pool *p; int id; int ok; struct vmm_vm *_Atomic vm; int spin; };
+static void cjob_fn(void *arg)
+{
+    struct cjob *j = arg;
+    struct vmm_vm *vm;
+    struct vmm_err e = {0};
+    if (vmm_fork(j->s, j->p, &vm, &e) != 0) return;
+    if (j->spin) {
+        atomic_store(&j->vm, vm);
+        struct vmm_request q = { .kind = FB_REQ_ECHO, .payload = "go", .payload_len = 2, .timeout_ns = 10 * SEC };
+        struct vmm_response r;
+        j->ok = vmm_vm_run(vm, &q, &r, &e) == 0 && r.outcome == VMM_KILLED;
+        while (atomic_load(&j->vm)) usleep(100);   /* the kicker is done with it */
+        vmm_vm_destroy(vm);
+        return;
+    }
+    int good = 1;
+    for (int k = 0; k < 20; k++) {
+        char msg[48];
+        int n = snprintf(msg, sizeof msg, "job %d request %d", j->id, k);
+        struct vmm_request q = { .kind = FB_REQ_ECHO, .payload = msg, .payload_len = (uint64_t)n, .timeout_ns = SEC };
+        struct vmm_response r;
+        if (vmm_vm_run(vm, &q, &r, &e) != 0 || r.outcome != VMM_OK || r.exits != 1 || r.out_len != (uint64_t)n ||
+            memcmp(r.out, msg, (size_t)n))
+            good = 0;
+    }
+    vmm_vm_destroy(vm);
+    j->ok = good;
+}
+
+static void test_concurrency(struct vmm_snapshot *echo, struct vmm_snapshot *spin)
+{
+    struct vmm_workers *w;
+    struct vmm_pool *p;
+    OKV(vmm_workers_create(6, &w, &e_));
+    OKV(vmm_pool_create(&(struct vmm_pool_config){ .target = 8 }, &p, &e_));
+    OKV(vmm_pool_bind(p, echo, &e_));
+    enum { N = 48, S = 4 };
+    static struct cjob jobs[N + S];
+    for (int i = 0; i < N + S; i++) {
+        jobs[i] = (struct cjob){ .s = i < N ? echo : spin, .p = i < N ? p : NULL, .id = i, .spin = i >= N };
+        CHECK(vmm_workers_submit(w, i < N ? (unsigned)(i % 4) : (unsigned)(4 + i % 2), cjob_fn, &jobs[i]) == 0);
+    }
+    for (int i = N; i < N + S; i++) {   /* kick each spinning fork once it runs */
+        struct vmm_vm *vm;
+        while (!(vm = atomic_load(&jobs[i].vm))) usleep(100);
+        usleep(5000);
+        vmm_vm_kick(vm);
+        atomic_store(&jobs[i].vm, NULL);
+    }
+    vmm_workers_destroy(w);
+    for (int i = 0; i < N + S; i++) CHECK(jobs[i].ok);
+    vmm_pool_destroy(p);
+    printf("concurrency: %d forks echoing on 4 workers, %d kicked on 2 more: all correct\n", N, S);
+}
+
 int main(int argc, char **argv)
 {
     skip_without_kvm("VMM tests");
@@ -495,6 +555,7 @@ int main(int argc, char **argv)
     test_big();
     test_pool(echo, spin);
     test_workers(echo);
+    test_concurrency(echo, spin);
     vmm_snapshot_close(echo);
     vmm_snapshot_close(spin);
     struct vmm_stats st;
