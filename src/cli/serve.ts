@@ -14,7 +14,8 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
-function engineOptions(cfg: ServerConfig): EngineOptions {
+/** The engine options a server configuration asks for (unset: engine defaults). */
+export function engineOptions(cfg: ServerConfig): EngineOptions {
   const o: EngineOptions = {
     buildIfMissing: true,
     onProgress: (line: string) => process.stderr.write(`forkbox: ${line}\n`),

@@ -108,3 +108,17 @@ test('config: defaults, env, flags win, clear errors', () => {
   assert.throws(() => loadServerConfig([], { FORKBOX_LOG_CODE: 'maybe' }), /FORKBOX_LOG_CODE must be a boolean/);
   assert.throws(() => loadServerConfig(['--nope']), /nope/);
 });
+
+test('serve: engine options follow the configuration (memory limit, pool, caps)', async () => {
+  const { engineOptions } = await import('../../src/cli/serve.js');
+  const none = engineOptions(loadServerConfig([], {}));
+  assert.equal(none.memLimitMb, undefined);
+  assert.equal(none.poolSize, undefined);
+  assert.equal(none.buildIfMissing, true);
+  const o = engineOptions(loadServerConfig(['--mem-limit-mb', '128', '--pool-size', '2', '--workers', '3'], { FORKBOX_STDOUT_CAP_BYTES: '1000', FORKBOX_STDERR_CAP_BYTES: '2000' }));
+  assert.equal(o.memLimitMb, 128);
+  assert.equal(o.poolSize, 2);
+  assert.equal(o.workers, 3);
+  assert.equal(o.stdoutCap, 1000);
+  assert.equal(o.stderrCap, 2000);
+});
