@@ -217,6 +217,20 @@ if (!p.available || !existsSync(runtimeElf)) {
       assert.ok(st && st.taken - taken0 >= 4, `warm forks used: ${JSON.stringify(st)}`);
     });
 
+    test('close(grace) lets short execs finish and cancels the rest', async () => {
+      const e2 = await createEngine({ poolSize: 0, warmForks: 0, workers: 2 });
+      await e2.ready();
+      const quick = e2.exec({ code: 'print("quick")', language: 'python', timeoutSeconds: 10 });
+      const stuck = e2.exec({ code: 'while True:\n    pass', language: 'python', timeoutSeconds: 60 });
+      await new Promise((r) => setTimeout(r, 200));
+      const t0 = performance.now();
+      await e2.close(300);
+      assert.ok(performance.now() - t0 < 5000);
+      assert.equal((await quick).stdout, 'quick\n');
+      assert.equal((await stuck).outcome, 'cancelled');
+      await assert.rejects(e2.exec({ code: 'pass', language: 'python', timeoutSeconds: 1 }), (e: { code?: string }) => e.code === 'ShuttingDown');
+    });
+
     test('health reports a ready template and a pool', () => {
       const h = engine.health();
       assert.equal(h.ready, true);
