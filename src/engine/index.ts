@@ -29,7 +29,7 @@ export interface EngineOptions {
   stderrCap?: number;
   /** Build the template when it is not in the cache (default true); else use the newest cached one. */
   buildIfMissing?: boolean;
-  /** Forks kept warmed by one `pass` exec, so a request skips the first-touch page faults (default 2; 0 = off). */
+  /** Forks kept warmed by one `pass` exec, so a request skips the first-touch page faults (default 4; 0 = off). */
   warmForks?: number;
   /** Rebuild the template even when cached. */
   forceBuild?: boolean;
@@ -67,7 +67,7 @@ export class ForkboxEngine implements Engine {
       stderrCap: opts.stderrCap ?? DEFAULT_CAP,
       buildIfMissing: opts.buildIfMissing ?? true,
       forceBuild: opts.forceBuild ?? false,
-      warmForks: opts.warmForks ?? 2,
+      warmForks: opts.warmForks ?? 4,
       onProgress: opts.onProgress,
     };
     if (this.opts.memLimitMb > this.opts.ramSizeMb) throw new RangeError('memLimitMb must not exceed ramSizeMb');
