@@ -29,7 +29,7 @@ export interface EngineOptions {
   stderrCap?: number;
   /** Build the template when it is not in the cache (default true); else use the newest cached one. */
   buildIfMissing?: boolean;
-  /** Forks kept warmed by one `pass` exec, so a request skips the first-touch page faults (default 4; 0 = off). */
+  /** Forks kept warmed by one no-output exec, so a request skips the first-touch page faults (default 4; 0 = off). */
   warmForks?: number;
   /** Rebuild the template even when cached. */
   forceBuild?: boolean;
