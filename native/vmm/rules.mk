@@ -7,14 +7,14 @@ TEST_GUEST_ELFS := $(TEST_GUESTS:%=$(OUT)/guests/%.elf)
 VMM_TESTS := test_vmm test_snapshot_fuzz
 VMM_TEST_BINS := $(VMM_TESTS:%=$(OUT)/test/%)
 
-.PHONY: vmm-leak bench
+.PHONY: vmm-leak vmm-tsan bench
 guests:: $(TEST_GUEST_ELFS)
 
 $(OUT)/guests/%.elf: test/guests/%.c test/guests/crt0.S test/guests/guest.h test/guests/guest.ld include/abi.h
 	@mkdir -p $(dir $@)
 	$(CC) $(GUEST_CFLAGS) -T test/guests/guest.ld -Wl,--build-id=none -o $@ test/guests/crt0.S $<
 
-$(OUT)/test/%: test/%.c test/check.h $(VMM_SRCS) $(VMM_HDRS)
+$(OUT)/test/%: test/%.c test/check.h test/util.h $(VMM_SRCS) $(VMM_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -Ivmm -o $@ $< $(VMM_SRCS) -lpthread
 
@@ -26,7 +26,7 @@ test:: $(TEST_GUEST_ELFS) $(VMM_TEST_BINS) $(OUT)/bench/test_leak
 # test_leak: 10,000 fork+echo+destroy cycles, fd and RSS checked (~20 s; built
 # optimised without ASan, whose quarantine would hide RSS behaviour; also
 # `make -C native vmm-leak`). bench_fork: `make -C native bench`.
-$(OUT)/bench/%: test/%.c test/check.h $(VMM_SRCS) $(VMM_HDRS)
+$(OUT)/bench/%: test/%.c test/check.h test/util.h $(VMM_SRCS) $(VMM_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Ivmm -o $@ $< $(VMM_SRCS) -lpthread
 
@@ -35,3 +35,11 @@ vmm-leak: $(TEST_GUEST_ELFS) $(OUT)/bench/test_leak
 
 bench: $(TEST_GUEST_ELFS) $(OUT)/bench/bench_fork
 	$(OUT)/bench/bench_fork $(OUT)/guests
+
+# The VMM tests under ThreadSanitizer (pool, kicks, workers): make -C native vmm-tsan
+$(OUT)/tsan/%: test/%.c test/check.h test/util.h $(VMM_SRCS) $(VMM_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Ivmm -fsanitize=thread -o $@ $< $(VMM_SRCS) -lpthread
+
+vmm-tsan: $(TEST_GUEST_ELFS) $(OUT)/tsan/test_vmm
+	TSAN_OPTIONS=halt_on_error=1 $(OUT)/tsan/test_vmm $(OUT)/guests

@@ -39,7 +39,7 @@ static void kick_handler(int sig, siginfo_t *si, void *uc)
     if (si->si_code != SI_TIMER) return;   /* a kick already set immediate_exit itself */
     struct thread_ctx *c = si->si_value.sival_ptr;
     struct kvm_run *r = c ? atomic_load(&c->run) : NULL;
-    if (r) r->immediate_exit = 1;
+    if (r) __atomic_store_n(&r->immediate_exit, 1, __ATOMIC_RELAXED);
 }
 
 static void ctx_free(void *p)
@@ -92,7 +92,7 @@ void vmm_vm_kick(struct vmm_vm *vm)
 {
     pthread_mutex_lock(&vm->lock);
     atomic_store(&vm->killed, 1);
-    if (vm->sh.run) vm->sh.run->immediate_exit = 1;
+    if (vm->sh.run) __atomic_store_n(&vm->sh.run->immediate_exit, 1, __ATOMIC_RELAXED);
     if (vm->running) pthread_kill(vm->thread, kick_sig);
     pthread_mutex_unlock(&vm->lock);
     stat_add(ST_KICKS, 1);
@@ -261,7 +261,7 @@ static int run_loop(struct vmm_vm *vm, int first, uint64_t timeout_ns, struct vm
         if (r < 0) {
             int e = errno;
             if (e == EINTR || e == EAGAIN) {
-                vm->sh.run->immediate_exit = 0;
+                __atomic_store_n(&vm->sh.run->immediate_exit, 0, __ATOMIC_RELAXED);
                 vm->pending_io = 0;
                 if (atomic_load(&vm->killed)) { crash(resp, VMM_KILLED, "killed"); break; }
                 if (deadline && vmm_now_ns() >= deadline) {

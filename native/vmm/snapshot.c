@@ -175,10 +175,10 @@ static int complete_pending_io(struct vmm_vm *vm, struct vmm_err *err)
     if (!vm->pending_io) return 0;
     /* KVM finishes an `out` only on the next KVM_RUN; with immediate_exit it
      * completes it (RIP past the `out`) and returns -EINTR before running. */
-    vm->sh.run->immediate_exit = 1;
+    __atomic_store_n(&vm->sh.run->immediate_exit, 1, __ATOMIC_RELAXED);
     int r = ioctl(vm->sh.vcpu_fd, KVM_RUN, 0);
     int e = errno;
-    vm->sh.run->immediate_exit = 0;
+    __atomic_store_n(&vm->sh.run->immediate_exit, 0, __ATOMIC_RELAXED);
     if (r == 0 || e != EINTR)
         return vmm_fail(err, r == 0 ? -EIO : -e, "KVM_RUN", "completing the doorbell: %s", r == 0 ? "ran" : strerror(e));
     vm->pending_io = 0;
