@@ -91,6 +91,8 @@ struct vmm_snapshot;
  * file named in the state file is opened too (path may be overridden). */
 int vmm_snapshot_open(const char *mem_path, const char *state_path,
                       struct vmm_snapshot **out, struct vmm_err *err) VMM_MUST_CHECK;
+/* Drops the opener's reference; live forks and bound pools hold their own,
+ * so the files stay open (and forks keep working) until the last one goes. */
 void vmm_snapshot_close(struct vmm_snapshot *s);
 uint64_t vmm_snapshot_ram_size(const struct vmm_snapshot *s);
 
@@ -156,7 +158,7 @@ void vmm_pool_destroy(struct vmm_pool *p);
  * file) and its RAM and image slots set, off the fork path; a vmm_fork of that
  * snapshot then only restores the vCPU state. Ready shells of an earlier
  * binding are dropped. The pool holds a reference to `snap` (NULL unbinds);
- * forks of other snapshots still work (they count as misses). */
+ * forks of other snapshots still work (such a shell is replaced inline). */
 int vmm_pool_bind(struct vmm_pool *p, struct vmm_snapshot *snap, struct vmm_err *err) VMM_MUST_CHECK;
 struct vmm_pool_stats { int ready; int target; uint64_t created, taken, misses; };
 void vmm_pool_stats(struct vmm_pool *p, struct vmm_pool_stats *out);
