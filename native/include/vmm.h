@@ -88,7 +88,8 @@ struct vmm_response {
 /* ---- snapshots ------------------------------------------------------------- */
 struct vmm_snapshot;
 /* Opens and validates (magic, version, sizes, checksum) a snapshot. The image
- * file named in the state file is opened too (path may be overridden). */
+ * file named in the state file (absolute path) is opened too; it and the
+ * memory file must still have the size and mtime recorded at save (-ESTALE). */
 int vmm_snapshot_open(const char *mem_path, const char *state_path,
                       struct vmm_snapshot **out, struct vmm_err *err) VMM_MUST_CHECK;
 /* Drops the opener's reference; live forks and bound pools hold their own,
