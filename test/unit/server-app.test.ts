@@ -22,7 +22,7 @@ class DoubleEngine implements Engine {
   private n = 0;
   async ready(): Promise<void> {}
   health(): EngineHealth {
-    return { ready: true, templates: { python: { ready: true } }, pool: { ready: 4, target: 4, created: 4, taken: 0, misses: 0 }, liveForks: this.live, inFlight: this.running };
+    return { ready: true, templates: { python: { ready: true, key: 'k0' } }, pool: { ready: 4, target: 4, created: 4, taken: 0, misses: 0 }, liveForks: this.live, inFlight: this.running };
   }
   async close(): Promise<void> {}
   async exec(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
@@ -150,7 +150,12 @@ test('auth: 401 without/with wrong key, health open, metrics behind auth unless 
   assert.match(wrong.json().error.message, /invalid API key/);
   const ok = await post(app, '/v1/exec', { code: 'echo a' }, { authorization: `Bearer ${KEY}` });
   assert.equal(ok.statusCode, 200);
-  assert.equal((await app.inject('/v1/health')).statusCode, 200);
+  const health = await app.inject('/v1/health');
+  assert.equal(health.statusCode, 200);
+  assert.deepEqual(health.json().templates, { python: { ready: true } });
+  const trusted = await app.inject({ url: '/v1/health', headers: { authorization: `Bearer ${KEY}` } });
+  assert.deepEqual(trusted.json().templates, { python: { ready: true, key: 'k0' } });
+  assert.equal(health.json().status, 'ok');
   assert.equal((await app.inject('/v1/metrics')).statusCode, 401);
   assert.equal((await app.inject({ url: '/v1/metrics', headers: { authorization: `Bearer ${KEY}` } })).statusCode, 200);
   assert.equal((await app.inject('/v1/nope')).statusCode, 401, 'unknown routes do not leak past auth');
