@@ -83,10 +83,19 @@ export function crashDetail(r: Response): string {
 export interface Timing { forkMs: number; execMs: number; totalMs: number }
 
 /** Maps a VMM response to an ExecResult. `cancelled` = the caller aborted. */
-export function decodeResponse(id: string, r: Response, t: Timing, o: { timeoutSeconds: number; cancelled: boolean }): ExecResult {
+/** The VMM reads a cap of 0 as "the whole area": ask it for at least 1 byte and
+ *  enforce the caller's cap (0 included) here, in decodeResponse. */
+export const vmmCap = (cap: number): number => Math.max(1, cap);
+
+export function decodeResponse(id: string, r: Response, t: Timing,
+  o: { timeoutSeconds: number; cancelled: boolean; stdoutCap?: number; stderrCap?: number }): ExecResult {
   let outcome: ExecOutcome;
   let exitCode: number;
-  let stderr = utf8(r.stderr);
+  const outCap = o.stdoutCap ?? Infinity;
+  const errCap = o.stderrCap ?? Infinity;
+  const out = r.stdout.length > outCap ? r.stdout.subarray(0, outCap) : r.stdout;
+  const err = r.stderr.length > errCap ? r.stderr.subarray(0, errCap) : r.stderr;
+  let stderr = utf8(err);
   let crash: string | undefined;
   if (r.outcomeCode === VMM_OK && (r.status === FB_ST_DONE || r.status === FB_ST_EXIT)) {
     outcome = 'exited';
@@ -107,12 +116,12 @@ export function decodeResponse(id: string, r: Response, t: Timing, o: { timeoutS
   }
   return {
     id,
-    stdout: utf8(r.stdout),
+    stdout: utf8(out),
     stderr,
     exitCode,
     outcome,
-    stdoutTruncated: (r.outFlags & FB_OUT_TRUNCATED) !== 0,
-    stderrTruncated: (r.outFlags & FB_ERR_TRUNCATED) !== 0,
+    stdoutTruncated: (r.outFlags & FB_OUT_TRUNCATED) !== 0 || out.length < r.stdout.length,
+    stderrTruncated: (r.outFlags & FB_ERR_TRUNCATED) !== 0 || err.length < r.stderr.length,
     forkTimeMs: round3(t.forkMs),
     execTimeMs: round3(t.execMs),
     totalTimeMs: round3(t.totalMs),

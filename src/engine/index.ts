@@ -9,7 +9,7 @@ import { FB_REQ_EXEC } from '../vmm/abi.js';
 import { Pool, Snapshot, probe, setWorkers, workersConfigured, type Response, type RunRequest, type Vm } from '../vmm/vmm.js';
 import { WarmPool } from './warm-pool.js';
 import { DEFAULT_RAM_MB, buildTemplate, listTemplates, type TemplateInfo } from '../template/build.js';
-import { decodeResponse, encodePayload, newExecId, validateExec, VMM_TIMEOUT } from './decode.js';
+import { decodeResponse, encodePayload, newExecId, validateExec, vmmCap, VMM_TIMEOUT } from './decode.js';
 import { Sandbox } from './sandbox.js';
 import type { Engine, EngineHealth, ExecRequest, ExecResult, Language } from './types.js';
 
@@ -146,7 +146,7 @@ export class ForkboxEngine implements Engine {
     const id = newExecId();
     const t0 = performance.now();
     const runReq = {
-      kind: FB_REQ_EXEC, payload, outCap: v.stdoutCap, errCap: v.stderrCap,
+      kind: FB_REQ_EXEC, payload, outCap: vmmCap(v.stdoutCap), errCap: vmmCap(v.stderrCap),
       memLimit: this.opts.memLimitMb * 1024 * 1024, timeoutMs: v.timeoutMs,
     };
     const warm = t.warm?.take() ?? null;
@@ -163,7 +163,8 @@ export class ForkboxEngine implements Engine {
       const forkMs = out.forkNs / 1e6;
       const execMs = out.runNs / 1e6;
       log.debug('fork.created', { id, template: req.language, forkMs, warm: !!warm });
-      const res = decodeResponse(id, out.response, { forkMs, execMs, totalMs }, { timeoutSeconds: req.timeoutSeconds, cancelled });
+      const res = decodeResponse(id, out.response, { forkMs, execMs, totalMs }, { timeoutSeconds: req.timeoutSeconds, cancelled,
+        stdoutCap: v.stdoutCap, stderrCap: v.stderrCap });
       const fields = { id, exitCode: res.exitCode, forkMs: res.forkTimeMs, execMs: res.execTimeMs, totalMs: res.totalTimeMs,
         stdoutBytes: out.response.stdout.length, stderrBytes: out.response.stderr.length, exits: out.response.exits, warm: !!warm };
       if (res.outcome === 'timeout' || out.response.outcomeCode === VMM_TIMEOUT) log.info('exec.timeout', fields);

@@ -5,7 +5,7 @@
 import { shuttingDown } from '../lib/errors.js';
 import { FB_REQ_EXEC, FB_ST_DONE } from '../vmm/abi.js';
 import type { Vm } from '../vmm/vmm.js';
-import { decodeResponse, encodePayload, newExecId, validateExec, VMM_OK } from './decode.js';
+import { decodeResponse, encodePayload, newExecId, validateExec, vmmCap, VMM_OK } from './decode.js';
 import type { ExecRequest, ExecResult } from './types.js';
 
 export class Sandbox {
@@ -38,10 +38,10 @@ export class Sandbox {
     this.#busy = true;
     const t0 = performance.now();
     try {
-      const r = await vm.run({ kind: FB_REQ_EXEC, payload, outCap: v.stdoutCap, errCap: v.stderrCap,
+      const r = await vm.run({ kind: FB_REQ_EXEC, payload, outCap: vmmCap(v.stdoutCap), errCap: vmmCap(v.stderrCap),
         memLimit: this.defaults.memLimit, timeoutMs: v.timeoutMs });
       const res = decodeResponse(id, r, { forkMs: 0, execMs: r.runNs / 1e6, totalMs: performance.now() - t0 },
-        { timeoutSeconds: req.timeoutSeconds, cancelled });
+        { timeoutSeconds: req.timeoutSeconds, cancelled, stdoutCap: v.stdoutCap, stderrCap: v.stderrCap });
       if (r.outcomeCode !== VMM_OK || res.outcome !== 'exited' || r.status !== FB_ST_DONE) this.close();
       return res;
     } finally {

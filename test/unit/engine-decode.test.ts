@@ -83,6 +83,16 @@ test('decode: invalid UTF-8 is replaced, truncation flags are reported, times ar
   assert.equal(r.totalTimeMs, 1.2);
 });
 
+test('decode: the caller\'s caps are enforced, 0 included', () => {
+  const r = decodeResponse('e', resp({ stdout: Buffer.from('abcdef'), stderr: Buffer.from('xy') }), t, { ...o, stdoutCap: 3, stderrCap: 0 });
+  assert.equal(r.stdout, 'abc');
+  assert.equal(r.stdoutTruncated, true);
+  assert.equal(r.stderr, '');
+  assert.equal(r.stderrTruncated, true);
+  const all = decodeResponse('e', resp({ stdout: Buffer.from('abc') }), t, { ...o, stdoutCap: 3 });
+  assert.equal(all.stdoutTruncated, false);
+});
+
 test('exec ids are unique and prefixed', () => {
   const ids = new Set(Array.from({ length: 1000 }, newExecId));
   assert.equal(ids.size, 1000);
