@@ -202,7 +202,7 @@ if (!p.available || !existsSync(runtimeElf)) {
       const seen = new Set<string>();
       const taken0 = engine.warmStats()?.taken ?? 0;
       for (let i = 0; i < 6; i++) {
-        await new Promise((r) => setTimeout(r, 150)); // let the warm pool refill
+        await new Promise((r) => setTimeout(r, 400)); // let the warm pool refill
         const t0 = Date.now() / 1000;
         const r = await run('import os, time, random\nopen("/tmp/w", "a").write("x")\nprint(os.urandom(8).hex(), random.random(), len(open("/tmp/w").read()), time.time())');
         ok(r);
@@ -224,8 +224,8 @@ if (!p.available || !existsSync(runtimeElf)) {
       const stuck = e2.exec({ code: 'while True:\n    pass', language: 'python', timeoutSeconds: 60 });
       await new Promise((r) => setTimeout(r, 200));
       const t0 = performance.now();
-      await e2.close(300);
-      assert.ok(performance.now() - t0 < 5000);
+      await e2.close(2000);
+      assert.ok(performance.now() - t0 < 8000);
       assert.equal((await quick).stdout, 'quick\n');
       assert.equal((await stuck).outcome, 'cancelled');
       await assert.rejects(e2.exec({ code: 'pass', language: 'python', timeoutSeconds: 1 }), (e: { code?: string }) => e.code === 'ShuttingDown');
