@@ -50,6 +50,7 @@ if (!existsSync('/dev/kvm')) {
     let base = '';
     let serverLog = '';
     let env: NodeJS.ProcessEnv;
+    let python = 'python3';
 
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), 'forkbox-readme-'));
@@ -70,8 +71,19 @@ if (!existsSync('/dev/kvm')) {
       });
       env = { ...process.env, FORKBOX_API_KEY: KEY, FORKBOX_BASE_URL: base, PIP_DISABLE_PIP_VERSION_CHECK: '1', PIP_NO_INDEX: '1', PYTHONDONTWRITEBYTECODE: '1' };
       // The SDKs, installed as the section says.
-      await run('python3', ['-m', 'venv', join(dir, 'venv')]);
-      await run(join(dir, 'venv/bin/pip'), ['install', '-q', join(repoRoot, 'sdk/python')], { env });
+      try {
+        await run('python3', ['-m', 'venv', join(dir, 'venv')]);
+        await run(join(dir, 'venv/bin/pip'), ['install', '-q', join(repoRoot, 'sdk/python')], { env });
+        python = join(dir, 'venv/bin/python');
+      } catch (e) {
+        // Debian's python3 comes without venv/pip unless python3-venv is installed: build the
+        // wheel with the package's own PEP 517 backend and unpack it, which is what pip would do.
+        process.stdout.write(`# note: python venv/pip unavailable (${(e as Error).message.split('\n')[0]}); installing the SDK wheel built by its PEP 517 backend\n`);
+        const wheel = (await run('python3', ['-c', 'import sys; sys.path.insert(0, sys.argv[1]); import forkbox_backend as b; print(b.build_wheel(sys.argv[2]))', join(repoRoot, 'sdk/python/_backend'), dir], { env })).stdout.trim();
+        await run('python3', ['-c', 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])', join(dir, wheel), join(dir, 'site')]);
+        env.PYTHONPATH = join(dir, 'site');
+        python = 'python3';
+      }
       writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'readme-js', private: true, type: 'module' }));
       await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', join(repoRoot, 'sdk/js')], { cwd: dir, env });
     }, { timeout: 30 * 60_000 });
@@ -94,7 +106,7 @@ if (!existsSync('/dev/kvm')) {
             if (code.includes('/v1/exec')) assert.match(r.stdout, /"exit_code":/);
           } else if (b.lang === 'python') {
             writeFileSync(join(dir, 'example.py'), b.code);
-            await run(join(dir, 'venv/bin/python'), [join(dir, 'example.py')], { env, cwd: dir });
+            await run(python, [join(dir, 'example.py')], { env, cwd: dir });
           } else {
             writeFileSync(join(dir, 'example.mjs'), b.code);
             await run(process.execPath, [join(dir, 'example.mjs')], { env, cwd: dir });
