@@ -1,14 +1,16 @@
 /*
  * addon.c — the N-API binding of the VMM library (the only file that includes
- * node_api.h). About a dozen functions taking already-validated primitives;
- * src/vmm/vmm.ts owns options, defaults and messages.
- *
+ * node_api.h): about fifteen functions taking already-validated primitives;
+ * src/vmm/vmm.ts owns options, defaults and messages. Every vCPU runs on its
+ * native worker thread; results come back through one threadsafe function.
+ */
+
+/*
  * Threads: every KVM_RUN of a vm happens on the one native worker it is bound
  * to for life (vmm_workers_*), never on the JS thread or the libuv pool.
- * Results come back through one napi_threadsafe_function; outputs are copied
- * out of the mailbox on the worker. All handle bookkeeping (reference counts,
- * the registry) happens on the JS thread, except the per-vm mutex that orders
- * kick() against destroy on the worker.
+ * Outputs are copied out of the mailbox on the worker. All handle bookkeeping
+ * (reference counts, the registry, the pending-job count) happens on the JS
+ * thread, except the per-vm mutex that orders kick() against teardown.
  *
  * Lifetimes: handles are napi_externals with finalizers. A vm dropped without
  * close() is destroyed on its worker; a snapshot or pool is released once it
