@@ -18,11 +18,11 @@ commands:
 
 type Command = { run(args: string[]): Promise<number> };
 const commands: Record<string, () => Promise<Command>> = {
-  serve: () => import('./serve.js') as Promise<Command>,
+  serve: () => import('./serve.js'),
   exec: () => import('./exec.js'),
   bench: () => import('./bench.js'),
   template: () => import('./template.js'),
-  image: () => import('./image.js' as string) as Promise<Command>,
+  image: () => import('./image.js'),
   probe: () => import('./probe.js'),
 };
 
