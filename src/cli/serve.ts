@@ -2,7 +2,8 @@
 // load API keys, create the engine (building the python template on first
 // start, progress on stderr), wait until the pool is warm, then listen. On
 // SIGINT/SIGTERM: stop admitting, let in-flight execs finish within the grace
-// period (then cancel them), release every VM, exit 0. A second signal exits now.
+// period (then cancel them), release every VM, exit 0; a second one exits now.
+// SIGHUP re-reads the API key file.
 import { isIP } from 'node:net';
 import { createEngine, type EngineOptions } from '../engine/index.js';
 import { log } from '../lib/log.js';
@@ -105,7 +106,24 @@ export async function run(args: string[]): Promise<number> {
   log.info('server.listening', { url: `http://${hostPart}:${port}`, auth: keys.length > 0 });
   process.stdout.write(`forkbox listening on http://${hostPart}:${port}\n`);
 
+  // SIGHUP re-reads the key file (add or revoke keys without a restart); a bad file keeps the old keys.
+  const onHup = (): void => {
+    if (cfg.apiKeysFile === undefined) {
+      log.warn('auth.reload_skipped', { message: 'no FORKBOX_API_KEYS_FILE configured' });
+      return;
+    }
+    try {
+      const next = loadKeyFile(cfg.apiKeysFile);
+      server.ctx.auth.replace(next);
+      log.info('auth.reloaded', { keys: next.length, keyIds: next.map((k) => k.id) });
+    } catch (e) {
+      log.error('auth.reload_failed', { err: e, message: 'keeping the previous keys' });
+    }
+  };
+  process.on('SIGHUP', onHup);
+
   const sig = await stopped;
+  process.off('SIGHUP', onHup);
   log.info('server.shutdown', { signal: sig, graceMs: cfg.shutdownGraceMs, inFlight: server.ctx.admission.inFlight });
   server.beginShutdown();
   // Connections still open well past the grace period are cut, so shutdown always ends.

@@ -45,8 +45,14 @@ export function loadKeyFile(path: string): KeyEntry[] {
 }
 
 export class Authenticator {
-  private readonly keys: readonly KeyEntry[];
+  private keys: readonly KeyEntry[];
   constructor(keys: readonly KeyEntry[]) { this.keys = keys; }
+
+  /** Swaps in a new key set (SIGHUP reload). Auth cannot be switched off this way. */
+  replace(keys: readonly KeyEntry[]): void {
+    if (this.keys.length > 0 && keys.length === 0) throw new Error('refusing to reload an empty key set: that would turn auth off');
+    this.keys = keys;
+  }
 
   get enabled(): boolean { return this.keys.length > 0; }
 

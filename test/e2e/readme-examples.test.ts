@@ -2,8 +2,9 @@
 // against a real `forkbox serve` (the CLI, as a child process, with auth on):
 // every ```bash, ```python and ```js block between the forkbox:service markers
 // of README.md (or of docs/readme-service.md until the README has them). The
-// SDKs are installed the documented way (pip / npm from ./sdk). Finally SIGTERM
-// must shut the server down cleanly. Without /dev/kvm: one "skipped:" line.
+// SDKs are installed the documented way (pip / npm from ./sdk). Then SIGHUP must
+// reload the key file and SIGTERM stop the server cleanly. Without /dev/kvm: one
+// "skipped:" line.
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -117,6 +118,27 @@ if (!existsSync('/dev/kvm')) {
         }
       });
     }
+
+    test('SIGHUP reloads the key file (new key in, old key out)', async () => {
+      const NEW = 'sk_rotated_0123456789abcdef';
+      const call = (key: string) => fetch(`${base}/v1/exec`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: '{"code":"print(7)"}',
+      }).then((r) => r.status);
+      assert.equal(await call(KEY), 200);
+      writeFileSync(join(dir, 'keys'), `rotated:${NEW}\n`);
+      server.kill('SIGHUP');
+      let status = 0;
+      for (let i = 0; i < 100 && status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        status = await call(NEW);
+      }
+      assert.equal(status, 200);
+      assert.equal(await call(KEY), 401);
+      assert.ok(serverLog.includes('"auth.reloaded"'));
+      writeFileSync(join(dir, 'keys'), `readme:${KEY}\n`);
+      server.kill('SIGHUP');
+      for (let i = 0; i < 100 && (await call(KEY)) !== 200; i++) await new Promise((r) => setTimeout(r, 20));
+    });
 
     test('SIGTERM: graceful shutdown, exit 0, every VM released', async () => {
       const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)));

@@ -35,6 +35,10 @@ test('authenticator: bearer parsing and key match', () => {
     assert.equal(r.status, 401);
   }
   assert.equal(new Authenticator([]).enabled, false);
+  auth.replace(parseKeyFile('carol:sk_carol_0123456789abcdef'));
+  assert.deepEqual(auth.check('Bearer sk_carol_0123456789abcdef'), { keyId: 'carol' });
+  assert.ok(auth.check('Bearer sk_bob_0123456789abcdefgh') instanceof ForkboxError, 'revoked on reload');
+  assert.throws(() => auth.replace([]), /turn auth off/);
 });
 
 test('rate limiter: burst, refill, per-key buckets, retry-after', () => {
