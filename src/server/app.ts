@@ -93,6 +93,8 @@ export function buildServer(opts: AppOptions): ForkboxServer {
   const app = Fastify({
     logger: false,
     bodyLimit: cfg.bodyLimitBytes,
+    // Slow-upload guard: the whole request must arrive within 60 s (answers may take longer).
+    requestTimeout: 60_000,
     genReqId,
     requestIdHeader: false,
     return503OnClosing: false,
@@ -134,7 +136,9 @@ export function buildServer(opts: AppOptions): ForkboxServer {
       log.error('http.error', { requestId: request.id, keyId: request.keyId, code: fe.code, err: fe.cause instanceof Error ? fe.cause : fe });
     }
     ctx.metrics.errors.inc({ code: fe.code });
-    if (fe.retryAfter !== undefined) reply.header('retry-after', String(fe.retryAfter));
+    // Every 503 tells the client when to come back (the template may still be loading).
+    const retryAfter = fe.retryAfter ?? (fe.status === 503 ? 5 : undefined);
+    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
     if (fe.code === 'Unauthorized') reply.header('www-authenticate', 'Bearer');
     // Internal errors keep their detail in the log, not in the response.
     const shown = fe.code === 'Internal' ? internal('internal error; see the server log for request ' + request.id) : fe;

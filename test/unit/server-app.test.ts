@@ -222,6 +222,7 @@ test('platform errors: envelope, status from the catalog, no internal detail lea
   const nr = await post(app, '/v1/exec', { code: 'not-ready' });
   assert.equal(nr.statusCode, 503);
   assert.equal(nr.json().error.code, 'TemplateNotReady');
+  assert.equal(nr.headers['retry-after'], '5');
   const nf = await app.inject('/v2/whatever');
   assert.equal(nf.statusCode, 404);
   assert.equal(nf.json().error.code, 'NotFound');
