@@ -129,6 +129,12 @@ export function buildServer(opts: AppOptions): ForkboxServer {
   });
 
   app.setErrorHandler(async (err: FastifyError, request, reply) => {
+    if (reply.raw.destroyed || request.raw.socket?.destroyed === true) {
+      // The client went away (its exec was cancelled): nobody reads an answer; 499 marks it in logs.
+      log.info('http.client_gone', { requestId: request.id, keyId: request.keyId, reason: err.message });
+      reply.code(499);
+      return '';
+    }
     const fe = classify(err, cfg);
     if (fe.status === 503) {
       log.warn('http.unavailable', { requestId: request.id, keyId: request.keyId, code: fe.code, message: fe.message });

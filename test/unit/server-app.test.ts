@@ -295,3 +295,30 @@ test('client disconnect mid-exec aborts the exec and frees the fork (real socket
     await app.close();
   }
 });
+
+test('client disconnect while queued: leaves the queue, logged as client_gone, not an error', async () => {
+  const { app, server } = setup({ maxConcurrency: 1, maxQueue: 4 });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const logs = captureLogs();
+  try {
+    const port = (app.server.address() as { port: number }).port;
+    const holder = post(app, '/v1/exec', { code: 'sleep 400' });
+    await new Promise((r) => setTimeout(r, 20));
+    const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/v1/exec', headers: { 'content-type': 'application/json' } });
+    req.on('error', () => undefined);
+    req.end(JSON.stringify({ code: 'echo queued' }));
+    const t0 = Date.now();
+    while (server.ctx.admission.queued === 0 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(server.ctx.admission.queued, 1);
+    req.destroy();
+    while (server.ctx.admission.queued > 0 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(server.ctx.admission.queued, 0);
+    assert.equal((await holder).statusCode, 200);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.ok(logs.lines.some((l) => l.event === 'http.client_gone'), JSON.stringify(logs.lines.map((l) => l.event)));
+    assert.ok(!logs.lines.some((l) => l.event === 'http.error'));
+  } finally {
+    logs.restore();
+    await app.close();
+  }
+});
