@@ -136,7 +136,16 @@ class Sandbox:
 
             a, b = Sandbox().run_batch(["print(1)", {"code": "print(2)", "timeout": 5}])
         """
-        executions = [_wire(it) if isinstance(it, str) else _wire(**dict(it)) for it in items]
+        executions = []
+        for i, it in enumerate(items):
+            if isinstance(it, str):
+                executions.append(_wire(it))
+                continue
+            extra = set(it) - {"code", "language", "timeout", "env", "stdin"}
+            if extra or "code" not in it:
+                raise InvalidRequest("InvalidRequest", 0, f"items[{i}] must have 'code' and only "
+                                     f"language/timeout/env/stdin (got {sorted(it)})")
+            executions.append(_wire(**dict(it)))
         longest = max((e["timeout_seconds"] for e in executions), default=0)
         data = self._request("POST", "/v1/exec/batch", {"executions": executions},
                              longest * max(1, len(executions)) + self._margin)
