@@ -185,7 +185,16 @@ export class Sandbox {
      * ```
      */
     async runBatch(items, options = {}) {
-        const executions = items.map((it) => (typeof it === 'string' ? toWire(it, {}) : toWire(it.code, it)));
+        const allowed = new Set(['code', 'language', 'timeout', 'env', 'stdin']);
+        const executions = items.map((it, i) => {
+            if (typeof it === 'string')
+                return toWire(it, {});
+            const extra = Object.keys(it ?? {}).filter((k) => !allowed.has(k));
+            if (!it || typeof it !== 'object' || extra.length > 0) {
+                throw new InvalidRequest('InvalidRequest', 0, `items[${i}] must be a string or { code, language?, timeout?, env?, stdin? }${extra.length ? ` (unknown: ${extra.join(', ')})` : ''}`);
+            }
+            return toWire(it.code, it);
+        });
         const longest = executions.reduce((m, e) => Math.max(m, e.timeout_seconds), 0);
         const wire = (await this.#request('POST', '/v1/exec/batch', { executions }, longest * Math.max(1, executions.length) + this.#margin, options.signal));
         return wire.results.map(fromWire);

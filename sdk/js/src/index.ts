@@ -225,7 +225,15 @@ export class Sandbox {
    * ```
    */
   async runBatch(items: readonly BatchItem[], options: { signal?: AbortSignal } = {}): Promise<ExecResult[]> {
-    const executions = items.map((it) => (typeof it === 'string' ? toWire(it, {}) : toWire(it.code, it)));
+    const allowed = new Set(['code', 'language', 'timeout', 'env', 'stdin']);
+    const executions = items.map((it, i) => {
+      if (typeof it === 'string') return toWire(it, {});
+      const extra = Object.keys(it ?? {}).filter((k) => !allowed.has(k));
+      if (!it || typeof it !== 'object' || extra.length > 0) {
+        throw new InvalidRequest('InvalidRequest', 0, `items[${i}] must be a string or { code, language?, timeout?, env?, stdin? }${extra.length ? ` (unknown: ${extra.join(', ')})` : ''}`);
+      }
+      return toWire(it.code, it);
+    });
     const longest = executions.reduce((m, e) => Math.max(m, e.timeout_seconds as number), 0);
     const wire = (await this.#request('POST', '/v1/exec/batch', { executions }, longest * Math.max(1, executions.length) + this.#margin, options.signal)) as { results: WireResult[] };
     return wire.results.map(fromWire);
