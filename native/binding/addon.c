@@ -824,24 +824,25 @@ static napi_value js_probe(napi_env env, napi_callback_info info)
     return o;
 }
 
-/* benchFloor(ramSize, n) -> Float64Array of ns (synchronous: a benchmark). */
+/* benchFloor(ramSize, n) -> Float64Array of 2n ns: [0,n) create + teardown, [n,2n)
+ * the creation part alone (synchronous: a benchmark). */
 static napi_value js_bench_floor(napi_env env, napi_callback_info info)
 {
     ARGS(2);
     uint64_t ram, n;
     if (!get_u64(env, argv[0], &ram) || !get_u64(env, argv[1], &n) || n < 1 || n > 1000000)
         return throw_type(env, "benchFloor(ramSize, n)");
-    uint64_t *ns = calloc(n, sizeof(*ns));
+    uint64_t *ns = calloc(2 * n, sizeof(*ns));
     if (!ns) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
     struct vmm_err e = {0};
-    int rc = vmm_bench_floor(ram, (int)n, ns, &e);
+    int rc = vmm_bench_floor(ram, (int)n, ns, ns + n, &e);
     if (rc != 0) { free(ns); return throw_vmm(env, rc, &e); }
     napi_value ab, arr;
     void *data;
-    if (napi_create_arraybuffer(env, n * sizeof(double), &data, &ab) != napi_ok) { free(ns); return NULL; }
-    for (uint64_t i = 0; i < n; i++) ((double *)data)[i] = (double)ns[i];
+    if (napi_create_arraybuffer(env, 2 * n * sizeof(double), &data, &ab) != napi_ok) { free(ns); return NULL; }
+    for (uint64_t i = 0; i < 2 * n; i++) ((double *)data)[i] = (double)ns[i];
     free(ns);
-    NAPI_OK(napi_create_typedarray(env, napi_float64_array, n, ab, 0, &arr));
+    NAPI_OK(napi_create_typedarray(env, napi_float64_array, 2 * n, ab, 0, &arr));
     return arr;
 }
 

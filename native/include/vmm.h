@@ -36,8 +36,10 @@ struct vmm_probe_info {
 int vmm_probe(struct vmm_probe_info *out, struct vmm_err *err) VMM_MUST_CHECK;
 
 /* Bare floor: KVM_CREATE_VM + one memory slot of ram_size + vCPU + CPUID, then
- * teardown, timed `n` times; durations in ns written to out_ns[n]. */
-int vmm_bench_floor(uint64_t ram_size, int n, uint64_t *out_ns, struct vmm_err *err) VMM_MUST_CHECK;
+ * teardown, timed `n` times; durations in ns written to out_ns[n], and the
+ * creation part alone (everything before teardown) to out_create_ns[n] unless NULL. */
+int vmm_bench_floor(uint64_t ram_size, int n, uint64_t *out_ns, uint64_t *out_create_ns,
+                    struct vmm_err *err) VMM_MUST_CHECK;
 
 /* ---- exit reasons of a run -------------------------------------------------- */
 enum vmm_outcome {

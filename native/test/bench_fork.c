@@ -42,7 +42,7 @@ int main(int argc, char **argv)
     /* Floor and cold fork interleaved, so load drift on a shared host hits both. */
     static uint64_t cold_total[N];
     for (int i = 0; i < N; i++) {
-        OKV(vmm_bench_floor(RAM, 1, &floor_ns[i], &e_));
+        OKV(vmm_bench_floor(RAM, 1, &floor_ns[i], NULL, &e_));
         struct vmm_vm *vm;
         uint64_t t0 = now();
         OKV(vmm_fork(s, NULL, &vm, &e_));

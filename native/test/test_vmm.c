@@ -19,7 +19,7 @@ static void test_probe(void)
     CHECK(pi.kvm_api_version == 12 && pi.vcpu_mmap_size >= 4096 && pi.tsc_khz > 100000);
     CHECK(pi.cap_immediate_exit && pi.cap_readonly_mem && pi.cap_xcrs);
     uint64_t ns[3];
-    OKV(vmm_bench_floor(64ull << 20, 3, ns, &e_));
+    OKV(vmm_bench_floor(64ull << 20, 3, ns, NULL, &e_));
     CHECK(ns[0] > 0 && ns[2] > 0);
     printf("probe: tsc %llu kHz, pvm %d, xsave2 %d, floor %llu us\n", (unsigned long long)pi.tsc_khz, pi.is_pvm,
            pi.cap_xsave2, (unsigned long long)ns[2] / 1000);

@@ -71,6 +71,7 @@ export interface Addon {
   /** Sets the number of native worker threads; only before the first fork/boot. */
   init(workers: number): void;
   probe(): NativeProbe;
+  /** 2n ns: [0,n) create + teardown, [n,2n) the creation part alone. */
   benchFloor(ramSize: number, n: number): Float64Array;
   bootVm(cfg: { ramSize: number; guestElf: string; imagePath?: string; args: Buffer }): NativeVm;
   start(vm: NativeVm, timeoutNs: number, cb: Callback<NativeResponse>): void;
