@@ -4,18 +4,19 @@
 // 1 MiB response. exec: fork + exec of print(1+1) with numpy preloaded beside
 // a host python3 process and a host os.fork() of a numpy-loaded python.
 // Prints targets beside results; never fails on a number.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setLogLevel } from '../lib/log.js';
+import { repoRoot } from '../lib/paths.js';
 import { FB_REQ_ECHO, FB_REQ_EXEC } from '../vmm/abi.js';
 import { Pool, Snapshot, benchFloor, probe, setWorkers, type Vm } from '../vmm/vmm.js';
 import { buildTestTemplate, listTemplates } from '../template/build.js';
 import { createEngine } from '../engine/index.js';
 
-const USAGE = 'usage: forkbox bench fork|exec [--json] [-n N] [--out FILE]\n';
+const USAGE = 'usage: forkbox bench fork|exec [--json] [-n N] [--out FILE]\n       forkbox bench http [--clients 200] [--duration 20] [--url URL] [--json]\n';
 
 export interface Dist { n: number; p50: number; p99: number; mean: number; min: number; max: number }
 export function dist(xs: number[]): Dist {
@@ -249,7 +250,18 @@ async function benchExec(n: number): Promise<{ json: Record<string, unknown>; ro
   return { json, rows };
 }
 
+/** `bench http …` hands its arguments to the HTTP load benchmark (bench/http-load.ts). */
+function runHttpBench(args: string[]): Promise<number> {
+  const script = join(repoRoot, 'dist', 'bench', 'http-load.js');
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: 'inherit' });
+    child.once('error', (e) => { process.stderr.write(`forkbox bench http: ${e.message}\n`); resolve(1); });
+    child.once('exit', (code) => resolve(code ?? 1));
+  });
+}
+
 export async function run(args: string[]): Promise<number> {
+  if (args[0] === 'http') return runHttpBench(args.slice(1));
   let parsed;
   try {
     parsed = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' },

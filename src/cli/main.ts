@@ -12,7 +12,8 @@ commands:
   template ls                 build / list cached templates
   image ...                   build / inspect read-only images (forkbox image --help)
   bench fork|exec [--json] [-n N] [--out FILE]
-                              fork and exec benchmarks
+  bench http [--clients N] [--duration S]
+                              fork, exec and HTTP load benchmarks
   probe                       check that this machine can run forkbox VMs
 `;
 
