@@ -47,7 +47,11 @@ export async function run(args: string[]): Promise<number> {
   }
   const code = positionals[0] === '-' ? await readStdin() : positionals[0]!;
   if (!process.env.FORKBOX_LOG_LEVEL) setLogLevel('warn');
-  const engine = await createEngine({ poolSize: 0, warmForks: 0, workers: 1, onProgress: (l) => process.stderr.write(`forkbox: ${l}\n`) });
+  // Progress goes to stderr only when something is being built: a cached
+  // template must leave stderr to the program.
+  const quiet = /^resolving packages|is cached$/;
+  const onProgress = (l: string): void => { if (!quiet.test(l)) process.stderr.write(`forkbox: ${l}\n`); };
+  const engine = await createEngine({ poolSize: 0, warmForks: 0, workers: 1, onProgress });
   try {
     await engine.ready();
     const ac = new AbortController();

@@ -1,7 +1,7 @@
 // readme-examples.test.ts — runs the service examples of the README verbatim
 // against a real `forkbox serve` (the CLI, as a child process, with auth on):
 // every ```bash, ```python and ```js block between the forkbox:service markers
-// of README.md (or of docs/readme-service.md until the README has them). The
+// of README.md. The
 // SDKs are installed the documented way (pip / npm from ./sdk). Then SIGHUP must
 // reload the key file and SIGTERM stop the server cleanly. Without /dev/kvm: one
 // "skipped:" line.
@@ -20,7 +20,7 @@ const END = '<!-- forkbox:service:end -->';
 const KEY = 'sk_readme_0123456789abcdef0123';
 
 export function serviceSection(): { source: string; text: string } {
-  for (const file of ['README.md', 'docs/readme-service.md']) {
+  for (const file of ['README.md']) {
     const path = join(repoRoot, file);
     if (!existsSync(path)) continue;
     const doc = readFileSync(path, 'utf8');
@@ -28,7 +28,7 @@ export function serviceSection(): { source: string; text: string } {
     const b = doc.indexOf(END);
     if (a >= 0 && b > a) return { source: file, text: doc.slice(a + START.length, b) };
   }
-  throw new Error(`no ${START} section in README.md or docs/readme-service.md`);
+  throw new Error(`no ${START} section in README.md`);
 }
 
 function blocks(text: string): { lang: string; code: string; line: number }[] {
