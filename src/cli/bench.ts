@@ -189,27 +189,34 @@ async function execSeries(n: number, warmForks: number, paceMs: number): Promise
   }
 }
 
+function memAvailableKiB(): number {
+  return Number(/^MemAvailable:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? NaN);
+}
+
 function rssAnonKiB(): number {
   return Number(/^RssAnon:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
 }
 
 /** Pages a fork writes in its first exec: private (copy-on-write) pages show up as
  *  anonymous RSS of this process. Includes the few mailbox pages the exec touches. */
-async function dirtiedPages(forks: number): Promise<{ forks: number; pagesPerFork: number }> {
+async function dirtiedPages(forks: number): Promise<{ forks: number; pagesPerFork: number; memAvailableKiBPerFork: number }> {
   const t = (await listTemplates()).find((x) => x.name === 'python');
   if (!t) throw new Error('no python template');
   const snap = new Snapshot(t.memPath, t.statePath);
   const payload = JSON.stringify({ code: 'print(1+1)', env: {}, stdin: '' });
   try {
     const before = rssAnonKiB();
+    const availBefore = memAvailableKiB();
     const live: Vm[] = [];
     for (let i = 0; i < forks; i++) {
       const r = await snap.forkRun({ kind: FB_REQ_EXEC, payload, timeoutMs: 10_000, outCap: 1 << 20, errCap: 1 << 20 }, { destroy: false }).done;
       if (r.vm) live.push(r.vm);
     }
     const after = rssAnonKiB();
+    const availAfter = memAvailableKiB();
     for (const v of live) v.close();
-    return { forks: live.length, pagesPerFork: (after - before) / 4 / Math.max(1, live.length) };
+    const k = Math.max(1, live.length);
+    return { forks: live.length, pagesPerFork: (after - before) / 4 / k, memAvailableKiBPerFork: (availBefore - availAfter) / k };
   } finally {
     snap.close();
   }
@@ -224,7 +231,7 @@ async function benchExec(n: number): Promise<{ json: Record<string, unknown>; ro
   ];
   const dirty = await dirtiedPages(Math.min(n, 50));
   rows.push({ name: 'pages written per exec (host RssAnon per live fork after one print(1+1))',
-    value: `${dirty.pagesPerFork.toFixed(0)} pages (${(dirty.pagesPerFork * 4).toFixed(0)} KiB) over ${dirty.forks} forks` });
+    value: `${dirty.pagesPerFork.toFixed(0)} pages (${(dirty.pagesPerFork * 4).toFixed(0)} KiB) over ${dirty.forks} forks; host memory per live fork (MemAvailable) ${dirty.memAvailableKiBPerFork.toFixed(0)} KiB` });
   const json: Record<string, unknown> = { bench: 'exec', n, time: new Date().toISOString(),
     freshForkExecMs: mapD(cold.total, ms), freshForkMs: mapD(cold.fork, ms), freshExecMs: mapD(cold.exec, ms),
     warmForkExecMs: mapD(warm.total, ms), warmExecMs: mapD(warm.exec, ms), warmPool: warm.warm, pagesWrittenPerExec: dirty };

@@ -51,7 +51,11 @@ export interface BuildOptions {
 
 export const TEMPLATE_NAMES = ['python'] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
-export const DEFAULT_RAM_MB: Record<TemplateName, number> = { python: 1024 };
+// RAM of a template's VMs: the default 512 MiB memory limit (which counts the
+// template's own ~64 MiB heap) plus stacks and slack. On shadow-paging hosts
+// (PVM) the kernel keeps ~2.5 KiB per MiB of memory slots per live fork, so
+// RAM is sized to the limit rather than generously (docs/architecture.md).
+export const DEFAULT_RAM_MB: Record<TemplateName, number> = { python: 640 };
 
 export const templatesRoot = (): string => join(cacheDir(), 'templates');
 
