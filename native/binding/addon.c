@@ -7,10 +7,12 @@
 
 /*
  * Threads: every KVM_RUN of a vm happens on the one native worker it is bound
- * to for life (vmm_workers_*), never on the JS thread or the libuv pool.
- * Outputs are copied out of the mailbox on the worker. All handle bookkeeping
- * (reference counts, the registry, the pending-job count) happens on the JS
- * thread, except the per-vm mutex that orders kick() against teardown.
+ * to for life (vmm_workers_*), never on the JS thread or the libuv pool. The
+ * worker side of a job is jobs.c (outputs are copied out of the mailbox
+ * there); teardown goes to the low-priority reaper (reaper.c). All handle
+ * bookkeeping (handles.c: reference counts, the registry; here: the
+ * pending-job count) happens on the JS thread, except the per-vm mutex that
+ * orders kick() against teardown.
  *
  * Lifetimes: handles are napi_externals with finalizers. A vm dropped without
  * close() is destroyed on its worker; a snapshot or pool is released once it
@@ -26,150 +28,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "abi.h"
-#include "vmm.h"
+#include "binding.h"
 
 /* ---- handles ----------------------------------------------------------- */
-
-enum htype { H_VM = 1, H_SNAP, H_POOL };
-
-struct hdr {
-    enum htype type;
-    int refs;                 /* external + in-flight jobs (JS thread only) */
-    bool closed;              /* close() called or external collected */
-    struct hdr *prev, *next;  /* registry of live handles */
-};
-
-struct snap_h {
-    struct hdr h;
-    struct vmm_snapshot *s;
-    int users;                /* fork jobs in flight + live vms forked from it */
-};
-
-struct pool_h {
-    struct hdr h;
-    struct vmm_pool *p;
-    int users;                /* fork jobs in flight */
-};
-
-struct vm_h {
-    struct hdr h;
-    pthread_mutex_t mu;       /* orders kick() against destroy on the worker */
-    struct vmm_vm *vm;        /* under mu; set by the worker after a fork */
-    bool kick_pending;        /* under mu; kick() before the vm exists */
-    bool destroy_queued;
-    unsigned worker;
-    struct snap_h *snap;      /* counted in snap->users while the vm lives */
-};
 
 static const napi_type_tag tag_vm = {0x666f726b626f7801ull, 0x766d000000000001ull};
 static const napi_type_tag tag_snap = {0x666f726b626f7801ull, 0x736e617000000002ull};
 static const napi_type_tag tag_pool = {0x666f726b626f7801ull, 0x706f6f6c00000003ull};
 
-static struct hdr g_registry = {0, 0, 0, &g_registry, &g_registry};
-static int g_live_handles;
 static struct vmm_workers *g_workers;
 static int g_nworkers;
-static unsigned g_next_worker;
 static napi_threadsafe_function g_tsfn;
 static int g_pending;          /* jobs submitted and not yet completed */
-static bool g_shutdown;
 static bool g_env_set;
-
-static void reg_add(struct hdr *h)
-{
-    h->next = g_registry.next;
-    h->prev = &g_registry;
-    g_registry.next->prev = h;
-    g_registry.next = h;
-    g_live_handles++;
-}
-
-static void reg_del(struct hdr *h)
-{
-    h->prev->next = h->next;
-    h->next->prev = h->prev;
-    h->prev = h->next = h;
-    g_live_handles--;
-}
-
-static void snap_release_if_unused(struct snap_h *s)
-{
-    if (s->h.closed && s->users == 0 && s->s) {
-        vmm_snapshot_close(s->s);
-        s->s = NULL;
-    }
-}
-
-static void pool_release_if_unused(struct pool_h *p)
-{
-    if (p->h.closed && p->users == 0 && p->p) {
-        vmm_pool_destroy(p->p);
-        p->p = NULL;
-    }
-}
-
-/* Drops one reference; frees the struct (after its object) at zero. */
-static void hdr_unref(struct hdr *h)
-{
-    if (--h->refs > 0 || g_shutdown)
-        return;
-    switch (h->type) {
-    case H_SNAP: {
-        struct snap_h *s = (struct snap_h *)h;
-        if (s->s) { vmm_snapshot_close(s->s); s->s = NULL; }
-        break;
-    }
-    case H_POOL: {
-        struct pool_h *p = (struct pool_h *)h;
-        if (p->p) { vmm_pool_destroy(p->p); p->p = NULL; }
-        break;
-    }
-    case H_VM: {
-        struct vm_h *v = (struct vm_h *)h;
-        /* Only reached once the destroy job has completed (it holds a ref). */
-        if (v->vm) { vmm_vm_destroy(v->vm); v->vm = NULL; }
-        pthread_mutex_destroy(&v->mu);
-        break;
-    }
-    }
-    reg_del(h);
-    free(h);
-}
-
-static void snap_unuse(struct snap_h *s)
-{
-    if (!s) return;
-    s->users--;
-    snap_release_if_unused(s);
-    hdr_unref(&s->h);
-}
-
-static void pool_unuse(struct pool_h *p)
-{
-    if (!p) return;
-    p->users--;
-    pool_release_if_unused(p);
-    hdr_unref(&p->h);
-}
-
-static struct vm_h *vm_h_new(struct snap_h *snap)
-{
-    struct vm_h *v = calloc(1, sizeof(*v));
-    if (!v) return NULL;
-    v->h.type = H_VM;
-    v->h.refs = 0;
-    pthread_mutex_init(&v->mu, NULL);
-    v->worker = g_next_worker++;
-    v->snap = snap;
-    if (snap) { snap->users++; snap->h.refs++; }
-    reg_add(&v->h);
-    return v;
-}
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -263,275 +136,15 @@ static bool is_function(napi_env env, napi_value v)
     return napi_typeof(env, v, &t) == napi_ok && t == napi_function;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- jobs ----------------------------------------------------------------- */
 
-enum jkind { J_START = 1, J_FORK, J_RUN, J_FORKRUN, J_SAVE, J_DESTROY };
-
-struct resp_copy {
-    struct vmm_response r;    /* pointer fields cleared */
-    uint8_t *result, *out, *err;
-};
-
-struct job {
-    enum jkind kind;
-    napi_ref cb;              /* NULL for destroy jobs */
-    struct vm_h *vm;          /* holds a ref */
-    struct snap_h *snap;      /* fork jobs: holds a ref and a use */
-    struct pool_h *pool;      /* fork jobs: holds a ref and a use */
-    struct vmm_request req;
-    uint8_t *payload;
-    uint8_t entropy[FB_ENTROPY_SIZE];
-    uint64_t timeout_ns;
-    bool destroy_after;       /* forkRun: destroy after posting the result */
-    struct job *followup;     /* forkRun+destroy: J_DESTROY bookkeeping, posted after the destroy */
-    bool fork_failed;
-    struct vmm_vm *reap_vm;   /* J_DESTROY via the reaper: the vm to destroy */
-    struct job *reap_next;
-    char *mem_path, *state_path;
-    /* results (written on the worker) */
-    int rc;
-    struct vmm_err err;
-    bool has_resp;
-    bool vm_gone;             /* the vm was destroyed by this job */
-    struct resp_copy resp;
-    uint64_t fork_ns, run_ns;
-};
-
-static void job_free_data(struct job *j)
-{
-    if (j->followup) job_free_data(j->followup);
-    free(j->payload);
-    free(j->mem_path);
-    free(j->state_path);
-    free(j->resp.result);
-    free(j->resp.out);
-    free(j->resp.err);
-    free(j);
-}
-
-static uint8_t *dup_bytes(const uint8_t *p, uint64_t len, uint64_t cap, uint64_t *out_len)
-{
-    if (len > cap) len = cap;            /* the VMM clamps already; never trust twice */
-    *out_len = len;
-    uint8_t *d = malloc(len ? len : 1);
-    if (d && len) memcpy(d, p, len);
-    return d;
-}
-
-static int copy_resp(struct job *j, const struct vmm_response *r)
-{
-    j->resp.r = *r;
-    j->resp.result = dup_bytes(r->result, r->result ? r->result_len : 0, FB_MB_RESULT_SIZE, &j->resp.r.result_len);
-    j->resp.out = dup_bytes(r->out, r->out ? r->out_len : 0, FB_MB_OUT_SIZE, &j->resp.r.out_len);
-    j->resp.err = dup_bytes(r->err, r->err ? r->err_len : 0, FB_MB_ERR_SIZE, &j->resp.r.err_len);
-    j->resp.r.result = j->resp.r.out = j->resp.r.err = NULL;
-    j->resp.r.detail[sizeof(j->resp.r.detail) - 1] = '\0';
-    if (!j->resp.result || !j->resp.out || !j->resp.err) {
-        j->err.code = -ENOMEM;
-        j->err.op = "copy response";
-        snprintf(j->err.msg, sizeof(j->err.msg), "out of memory copying the response");
-        return -ENOMEM;
-    }
-    j->has_resp = true;
-    return 0;
-}
-
-/* Worker side: takes the vm out of its handle and destroys it. */
-static void destroy_vm_of(struct vm_h *v)
-{
-    pthread_mutex_lock(&v->mu);
-    struct vmm_vm *vm = v->vm;
-    v->vm = NULL;
-    pthread_mutex_unlock(&v->mu);
-    if (vm) vmm_vm_destroy(vm);
-}
-
-/* Worker side: publishes a fresh vm in its handle (a pending kick applies). */
-static void publish_vm(struct vm_h *v, struct vmm_vm *vm)
-{
-    pthread_mutex_lock(&v->mu);
-    v->vm = vm;
-    bool kick = v->kick_pending;
-    if (kick) vmm_vm_kick(vm);
-    pthread_mutex_unlock(&v->mu);
-}
-
-static struct vmm_vm *vm_of(struct vm_h *v)
-{
-    pthread_mutex_lock(&v->mu);
-    struct vmm_vm *vm = v->vm;
-    pthread_mutex_unlock(&v->mu);
-    return vm;
-}
-
-static void job_free_data(struct job *j);
-
 /* Worker side: hands a finished job to the JS thread. */
-static void post(struct job *j)
+void job_post(struct job *j)
 {
     if (napi_call_threadsafe_function(g_tsfn, j, napi_tsfn_nonblocking) != napi_ok) {
         /* Shutting down: the JS side is gone; handles are released by the cleanup hook. */
         job_free_data(j);
     }
-}
-
-/* Worker side: takes the vm out of its handle (no kick can reach it after). */
-static struct vmm_vm *take_vm(struct vm_h *v)
-{
-    pthread_mutex_lock(&v->mu);
-    struct vmm_vm *vm = v->vm;
-    v->vm = NULL;
-    pthread_mutex_unlock(&v->mu);
-    return vm;
-}
-
-/* ---- reaper ---------------------------------------------------------------
- * Tearing a VM down costs hundreds of µs of CPU (KVM VM release, unmaps). Done
- * on the worker, it competes with the next fork and run for the few cores, so
- * finished forks go to one low-priority reaper thread instead. Past a backlog
- * of REAP_MAX (a saturated host) the worker destroys inline, so dead VMs never
- * pile up. The bookkeeping job `f` is posted once the vm is gone. */
-#define REAP_MAX 32
-#define REAP_NICE 5   /* a third of a normal thread's share under contention: never starved for long */
-static pthread_mutex_t g_reap_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_reap_cv = PTHREAD_COND_INITIALIZER;
-static struct job *g_reap_head, *g_reap_tail;
-static int g_reap_len;
-static bool g_reap_running, g_reap_stop;
-static pthread_t g_reaper;
-
-static void *reaper_main(void *arg)
-{
-    (void)arg;
-    setpriority(PRIO_PROCESS, (id_t)gettid(), REAP_NICE);   /* per-thread nice on Linux */
-    pthread_mutex_lock(&g_reap_mu);
-    for (;;) {
-        while (!g_reap_head && !g_reap_stop) pthread_cond_wait(&g_reap_cv, &g_reap_mu);
-        struct job *f = g_reap_head;
-        if (!f) break;                                /* stopping and drained */
-        g_reap_head = f->reap_next;
-        if (!g_reap_head) g_reap_tail = NULL;
-        g_reap_len--;
-        pthread_mutex_unlock(&g_reap_mu);
-        if (f->reap_vm) vmm_vm_destroy(f->reap_vm);
-        f->reap_vm = NULL;
-        f->vm_gone = true;
-        post(f);
-        pthread_mutex_lock(&g_reap_mu);
-    }
-    pthread_mutex_unlock(&g_reap_mu);
-    return NULL;
-}
-
-/* Worker side: destroys `vm` (may be NULL) off the latency path, then posts f. */
-static void reap(struct vmm_vm *vm, struct job *f)
-{
-    pthread_mutex_lock(&g_reap_mu);
-    if (g_reap_running && !g_reap_stop && g_reap_len < REAP_MAX) {
-        f->reap_vm = vm;
-        f->reap_next = NULL;
-        if (g_reap_tail) g_reap_tail->reap_next = f; else g_reap_head = f;
-        g_reap_tail = f;
-        g_reap_len++;
-        pthread_cond_signal(&g_reap_cv);
-        pthread_mutex_unlock(&g_reap_mu);
-        return;
-    }
-    pthread_mutex_unlock(&g_reap_mu);
-    if (vm) vmm_vm_destroy(vm);
-    f->vm_gone = true;
-    post(f);
-}
-
-/* JS thread: starts the reaper once (without it, workers destroy inline). */
-static void reaper_start(void)
-{
-    pthread_mutex_lock(&g_reap_mu);
-    if (!g_reap_running && !g_reap_stop && pthread_create(&g_reaper, NULL, reaper_main, NULL) == 0)
-        g_reap_running = true;
-    pthread_mutex_unlock(&g_reap_mu);
-}
-
-/* Cleanup hook: lets the reaper drain its queue, then joins it. */
-static void reaper_stop(void)
-{
-    pthread_mutex_lock(&g_reap_mu);
-    bool running = g_reap_running;
-    g_reap_stop = true;
-    pthread_cond_signal(&g_reap_cv);
-    pthread_mutex_unlock(&g_reap_mu);
-    if (running) pthread_join(g_reaper, NULL);
-}
-
-static void job_work(void *arg)
-{
-    struct job *j = arg;
-    struct vmm_response r;
-    struct vmm_vm *vm;
-    memset(&r, 0, sizeof(r));
-    switch (j->kind) {
-    case J_START:
-        vm = vm_of(j->vm);
-        if (!vm) { j->rc = -EBADF; j->err.op = "start"; snprintf(j->err.msg, sizeof(j->err.msg), "vm is closed"); break; }
-        j->rc = vmm_vm_start(vm, j->timeout_ns, &r, &j->err);
-        if (j->rc == 0) j->rc = copy_resp(j, &r);
-        break;
-    case J_RUN:
-        vm = vm_of(j->vm);
-        if (!vm) { j->rc = -EBADF; j->err.op = "run"; snprintf(j->err.msg, sizeof(j->err.msg), "vm is closed"); break; }
-        j->rc = vmm_vm_run(vm, &j->req, &r, &j->err);
-        if (j->rc == 0) j->rc = copy_resp(j, &r);
-        break;
-    case J_FORK:
-    case J_FORKRUN: {
-        uint64_t t0 = now_ns();
-        vm = NULL;
-        j->rc = vmm_fork(j->snap->s, j->pool ? j->pool->p : NULL, &vm, &j->err);
-        j->fork_ns = now_ns() - t0;
-        if (j->rc != 0) { j->fork_failed = true; break; }
-        publish_vm(j->vm, vm);
-        if (j->kind == J_FORK) break;
-        uint64_t t1 = now_ns();
-        j->rc = vmm_vm_run(vm, &j->req, &r, &j->err);
-        j->run_ns = now_ns() - t1;
-        if (j->rc == 0) j->rc = copy_resp(j, &r);
-        if (j->followup) {
-            /* The caller gets its result now; the teardown (hundreds of µs:
-             * KVM VM release, unmaps) happens off its latency path. */
-            struct job *f = j->followup;
-            struct vm_h *v = j->vm;
-            j->followup = NULL;
-            post(j);
-            reap(take_vm(v), f);
-            return;
-        }
-        break;
-    }
-    case J_SAVE:
-        vm = vm_of(j->vm);
-        if (!vm) { j->rc = -EBADF; j->err.op = "save"; snprintf(j->err.msg, sizeof(j->err.msg), "vm is closed"); break; }
-        j->rc = vmm_snapshot_save(vm, j->mem_path, j->state_path, &j->err);
-        break;
-    case J_DESTROY:
-        reap(take_vm(j->vm), j);   /* posts j once the vm is gone */
-        return;
-    }
-    if (j->followup) {   /* fork failed: the follow-up only does bookkeeping */
-        struct job *f = j->followup;
-        j->followup = NULL;
-        post(j);
-        f->vm_gone = true;
-        post(f);
-        return;
-    }
-    post(j);
 }
 
 static napi_value make_buffer(napi_env env, uint8_t **data, uint64_t len)
@@ -714,7 +327,9 @@ static struct job *job_new(napi_env env, enum jkind kind, napi_value cb)
     struct job *j = calloc(1, sizeof(*j));
     if (!j) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
     j->kind = kind;
-    if (cb && napi_create_reference(env, cb, 1, &j->cb) != napi_ok) { free(j); return NULL; }
+    napi_ref ref = NULL;
+    if (cb && napi_create_reference(env, cb, 1, &ref) != napi_ok) { free(j); return NULL; }
+    j->cb = ref;
     return j;
 }
 
@@ -1239,7 +854,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
     set_num(env, o, "crashes", (double)st.crashes);
     set_num(env, o, "timeouts", (double)st.timeouts);
     set_num(env, o, "kicks", (double)st.kicks);
-    set_num(env, o, "handlesLive", g_live_handles);
+    set_num(env, o, "handlesLive", handles_live());
     set_num(env, o, "workers", g_workers ? g_nworkers : 0);
     set_num(env, o, "pendingJobs", g_pending);
     return o;
@@ -1250,27 +865,14 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
 static void cleanup_hook(void *arg)
 {
     (void)arg;
-    struct hdr *h;
     g_shutdown = true;
     /* 1. end every run in flight, so draining the workers terminates */
-    for (h = g_registry.next; h != &g_registry; h = h->next) {
-        if (h->type != H_VM) continue;
-        struct vm_h *v = (struct vm_h *)h;
-        pthread_mutex_lock(&v->mu);
-        if (v->vm) vmm_vm_kick(v->vm);
-        v->kick_pending = true;
-        pthread_mutex_unlock(&v->mu);
-    }
+    handles_kick_all();
     /* 2. drain and join the workers (their completions are dropped) */
     if (g_workers) { vmm_workers_destroy(g_workers); g_workers = NULL; }
     reaper_stop();
     /* 3. release every object: vms, then pools, then snapshots */
-    for (h = g_registry.next; h != &g_registry; h = h->next)
-        if (h->type == H_VM) destroy_vm_of((struct vm_h *)h);
-    for (h = g_registry.next; h != &g_registry; h = h->next)
-        if (h->type == H_POOL && ((struct pool_h *)h)->p) { vmm_pool_destroy(((struct pool_h *)h)->p); ((struct pool_h *)h)->p = NULL; }
-    for (h = g_registry.next; h != &g_registry; h = h->next)
-        if (h->type == H_SNAP && ((struct snap_h *)h)->s) { vmm_snapshot_close(((struct snap_h *)h)->s); ((struct snap_h *)h)->s = NULL; }
+    handles_release_all();
     if (g_tsfn) { napi_release_threadsafe_function(g_tsfn, napi_tsfn_abort); g_tsfn = NULL; }
 }
 
