@@ -1,6 +1,6 @@
 /*
  * addon.c — the N-API binding of the VMM library (the only file that includes
- * node_api.h): about fifteen functions taking already-validated primitives;
+ * node_api.h): seventeen functions taking already-validated primitives;
  * src/vmm/vmm.ts owns options, defaults and messages. Every vCPU runs on its
  * native worker thread; results come back through one threadsafe function.
  */
@@ -262,9 +262,9 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data)
                 }
                 break;
             case J_FORKRUN: {
-                napi_value o;
-                napi_create_object(env, &o);
-                napi_set_named_property(env, o, "response", resp_to_js(env, &j->resp));
+                napi_value o, r = resp_to_js(env, &j->resp);
+                if (!r || napi_create_object(env, &o) != napi_ok) { argv[1] = NULL; break; }   /* error below */
+                napi_set_named_property(env, o, "response", r);
                 set_num(env, o, "forkNs", (double)j->fork_ns);
                 set_num(env, o, "runNs", (double)j->run_ns);
                 argv[1] = o;
@@ -360,6 +360,14 @@ static void vm_queue_destroy(napi_env env, struct vm_h *v)
             v->h.refs--;
             free(j);
         }
+        /* Out of memory, or the workers refused the job. A run of this vm may be in
+         * flight on its worker (that job holds a ref), so it must not be destroyed
+         * here: end any run, and the last hdr_unref destroys it. */
+        pthread_mutex_lock(&v->mu);
+        if (v->vm) vmm_vm_kick(v->vm);
+        v->kick_pending = true;
+        pthread_mutex_unlock(&v->mu);
+        return;
     }
     /* No worker (never started, or gone): no run can be in flight. */
     destroy_vm_of(v);

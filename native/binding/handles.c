@@ -70,8 +70,9 @@ void hdr_unref(struct hdr *h)
     }
     case H_VM: {
         struct vm_h *v = (struct vm_h *)h;
-        /* Only reached once the destroy job has completed (it holds a ref). */
+        /* Only reached once every job of this vm has completed (each holds a ref). */
         if (v->vm) { vmm_vm_destroy(v->vm); v->vm = NULL; }
+        if (v->snap) { snap_unuse(v->snap); v->snap = NULL; }
         pthread_mutex_destroy(&v->mu);
         break;
     }
