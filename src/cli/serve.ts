@@ -22,6 +22,7 @@ export function engineOptions(cfg: ServerConfig): EngineOptions {
     onProgress: (line: string) => process.stderr.write(`forkbox: ${line}\n`),
   };
   if (cfg.poolSize !== undefined) o.poolSize = cfg.poolSize;
+  if (cfg.warmForks !== undefined) o.warmForks = cfg.warmForks;
   if (cfg.workers !== undefined) o.workers = cfg.workers;
   if (cfg.memLimitMb !== undefined) o.memLimitMb = cfg.memLimitMb;
   if (cfg.stdoutCapBytes !== undefined) o.stdoutCap = cfg.stdoutCapBytes;

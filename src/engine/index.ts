@@ -58,11 +58,14 @@ export class ForkboxEngine implements Engine {
   #sandboxes = new Set<Sandbox>();
 
   constructor(opts: EngineOptions) {
+    const memLimitMb = opts.memLimitMb ?? 512;
     this.opts = {
       poolSize: opts.poolSize ?? 16,
       workers: opts.workers ?? 2 * availableParallelism(),
-      memLimitMb: opts.memLimitMb ?? 512,
-      ramSizeMb: opts.ramSizeMb ?? DEFAULT_RAM_MB.python,
+      memLimitMb,
+      // RAM must hold the template's own heap and stacks besides the limit: a
+      // larger limit gets a larger template (the RAM size is part of its key).
+      ramSizeMb: opts.ramSizeMb ?? Math.max(DEFAULT_RAM_MB.python, 2 * Math.ceil((memLimitMb + 128) / 2)),
       stdoutCap: opts.stdoutCap ?? DEFAULT_CAP,
       stderrCap: opts.stderrCap ?? DEFAULT_CAP,
       buildIfMissing: opts.buildIfMissing ?? true,

@@ -26,6 +26,7 @@ export interface ServerConfig {
   // Engine options (undefined: the engine's default).
   memLimitMb?: number;
   poolSize?: number;
+  warmForks?: number;
   workers?: number;
   stdoutCapBytes?: number;
   stderrCapBytes?: number;
@@ -62,8 +63,9 @@ export const OPTIONS: readonly Option[] = [
   { key: 'shutdownGraceMs', flag: 'shutdown-grace-ms', env: 'FORKBOX_SHUTDOWN_GRACE_MS', kind: 'int', def: () => 10000, min: 0, max: 600000, help: 'on SIGINT/SIGTERM, how long in-flight executions may finish before they are cancelled' },
   { key: 'metricsAuth', flag: 'metrics-auth', env: 'FORKBOX_METRICS_AUTH', kind: 'bool', def: () => true, help: 'require an API key for GET /v1/metrics (--metrics-auth=false to expose it)' },
   { key: 'logCode', flag: 'log-code', env: 'FORKBOX_LOG_CODE', kind: 'bool', def: () => false, help: 'include submitted code in the request log (off by default)' },
-  { key: 'memLimitMb', flag: 'mem-limit-mb', env: 'FORKBOX_MEM_LIMIT_MB', kind: 'int', min: 16, max: 65536, help: 'memory limit per execution, MiB (engine default when unset)' },
-  { key: 'poolSize', flag: 'pool-size', env: 'FORKBOX_POOL_SIZE', kind: 'int', min: 0, max: 4096, help: 'pre-created VM shells kept warm (engine default when unset)' },
+  { key: 'memLimitMb', flag: 'mem-limit-mb', env: 'FORKBOX_MEM_LIMIT_MB', kind: 'int', min: 16, max: 1920, help: 'memory limit per execution, MiB (engine default when unset; above 512 the template gets more RAM)' },
+  { key: 'poolSize', flag: 'pool-size', env: 'FORKBOX_POOL_SIZE', kind: 'int', min: 0, max: 4096, help: 'pre-created VM shells (VM + vCPU + memory slots, bound to the template) kept ready (engine default when unset)' },
+  { key: 'warmForks', flag: 'warm-forks', env: 'FORKBOX_WARM_FORKS', kind: 'int', min: 0, max: 1024, help: 'forks kept pre-warmed by one fixed warm-up exec, each serving one request (engine default when unset)' },
   { key: 'workers', flag: 'workers', env: 'FORKBOX_WORKERS', kind: 'int', min: 1, max: 1024, help: 'native vCPU worker threads (engine default when unset)' },
   { key: 'stdoutCapBytes', flag: 'stdout-cap', env: 'FORKBOX_STDOUT_CAP_BYTES', kind: 'int', min: 0, max: 64 * MiB, help: 'stdout kept per execution, bytes; the rest is dropped and flagged (engine default when unset)' },
   { key: 'stderrCapBytes', flag: 'stderr-cap', env: 'FORKBOX_STDERR_CAP_BYTES', kind: 'int', min: 0, max: 64 * MiB, help: 'stderr kept per execution, bytes (engine default when unset)' },
