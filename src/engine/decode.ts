@@ -71,13 +71,15 @@ function resultExitCode(result: Buffer): number | undefined {
   }
 }
 
+/** The VMM's own detail line (it already names vector, RIP and CR2 of a fault);
+ *  the raw fault fields only when the VMM gave no detail. */
 export function crashDetail(r: Response): string {
-  const bits: string[] = [r.detail || r.outcome];
+  if (r.detail) return r.detail;
   if (r.outcome.includes('fault') || r.outcomeCode === 1) {
-    bits.push(`vector ${r.faultVector} error 0x${r.faultError.toString(16)} rip 0x${r.faultRip.toString(16)}` +
-      (r.faultVector === 14 ? ` cr2 0x${r.faultCr2.toString(16)}` : ''));
+    return `${r.outcome}: vector ${r.faultVector} error 0x${r.faultError.toString(16)} rip 0x${r.faultRip.toString(16)}` +
+      (r.faultVector === 14 ? ` cr2 0x${r.faultCr2.toString(16)}` : '');
   }
-  return bits.join(': ');
+  return r.outcome;
 }
 
 export interface Timing { forkMs: number; execMs: number; totalMs: number }

@@ -62,10 +62,13 @@ test('decode: timeout, crash, cancel', () => {
   assert.equal(to.outcome, 'timeout');
   assert.equal(to.exitCode, 124);
   assert.match(to.stderr, /^partial\nforkbox: execution timed out after 5 s\n$/);
-  const cr = decodeResponse('e', resp({ outcome: 'crash_fault', outcomeCode: 1, faultVector: 14, faultCr2: 0x1000, faultRip: 0x401000, detail: 'page fault' }), t, o);
+  const vmmDetail = 'vector 14 (#PF) at rip 0x401000, address 0x1000, error 0x4';
+  const cr = decodeResponse('e', resp({ outcome: 'crash_fault', outcomeCode: 1, faultVector: 14, faultCr2: 0x1000, faultRip: 0x401000, detail: vmmDetail }), t, o);
   assert.equal(cr.outcome, 'crashed');
   assert.equal(cr.exitCode, 137);
-  assert.match(cr.crash ?? '', /page fault.*vector 14.*rip 0x401000 cr2 0x1000/);
+  assert.equal(cr.crash, vmmDetail, "the VMM's detail line, not repeated");
+  const bare = decodeResponse('e', resp({ outcome: 'crash_fault', outcomeCode: 1, faultVector: 14, faultCr2: 0x1000, faultRip: 0x401000, detail: '' }), t, o);
+  assert.match(bare.crash ?? '', /^crash_fault: vector 14 .*rip 0x401000 cr2 0x1000$/);
   const err = decodeResponse('e', resp({ status: abi.FB_ST_ERROR, result: Buffer.from('runtime: boom') }), t, o);
   assert.equal(err.outcome, 'crashed');
   assert.match(err.crash ?? '', /boom/);
