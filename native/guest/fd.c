@@ -349,7 +349,12 @@ static i64 sys_fcntl(i64 fd, u64 cmd, u64 arg)
     case F_SETFD: g_fd[fd].cloexec = arg & 1; return 0;
     case F_GETFL: return f->flags & ~(u32)(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC);
     case F_SETFL: f->flags = (f->flags & ~(u32)(O_APPEND | O_NONBLOCK)) | (u32)(arg & (O_APPEND | O_NONBLOCK)); return 0;
-    case F_GETLK: case F_SETLK: case F_SETLKW: return f->type == F_FILE ? 0 : -EINVAL; /* one process: no conflicts */
+    case F_GETLK:   /* one process: never a conflicting lock, so l_type becomes F_UNLCK */
+        if (f->type != F_FILE) return -EINVAL;
+        if (!uaccess_w((void *)arg, sizeof(short))) return -EFAULT;
+        *(short *)arg = 2;   /* F_UNLCK; l_type is the first field of struct flock */
+        return 0;
+    case F_SETLK: case F_SETLKW: return f->type == F_FILE ? 0 : -EINVAL; /* one process: no conflicts */
     case F_GETPIPE_SZ: return f->pipe ? PIPE_CAP : -EBADF;
     default: return -EINVAL;
     }

@@ -74,6 +74,19 @@ if (!p.available || !existsSync(runtimeElf)) {
       assert.equal(r.stdout, '3.3\n1/2\n2\n[\'a\', \'b\', \'c\']\na#b#\n2024-02-29\n.txt\nba7816bf8f01cfea\nTrue\nTrue\n');
     });
 
+    test('file locks: F_GETLK reports no conflicting lock, lockf succeeds', async () => {
+      const code = [
+        'import fcntl, struct, os',
+        'fd = os.open("/tmp/lock", os.O_RDWR | os.O_CREAT)',
+        'r = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))',
+        'print(struct.unpack("hhqqi", r)[0] == fcntl.F_UNLCK)',
+        'fcntl.lockf(fd, fcntl.LOCK_EX); print("locked")',
+      ].join('\n');
+      const r = await run(code);
+      ok(r);
+      assert.equal(r.stdout, 'True\nlocked\n');
+    });
+
     test('/tmp: written and read in one exec, gone in the next fork', async () => {
       const r1 = await run('open("/tmp/forkbox-test.txt", "w").write("hello")\nprint(open("/tmp/forkbox-test.txt").read())');
       ok(r1);
