@@ -87,6 +87,25 @@ if (!p.available || !existsSync(runtimeElf)) {
       assert.equal(r.stdout, 'True\nlocked\n');
     });
 
+    test('shutil.copytree/copy2 work; xattrs: none stored, honest errors', async () => {
+      const code = [
+        'import shutil, tempfile, os, errno',
+        'd = tempfile.mkdtemp(); open(d + "/a", "w").write("x")',
+        'shutil.copytree(d, d + "2"); print(os.listdir(d + "2"))',
+        'shutil.copy2(d + "/a", d + "/b"); print(open(d + "/b").read())',
+        'print(os.listxattr(d + "/a"))',
+        'try: os.getxattr(d + "/a", "user.k")',
+        'except OSError as e: print(e.errno == errno.ENODATA)',
+        'try: os.setxattr(d + "/a", "user.k", b"v")',
+        'except OSError as e: print(e.errno == errno.EOPNOTSUPP)',
+        'try: os.listxattr("/nope")',
+        'except OSError as e: print(e.errno == errno.ENOENT)',
+      ].join('\n');
+      const r = await run(code);
+      ok(r);
+      assert.equal(r.stdout, "['a']\nx\n[]\nTrue\nTrue\nTrue\n");
+    });
+
     test('/tmp: written and read in one exec, gone in the next fork', async () => {
       const r1 = await run('open("/tmp/forkbox-test.txt", "w").write("hello")\nprint(open("/tmp/forkbox-test.txt").read())');
       ok(r1);
