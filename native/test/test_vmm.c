@@ -175,7 +175,7 @@ static void test_timeout(struct vmm_snapshot *spin)
     struct vmm_response r = run_req(vm, "go", 100000000ull);
     uint64_t dt = vmm_now_ns_test() - t0;
     CHECK(r.outcome == VMM_TIMEOUT);
-    CHECK(dt >= 100000000ull && dt < 150000000ull);
+    CHECK(dt >= 100000000ull && dt < 1000000000ull);   /* ends at the deadline; the upper bound only catches "never" on a loaded machine */
     struct vmm_err e = {0};
     CHECK(vmm_vm_run(vm, &(struct vmm_request){ .kind = FB_REQ_ECHO }, &r, &e) == -EIO);
     vmm_vm_destroy(vm);
