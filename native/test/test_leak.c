@@ -16,18 +16,6 @@ static void cycles(struct vmm_snapshot *s, struct vmm_pool *p, int n)
     }
 }
 
-/* The pool's ready shells hold fds too: count with the pool full. */
-static void pool_wait_full(struct vmm_pool *p, int n)
-{
-    struct vmm_pool_stats st;
-    /* the refill thread runs at SCHED_IDLE: give a busy machine time */
-    for (int i = 0; i < 30000; i++) {
-        vmm_pool_stats(p, &st);
-        if (st.ready == n) return;
-        usleep(1000);
-    }
-    CHECK(!"pool did not refill within 30 s");
-}
 
 int main(int argc, char **argv)
 {

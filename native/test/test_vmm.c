@@ -348,17 +348,6 @@ static void test_big(void)
     vmm_snapshot_close(s);
 }
 
-static void pool_wait_full(struct vmm_pool *p, int n)
-{
-    struct vmm_pool_stats st;
-    /* the refill thread runs at SCHED_IDLE: give a busy machine time */
-    for (int i = 0; i < 30000; i++) {
-        vmm_pool_stats(p, &st);
-        if (st.ready == n) return;
-        usleep(1000);
-    }
-    CHECK(!"pool did not refill within 30 s");
-}
 
 static void test_pool(struct vmm_snapshot *echo, struct vmm_snapshot *other)
 {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "abi.h"
 #include "check.h"
@@ -135,6 +136,20 @@ static inline long proc_kib(const char *file, const char *key)
         if (!strncmp(line, key, kl) && line[kl] == ':') v = strtol(line + kl + 1, NULL, 10);
     if (f) fclose(f);
     return v;
+}
+
+/* Waits until the pool holds n ready shells (its ready shells hold fds too, so
+ * fd counts are taken with it full). The refill thread runs at SCHED_IDLE:
+ * give a busy machine time. */
+static inline void pool_wait_full(struct vmm_pool *p, int n)
+{
+    struct vmm_pool_stats st;
+    for (int i = 0; i < 30000; i++) {
+        vmm_pool_stats(p, &st);
+        if (st.ready == n) return;
+        usleep(1000);
+    }
+    CHECK(!"pool did not refill within 30 s");
 }
 
 static inline int cmp_u64(const void *a, const void *b)
