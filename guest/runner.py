@@ -2,7 +2,9 @@
 # runtime. It preloads numpy and the recipe's modules, freezes the heap, then
 # serves requests from the control device /dev/forkbox: read a JSON request
 # (the first read is the template's snapshot point), run the code with fresh
-# globals, answer {"exit_code": n}. Every fork resumes in that first read, so
+# globals (or, for a session exec, in the session's one namespace, with the value
+# of a last expression statement returned as its repr, like a notebook), answer
+# {"exit_code": n[, "result": repr]}. Every fork resumes in that first read, so
 # per-exec work is kept tiny: each page written after the fork costs a CoW copy.
 import builtins
 import gc
@@ -14,11 +16,14 @@ import sys
 from os import chdir as _chdir, getcwd as _getcwd, read as _read, urandom as _urandom, write as _write
 _compile = compile
 _exec = exec
+_eval = eval
+_repr = repr
 _StringIO = io.StringIO
 _environ = os.environ
 
 CONTROL = '/dev/forkbox'
 CHUNK = 1 << 20
+RESULT_MAX = 16 * 1024  # characters of a session exec's result repr kept (the result area is 60 KiB)
 WARMUP_EXECS = 16
 WARMUP_REQUEST = b'{"code": "pass", "env": null, "stdin": null}'
 
@@ -99,6 +104,9 @@ class Runner:
             _chdir(self.base_cwd)
         except OSError:
             self.base_cwd = _getcwd()
+        self.session_globals = None  # the namespace of a session, made at its first exec
+        self.result = None           # repr of a session exec's last expression, sent with the answer
+        self.ast = __import__('ast')
         self.fd = self.open_control()
 
     def open_control(self):
@@ -117,9 +125,17 @@ class Runner:
         return chunks[0] if len(chunks) == 1 else b''.join(chunks)
 
     def answer(self, exit_code):
-        _write(self.fd, b'{"exit_code": %d}' % exit_code)
+        if self.result is None:
+            _write(self.fd, b'{"exit_code": %d}' % exit_code)
+            return
+        text, self.result = self.result, None
+        cut = len(text) > RESULT_MAX
+        body = {'exit_code': exit_code, 'result': text[:RESULT_MAX]}
+        if cut:
+            body['result_truncated'] = True
+        _write(self.fd, json.dumps(body).encode('utf-8', 'backslashreplace'))
 
-    def reset(self, req_env, stdin):
+    def reset(self, req_env, stdin, session, reseed):
         if self.stdout.closed:
             self.stdout = _text_stream(1, 'surrogateescape')
         if self.stderr.closed:
@@ -127,6 +143,15 @@ class Runner:
         sys.stdout = self.stdout
         sys.stderr = self.stderr
         sys.stdin = _StringIO(stdin or '')
+        if session:
+            # A session is one program run in steps: its cwd, sys.path, environment and
+            # RNG state carry over. The host asks for a reseed at the first exec of a
+            # fork (a new session, a live fork, a resumed one) so siblings differ.
+            if req_env:
+                _environ.update(req_env)
+            if reseed:
+                self.reseed()
+            return
         sys.argv[:] = ['-c']
         sys.path[:] = self.base_path
         sys.excepthook = sys.__excepthook__
@@ -142,6 +167,9 @@ class Runner:
                 _chdir(self.base_cwd)
         except OSError:
             pass
+        self.reseed()
+
+    def reseed(self):
         # Per-fork entropy: the runtime reseeds its CSPRNG from the host on every request.
         self.random_seed(_urandom(32))
         if self.np_set_state is not None:
@@ -150,15 +178,39 @@ class Runner:
             # conversions and ufuncs that dirty ~50 more pages per exec.
             self.np_set_state(('MT19937', memoryview(_urandom(2496)).cast('I'), 624, 0, 0.0))
 
-    def run_code(self, source):
+    def compile_session(self, source):
+        """The code of a session exec, and of its last statement when that is an expression."""
+        ast = self.ast
+        tree = ast.parse(source, '<string>', 'exec')
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = _compile(ast.Expression(tree.body.pop().value), '<string>', 'eval')
+        return _compile(tree, '<string>', 'exec'), last
+
+    def run_code(self, source, session=False):
+        last = None
         try:
-            code = _compile(source, '<string>', 'exec')
+            if session:
+                code, last = self.compile_session(source)
+            else:
+                code = _compile(source, '<string>', 'exec')
         except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as e:
             # Like `python -c`: no traceback header for a compile error, no runner frames.
             sys.stderr.write(''.join(self.traceback.format_exception_only(type(e), e)))
             return 1
         try:
-            _exec(code, {'__name__': '__main__', '__builtins__': builtins})
+            if session:
+                if self.session_globals is None:
+                    self.session_globals = {'__name__': '__main__', '__builtins__': builtins}
+                scope = self.session_globals
+            else:
+                scope = {'__name__': '__main__', '__builtins__': builtins}
+            _exec(code, scope)
+            if last is not None:
+                value = _eval(last, scope)  # noqa: S307 - the program's own code, in its sandbox
+                if value is not None:
+                    builtins._ = value
+                    self.result = _repr(value)
             return 0
         except SystemExit as e:
             status, message = _exit_status(e.code)
@@ -187,6 +239,8 @@ class Runner:
                 raise ValueError('request needs a string "code"')
             env = req.get('env')
             stdin = req.get('stdin')
+            session = req.get('session') is True
+            reseed = req.get('reseed', True) is not False
             if env is not None and not (isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
                 raise ValueError('"env" must map strings to strings')
             if stdin is not None and not isinstance(stdin, str):
@@ -194,8 +248,8 @@ class Runner:
         except (ValueError, TypeError, UnicodeDecodeError) as e:
             _write(2, ('forkbox runner: bad request: %s\n' % e).encode('utf-8', 'backslashreplace'))
             return 1
-        self.reset(env, stdin)
-        rc = self.run_code(req['code'])
+        self.reset(env, stdin, session, reseed)
+        rc = self.run_code(req['code'], session)
         # Ours write through; a stream the program put in their place may buffer.
         for stream in (sys.stdout, sys.stderr):
             if stream is not self.stdout and stream is not self.stderr:

@@ -52,29 +52,33 @@ for i, payload in enumerate(reqs):
     r.fd = wfd
     r.answer(rc)
     os.close(wfd)
-    results.append(json.loads(_r(rfd, 4096)))
+    results.append(json.loads(_r(rfd, 1 << 16)))
     os.close(rfd)
 json.dump({'results': results, 'failed_preloads': sorted(r.failed_preloads)}, open('%s/results.json' % outdir, 'w'))
 `;
 
-interface Exec { code?: string; env?: Record<string, string> | null; stdin?: string | null; raw?: string }
+interface Exec { code?: string; env?: Record<string, string> | null; stdin?: string | null; raw?: string; session?: boolean; reseed?: boolean }
 
 function python(): string | undefined {
   const r = spawnSync('python3', ['-c', 'import sys; print(sys.version_info[:2] >= (3, 8))'], { encoding: 'utf8' });
   return r.status === 0 && r.stdout.trim() === 'True' ? 'python3' : undefined;
 }
 
-function runAll(execs: Exec[]): Array<{ exitCode: number; out: string; err: string }> & { failedPreloads?: string[] } {
+type Ran = { exitCode: number; out: string; err: string; result?: string; resultTruncated?: boolean };
+function runAll(execs: Exec[]): Array<Ran> & { failedPreloads?: string[] } {
   const work = mkdtempSync(join(tmpdir(), 'fb-runner-'));
   try {
     writeFileSync(join(work, 'driver.py'), DRIVER);
-    const payloads = execs.map((e) => e.raw ?? JSON.stringify({ code: e.code, env: e.env ?? null, stdin: e.stdin ?? null }));
+    const payloads = execs.map((e) => e.raw ?? JSON.stringify({ code: e.code, env: e.env ?? null, stdin: e.stdin ?? null,
+      ...(e.session !== undefined ? { session: e.session } : {}), ...(e.reseed !== undefined ? { reseed: e.reseed } : {}) }));
     writeFileSync(join(work, 'reqs.json'), JSON.stringify(payloads));
     execFileSync('python3', ['-I', '-B', join(work, 'driver.py'), join(guestFilesDir, 'runner.py'), join(work, 'reqs.json'), work], { stdio: 'inherit', cwd: work });
-    const res = JSON.parse(readFileSync(join(work, 'results.json'), 'utf8')) as { results: Array<{ exit_code: number }>; failed_preloads: string[] };
+    const res = JSON.parse(readFileSync(join(work, 'results.json'), 'utf8')) as
+      { results: Array<{ exit_code: number; result?: string; result_truncated?: boolean }>; failed_preloads: string[] };
     const out = res.results.map((r, i) => ({
       exitCode: r.exit_code, out: readFileSync(join(work, `${i}.out`), 'utf8'), err: readFileSync(join(work, `${i}.err`), 'utf8'),
-    })) as Array<{ exitCode: number; out: string; err: string }> & { failedPreloads?: string[] };
+      ...(r.result !== undefined ? { result: r.result } : {}), ...(r.result_truncated ? { resultTruncated: true } : {}),
+    })) as Array<Ran> & { failedPreloads?: string[] };
     out.failedPreloads = res.failed_preloads;
     return out;
   } finally {
@@ -149,4 +153,41 @@ test('runner.py: exit codes, tracebacks, env, stdin, fresh globals, output', (t)
   assert.deepEqual([r[25]!.exitCode, r[25]!.out], [0, 'still fine True\n'], 'a program that breaks os/builtins does not break the next exec');
   if (!r.failedPreloads?.includes('numpy')) assert.equal(r[27]!.out, 'False True\n', "numpy's global RNG is reseeded per exec");
   assert.deepEqual(r.failedPreloads?.includes('no_such_module_xyz'), true);
+});
+
+test('runner.py: session execs share one namespace and return the last expression', (t) => {
+  if (!python()) { t.skip('skipped: no python3 >= 3.8 on this host'); return; }
+  const r = runAll([
+    { code: 'x = 41', session: true },
+    { code: 'x + 1', session: true },
+    { code: 'import os\nos.chdir("/")\ny = [1, 2]\ny', session: true },
+    { code: 'print(os.getcwd())\nos.getcwd()', session: true },
+    { code: 'print("x" in globals())' },
+    { code: 'def f():\n    return None\nf()', session: true },
+    { code: 'x = (', session: true },
+    { code: '1/0', session: true },
+    { code: 'import random; random.seed(3); a = random.random()', session: true },
+    { code: 'R = random.Random(3); R.random()\nb = random.random(); b == R.random()', session: true, reseed: false },
+    { code: '"y" * 20000', session: true },
+    { code: 'len(_)', session: true },
+    { code: 'class Bad:\n    def __repr__(self): raise RuntimeError("no repr")\nBad()', session: true },
+    { code: 'x', session: true },
+  ]);
+  assert.deepEqual(r[0], { exitCode: 0, out: '', err: '' }, 'an assignment has no result');
+  assert.equal(r[1]!.result, '42');
+  assert.equal(r[2]!.result, '[1, 2]');
+  assert.deepEqual([r[3]!.out, r[3]!.result], ['/\n', "'/'"], 'cwd carries over in a session');
+  assert.equal(r[4]!.out, 'False\n', 'a one-shot exec does not see the session namespace');
+  assert.equal(r[5]!.result, undefined, 'None is not a result');
+  assert.equal(r[6]!.exitCode, 1);
+  assert.match(r[6]!.err, /SyntaxError/);
+  assert.equal(r[7]!.exitCode, 1);
+  assert.match(r[7]!.err, /ZeroDivisionError/);
+  assert.equal(r[9]!.result, 'True', 'without a reseed the RNG stream the program seeded goes on');
+  assert.equal(r[10]!.result!.length, 16 * 1024);
+  assert.equal(r[10]!.resultTruncated, true);
+  assert.equal(r[11]!.result, '20000', '_ is the previous result');
+  assert.equal(r[12]!.exitCode, 1);
+  assert.match(r[12]!.err, /RuntimeError: no repr/);
+  assert.equal(r[13]!.result, '41', 'state survives failing execs');
 });
