@@ -143,6 +143,23 @@ void vmm_vm_kick(struct vmm_vm *vm);
 int vmm_snapshot_save(struct vmm_vm *vm, const char *mem_path, const char *state_path,
                       struct vmm_err *err) VMM_MUST_CHECK;
 
+/* ---- child snapshots (derive.c) -------------------------------------------
+ * A live fork stopped at a doorbell becomes a snapshot of its own, holding the
+ * vCPU state and only the pages that differ from its root template (copied to
+ * a memfd). The vm is re-based onto it, so the vm and every fork of the child
+ * share those pages copy-on-write. Children are flat: a child of a child names
+ * the same root. The caller closes *out with vmm_snapshot_close. */
+int vmm_snapshot_derive(struct vmm_vm *vm, struct vmm_snapshot **out, struct vmm_err *err) VMM_MUST_CHECK;
+/* Pages a child holds (0 for a root). */
+uint64_t vmm_snapshot_pages(const struct vmm_snapshot *s);
+/* Writes a child: a sparse memory file with its pages only, and a checksummed
+ * state file naming the root (tmp + rename, 0600, never following a link). */
+int vmm_snapshot_write(struct vmm_snapshot *s, const char *mem_path, const char *state_path,
+                       struct vmm_err *err) VMM_MUST_CHECK;
+/* Opens a child written by vmm_snapshot_write; it must name `root`. */
+int vmm_snapshot_open_child(struct vmm_snapshot *root, const char *mem_path, const char *state_path,
+                            struct vmm_snapshot **out, struct vmm_err *err) VMM_MUST_CHECK;
+
 /* Releases every fd and mapping of the vm. Not while a run is in progress.
  * Synchronous; KVM's VM teardown makes it cost ~0.4 ms of CPU on PVM, so a
  * caller should answer its client before destroying. */

@@ -73,7 +73,7 @@ int vmm_fork(struct vmm_snapshot *snap, struct vmm_pool *pool, struct vmm_vm **o
     if (!pool || pool_take(pool, &vm->sh) != 0) {
         rc = shell_create(&vm->sh, err);
         if (rc) goto fail;
-    } else if (vm->sh.bound && vm->sh.bound != snap) {
+    } else if (vm->sh.bound && vm->sh.bound != snap && vm->sh.bound != snap->root) {
         /* Bound to another snapshot (the pool was rebound): not usable. */
         shell_destroy(&vm->sh);
         rc = shell_create(&vm->sh, err);
@@ -88,6 +88,11 @@ int vmm_fork(struct vmm_snapshot *snap, struct vmm_pool *pool, struct vmm_vm **o
         /* Pre-bound shell: RAM already mapped and slotted by the pool. */
         vm->ram = vm->sh.ram;
         vm->sh.ram = NULL;
+        /* A shell bound to the root of a child: lay the child's pages over it. */
+        if (snap->root) {
+            rc = snapshot_overlay(snap, vm->ram, err);
+            if (rc) goto fail;
+        }
         snapshot_put(vm->sh.bound);   /* the vm holds its own reference */
         vm->sh.bound = NULL;
     } else {

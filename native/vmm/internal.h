@@ -96,8 +96,17 @@ struct vmm_vm {
     atomic_int killed;
 };
 
+/* A run of pages of a child snapshot's memory file laid over its root's. */
+struct snap_run { uint64_t off, len; };
+
 struct vmm_snapshot {
-    atomic_int refs;             /* the opener's + one per live fork */
+    atomic_int refs;             /* the opener's + one per live fork (+ one per child) */
+    uint64_t id;                 /* roots: checksum of the state header; children name their root by it */
+    /* Children (derive.c): mem_fd holds only `runs`, laid over root's memory file. */
+    struct vmm_snapshot *root;   /* referenced; NULL for a root */
+    struct snap_run *runs;
+    uint32_t n_runs;
+    uint64_t pages;              /* pages in runs */
     int mem_fd, image_fd;
     uint64_t ram_size;
     char *image_path;
@@ -154,5 +163,13 @@ void stat_add(enum stat_id id, int64_t v);
 /* snapshot.c */
 uint64_t fnv1a64(uint64_t h, const void *p, size_t n);
 void snapshot_put(struct vmm_snapshot *s);
+int complete_pending_io(struct vmm_vm *vm, struct vmm_err *err);
+int read_msrs(int vcpu, struct kvm_msrs **out, struct vmm_err *err);
+
+/* derive.c */
+int vcpu_state_capture(struct vmm_vm *vm, struct vmm_snapshot *s, struct vmm_err *err);
+/* Maps a child's runs over `ram` (a private mapping of its root's memory file). */
+int snapshot_overlay(const struct vmm_snapshot *s, uint8_t *ram, struct vmm_err *err);
+void child_free(struct vmm_snapshot *s);   /* runs + the root reference */
 
 #endif /* FORKBOX_VMM_INTERNAL_H */

@@ -71,9 +71,11 @@ int shell_bind(struct vmm_shell *sh, struct vmm_snapshot *s, uint8_t **ram, stru
     /* MAP_PRIVATE: reads share the page cache of the memory file, the first
      * write to a page copies it for this vm only. NORESERVE: a fork costs the
      * pages it writes, not its RAM size. */
-    uint8_t *m = mmap(NULL, s->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, s->mem_fd, 0);
+    const struct vmm_snapshot *base = s->root ? s->root : s;
+    uint8_t *m = mmap(NULL, s->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, base->mem_fd, 0);
     if (m == MAP_FAILED) return vmm_fail(err, -errno, "mmap", "ram: %s", strerror(errno));
-    int rc = shell_set_slot(sh, VMM_SLOT_RAM, 0, 0, s->ram_size, m, err);
+    int rc = s->root ? snapshot_overlay(s, m, err) : 0;
+    if (!rc) rc = shell_set_slot(sh, VMM_SLOT_RAM, 0, 0, s->ram_size, m, err);
     if (!rc && s->image)
         rc = shell_set_slot(sh, VMM_SLOT_IMAGE, KVM_MEM_READONLY, FB_IMAGE_BASE, s->image_map_size, s->image, err);
     if (rc) {

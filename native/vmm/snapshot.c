@@ -139,7 +139,7 @@ fail:
 
 /* MSRs worth saving: KVM's list, minus any this vCPU refuses to read or to
  * take back. Found once per save by bisecting the batch ioctls' counts. */
-static int read_msrs(int vcpu, struct kvm_msrs **out, struct vmm_err *err)
+int read_msrs(int vcpu, struct kvm_msrs **out, struct vmm_err *err)
 {
     const struct kvm_global *k = kvm_global(err);
     if (!k) return err->code;
@@ -170,7 +170,7 @@ fail:
     return rc;
 }
 
-static int complete_pending_io(struct vmm_vm *vm, struct vmm_err *err)
+int complete_pending_io(struct vmm_vm *vm, struct vmm_err *err)
 {
     if (!vm->pending_io) return 0;
     /* KVM finishes an `out` only on the next KVM_RUN; with immediate_exit it
@@ -378,6 +378,7 @@ int vmm_snapshot_open(const char *mem_path, const char *state_path, struct vmm_s
     if (!s) { free(buf); return vmm_fail(err, -ENOMEM, "calloc", "snapshot"); }
     s->mem_fd = s->image_fd = -1;
     atomic_init(&s->refs, 1);
+    s->id = h.header_fnv;
     s->ram_size = h.ram_size;
     s->tsc_khz = h.tsc_khz;
     s->seq = h.seq;
@@ -427,8 +428,12 @@ fail:
 void snapshot_put(struct vmm_snapshot *s)
 {
     if (atomic_fetch_sub(&s->refs, 1) != 1) return;
-    if (s->image) munmap((void *)s->image, s->image_map_size);
-    if (s->image_fd >= 0) close(s->image_fd);
+    if (s->root) {
+        child_free(s);                /* its image mapping is the root's */
+    } else {
+        if (s->image) munmap((void *)s->image, s->image_map_size);
+        if (s->image_fd >= 0) close(s->image_fd);
+    }
     if (s->mem_fd >= 0) close(s->mem_fd);
     free(s->image_path);
     free(s->xsave);
