@@ -1,6 +1,6 @@
 /*
  * addon.c — the N-API binding of the VMM library (the only file that includes
- * node_api.h): seventeen functions taking already-validated primitives;
+ * node_api.h): twenty functions taking already-validated primitives;
  * src/vmm/vmm.ts owns options, defaults and messages. Every vCPU runs on its
  * native worker thread; results come back through one threadsafe function.
  */
@@ -196,6 +196,7 @@ static napi_value resp_to_js(napi_env env, struct resp_copy *rc)
 }
 
 static void vm_finalize(napi_env env, void *data, void *hint);
+static napi_value snap_external(napi_env env, struct vmm_snapshot *s);
 
 /* A new external for a vm handle (the external holds one ref). */
 static napi_value vm_external(napi_env env, struct vm_h *v)
@@ -259,6 +260,15 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data)
                 if (!argv[1]) {   /* could not hand the vm to JS: tear it down */
                     j->vm->h.closed = true;
                     vm_queue_destroy(env, j->vm);
+                }
+                break;
+            case J_DERIVE:
+                argv[1] = snap_external(env, j->derived);   /* owns it now, or closed it */
+                j->derived = NULL;
+                if (!argv[1]) {   /* snap_external threw: report it as the job's error below */
+                    bool pending = false;
+                    napi_value exc;
+                    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &exc);
                 }
                 break;
             case J_FORKRUN: {
@@ -717,6 +727,25 @@ static napi_value js_save(napi_env env, napi_callback_info info)
     return NULL;
 }
 
+/* A new external owning `s` (closed if the external cannot be made). */
+static napi_value snap_external(napi_env env, struct vmm_snapshot *s)
+{
+    napi_value ext = NULL;
+    struct snap_h *h = calloc(1, sizeof(*h));
+    if (!h) { vmm_snapshot_close(s); napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
+    h->h.type = H_SNAP;
+    h->s = s;
+    reg_add(&h->h);
+    h->h.refs = 1;
+    if (napi_create_external(env, h, snap_finalize, NULL, &ext) != napi_ok) {
+        h->h.closed = true;
+        hdr_unref(&h->h);
+        return NULL;
+    }
+    napi_type_tag_object(env, ext, &tag_snap);
+    return ext;
+}
+
 /* openSnapshot(memPath, statePath) -> snapshot */
 static napi_value js_open_snapshot(napi_env env, napi_callback_info info)
 {
@@ -728,23 +757,76 @@ static napi_value js_open_snapshot(napi_env env, napi_callback_info info)
     struct vmm_err e = {0};
     int rc = vmm_snapshot_open(mem, state, &s, &e);
     if (rc != 0) { throw_vmm(env, rc, &e); goto out; }
-    struct snap_h *h = calloc(1, sizeof(*h));
-    if (!h) { vmm_snapshot_close(s); napi_throw_error(env, "ENOMEM", "out of memory"); goto out; }
-    h->h.type = H_SNAP;
-    h->s = s;
-    reg_add(&h->h);
-    h->h.refs = 1;
-    if (napi_create_external(env, h, snap_finalize, NULL, &ext) != napi_ok) {
-        h->h.closed = true;
-        hdr_unref(&h->h);
-        ext = NULL;
-        goto out;
-    }
-    napi_type_tag_object(env, ext, &tag_snap);
+    ext = snap_external(env, s);
 out:
     free(mem);
     free(state);
     return ext;
+}
+
+/* openChildSnapshot(root, memPath, statePath) -> snapshot */
+static napi_value js_open_child(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    struct snap_h *root = arg_snap(env, argv[0]);
+    if (!root) return NULL;
+    char *mem = get_string(env, argv[1]), *state = get_string(env, argv[2]);
+    napi_value ext = NULL;
+    if (!mem || !state) { throw_type(env, "openChildSnapshot(root, memPath, statePath)"); goto out; }
+    struct vmm_snapshot *s = NULL;
+    struct vmm_err e = {0};
+    int rc = vmm_snapshot_open_child(root->s, mem, state, &s, &e);
+    if (rc != 0) { throw_vmm(env, rc, &e); goto out; }
+    ext = snap_external(env, s);
+out:
+    free(mem);
+    free(state);
+    return ext;
+}
+
+/* deriveSnapshot(vm, cb(err, snapshot)): on the vm's worker, between runs. */
+static napi_value js_derive(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    struct vm_h *h = arg_vm(env, argv[0]);
+    if (!h) return NULL;
+    if (!is_function(env, argv[1])) return throw_type(env, "deriveSnapshot(vm, cb)");
+    if (ensure_workers(env) != 0) return NULL;
+    struct job *j = job_new(env, J_DERIVE, argv[1]);
+    if (!j) return NULL;
+    j->vm = h; h->h.refs++;
+    if (!submit(env, j, h->worker)) job_abort(env, j);
+    return NULL;
+}
+
+/* writeSnapshot(snapshot, memPath, statePath, cb(err)): a child, off the JS thread. */
+static napi_value js_write(napi_env env, napi_callback_info info)
+{
+    ARGS(4);
+    struct snap_h *s = arg_snap(env, argv[0]);
+    if (!s) return NULL;
+    if (!is_function(env, argv[3])) return throw_type(env, "writeSnapshot(snapshot, memPath, statePath, cb)");
+    if (ensure_workers(env) != 0) return NULL;
+    struct job *j = job_new(env, J_WRITE, argv[3]);
+    if (!j) return NULL;
+    j->snap = s; s->h.refs++;
+    if (!(j->mem_path = get_string(env, argv[1])) || !(j->state_path = get_string(env, argv[2]))) {
+        throw_type(env, "paths must be strings");
+        job_abort(env, j);
+        return NULL;
+    }
+    if (!submit(env, j, 0)) job_abort(env, j);
+    return NULL;
+}
+
+static napi_value js_snapshot_pages(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    struct snap_h *h = arg_snap(env, argv[0]);
+    if (!h) return NULL;
+    napi_value v;
+    napi_create_double(env, (double)vmm_snapshot_pages(h->s), &v);
+    return v;
 }
 
 static napi_value js_snapshot_ram_size(napi_env env, napi_callback_info info)
@@ -913,6 +995,10 @@ static napi_value init(napi_env env, napi_value exports)
         FN("forkRun", js_fork_run),
         FN("kick", js_kick),
         FN("saveSnapshot", js_save),
+        FN("deriveSnapshot", js_derive),
+        FN("writeSnapshot", js_write),
+        FN("openChildSnapshot", js_open_child),
+        FN("snapshotPages", js_snapshot_pages),
         FN("close", js_close),
         FN("stats", js_stats),
 #undef FN

@@ -71,7 +71,7 @@ void publish_vm(struct vm_h *v, struct vmm_vm *vm);
 
 /* ---- jobs (jobs.c) ------------------------------------------------------ */
 
-enum jkind { J_START = 1, J_FORK, J_RUN, J_FORKRUN, J_SAVE, J_DESTROY };
+enum jkind { J_START = 1, J_FORK, J_RUN, J_FORKRUN, J_SAVE, J_DESTROY, J_DERIVE, J_WRITE };
 
 struct resp_copy {
     struct vmm_response r;    /* pointer fields cleared */
@@ -95,6 +95,7 @@ struct job {
     struct job *reap_next;
     char *mem_path, *state_path;
     /* results (written on the worker) */
+    struct vmm_snapshot *derived;   /* J_DERIVE: owned until handed to JS */
     int rc;
     struct vmm_err err;
     bool has_resp;

@@ -1,6 +1,6 @@
 /*
- * jobs.c — the worker side of a job: start, fork, run, fork+run, save and
- * destroy of one vm, always on the native worker the vm is bound to. Outputs
+ * jobs.c — the worker side of a job: start, fork, run, fork+run, save,
+ * derive (child snapshot), write (of a child) and destroy of one vm, always on the native worker the vm is bound to. Outputs
  * are copied out of the mailbox here (clamped to the mailbox sizes) before the
  * job is posted to the JS thread. Hot path: J_FORKRUN posts its result first
  * and leaves the teardown to the reaper.
@@ -24,6 +24,7 @@ static uint64_t now_ns(void)
 void job_free_data(struct job *j)
 {
     if (j->followup) job_free_data(j->followup);
+    if (j->derived) vmm_snapshot_close(j->derived);
     free(j->payload);
     free(j->mem_path);
     free(j->state_path);
@@ -117,6 +118,13 @@ void job_work(void *arg)
     case J_SAVE:
         if (!(vm = open_vm(j, "save"))) break;
         j->rc = vmm_snapshot_save(vm, j->mem_path, j->state_path, &j->err);
+        break;
+    case J_DERIVE:
+        if (!(vm = open_vm(j, "derive"))) break;
+        j->rc = vmm_snapshot_derive(vm, &j->derived, &j->err);
+        break;
+    case J_WRITE:
+        j->rc = vmm_snapshot_write(j->snap->s, j->mem_path, j->state_path, &j->err);
         break;
     case J_DESTROY:
         reap(take_vm(j->vm), j);   /* posts j once the vm is gone */

@@ -89,6 +89,13 @@ export interface Addon {
     cb: Callback<NativeForkRun>): NativeVm;
   kick(vm: NativeVm): void;
   saveSnapshot(vm: NativeVm, memPath: string, statePath: string, cb: Callback<void>): void;
+  /** A live fork (stopped at a doorbell) as a child snapshot; the vm is re-based onto it. */
+  deriveSnapshot(vm: NativeVm, cb: Callback<NativeSnapshot>): void;
+  /** Writes a child snapshot (its pages only) and its state file. */
+  writeSnapshot(snap: NativeSnapshot, memPath: string, statePath: string, cb: Callback<void>): void;
+  openChildSnapshot(root: NativeSnapshot, memPath: string, statePath: string): NativeSnapshot;
+  /** Pages a child holds (0 for a root). */
+  snapshotPages(snap: NativeSnapshot): number;
   close(handle: NativeHandle): void;
   stats(): NativeStats;
 }

@@ -163,6 +163,18 @@ export class Vm {
     return promisify((cb) => loadAddon().saveSnapshot(h, memPath, statePath, cb));
   }
 
+  /**
+   * Captures this VM (stopped between runs) as a child snapshot of the root
+   * template it descends from: its vCPU state and only the pages it changed.
+   * The VM is re-based onto the child, so it and every fork of the child share
+   * those pages copy-on-write. `root` is the template's Snapshot.
+   */
+  derive(root: Snapshot): Promise<Snapshot> {
+    const h = this.#handle();
+    return promisify<NativeSnapshot>((cb) => loadAddon().deriveSnapshot(h, cb))
+      .then((n) => Snapshot.fromNative(n, root));
+  }
+
   /** Destroys the VM on its worker (after any run in flight). Idempotent. */
   close(): void {
     if (!this.#h) return;
@@ -214,10 +226,34 @@ export class Snapshot {
   #h: NativeSnapshot | null;
   readonly memPath: string;
   readonly statePath: string;
-  constructor(memPath: string, statePath: string) {
+  /** The root template of a child snapshot; null for a root. */
+  readonly root: Snapshot | null;
+  constructor(memPath: string, statePath: string, native?: NativeSnapshot, root: Snapshot | null = null) {
     this.memPath = memPath;
     this.statePath = statePath;
-    this.#h = loadAddon().openSnapshot(memPath, statePath);
+    this.root = root;
+    this.#h = native ?? loadAddon().openSnapshot(memPath, statePath);
+  }
+
+  /** @internal A child made in memory by Vm.derive (no files yet). */
+  static fromNative(n: NativeSnapshot, root: Snapshot): Snapshot {
+    return new Snapshot('', '', n, root.root ?? root);
+  }
+
+  /** Opens a child written by write(); it must descend from `root`. */
+  static openChild(root: Snapshot, memPath: string, statePath: string): Snapshot {
+    return new Snapshot(memPath, statePath, loadAddon().openChildSnapshot(root.native, memPath, statePath), root);
+  }
+
+  /** Pages a child holds (0 for a root). */
+  get pages(): number {
+    return loadAddon().snapshotPages(this.#handle());
+  }
+
+  /** Writes a child snapshot: a sparse memory file of its pages and a checksummed state file. */
+  write(memPath: string, statePath: string): Promise<void> {
+    const h = this.#handle();
+    return promisify((cb) => loadAddon().writeSnapshot(h, memPath, statePath, cb));
   }
   #handle(): NativeSnapshot {
     if (!this.#h) throw new Error('snapshot is closed');
