@@ -54,6 +54,7 @@ void chg_note(const char *path, int existed, u32 mode, u64 size)
 /* clears only what was used: an exec with no file changes writes no page here */
 void chg_reset(void)
 {
+    if (!g_chg_n && !g_chg_over) return; /* writing even a 0 would copy the page in a fork */
     for (u32 k = 0; k < g_chg_n; k++) {
         for (u32 i = g_chg[k].h % CHG_SLOTS;; i = (i + 1) % CHG_SLOTS)
             if (g_chg_slot[i] == k + 1) { g_chg_slot[i] = 0; break; }

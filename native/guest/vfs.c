@@ -478,7 +478,7 @@ full:
 static int dir_empty(const char *path, const struct vref *r)
 {
     u64 pos = 2;
-    u8 buf[512];
+    u8 buf[PATH_MAX_RT + 64]; /* room for the longest name: a full buffer is not "empty" */
     return vfs_getdents(path, r, &pos, buf, sizeof buf) == 0;
 }
 

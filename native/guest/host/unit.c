@@ -308,6 +308,18 @@ static void test_files(void)
     CHECK(freq(FB_REQ_FILE_REMOVE, 0, 0, 0, 0, "/work/esc", 0, 0, 0) == 0 && freq(FB_REQ_FILE_REMOVE, 0, 0, 0, 0, "/work/esc", 0, 0, 0) == ENOENT);
     CHECK(overlay_bytes() == g_ovl_used);
 
+    /* a directory whose only entry has a long name is not empty */
+    {
+        char lp[PATH_MAX_RT];
+        int k = snprintf(lp, sizeof lp, "/work/long/");
+        memset(lp + k, 'n', 900); lp[k + 900] = 0;
+        CHECK(fwrite_s(lp, FB_FILE_PARENTS, "x") == 0);
+        CHECK(freq(FB_REQ_FILE_REMOVE, 0, 0, 0, 0, "/work/long", 0, 0, 0) == ENOTEMPTY);
+        CHECK(freq(FB_REQ_FILE_LIST, 0, 0, 0, 0, "/work/long", 0, 0, 0) == 0 && rs.length == 1);
+        CHECK(freq(FB_REQ_FILE_REMOVE, FB_FILE_RECURSIVE, 0, 0, 0, "/work/long", 0, 0, 0) == 0);
+        CHECK(freq(FB_REQ_FILE_STAT, 0, 0, 0, 0, lp, 0, 0, 0) == ENOENT);
+    }
+
     /* the change log, exactly: created, modified, deleted; create+delete cancels */
     chg_reset();
     CHECK(fwrite_s("/work/new.txt", 0, "new!") == 0);                     /* created */
