@@ -4,9 +4,11 @@
  * and ERR areas, bounded by the host's caps, never blocking), and the control
  * device /dev/forkbox: read() rings the doorbell when no request is open and
  * returns the request payload; write() stores the response; exit rings with
- * FB_ST_EXIT. Every mailbox field written by the host is validated.
+ * FB_ST_EXIT. Requests of the runtime's own kinds (file requests, files.c) are
+ * answered inside read(), which rings again: the program never sees them.
+ * Every mailbox field written by the host is validated.
  */
-#include "rt.h"
+#include "files.h"
 
 void fb_doorbell(void);
 
@@ -153,31 +155,50 @@ static void error_result(const char *msg)
     g_mb->result_len = l;
 }
 
+/* a request of the runtime's own: the answer is a struct fb_file_resp + OUT */
+static void serve_runtime(u32 kind)
+{
+    struct fb_file_resp rs;
+    u64 ol = 0;
+    files_serve(kind, (const u8 *)g_mb + FB_MB_REQ_OFF, g_req_len, &rs, (u8 *)g_mb + FB_MB_OUT_OFF, g_out_cap, &ol);
+    memcpy((u8 *)g_mb + FB_MB_RESULT_OFF, &rs, sizeof rs);
+    g_mb->result_len = sizeof rs;
+    g_out_len = ol;
+}
+
 i64 ctl_read(u8 *buf, u64 n)
 {
     if (!g_req_open) {
-        u32 st = g_responded ? FB_ST_DONE : FB_ST_READY;
+        u32 st = g_responded ? FB_ST_DONE : FB_ST_READY, kind;
         for (;;) {
             publish(st, 0);
             fb_doorbell();
             /* the host has filled a request (for a fork: right after the snapshot point) */
-            if (mb_valid(g_mb)) break;
-            error_result("guest: invalid mailbox header");
-            st = FB_ST_ERROR;
+            if (!mb_valid(g_mb)) {
+                error_result("guest: invalid mailbox header");
+                st = FB_ST_ERROR;
+                continue;
+            }
+            g_seq = g_mb->seq;
+            g_req_len = g_mb->req_len;
+            g_out_cap = g_mb->out_cap;
+            g_err_cap = g_mb->err_cap;
+            g_mem_limit = g_mb->mem_limit;
+            mm_set_limit(g_mem_limit);
+            time_rebase(g_mb->tsc_khz, g_mb->wall_ns);
+            rng_reseed(g_mb->entropy, FB_ENTROPY_SIZE);
+            g_out_len = g_err_len = 0;
+            g_flags = 0;
+            g_mb->result_len = 0;
+            kind = g_mb->req_kind;
+            if (kind < FB_REQ_RT_FIRST || kind > FB_REQ_RT_LAST) break;
+            serve_runtime(kind);
+            st = FB_ST_DONE;
         }
-        g_seq = g_mb->seq;
-        g_req_len = g_mb->req_len;
-        g_out_cap = g_mb->out_cap;
-        g_err_cap = g_mb->err_cap;
-        g_mem_limit = g_mb->mem_limit;
-        mm_set_limit(g_mem_limit);
-        time_rebase(g_mb->tsc_khz, g_mb->wall_ns);
-        rng_reseed(g_mb->entropy, FB_ENTROPY_SIZE);
-        g_out_len = g_err_len = 0;
-        g_flags = 0;
+        /* the change log covers what happened since this exec began */
+        if (kind == FB_REQ_EXEC) chg_reset();
         g_req_pos = 0;
         g_req_open = 1;
-        g_mb->result_len = 0;
     }
     u64 c = g_req_len - g_req_pos;
     if (c > n) c = n;

@@ -6,6 +6,7 @@
  * Path-based calls are in fs.c, pipes/sockets/readiness in ipc.c.
  */
 #include "fdtab.h"
+#include "files.h"
 
 static struct fdent g_fd[NFD];
 char g_cwd[PATH_MAX_RT] = "/";
@@ -194,7 +195,8 @@ static i64 file_write(struct file *f, const u8 *buf, u64 n, u64 *off)
         if (f->ref.kind != VK_OVL) return -EBADF;
         if (f->flags & O_APPEND) *off = o->size;
         if (*off + n < *off || *off + n > (1ull << 40)) return -EFBIG;
-        if (*off + n > o->size && ovl_set_size(o, *off + n)) return -ENOSPC;
+        if (*off + n > o->size) { if (ovl_set_size(o, *off + n)) return -ENOSPC; }
+        else ovl_touch(o); /* the change log (files.c) */
         memcpy(o->data + *off, buf, n);
         *off += n;
         o->mtime = (i64)(time_wall_ns() / 1000000000ull);

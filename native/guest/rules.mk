@@ -16,7 +16,7 @@ $(OUT)/fb-host: guest/host/fb-host.c $(GUEST_HDR)
 	@mkdir -p $(OUT)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Iinclude -fPIE -pie -fno-stack-protector -o $@ guest/host/fb-host.c
 
-$(OUT)/guest-unit: guest/host/unit.c guest/random.c guest/vfs.c $(GUEST_HDR)
+$(OUT)/guest-unit: guest/host/unit.c guest/random.c guest/vfs.c guest/files.c $(GUEST_HDR)
 	@mkdir -p $(OUT)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Iguest -fno-builtin \
 	    -fsanitize=address,undefined -fno-omit-frame-pointer -o $@ guest/host/unit.c

@@ -6,7 +6,7 @@
  * (img >= 0) or hides it (opaque, img = -1). Paths are resolved one component
  * at a time (symlinks, "..", 40 hops max). Every image offset is untrusted.
  */
-#include "rt.h"
+#include "files.h"
 
 u64 g_img_base, g_img_size;
 static const struct fb_img_header *g_hdr;
@@ -16,6 +16,18 @@ static struct onode *g_bucket[NBUCKET];
 static struct onode *g_all;
 static u64 g_next_ino = 1ull << 32;
 static u64 g_seq_next;
+u64 g_ovl_used, g_ovl_quota; /* see files.h */
+
+int ovl_quota_ok(u64 more) { return !g_ovl_quota || (g_ovl_used <= g_ovl_quota && more <= g_ovl_quota - g_ovl_used); }
+
+static int chg_tracked(const struct onode *o)
+{
+    return o->linked && !o->whiteout && (o->mode & S_IFMT) != S_IFDIR;
+}
+void ovl_touch(struct onode *o)
+{
+    if (chg_tracked(o)) chg_note(o->path, 1, o->mode, o->size);
+}
 
 int fd_dir_path(int fd, const char **path); /* fd.c */
 extern char g_cwd[PATH_MAX_RT];
@@ -120,6 +132,7 @@ static int ovl_hash(struct onode *o, const char *path)
 void ovl_put(struct onode *o)
 {
     if (--o->refs > 0 || o->linked) return;
+    g_ovl_used -= o->size;
     kfree(o->data);
     kfree(o->path);
     kfree(o);
@@ -128,6 +141,7 @@ void ovl_put(struct onode *o)
 struct onode *ovl_create(const char *path, u32 mode)
 {
     struct onode *o = ovl_find(path);
+    if ((mode & S_IFMT) != S_IFDIR && (!o || o->whiteout)) chg_note(path, 0, mode, 0);
     if (o && o->whiteout) {
         o->whiteout = 0;
         o->mode = mode;
@@ -152,24 +166,29 @@ struct onode *ovl_copy_up(const char *path, const struct vref *r)
     const struct fb_img_entry *e = img_entry(r->img);
     const u8 *d; u64 n;
     if (!e || img_data(e, &d, &n)) return 0;
+    if ((e->mode & S_IFMT) != S_IFDIR && !ovl_quota_ok(n)) return 0;
     struct onode *o = kzalloc(sizeof *o);
     if (!o) return 0;
     o->mode = e->mode;
     o->img = (e->mode & S_IFMT) == S_IFDIR ? (i64)r->img : -1;
     o->ino = r->img + 1;
     o->mtime = (i64)g_hdr->build_time;
-    if ((e->mode & S_IFMT) == S_IFREG && n) {
+    /* a symlink's target is its data too */
+    if (((e->mode & S_IFMT) == S_IFREG || (e->mode & S_IFMT) == S_IFLNK) && n) {
         o->data = kmalloc(n);
         if (!o->data) { kfree(o); return 0; }
         memcpy(o->data, d, n);
         o->size = o->cap = n;
     }
     if (ovl_hash(o, path)) { kfree(o->data); kfree(o); return 0; }
+    g_ovl_used += o->size;
     return o;
 }
 
 int ovl_set_size(struct onode *o, u64 n)
 {
+    if (n > o->size && !ovl_quota_ok(n - o->size)) return -ENOSPC;
+    ovl_touch(o);
     if (n > o->cap) {
         u64 c = o->cap ? o->cap : 256;
         while (c < n) c *= 2;
@@ -181,6 +200,7 @@ int ovl_set_size(struct onode *o, u64 n)
     } else if (n < o->size) {
         memset(o->data + n, 0, o->size - n);
     }
+    g_ovl_used = g_ovl_used - o->size + n;
     o->size = n;
     o->mtime = (i64)(time_wall_ns() / 1000000000ull);
     return 0;
@@ -242,7 +262,7 @@ int vfs_readlink(const struct vref *r, char *buf, u64 cap)
     if (r->kind == VK_DEV) { d = (const u8 *)dev_link_target(r->dev); n = strlen((const char *)d); }
     else if (vfs_file_data(r, &d, &n)) return -EIO;
     if (n > cap) n = cap;
-    memcpy(buf, d, n);
+    if (n) memcpy(buf, d, n);
     return (int)n;
 }
 
@@ -458,7 +478,7 @@ full:
 static int dir_empty(const char *path, const struct vref *r)
 {
     u64 pos = 2;
-    u8 buf[512];
+    u8 buf[PATH_MAX_RT + 64]; /* room for the longest name: a full buffer is not "empty" */
     return vfs_getdents(path, r, &pos, buf, sizeof buf) == 0;
 }
 
@@ -471,6 +491,10 @@ int vfs_unlink(const char *path, const struct vref *r, int dir)
     if (dir && (mode & S_IFMT) != S_IFDIR) return -ENOTDIR;
     if (!dir && (mode & S_IFMT) == S_IFDIR) return -EISDIR;
     if (dir && !dir_empty(path, r)) return -ENOTEMPTY;
+    if ((mode & S_IFMT) != S_IFDIR) {
+        struct kstat st;
+        chg_note(path, 1, mode, vfs_stat(r, &st) ? 0 : (u64)st.size);
+    }
     int shadow = img_has(path);
     if (r->kind == VK_OVL) {
         struct onode *o = r->o;
@@ -507,6 +531,11 @@ int vfs_rename(const char *from, const struct vref *fr, const char *to)
         e = vfs_unlink(t2, &tr, (tmode & S_IFMT) == S_IFDIR);
         if (e) return e;
     }
+    if ((fmode & S_IFMT) != S_IFDIR) {
+        struct kstat st;
+        chg_note(from, 1, fmode, vfs_stat(fr, &st) ? 0 : (u64)st.size);
+        chg_note(t2, 0, fmode, 0);
+    }
     if ((fmode & S_IFMT) == S_IFDIR) {
         /* only directories that live wholly in the overlay can move */
         if (fr->kind != VK_OVL || fr->o->img >= 0 || img_has(from)) return -EXDEV;
@@ -518,6 +547,7 @@ int vfs_rename(const char *from, const struct vref *fr, const char *to)
                 char *np = kmalloc(tl + rl + 1);
                 if (!np) return -ENOMEM;
                 memcpy(np, t2, tl); memcpy(np + tl, n->path + fl, rl + 1);
+                if (chg_tracked(n)) { chg_note(n->path, 1, n->mode, n->size); chg_note(np, 0, n->mode, 0); }
                 ovl_unhash(n);
                 e = ovl_hash(n, np);
                 kfree(np);

@@ -82,6 +82,21 @@
 #define FB_REQ_NONE   0u   /* at boot: no request yet */
 #define FB_REQ_EXEC   1u   /* payload is for the runner (JSON for runner.py) */
 #define FB_REQ_ECHO   2u   /* test guests: copy payload to OUT */
+/* Kinds FB_REQ_RT_FIRST..FB_REQ_RT_LAST are served by the guest runtime itself
+ * (native/guest/files.c), never by the program: the payload is a struct
+ * fb_file_req, the RESULT area gets a struct fb_file_resp, bulk data goes to
+ * OUT. An unknown kind in this range is answered with err = ENOSYS. */
+#define FB_REQ_RT_FIRST    16u
+#define FB_REQ_FILE_WRITE  16u  /* path, data at offset (flags: TRUNC, APPEND, EXCL, PARENTS) */
+#define FB_REQ_FILE_READ   17u  /* path, offset, length (0 = as much as fits): data -> OUT */
+#define FB_REQ_FILE_STAT   18u  /* path (flag NOFOLLOW) */
+#define FB_REQ_FILE_LIST   19u  /* directory path, cursor in offset, max entries in length */
+#define FB_REQ_FILE_MKDIR  20u  /* path, mode (flag PARENTS: mkdir -p) */
+#define FB_REQ_FILE_REMOVE 21u  /* path: file, symlink or empty dir (flag RECURSIVE) */
+#define FB_REQ_FILE_RENAME 22u  /* path -> path2 (flags EXCL, PARENTS) */
+#define FB_REQ_CHANGES     23u  /* the change log since the last FB_REQ_EXEC began (flag RESET) */
+#define FB_REQ_FS_QUOTA    24u  /* set the overlay quota to `quota` bytes (0 = none); answers usage */
+#define FB_REQ_RT_LAST     31u
 
 /* response status (guest -> host) */
 #define FB_ST_READY   1u   /* waiting for the first request (snapshot point) */
@@ -95,6 +110,73 @@
 #define FB_RESULT_TRUNCATED 0x4u
 
 #define FB_ENTROPY_SIZE 64
+
+/* ---- Runtime-served file requests ------------------------------------------
+ * REQ area: struct fb_file_req, then path_len bytes of path, then path2_len
+ * bytes of path2, then (FILE_WRITE) `length` bytes of data; the sum must not
+ * exceed req_len. Paths are absolute, not NUL-terminated, < 1024 bytes, and are
+ * resolved by the runtime's own resolver ("/.." is "/"). */
+#define FB_FILE_TRUNC     0x1u  /* write: truncate to 0 first */
+#define FB_FILE_APPEND    0x2u  /* write: at the end (offset ignored) */
+#define FB_FILE_EXCL      0x4u  /* write: fail if it exists; rename: fail if path2 exists */
+#define FB_FILE_PARENTS   0x8u  /* write/rename: create missing parents; mkdir: -p */
+#define FB_FILE_RECURSIVE 0x10u /* remove: a directory and everything under it */
+#define FB_FILE_NOFOLLOW  0x20u /* stat: do not follow a final symlink */
+#define FB_FILE_RESET     0x40u /* changes: clear the log after reading it */
+
+struct fb_file_req {
+    uint32_t flags;      /* FB_FILE_* */
+    uint32_t mode;       /* write (new file) / mkdir: permission bits; 0 = 0644 / 0755 */
+    uint64_t offset;     /* write/read: byte offset; list: cursor (0 = start) */
+    uint64_t length;     /* write: data bytes; read: max bytes; list/changes: max entries (0 = no limit) */
+    uint32_t path_len;
+    uint32_t path2_len;  /* rename only */
+    uint64_t quota;      /* FS_QUOTA: overlay bytes, 0 = unlimited */
+    uint64_t reserved[2];
+};
+_Static_assert(sizeof(struct fb_file_req) == 56, "file request header");
+
+/* resp.flags */
+#define FB_FILE_MORE      0x1u  /* list/changes: more entries than were returned (list: page on with cursor) */
+#define FB_FILE_OVERFLOW  0x2u  /* changes: the log itself overflowed; entries are missing */
+
+/* RESULT area of every runtime-served request (status FB_ST_DONE). */
+struct fb_file_resp {
+    int32_t  err;        /* 0, or a positive errno */
+    uint32_t flags;      /* FB_FILE_MORE, FB_FILE_OVERFLOW */
+    uint64_t size;       /* read/stat/write: file size (after the write) */
+    uint64_t length;     /* read: data bytes in OUT; list/changes: entries in OUT */
+    uint64_t cursor;     /* list: pass as offset to get the next page */
+    uint32_t mode;       /* stat/read/write: st_mode */
+    uint32_t reserved0;
+    int64_t  mtime;      /* seconds since the epoch */
+    uint64_t quota;      /* overlay quota in bytes (0 = none) */
+    uint64_t used;       /* overlay bytes in use */
+    uint64_t reserved[2];
+};
+_Static_assert(sizeof(struct fb_file_resp) == 80, "file response");
+
+/* OUT area of FILE_LIST and CHANGES: records, each 8-byte aligned. */
+#define FB_FT_REG 1u
+#define FB_FT_DIR 2u
+#define FB_FT_LNK 3u
+#define FB_FT_CHR 4u
+#define FB_FT_OTHER 5u
+#define FB_CHG_CREATED  1u
+#define FB_CHG_MODIFIED 2u
+#define FB_CHG_DELETED  3u
+struct fb_file_ent {
+    uint32_t reclen;     /* bytes of this record incl. name and padding */
+    uint16_t name_len;   /* list: entry name; changes: absolute path */
+    uint8_t  type;       /* FB_FT_* (changes: the type before a delete) */
+    uint8_t  change;     /* changes: FB_CHG_*; list: 0 */
+    uint32_t mode;
+    uint32_t reserved0;
+    uint64_t size;       /* changes: size now, or before the delete */
+    int64_t  mtime;
+    /* char name[name_len], then zero padding to reclen */
+};
+_Static_assert(sizeof(struct fb_file_ent) == 32, "file entry");
 
 struct fb_mailbox {
     /* --- written by the host before each resume --- */

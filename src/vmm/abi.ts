@@ -36,3 +36,40 @@ export function bootArgs(argv: readonly string[], env: readonly string[]): Buffe
   if (buf.length > FB_BOOT_ARGS_MAX) throw new Error(`boot args are ${buf.length} bytes (max ${FB_BOOT_ARGS_MAX})`);
   return buf;
 }
+
+// ---- runtime-served file requests (abi.h "Runtime-served file requests") ----
+export const FB_REQ_RT_FIRST = 16;
+export const FB_REQ_FILE_WRITE = 16;
+export const FB_REQ_FILE_READ = 17;
+export const FB_REQ_FILE_STAT = 18;
+export const FB_REQ_FILE_LIST = 19;
+export const FB_REQ_FILE_MKDIR = 20;
+export const FB_REQ_FILE_REMOVE = 21;
+export const FB_REQ_FILE_RENAME = 22;
+export const FB_REQ_CHANGES = 23;
+export const FB_REQ_FS_QUOTA = 24;
+export const FB_REQ_RT_LAST = 31;
+
+export const FB_FILE_TRUNC = 0x1;
+export const FB_FILE_APPEND = 0x2;
+export const FB_FILE_EXCL = 0x4;
+export const FB_FILE_PARENTS = 0x8;
+export const FB_FILE_RECURSIVE = 0x10;
+export const FB_FILE_NOFOLLOW = 0x20;
+export const FB_FILE_RESET = 0x40;
+export const FB_FILE_MORE = 0x1;
+export const FB_FILE_OVERFLOW = 0x2;
+
+export const FB_FT_REG = 1;
+export const FB_FT_DIR = 2;
+export const FB_FT_LNK = 3;
+export const FB_FT_CHR = 4;
+export const FB_FT_OTHER = 5;
+export const FB_CHG_CREATED = 1;
+export const FB_CHG_MODIFIED = 2;
+export const FB_CHG_DELETED = 3;
+
+/** sizeof(struct fb_file_req), (struct fb_file_resp), (struct fb_file_ent) */
+export const FB_FILE_REQ_SIZE = 56;
+export const FB_FILE_RESP_SIZE = 80;
+export const FB_FILE_ENT_SIZE = 32;

@@ -25,7 +25,8 @@
 #include "abi.h"
 
 #define MAXREQ 256
-static struct { const char *data; size_t len; int bad; } g_req[MAXREQ];
+static struct { const char *data; size_t len; int bad; uint32_t kind; } g_req[MAXREQ];
+static uint32_t g_kind = FB_REQ_EXEC; /* --kind N: the kind of the next request */
 static int g_nreq, g_next, g_quiet, g_dirty, g_touch;
 static uint64_t g_host_fs, g_tsc_khz, g_ram, g_mem_limit, g_seq, g_t_boot, g_out_cap = FB_MB_OUT_SIZE;
 static int g_seen_ready;
@@ -111,7 +112,7 @@ static void fill_request(void)
     g_next++;
     m->magic = FB_MAILBOX_MAGIC;
     m->abi_version = FB_ABI_VERSION;
-    m->req_kind = FB_REQ_EXEC;
+    m->req_kind = g_req[g_next - 1].kind;
     m->seq = ++g_seq;
     m->req_len = bad ? FB_MB_REQ_SIZE + 1 : len; /* --bad-request: the guest must refuse it */
     m->wall_ns = now_ns();
@@ -203,7 +204,7 @@ static uint64_t load_runtime(const char *path)
 static void usage(void)
 {
     fprintf(stderr, "usage: fb-host [--runtime ELF] [--ram MiB] [--mem-limit BYTES] [--quiet] [--dirty|--touched] [--dirty-log FILE]\n"
-                    "               [--request STR | --request-file FILE | --bad-request STR]... [--out-cap N] [--env K=V]... IMAGE PROGRAM [ARGS...]\n");
+                    "               [[--kind N] --request STR | --request-file FILE | --bad-request STR]... [--out-cap N] [--env K=V]... IMAGE PROGRAM [ARGS...]\n");
     exit(2);
 }
 
@@ -225,12 +226,14 @@ int main(int argc, char **argv)
         if (!strcmp(o, "--runtime")) runtime = v;
         else if (!strcmp(o, "--ram")) g_ram = strtoull(v, 0, 0) << 20;
         else if (!strcmp(o, "--mem-limit")) g_mem_limit = strtoull(v, 0, 0);
+        else if (!strcmp(o, "--kind")) { g_kind = (uint32_t)strtoul(v, 0, 0); continue; }
         else if (!strcmp(o, "--request") && g_nreq < MAXREQ) { g_req[g_nreq].data = v; g_req[g_nreq++].len = strlen(v); }
         else if (!strcmp(o, "--request-file") && g_nreq < MAXREQ) { g_req[g_nreq].data = slurp(v, &g_req[g_nreq].len); g_nreq++; }
         else if (!strcmp(o, "--env") && nenv < 64) envs[nenv++] = v;
         else if (!strcmp(o, "--bad-request") && g_nreq < MAXREQ) { g_req[g_nreq].data = v; g_req[g_nreq].len = strlen(v); g_req[g_nreq++].bad = 1; }
         else if (!strcmp(o, "--out-cap")) g_out_cap = strtoull(v, 0, 0) > FB_MB_OUT_SIZE ? FB_MB_OUT_SIZE : strtoull(v, 0, 0);
         else usage();
+        if (g_nreq && !g_req[g_nreq - 1].kind) { g_req[g_nreq - 1].kind = g_kind; g_kind = FB_REQ_EXEC; }
     }
     if (argc - i < 2) usage();
     const char *image = argv[i++];

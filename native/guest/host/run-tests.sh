@@ -57,6 +57,24 @@ $FB --out-cap 4 --bad-request "echo no" --request "echo 123456789" "$T/static.im
 grep -q 'status=ERROR' "$T/b.out" && grep -q 'invalid mailbox header' "$T/b.out" || { cat "$T/b.out"; fail "bad request not refused"; }
 grep -q 'seq=2 status=DONE exit=0 .* flags=1$' "$T/b.out" || { cat "$T/b.out"; fail "no DONE with FB_OUT_TRUNCATED after a bad request"; }
 grep -A1 '^#stdout 4$' "$T/b.out" | grep -qx 1234 || { cat "$T/b.out"; fail "stdout not cut at out_cap"; }
+# file requests are answered by the runtime itself (the program's read() never sees them):
+# write with parents through "..", the program reads it, read it back, garbage gets an errno
+python3 - "$T" <<'PY'
+import struct, sys
+t = sys.argv[1]
+def req(path, data=b'', flags=0):
+    p = path.encode()
+    return struct.pack('<IIQQIIQ16x', flags, 0, 0, len(data), len(p), 0, 0) + p + data
+open(t + '/fw.req', 'wb').write(req('/../../tmp/up/x.txt', b'uploaded\n', flags=8))
+open(t + '/fr.req', 'wb').write(req('/tmp/up/x.txt'))
+open(t + '/fg.req', 'wb').write(b'garbage')
+PY
+$FB --kind 16 --request-file "$T/fw.req" --request "cat /tmp/up/x.txt" --kind 17 --request-file "$T/fr.req" \
+    --kind 21 --request-file "$T/fg.req" --request "echo after" "$T/static.img" /bin/test-static arg1 > "$T/fq.out" 2>&1 \
+    || { cat "$T/fq.out"; fail "file requests: the guest failed"; }
+[ "$(grep -c '^#result 80$' "$T/fq.out")" = 3 ] || { cat "$T/fq.out"; fail "file requests: not answered by the runtime"; }
+[ "$(grep -c '^uploaded$' "$T/fq.out")" = 2 ] || { cat "$T/fq.out"; fail "file requests: written file not seen"; }
+grep -q 'seq=5 status=DONE' "$T/fq.out" && grep -qx after "$T/fq.out" || { cat "$T/fq.out"; fail "file requests: program did not go on"; }
 # a missing program is reported as a runtime error, not a host crash
 $FB "$T/static.img" /bin/nope > "$T/e.out" 2>&1 && rc=0 || rc=$?
 [ "$rc" = 3 ] && grep -q 'cannot load the program' "$T/e.out" || { cat "$T/e.out"; fail "missing program: rc $rc"; }

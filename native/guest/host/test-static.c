@@ -3,7 +3,7 @@
  * syscalls with `call *%rax` (what the image builder turns `syscall` into),
  * exercises memory, files, the overlay, time, randomness, then serves
  * requests from /dev/forkbox: "echo X", "rand", "file", "sleep MS", "brk",
- * "limit", "exit N".
+ * "limit", "cat PATH", "exit N".
  */
 typedef unsigned long u64;
 typedef long i64;
@@ -96,6 +96,16 @@ void cmain(i64 *sp)
         } else if (n == 5 && eq(buf, "limit", 5)) {
             /* mem_limit from the request: a 64 MiB mapping must fail cleanly */
             o = num(out, sc6(9, 0, 64 << 20, 3, 0x22, -1, 0) == -12 ? 1 : 0);
+        } else if (n > 4 && eq(buf, "cat ", 4) && n < (i64)sizeof buf) {
+            /* a file as the program sees it (file requests put it there): to stdout, size as the result */
+            buf[n] = 0;
+            i64 f = sc(257, -100, buf + 4, 0), k, tot = 0;
+            if (f < 0) o = num(out, -f + 1000);
+            else {
+                while ((k = sc(0, f, out, sizeof out)) > 0) { sc(1, 1, out, k); tot += k; }
+                sc(3, f, 0, 0);
+                o = num(out, tot);
+            }
         } else if (n > 5 && eq(buf, "exit ", 5)) {
             sc(231, atoi1(buf + 5, n - 5), 0, 0);
         } else fail("unknown request");
