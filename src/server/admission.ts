@@ -11,8 +11,9 @@ import { ForkboxError, overloaded, shuttingDown } from '../lib/errors.js';
 
 export type Release = () => void;
 
+/** `reserved`: executions reserved and not running yet (waiting for a slot included). */
 interface KeyState { running: number; reserved: number }
-interface Waiter { key: string; resolve: (r: Release) => void; reject: (e: unknown) => void; cleanup: () => void }
+interface Waiter { key: string; held: boolean; resolve: (r: Release) => void; reject: (e: unknown) => void; cleanup: () => void }
 
 /** A key's reservation of `n` executions; each acquire() uses one, cancel() returns the rest. */
 export interface Ticket {
@@ -62,15 +63,11 @@ export class Admission {
     }
     k.reserved += n;
     let left = n;
-    const use = (): void => {
-      if (left <= 0) throw new Error('ticket used up');
-      left--;
-      k.reserved--;
-    };
     return {
       acquire: (signal) => {
-        use();
-        return this.acquire(key, signal);
+        if (left <= 0) return Promise.reject(new Error('ticket used up'));
+        left--;
+        return this.wait(key, signal, true);
       },
       cancel: () => {
         k.reserved -= left;
@@ -82,27 +79,32 @@ export class Admission {
 
   /** Waits for a slot for `key` (use reserve() first so the key's queue cap applies). */
   acquire(key: string, signal?: AbortSignal): Promise<Release> {
-    if (this.closed) return Promise.reject(shuttingDown());
-    if (signal?.aborted) return Promise.reject(signal.reason ?? new Error('aborted'));
+    return this.wait(key, signal, false);
+  }
+
+  /** `held`: the execution is counted in the key's `reserved` until it runs or gives up. */
+  private wait(key: string, signal: AbortSignal | undefined, held: boolean): Promise<Release> {
     const k = this.state(key);
-    if (this.running < this.maxConcurrency && k.running < this.maxRunningPerKey) {
-      return Promise.resolve(this.grant(key, k));
-    }
-    if (this.queue.length >= this.maxQueue) {
+    const fail = (e: unknown): Promise<Release> => {
+      if (held) k.reserved--;
       this.gc(key, k);
-      return Promise.reject(overloaded(this.retryAfter()));
+      return Promise.reject(e);
+    };
+    if (this.closed) return fail(shuttingDown());
+    if (signal?.aborted) return fail(signal.reason ?? new Error('aborted'));
+    if (this.running < this.maxConcurrency && k.running < this.maxRunningPerKey) {
+      return Promise.resolve(this.grant(key, k, held));
     }
+    if (this.queue.length >= this.maxQueue) return fail(overloaded(this.retryAfter()));
     return new Promise<Release>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const giveUp = (e: unknown): void => {
         this.remove(w);
-        reject(overloaded(this.retryAfter()));
-      }, this.queueTimeoutMs);
-      const onAbort = (): void => {
-        this.remove(w);
-        reject(signal?.reason ?? new Error('aborted'));
+        fail(e).catch(reject);
       };
+      const timer = setTimeout(() => giveUp(overloaded(this.retryAfter())), this.queueTimeoutMs);
+      const onAbort = (): void => giveUp(signal?.reason ?? new Error('aborted'));
       const w: Waiter = {
-        key, resolve, reject,
+        key, held, resolve, reject,
         cleanup: () => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); },
       };
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -115,6 +117,9 @@ export class Admission {
     this.closed = true;
     for (const w of this.queue.splice(0)) {
       w.cleanup();
+      const k = this.state(w.key);
+      if (w.held) k.reserved--;
+      this.gc(w.key, k);
       w.reject(shuttingDown());
     }
   }
@@ -141,12 +146,12 @@ export class Admission {
     const i = this.queue.indexOf(w);
     if (i >= 0) this.queue.splice(i, 1);
     w.cleanup();
-    this.gc(w.key, this.state(w.key));
   }
 
-  private grant(key: string, k: KeyState): Release {
+  private grant(key: string, k: KeyState, held: boolean): Release {
     this.running++;
     k.running++;
+    if (held) k.reserved--;
     let done = false;
     return () => {
       if (done) return;
@@ -172,7 +177,7 @@ export class Admission {
       if (best < 0) return;
       const [w] = this.queue.splice(best, 1);
       w!.cleanup();
-      w!.resolve(this.grant(w!.key, this.state(w!.key)));
+      w!.resolve(this.grant(w!.key, this.state(w!.key), w!.held));
     }
   }
 }
