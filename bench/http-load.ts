@@ -101,7 +101,7 @@ async function main(): Promise<void> {
           }
         } else {
           let code = String(r.status);
-          try { code += ' ' + (JSON.parse(r.body) as { error: { code: string } }).error.code; } catch { /* not an envelope */ }
+          try { code += ' ' + (JSON.parse(r.body) as { code: string }).code; } catch { /* not an envelope */ }
           errors[code] = (errors[code] ?? 0) + 1;
         }
       } catch (e) {

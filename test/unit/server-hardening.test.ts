@@ -320,5 +320,10 @@ test('connections: a cap on open sockets; headers and keep-alive timeouts close 
   const kaGot = await ka.closed;
   assert.match(kaGot, /^HTTP\/1\.1 200 /);
   assert.match(kaGot, /Keep-Alive: timeout=0|keep-alive/i);
+  // The request timeout covers receiving the request, not computing the answer: a slow exec still answers.
+  const slow = rawSocket(port, 'POST /v1/exec HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 21\r\nConnection: close\r\n\r\n{"code":"sleep 1500"}');
+  const slowGot = await slow.closed;
+  assert.match(slowGot, /^HTTP\/1\.1 200 /);
+  assert.match(slowGot, /slept/);
   await app.close();
 });
