@@ -281,7 +281,7 @@ export class Sandbox {
     const requestId = res.headers.get('x-request-id') ?? undefined;
     const ra = res.headers.get('retry-after');
     const retryAfter = ra !== null && /^\d+$/.test(ra) ? Number(ra) : undefined;
-    // The envelope is {"error": "<message>", "code", "request_id"}; servers before 0.2 nested
+    // The envelope is {"error": "<message>", "code", "request_id"}; earlier forkbox servers nested
     // {"error": {"code", "message", "requestId"}}, which is still read.
     type Flat = { error?: unknown; code?: unknown; request_id?: unknown };
     const env: Flat | undefined = json && typeof json === 'object' ? json as Flat : undefined;

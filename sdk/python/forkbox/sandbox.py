@@ -212,7 +212,7 @@ def _error(status: int, raw: bytes, headers: Any) -> ForkboxError:
     if not isinstance(body, dict):
         body = {}
     env = body.get("error")
-    if isinstance(env, dict):  # the nested envelope of servers before 0.2
+    if isinstance(env, dict):  # the nested envelope of earlier forkbox servers
         body = {"error": env.get("message"), "code": env.get("code"), "request_id": env.get("requestId")}
     code = body.get("code")
     if isinstance(code, str):
