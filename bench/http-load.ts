@@ -2,7 +2,8 @@
 // clients (default 200) POST /v1/exec `print(1+1)` for D seconds (default 20)
 // and the run prints requests, errors by kind, latency p50/p90/p99 and req/s,
 // beside the server-reported fork/exec/total times. Starts its own
-// `forkbox serve` child (rate limit off, queue ≥ clients) unless --url is given.
+// `forkbox serve` child (rate limit off, queue ≥ clients, per-key caps as wide
+// as the global ones: every client here is one key) unless --url is given.
 // A benchmark, not a test: it never fails on a number.
 //   node dist/bench/http-load.js [--url URL] [--key KEY] [--clients 200] [--duration 20] [--json] [--out FILE]
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,7 +32,9 @@ const r2 = (n: number): number => Math.round(n * 100) / 100;
 
 async function startServer(): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [join(repoRoot, 'dist/src/cli/main.js'), 'serve', '--port', '0'], {
-    env: { ...process.env, FORKBOX_RATE_LIMIT: '0', FORKBOX_MAX_QUEUE: String(Math.max(512, clients * 2)), FORKBOX_LOG_LEVEL: process.env.FORKBOX_LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, FORKBOX_RATE_LIMIT: '0', FORKBOX_MAX_QUEUE: String(Math.max(512, clients * 2)),
+      FORKBOX_MAX_QUEUED_PER_KEY: String(Math.max(512, clients * 2)), FORKBOX_MAX_RUNNING_PER_KEY: String(Math.max(2, availableParallelism() * 2)),
+      FORKBOX_MAX_CONNECTIONS: String(Math.max(256, clients + 64)), FORKBOX_LOG_LEVEL: process.env.FORKBOX_LOG_LEVEL ?? 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const url = await new Promise<string>((resolve, reject) => {
@@ -101,7 +104,7 @@ async function main(): Promise<void> {
           }
         } else {
           let code = String(r.status);
-          try { code += ' ' + (JSON.parse(r.body) as { error: { code: string } }).error.code; } catch { /* not an envelope */ }
+          try { code += ' ' + (JSON.parse(r.body) as { code: string }).code; } catch { /* not an envelope */ }
           errors[code] = (errors[code] ?? 0) + 1;
         }
       } catch (e) {

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'InvalidRequest'
   | 'PayloadTooLarge'
   | 'Unauthorized'
+  | 'Forbidden'
   | 'RateLimited'
   | 'Overloaded'
   | 'NotFound'
@@ -18,6 +19,9 @@ export type ErrorCode =
   | 'Unsupported'
   | 'ShuttingDown'
   | 'Internal';
+
+/** What every 4xx/5xx answer carries: `{"error": "<message>", "code": "<Code>", "request_id": "…"}`. */
+export interface ErrorEnvelope { error: string; code: ErrorCode; request_id?: string }
 
 export class ForkboxError extends Error {
   readonly code: ErrorCode;
@@ -33,8 +37,9 @@ export class ForkboxError extends Error {
     if (opts.retryAfter !== undefined) this.retryAfter = opts.retryAfter;
   }
 
-  toJSON(requestId?: string): { error: { code: ErrorCode; message: string; requestId?: string } } {
-    return { error: { code: this.code, message: this.message, ...(requestId ? { requestId } : {}) } };
+  /** The one error envelope (Zeroboot's clients read `error` as the message string). */
+  toJSON(requestId?: string): ErrorEnvelope {
+    return { error: this.message, code: this.code, ...(requestId ? { request_id: requestId } : {}) };
   }
 }
 

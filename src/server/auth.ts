@@ -1,5 +1,6 @@
 // auth.ts — API keys. Keys are read from a file (one per line, `key` or
-// `id:key`, `#` comments), kept only as SHA-256 hashes, and checked by hashing
+// `id:key`, `#` comments; or Zeroboot's format, a JSON array of key strings),
+// kept only as SHA-256 hashes, and checked by hashing
 // the presented bearer token and comparing it against every stored hash with
 // crypto.timingSafeEqual (no early exit, so timing does not reveal which key
 // or how much of it matched). The key id — never the key — goes into logs.
@@ -11,11 +12,29 @@ export interface KeyEntry { id: string; hash: Buffer }
 
 const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
+/** Zeroboot's key file: a JSON array of key strings (each becomes a `key` line). */
+function fromJsonArray(text: string, source: string): string {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${source}: starts with "[" but is not a JSON array of key strings (${(e as Error).message})`);
+  }
+  if (!Array.isArray(v)) throw new Error(`${source}: expected a JSON array of key strings`);
+  return v.map((k, i) => {
+    if (typeof k !== 'string') throw new Error(`${source}: item ${i} of the JSON array is not a string`);
+    if (/[\r\n]/.test(k) || k.trim().startsWith('#')) throw new Error(`${source}: item ${i} of the JSON array is not a valid key`);
+    if (k.includes(':')) throw new Error(`${source}: item ${i} of the JSON array contains ":" (use the line format for id:key)`);
+    return k;
+  }).join('\n');
+}
+
 /** Parses a key file's text. Throws Error naming the line on malformed input. */
 export function parseKeyFile(text: string, source = 'keys file'): KeyEntry[] {
   const out: KeyEntry[] = [];
   const ids = new Set<string>();
-  text.split(/\r?\n/).forEach((raw, i) => {
+  const lines = text.trimStart().startsWith('[') ? fromJsonArray(text, source) : text;
+  lines.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     let id: string;

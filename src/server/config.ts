@@ -23,6 +23,22 @@ export interface ServerConfig {
   shutdownGraceMs: number;
   metricsAuth: boolean;
   logCode: boolean;
+  /** Log guest-written text (full crash detail) too; off by default. */
+  logOutput: boolean;
+  /** Per API key (or client address with auth off): executions running at once, and waiting. */
+  maxRunningPerKey: number;
+  maxQueuedPerKey: number;
+  /** Byte budgets: finished results not yet sent (JSON size), request bodies held, one batch's output. */
+  resultBudgetBytes: number;
+  bodyBudgetBytes: number;
+  maxBatchOutputBytes: number;
+  /** Connections and their timeouts. */
+  maxConnections: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  /** Extra Host names accepted while auth is off (besides loopback and `host`). */
+  allowedHosts: string[];
   // Engine options (undefined: the engine's default).
   memLimitMb?: number;
   poolSize?: number;
@@ -32,14 +48,14 @@ export interface ServerConfig {
   stderrCapBytes?: number;
 }
 
-type Kind = 'string' | 'int' | 'number' | 'bool';
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'list';
 interface Option {
   key: keyof ServerConfig;
   flag: string;
   env: string;
   kind: Kind;
   help: string;
-  def?: () => string | number | boolean;
+  def?: () => string | number | boolean | string[];
   min?: number;
   max?: number;
 }
@@ -63,6 +79,17 @@ export const OPTIONS: readonly Option[] = [
   { key: 'shutdownGraceMs', flag: 'shutdown-grace-ms', env: 'FORKBOX_SHUTDOWN_GRACE_MS', kind: 'int', def: () => 10000, min: 0, max: 600000, help: 'on SIGINT/SIGTERM, how long in-flight executions may finish before they are cancelled' },
   { key: 'metricsAuth', flag: 'metrics-auth', env: 'FORKBOX_METRICS_AUTH', kind: 'bool', def: () => true, help: 'require an API key for GET /v1/metrics (--metrics-auth=false to expose it)' },
   { key: 'logCode', flag: 'log-code', env: 'FORKBOX_LOG_CODE', kind: 'bool', def: () => false, help: 'include submitted code in the request log (off by default)' },
+  { key: 'logOutput', flag: 'log-output', env: 'FORKBOX_LOG_OUTPUT', kind: 'bool', def: () => false, help: 'include guest-written text (crash detail from the guest) in the log (off by default)' },
+  { key: 'maxRunningPerKey', flag: 'max-running-per-key', env: 'FORKBOX_MAX_RUNNING_PER_KEY', kind: 'int', def: () => 0, min: 0, max: 4096, help: 'executions one API key (or client address, auth off) may run at once; 0 = max-concurrency - 1 (at least 1), so one slot stays free for others' },
+  { key: 'maxQueuedPerKey', flag: 'max-queued-per-key', env: 'FORKBOX_MAX_QUEUED_PER_KEY', kind: 'int', def: () => 128, min: 0, max: 100000, help: 'executions (each batch item counts) one key may have waiting; beyond it: 429 + Retry-After' },
+  { key: 'resultBudgetBytes', flag: 'result-budget', env: 'FORKBOX_RESULT_BUDGET_BYTES', kind: 'int', def: () => 96 * MiB, min: 64 * 1024, max: 16384 * MiB, help: 'finished results held until sent, all requests, bytes of JSON; when full: 503 + Retry-After' },
+  { key: 'bodyBudgetBytes', flag: 'body-budget', env: 'FORKBOX_BODY_BUDGET_BYTES', kind: 'int', def: () => 64 * MiB, min: 1024, max: 16384 * MiB, help: 'request bodies held by unfinished exec requests, all requests, bytes; when full: 503 + Retry-After' },
+  { key: 'maxBatchOutputBytes', flag: 'max-batch-output', env: 'FORKBOX_MAX_BATCH_OUTPUT_BYTES', kind: 'int', def: () => 32 * MiB, min: 1024, max: 16384 * MiB, help: "one batch's total output (stdout + stderr of every item, bytes of JSON); beyond it: 413" },
+  { key: 'maxConnections', flag: 'max-connections', env: 'FORKBOX_MAX_CONNECTIONS', kind: 'int', def: () => 256, min: 1, max: 100000, help: 'open client connections; more are closed at once (keeps descriptors for VMs)' },
+  { key: 'headersTimeoutMs', flag: 'headers-timeout-ms', env: 'FORKBOX_HEADERS_TIMEOUT_MS', kind: 'int', def: () => 10000, min: 100, max: 600000, help: "a request's headers must arrive within this time (idle or slow sockets are closed with 408)" },
+  { key: 'requestTimeoutMs', flag: 'request-timeout-ms', env: 'FORKBOX_REQUEST_TIMEOUT_MS', kind: 'int', def: () => 60000, min: 100, max: 3600000, help: 'a whole request (headers and body) must arrive within this time; the answer may take longer (up to the exec timeout)' },
+  { key: 'keepAliveTimeoutMs', flag: 'keep-alive-timeout-ms', env: 'FORKBOX_KEEP_ALIVE_TIMEOUT_MS', kind: 'int', def: () => 5000, min: 100, max: 600000, help: 'an idle keep-alive connection is closed after this time' },
+  { key: 'allowedHosts', flag: 'allowed-hosts', env: 'FORKBOX_ALLOWED_HOSTS', kind: 'list', def: () => [], help: 'comma-separated Host names accepted while auth is off, besides loopback names and --host (DNS-rebinding guard)' },
   { key: 'memLimitMb', flag: 'mem-limit-mb', env: 'FORKBOX_MEM_LIMIT_MB', kind: 'int', min: 16, max: 1920, help: 'memory limit per execution, MiB (engine default when unset; above 512 the template gets more RAM)' },
   { key: 'poolSize', flag: 'pool-size', env: 'FORKBOX_POOL_SIZE', kind: 'int', min: 0, max: 4096, help: 'pre-created VM shells (VM + vCPU + memory slots, bound to the template) kept ready (engine default when unset)' },
   { key: 'warmForks', flag: 'warm-forks', env: 'FORKBOX_WARM_FORKS', kind: 'int', min: 0, max: 1024, help: 'forks kept pre-warmed by one fixed warm-up exec, each serving one request (engine default when unset)' },
@@ -71,7 +98,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'stderrCapBytes', flag: 'stderr-cap', env: 'FORKBOX_STDERR_CAP_BYTES', kind: 'int', min: 0, max: 64 * MiB, help: 'stderr kept per execution, bytes (engine default when unset)' },
 ];
 
-function parseOne(o: Option, raw: string | undefined, from: string): string | number | boolean | undefined {
+function parseOne(o: Option, raw: string | undefined, from: string): string | number | boolean | string[] | undefined {
   const fallback = o.def?.();
   if (raw === undefined || raw.trim() === '') return fallback;
   switch (o.kind) {
@@ -79,6 +106,12 @@ function parseOne(o: Option, raw: string | undefined, from: string): string | nu
     case 'int': return intValue(from, raw, 0, o.min ?? -Infinity, o.max ?? Infinity);
     case 'number': return numberValue(from, raw, 0, o.min ?? -Infinity, o.max ?? Infinity);
     case 'bool': return boolValue(from, raw, false);
+    case 'list': {
+      const items = raw.split(',').map((x) => x.trim().toLowerCase()).filter((x) => x !== '');
+      const bad = items.find((x) => !/^[a-z0-9.:[\]_-]{1,255}$/.test(x));
+      if (bad !== undefined) throw new ConfigError(`${from}: ${JSON.stringify(bad)} is not a host name`);
+      return items as unknown as string;
+    }
   }
 }
 
@@ -113,7 +146,8 @@ export function usage(): string {
   const lines = ['usage: forkbox serve [options]', '', 'Every option is also an environment variable; a flag wins.', ''];
   for (const o of OPTIONS) {
     const d = o.def?.();
-    lines.push(`  --${o.flag} (${o.env})${d === undefined ? '' : `  [default: ${String(d)}]`}`);
+    const shown = Array.isArray(d) ? (d.length ? d.join(',') : undefined) : d;
+    lines.push(`  --${o.flag} (${o.env})${shown === undefined ? '' : `  [default: ${String(shown)}]`}`);
     lines.push(`      ${o.help}`);
   }
   return lines.join('\n');

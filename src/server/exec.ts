@@ -4,10 +4,16 @@
 // away. A guest failing is a 200 with its exit code; only platform failures
 // are error envelopes. A batch runs in parallel forks, bounded per batch, and
 // returns results in request order; a platform error fails the whole batch.
+// Bytes are budgeted: a request's body is held against the body budget from
+// before it is read until the answer is sent, each finished result against the
+// result budget (503 when either is full), and a batch's output against its
+// own cap (413). Guest-written text reaches the log only with FORKBOX_LOG_OUTPUT.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LANGUAGES, type ExecRequest, type ExecResult, type Language } from '../engine/types.js';
-import { rateLimited, shuttingDown, unsupported } from '../lib/errors.js';
+import { ForkboxError, payloadTooLarge, rateLimited, shuttingDown, unsupported } from '../lib/errors.js';
 import { log } from '../lib/log.js';
+import type { Ticket } from './admission.js';
+import { Hold, jsonSize } from './budget.js';
 import type { ServerContext } from './context.js';
 import { batchSchema, execSchema, type BatchBody, type ExecBody } from './schema.js';
 
@@ -70,19 +76,51 @@ function disconnectSignal(request: FastifyRequest, reply: FastifyReply): AbortCo
   return ac;
 }
 
+/** The fairness and rate-limit key: the API key id, or the client address when auth is off. */
+const keyOf = (request: FastifyRequest): string => (request.keyId === 'anonymous' ? `ip:${request.ip}` : request.keyId);
+
 function takeTokens(ctx: ServerContext, request: FastifyRequest, n: number): void {
-  const t = ctx.limiter.take(request.keyId === 'anonymous' ? `ip:${request.ip}` : request.keyId, n);
+  const t = ctx.limiter.take(keyOf(request), n);
   if (!t.ok) throw rateLimited(t.retryAfterSeconds);
 }
 
-async function runOne(ctx: ServerContext, request: FastifyRequest, body: ExecBody, signal: AbortSignal, index?: number): Promise<ExecResult> {
-  const release = await ctx.admission.acquire(signal);
+const MiB = 1024 * 1024;
+const mib = (n: number): string => `${Math.round((n / MiB) * 10) / 10} MiB`;
+const budgetFull = (what: string, limit: number): ForkboxError =>
+  new ForkboxError('Overloaded', 503, `server is holding too many ${what} (budget ${mib(limit)}); retry after 2 s`, { retryAfter: 2 });
+
+/** Per-request byte accounting: result bytes held (freed when the answer is sent) and, for a batch, its total. */
+interface Bytes { results: Hold; batch?: { total: number } }
+
+/** Frees a request's holds once its answer is written or its socket closes. */
+function onDone(reply: FastifyReply, free: () => void): void {
+  reply.raw.once('finish', free);
+  reply.raw.once('close', free);
+}
+
+function resultSize(r: ExecResult): number {
+  return jsonSize(r.stdout) + jsonSize(r.stderr) + (r.crash !== undefined ? jsonSize(r.crash) : 0);
+}
+
+/** Crash detail a log may carry without FORKBOX_LOG_OUTPUT: the host-written part, not text the guest wrote. */
+function crashForLog(crash: string, logOutput: boolean): string {
+  if (logOutput) return crash;
+  const m = /^guest runtime reported status \d+( \(error\))?/.exec(crash);
+  return m ? m[0] + ' (guest text withheld; FORKBOX_LOG_OUTPUT=1 logs it)' : crash.slice(0, 200);
+}
+
+async function runOne(ctx: ServerContext, request: FastifyRequest, body: ExecBody, signal: AbortSignal,
+  ticket: Ticket, bytes: Bytes, index?: number): Promise<ExecResult> {
+  const release = await ticket.acquire(signal);
   let result: ExecResult;
   try {
+    // Refuse before running when finished results already fill the budget.
+    if (ctx.resultBudget.inUse >= ctx.resultBudget.limit) throw budgetFull('result bytes', ctx.resultBudget.limit);
     result = await ctx.engine.exec(toEngineRequest(ctx, body), signal);
   } finally {
     release();
   }
+  const size = resultSize(result);
   const m = ctx.metrics;
   m.forkTime.observe(result.forkTimeMs / 1000);
   m.execTime.observe(result.execTimeMs / 1000);
@@ -92,6 +130,7 @@ async function runOne(ctx: ServerContext, request: FastifyRequest, body: ExecBod
   if (result.outcome === 'crashed') m.crashes.inc();
   log.info('exec.finished', {
     requestId: request.id,
+    ...(request.clientRequestId !== undefined ? { clientRequestId: request.clientRequestId } : {}),
     keyId: request.keyId,
     ...(index !== undefined ? { batchIndex: index } : {}),
     execId: result.id,
@@ -103,28 +142,61 @@ async function runOne(ctx: ServerContext, request: FastifyRequest, body: ExecBod
     totalMs: ms(result.totalTimeMs),
     stdoutBytes: Buffer.byteLength(result.stdout),
     stderrBytes: Buffer.byteLength(result.stderr),
-    ...(result.crash !== undefined ? { crash: result.crash } : {}),
+    resultJsonBytes: size,
+    ...(result.crash !== undefined ? { crash: crashForLog(result.crash, ctx.config.logOutput) } : {}),
     ...(ctx.config.logCode ? { code: body.code } : {}),
   });
   // Cancelled because the server is going down (not because the client left): say so.
   if (result.outcome === 'cancelled' && ctx.closing && !signal.aborted) throw shuttingDown();
+  if (bytes.batch) {
+    bytes.batch.total += size;
+    if (bytes.batch.total > ctx.config.maxBatchOutputBytes) {
+      throw payloadTooLarge(`the batch's output is larger than ${ctx.config.maxBatchOutputBytes} bytes of JSON ` +
+        `(FORKBOX_MAX_BATCH_OUTPUT_BYTES): split the batch or print less`);
+    }
+  }
+  if (!bytes.results.take(size)) throw budgetFull('result bytes', ctx.resultBudget.limit);
   return result;
 }
 
+/** Holds the request body against the body budget before it is read (Content-Length, else the body limit). */
+function holdBody(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply): void {
+  const cl = Number(request.headers['content-length']);
+  const n = Number.isFinite(cl) && cl >= 0 ? Math.min(cl, ctx.config.bodyLimitBytes) : ctx.config.bodyLimitBytes;
+  const hold = new Hold(ctx.bodyBudget);
+  if (!hold.take(n)) throw budgetFull('request body bytes', ctx.bodyBudget.limit);
+  onDone(reply, () => hold.free());
+}
+
+function newBytes(ctx: ServerContext, reply: FastifyReply, batch: boolean): Bytes {
+  const results = new Hold(ctx.resultBudget);
+  onDone(reply, () => results.free());
+  return batch ? { results, batch: { total: 0 } } : { results };
+}
+
 export function registerExecRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.post('/v1/exec', { schema: { body: execSchema(ctx.config) } }, async (request, reply) => {
+  const preParsing = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => holdBody(ctx, request, reply);
+
+  app.post('/v1/exec', { schema: { body: execSchema(ctx.config) }, preParsing }, async (request, reply) => {
     const body = request.body as ExecBody;
     checkLanguage(body);
     takeTokens(ctx, request, 1);
+    const ticket = ctx.admission.reserve(keyOf(request), 1);
     const ac = disconnectSignal(request, reply);
-    const result = await runOne(ctx, request, body, ac.signal);
-    return toResponse(result);
+    try {
+      const result = await runOne(ctx, request, body, ac.signal, ticket, newBytes(ctx, reply, false));
+      return toResponse(result);
+    } finally {
+      ticket.cancel();
+    }
   });
 
-  app.post('/v1/exec/batch', { schema: { body: batchSchema(ctx.config) } }, async (request, reply) => {
+  app.post('/v1/exec/batch', { schema: { body: batchSchema(ctx.config) }, preParsing }, async (request, reply) => {
     const { executions } = request.body as BatchBody;
     executions.forEach((e, i) => checkLanguage(e, `executions[${i}].language`));
     takeTokens(ctx, request, executions.length);
+    const ticket = ctx.admission.reserve(keyOf(request), executions.length);
+    const bytes = newBytes(ctx, reply, true);
     const ac = disconnectSignal(request, reply);
     const results = new Array<ExecResult>(executions.length);
     let next = 0;
@@ -134,7 +206,7 @@ export function registerExecRoutes(app: FastifyInstance, ctx: ServerContext): vo
         const i = next++;
         if (i >= executions.length || firstError !== undefined) return;
         try {
-          results[i] = await runOne(ctx, request, executions[i]!, ac.signal, i);
+          results[i] = await runOne(ctx, request, executions[i]!, ac.signal, ticket, bytes, i);
         } catch (e) {
           if (firstError === undefined) firstError = e;
           ac.abort(e); // cancel the rest of the batch
@@ -143,8 +215,16 @@ export function registerExecRoutes(app: FastifyInstance, ctx: ServerContext): vo
       }
     };
     const n = Math.min(ctx.config.batchParallelism, executions.length);
-    await Promise.all(Array.from({ length: n }, worker));
-    if (firstError !== undefined) throw firstError;
+    try {
+      await Promise.all(Array.from({ length: n }, worker));
+    } finally {
+      ticket.cancel();
+    }
+    if (firstError !== undefined) {
+      results.length = 0; // the error answer does not need the finished items' output
+      bytes.results.free();
+      throw firstError;
+    }
     return { results: results.map(toResponse) };
   });
 }

@@ -12,7 +12,11 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ServerContext): 
     const h = ctx.engine.health();
     // Anonymous callers (when keys are configured) see readiness, not error text or template keys.
     const trusted = !ctx.auth.enabled || !(ctx.auth.check(request.headers.authorization) instanceof ForkboxError);
-    const templates = trusted ? h.templates : Object.fromEntries(Object.entries(h.templates).map(([name, t]) => [
+    // Even trusted callers get template errors without host paths (the log has them in full).
+    const scrubbed = Object.fromEntries(Object.entries(h.templates).map(([name, t]) => [
+      name, t.error !== undefined ? { ...t, error: t.error.replace(/(^|[\s'"(=:,])\/(?:[^\s'"(),:/]+\/)+[^\s'"(),:]*/g, '$1<path>') } : t,
+    ]));
+    const templates = trusted ? scrubbed : Object.fromEntries(Object.entries(h.templates).map(([name, t]) => [
       name, { ready: t.ready, ...(t.building !== undefined ? { building: t.building } : {}), ...(t.error !== undefined ? { error: 'failed (details for authenticated callers and in the server log)' } : {}) },
     ]));
     const status = ctx.closing ? 'shutting_down' : h.ready ? 'ok' : 'starting';

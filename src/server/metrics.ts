@@ -71,6 +71,8 @@ export interface GaugeSources {
   running: () => number;
   queued: () => number;
   templateReady: () => number;
+  resultBytes: () => number;
+  bodyBytes: () => number;
 }
 
 /** The service's metrics. */
@@ -95,6 +97,8 @@ export class ServiceMetrics {
       new Gauge('forkbox_admission_running', 'Executions holding a concurrency slot.', g.running),
       new Gauge('forkbox_admission_queued', 'Executions waiting for a concurrency slot.', g.queued),
       new Gauge('forkbox_template_ready', '1 when the default template is ready.', g.templateReady),
+      new Gauge('forkbox_result_bytes_held', 'Bytes (JSON) of finished results not yet sent.', g.resultBytes),
+      new Gauge('forkbox_body_bytes_held', 'Bytes of request bodies held by unfinished exec requests.', g.bodyBytes),
     ];
   }
 

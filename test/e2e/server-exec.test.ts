@@ -129,10 +129,10 @@ if (!existsSync('/dev/kvm')) {
       assert.equal((await exec(s, { code: 'print(1)' }, { authorization: 'Bearer sk_not_the_key_0123456' })).statusCode, 401);
       const bad = await exec(s, { code: 'print(1)', language: 'cobol' }, auth);
       assert.equal(bad.statusCode, 400);
-      assert.equal(bad.json().error.code, 'InvalidRequest');
+      assert.equal(bad.json().code, 'InvalidRequest');
       const big = await exec(s, { code: '#'.repeat(8192) }, auth);
       assert.equal(big.statusCode, 413);
-      assert.equal(big.json().error.code, 'PayloadTooLarge');
+      assert.equal(big.json().code, 'PayloadTooLarge');
       assert.equal((await exec(s, { code: 'print(1)' }, auth)).statusCode, 200);
       assert.equal((await exec(s, { code: 'print(1)' }, auth)).statusCode, 200);
       const limited = await exec(s, { code: 'print(1)' }, auth);
@@ -146,7 +146,7 @@ if (!existsSync('/dev/kvm')) {
       await until(() => s.ctx.admission.inFlight === 1, 2000);
       const r = await exec(s, { code: 'print(1)' });
       assert.equal(r.statusCode, 503);
-      assert.equal(r.json().error.code, 'Overloaded');
+      assert.equal(r.json().code, 'Overloaded');
       assert.ok(Number(r.headers['retry-after']) >= 1);
       assert.equal((await slow).json().stdout, 'done\n');
     });

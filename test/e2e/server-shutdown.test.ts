@@ -56,7 +56,7 @@ if (!existsSync('/dev/kvm')) {
       assert.equal(((await s.json()) as { stdout: string }).stdout, 'finished\n');
       const sp = await spin;
       assert.equal(sp.status, 503);
-      assert.equal(((await sp.json()) as { error: { code: string } }).error.code, 'ShuttingDown');
+      assert.equal(((await sp.json()) as { code: string }).code, 'ShuttingDown');
       assert.equal(await exited, 0, log.slice(-3000));
       const took = performance.now() - t0;
       assert.ok(took >= 1400 && took < 10_000, `shutdown took ${took} ms`);

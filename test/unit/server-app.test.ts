@@ -82,8 +82,15 @@ test('POST /v1/exec: Zeroboot-shaped result, defaults applied, request id header
   assert.match(String(res.headers['x-request-id']), /^req_/);
   assert.equal(engine.seen[0]!.language, 'python');
   assert.equal(engine.seen[0]!.timeoutSeconds, 30);
+  // A client's X-Request-Id is logged beside the server's id, never instead of it.
+  const logs = captureLogs();
   const res2 = await post(app, '/v1/exec', { code: 'echo x' }, { 'x-request-id': 'client-id-42' });
-  assert.equal(res2.headers['x-request-id'], 'client-id-42');
+  logs.restore();
+  assert.match(String(res2.headers['x-request-id']), /^req_/);
+  const rec = logs.lines.find((l) => l.event === 'http.request');
+  assert.equal(rec?.requestId, res2.headers['x-request-id']);
+  assert.equal(rec?.clientRequestId, 'client-id-42');
+  assert.equal(logs.lines.find((l) => l.event === 'exec.finished')?.clientRequestId, 'client-id-42');
 });
 
 test('POST /v1/exec: guest failure is 200 with its exit code; env and stdin pass through', async () => {
@@ -113,41 +120,41 @@ test('validation: clear 400 envelopes', async () => {
   for (const [payload, re] of cases) {
     const r = await post(app, '/v1/exec', payload);
     assert.equal(r.statusCode, 400, JSON.stringify(payload));
-    const e = r.json().error;
+    const e = r.json();
     assert.equal(e.code, 'InvalidRequest');
-    assert.match(e.message, re, JSON.stringify(payload));
-    assert.equal(e.requestId, r.headers['x-request-id']);
+    assert.match(e.error, re, JSON.stringify(payload));
+    assert.equal(e.request_id, r.headers['x-request-id']);
   }
   const js = await post(app, '/v1/exec', { code: 'console.log(1)', language: 'node' });
   assert.equal(js.statusCode, 501);
-  assert.equal(js.json().error.code, 'Unsupported');
-  assert.match(js.json().error.message, /language "node" is not supported by this server yet \(supported: python\)/);
+  assert.equal(js.json().code, 'Unsupported');
+  assert.match(js.json().error, /language "node" is not supported by this server yet \(supported: python\)/);
   const bad = await app.inject({ method: 'POST', url: '/v1/exec', payload: '{"code":', headers: { 'content-type': 'application/json' } });
   assert.equal(bad.statusCode, 400);
-  assert.match(bad.json().error.message, /not valid JSON/);
+  assert.match(bad.json().error, /not valid JSON/);
   const text = await app.inject({ method: 'POST', url: '/v1/exec', payload: 'print(1)', headers: { 'content-type': 'text/plain' } });
   assert.equal(text.statusCode, 415);
-  assert.equal(text.json().error.code, 'InvalidRequest');
+  assert.equal(text.json().code, 'InvalidRequest');
 });
 
 test('body cap → 413 envelope', async () => {
   const { app } = setup({ bodyLimitBytes: 4096 });
   const r = await post(app, '/v1/exec', { code: 'x'.repeat(5000) });
   assert.equal(r.statusCode, 413);
-  assert.equal(r.json().error.code, 'PayloadTooLarge');
-  assert.match(r.json().error.message, /larger than 4096 bytes/);
+  assert.equal(r.json().code, 'PayloadTooLarge');
+  assert.match(r.json().error, /larger than 4096 bytes/);
 });
 
 test('auth: 401 without/with wrong key, health open, metrics behind auth unless configured', async () => {
   const { app } = setup({}, `ci:${KEY}`);
   const none = await post(app, '/v1/exec', { code: 'echo a' });
   assert.equal(none.statusCode, 401);
-  assert.equal(none.json().error.code, 'Unauthorized');
-  assert.match(none.json().error.message, /missing API key/);
+  assert.equal(none.json().code, 'Unauthorized');
+  assert.match(none.json().error, /missing API key/);
   assert.equal(none.headers['www-authenticate'], 'Bearer');
   const wrong = await post(app, '/v1/exec', { code: 'echo a' }, { authorization: 'Bearer sk_wrong_0123456789abcdef' });
   assert.equal(wrong.statusCode, 401);
-  assert.match(wrong.json().error.message, /invalid API key/);
+  assert.match(wrong.json().error, /invalid API key/);
   const ok = await post(app, '/v1/exec', { code: 'echo a' }, { authorization: `Bearer ${KEY}` });
   assert.equal(ok.statusCode, 200);
   const health = await app.inject('/v1/health');
@@ -170,7 +177,7 @@ test('rate limit → 429 + Retry-After, per key', async () => {
   assert.equal((await post(app, '/v1/exec', { code: 'echo 2' }, h)).statusCode, 200);
   const r = await post(app, '/v1/exec', { code: 'echo 3' }, h);
   assert.equal(r.statusCode, 429);
-  assert.equal(r.json().error.code, 'RateLimited');
+  assert.equal(r.json().code, 'RateLimited');
   assert.ok(Number(r.headers['retry-after']) >= 1);
   assert.equal((await post(app, '/v1/exec', { code: 'echo 4' }, { authorization: 'Bearer sk_other_0123456789abcdef' })).statusCode, 200);
 });
@@ -182,7 +189,7 @@ test('concurrency limit with a bounded queue → 503 + Retry-After when full', a
   await new Promise((r) => setTimeout(r, 30));
   const c = await post(app, '/v1/exec', { code: 'echo c' });
   assert.equal(c.statusCode, 503);
-  assert.equal(c.json().error.code, 'Overloaded');
+  assert.equal(c.json().code, 'Overloaded');
   assert.ok(Number(c.headers['retry-after']) >= 1);
   assert.equal((await a).statusCode, 200);
   assert.equal((await b).statusCode, 200);
@@ -199,13 +206,13 @@ test('batch: results in order, bounded parallelism, size cap, platform error fai
   assert.ok(engine.maxRunning <= 3 && engine.maxRunning >= 2, `max running ${engine.maxRunning}`);
   const big = await post(app, '/v1/exec/batch', { executions: Array.from({ length: 11 }, () => ({ code: 'echo' })) });
   assert.equal(big.statusCode, 400);
-  assert.match(big.json().error.message, /must NOT have more than 10 items/);
+  assert.match(big.json().error, /must NOT have more than 10 items/);
   const badItem = await post(app, '/v1/exec/batch', { executions: [{ code: 'echo' }, { code: 'echo', language: 'cobol' }] });
   assert.equal(badItem.statusCode, 400);
-  assert.match(badItem.json().error.message, /body\.executions\[1\]\.language must be one of/);
+  assert.match(badItem.json().error, /body\.executions\[1\]\.language must be one of/);
   const failed = await post(app, '/v1/exec/batch', { executions: [{ code: 'sleep 200' }, { code: 'platform-error' }] });
   assert.equal(failed.statusCode, 500);
-  assert.equal(failed.json().error.code, 'Internal');
+  assert.equal(failed.json().code, 'Internal');
   assert.equal(engine.live, 0);
   assert.ok(engine.aborted >= 1, 'the sibling exec was cancelled');
 });
@@ -216,16 +223,16 @@ test('platform errors: envelope, status from the catalog, no internal detail lea
   const r = await post(app, '/v1/exec', { code: 'platform-error' });
   logs.restore();
   assert.equal(r.statusCode, 500);
-  assert.equal(r.json().error.code, 'Internal');
-  assert.doesNotMatch(r.json().error.message, /secret detail/);
+  assert.equal(r.json().code, 'Internal');
+  assert.doesNotMatch(r.json().error, /secret detail/);
   assert.ok(logs.lines.some((l) => l.event === 'http.error' && JSON.stringify(l).includes('secret detail')));
   const nr = await post(app, '/v1/exec', { code: 'not-ready' });
   assert.equal(nr.statusCode, 503);
-  assert.equal(nr.json().error.code, 'TemplateNotReady');
+  assert.equal(nr.json().code, 'TemplateNotReady');
   assert.equal(nr.headers['retry-after'], '5');
   const nf = await app.inject('/v2/whatever');
   assert.equal(nf.statusCode, 404);
-  assert.equal(nf.json().error.code, 'NotFound');
+  assert.equal(nf.json().code, 'NotFound');
 });
 
 test('metrics: Prometheus text with histograms, counters and gauges', async () => {
@@ -272,7 +279,7 @@ test('shutdown: new requests get 503 ShuttingDown; health says so', async () => 
   server.beginShutdown();
   const r = await post(app, '/v1/exec', { code: 'echo 1' });
   assert.equal(r.statusCode, 503);
-  assert.equal(r.json().error.code, 'ShuttingDown');
+  assert.equal(r.json().code, 'ShuttingDown');
   assert.equal(r.headers['retry-after'], '1');
 });
 

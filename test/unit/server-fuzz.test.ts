@@ -66,8 +66,8 @@ test('random bodies never produce a 5xx', async () => {
     seen.set(r.statusCode, (seen.get(r.statusCode) ?? 0) + 1);
     assert.ok(r.statusCode < 500 || r.statusCode === 501, `${r.statusCode} for ${String(payload).slice(0, 200)}: ${r.body}`);
     if (r.statusCode !== 200) {
-      const e = r.json().error;
-      assert.ok(typeof e.code === 'string' && typeof e.message === 'string' && e.message.length > 0, r.body);
+      const e = r.json();
+      assert.ok(typeof e.code === 'string' && typeof e.error === 'string' && e.error.length > 0 && e.request_id === r.headers['x-request-id'], r.body);
     }
   }
   assert.ok((seen.get(200) ?? 0) > 0 && (seen.get(400) ?? 0) > 0, JSON.stringify([...seen]));

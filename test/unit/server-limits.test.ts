@@ -58,14 +58,14 @@ test('rate limiter: burst, refill, per-key buckets, retry-after', () => {
 });
 
 test('admission: limit, FIFO hand-off, full queue → Overloaded with retry-after', async () => {
-  const adm = new Admission(2, 1, 10_000);
-  const r1 = await adm.acquire();
-  const r2 = await adm.acquire();
+  const adm = new Admission(2, 1, 10_000, 2);
+  const r1 = await adm.acquire('k');
+  const r2 = await adm.acquire('k');
   assert.equal(adm.inFlight, 2);
   const order: string[] = [];
-  const p3 = adm.acquire().then((r) => { order.push('third'); return r; });
+  const p3 = adm.acquire('k').then((r) => { order.push('third'); return r; });
   assert.equal(adm.queued, 1);
-  await assert.rejects(adm.acquire(), (e: ForkboxError) => e.code === 'Overloaded' && e.status === 503 && (e.retryAfter ?? 0) >= 1);
+  await assert.rejects(adm.acquire('k'), (e: ForkboxError) => e.code === 'Overloaded' && e.status === 503 && (e.retryAfter ?? 0) >= 1);
   r1();
   r1(); // idempotent
   const r3 = await p3;
@@ -78,17 +78,17 @@ test('admission: limit, FIFO hand-off, full queue → Overloaded with retry-afte
 
 test('admission: queue timeout, abort while queued, close rejects waiters', async () => {
   const adm = new Admission(1, 5, 50);
-  const r1 = await adm.acquire();
-  await assert.rejects(adm.acquire(), (e: ForkboxError) => e.code === 'Overloaded');
+  const r1 = await adm.acquire('k');
+  await assert.rejects(adm.acquire('k'), (e: ForkboxError) => e.code === 'Overloaded');
   const ac = new AbortController();
-  const p = adm.acquire(ac.signal);
+  const p = adm.acquire('k', ac.signal);
   ac.abort(new Error('gone'));
   await assert.rejects(p, /gone/);
   assert.equal(adm.queued, 0);
-  const p2 = adm.acquire();
+  const p2 = adm.acquire('k');
   adm.close();
   await assert.rejects(p2, (e: ForkboxError) => e.code === 'ShuttingDown');
-  await assert.rejects(adm.acquire(), (e: ForkboxError) => e.code === 'ShuttingDown');
+  await assert.rejects(adm.acquire('k'), (e: ForkboxError) => e.code === 'ShuttingDown');
   r1();
   assert.equal(adm.inFlight, 0);
 });

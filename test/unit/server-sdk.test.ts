@@ -134,3 +134,41 @@ print(json.dumps(out))
   assert.equal(out.conn, 'ConnectionError');
   assert.equal(out.repr_hides_key, true);
 });
+
+test('both SDKs read the flat envelope and the older nested one into the class named by code', async () => {
+  const { createServer } = await import('node:http');
+  // /flat answers like this server; /nested like servers before the flat envelope.
+  const old = createServer((req, res) => {
+    const flat = req.url?.startsWith('/flat');
+    const body = flat
+      ? { error: 'Host is not accepted (flat)', code: 'Forbidden', request_id: 'req_flat_1' }
+      : { error: { code: 'Overloaded', message: 'server is at capacity (nested)', requestId: 'req_nested_1' } };
+    res.writeHead(flat ? 403 : 503, { 'content-type': 'application/json', 'retry-after': '3' }).end(JSON.stringify(body));
+  });
+  await new Promise<void>((r) => old.listen(0, '127.0.0.1', r));
+  const at = `http://127.0.0.1:${(old.address() as { port: number }).port}`;
+  try {
+    const { Sandbox, Forbidden, Overloaded } = await import(join(repoRoot, 'sdk/js/lib/index.js'));
+    await assert.rejects(new Sandbox(undefined, `${at}/flat`).run('x'),
+      (e: Error & { code: string; requestId: string; status: number }) => e instanceof Forbidden && e.message === 'Host is not accepted (flat)' && e.requestId === 'req_flat_1' && e.status === 403);
+    await assert.rejects(new Sandbox(undefined, `${at}/nested`).run('x'),
+      (e: Error & { code: string; requestId: string; retryAfter: number }) => e instanceof Overloaded && e.message === 'server is at capacity (nested)' && e.requestId === 'req_nested_1' && e.retryAfter === 3);
+    const script = `
+import json, sys, forkbox
+out = []
+for path in ("/flat", "/nested"):
+    try:
+        forkbox.Sandbox(base_url=sys.argv[1] + path).run("x")
+    except forkbox.ForkboxError as e:
+        out.append([type(e).__name__, e.message, e.request_id, e.status, e.retry_after])
+print(json.dumps(out))
+`;
+    const p = await promisify(execFile)('python3', ['-c', script, at], { env: { ...process.env, PYTHONPATH: join(repoRoot, 'sdk/python'), PYTHONDONTWRITEBYTECODE: '1', FORKBOX_API_KEY: '' }, timeout: 60_000 });
+    assert.deepEqual(JSON.parse(p.stdout), [
+      ['Forbidden', 'Host is not accepted (flat)', 'req_flat_1', 403, 3],
+      ['Overloaded', 'server is at capacity (nested)', 'req_nested_1', 503, 3],
+    ]);
+  } finally {
+    old.close();
+  }
+});

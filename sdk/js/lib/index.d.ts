@@ -62,6 +62,9 @@ export declare class PayloadTooLarge extends ForkboxError {
 /** 401: missing or wrong API key. */
 export declare class Unauthorized extends ForkboxError {
 }
+/** 403: the server runs without auth and refuses this Host name (DNS-rebinding guard). */
+export declare class Forbidden extends ForkboxError {
+}
 /** 429: this key's rate limit is exhausted; see retryAfter. */
 export declare class RateLimited extends ForkboxError {
 }

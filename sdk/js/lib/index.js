@@ -31,6 +31,9 @@ export class PayloadTooLarge extends ForkboxError {
 /** 401: missing or wrong API key. */
 export class Unauthorized extends ForkboxError {
 }
+/** 403: the server runs without auth and refuses this Host name (DNS-rebinding guard). */
+export class Forbidden extends ForkboxError {
+}
 /** 429: this key's rate limit is exhausted; see retryAfter. */
 export class RateLimited extends ForkboxError {
 }
@@ -72,7 +75,7 @@ export class UnexpectedResponse extends ForkboxError {
 }
 /** API error code → class. */
 export const ERROR_CLASSES = {
-    InvalidRequest, PayloadTooLarge, Unauthorized, RateLimited, Overloaded, NotFound, TemplateNotReady,
+    InvalidRequest, PayloadTooLarge, Unauthorized, Forbidden, RateLimited, Overloaded, NotFound, TemplateNotReady,
     TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed, Unsupported, ShuttingDown, Internal,
     ConnectionError, UnexpectedResponse,
 };
@@ -244,11 +247,15 @@ export class Sandbox {
         const requestId = res.headers.get('x-request-id') ?? undefined;
         const ra = res.headers.get('retry-after');
         const retryAfter = ra !== null && /^\d+$/.test(ra) ? Number(ra) : undefined;
-        const env = json?.error;
-        if (env && typeof env.code === 'string') {
-            const Cls = ERROR_CLASSES[env.code] ?? ForkboxError;
-            const rid = typeof env.requestId === 'string' ? env.requestId : requestId;
-            throw new Cls(env.code, res.status, typeof env.message === 'string' ? env.message : env.code, rid, retryAfter);
+        const env = json && typeof json === 'object' ? json : undefined;
+        const nested = env && typeof env.error === 'object' && env.error !== null
+            ? env.error : undefined;
+        const code = nested ? nested.code : env?.code;
+        if (typeof code === 'string') {
+            const Cls = ERROR_CLASSES[code] ?? ForkboxError;
+            const msg = nested ? nested.message : env?.error;
+            const rid = nested ? nested.requestId : env?.request_id;
+            throw new Cls(code, res.status, typeof msg === 'string' ? msg : code, typeof rid === 'string' ? rid : requestId, retryAfter);
         }
         throw new UnexpectedResponse('UnexpectedResponse', res.status, `server answered ${res.status}: ${text.slice(0, 200)}`, requestId, retryAfter);
     }

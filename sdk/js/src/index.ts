@@ -75,6 +75,8 @@ export class InvalidRequest extends ForkboxError {}
 export class PayloadTooLarge extends ForkboxError {}
 /** 401: missing or wrong API key. */
 export class Unauthorized extends ForkboxError {}
+/** 403: the server runs without auth and refuses this Host name (DNS-rebinding guard). */
+export class Forbidden extends ForkboxError {}
 /** 429: this key's rate limit is exhausted; see retryAfter. */
 export class RateLimited extends ForkboxError {}
 /** 503: the server's queue is full; see retryAfter. */
@@ -106,7 +108,7 @@ type ErrorClass = new (code: string, status: number, message: string, requestId?
 
 /** API error code → class. */
 export const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
-  InvalidRequest, PayloadTooLarge, Unauthorized, RateLimited, Overloaded, NotFound, TemplateNotReady,
+  InvalidRequest, PayloadTooLarge, Unauthorized, Forbidden, RateLimited, Overloaded, NotFound, TemplateNotReady,
   TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed, Unsupported, ShuttingDown, Internal,
   ConnectionError, UnexpectedResponse,
 };
@@ -279,11 +281,18 @@ export class Sandbox {
     const requestId = res.headers.get('x-request-id') ?? undefined;
     const ra = res.headers.get('retry-after');
     const retryAfter = ra !== null && /^\d+$/.test(ra) ? Number(ra) : undefined;
-    const env = (json as { error?: { code?: unknown; message?: unknown; requestId?: unknown } } | undefined)?.error;
-    if (env && typeof env.code === 'string') {
-      const Cls = ERROR_CLASSES[env.code] ?? ForkboxError;
-      const rid = typeof env.requestId === 'string' ? env.requestId : requestId;
-      throw new Cls(env.code, res.status, typeof env.message === 'string' ? env.message : env.code, rid, retryAfter);
+    // The envelope is {"error": "<message>", "code", "request_id"}; earlier forkbox servers nested
+    // {"error": {"code", "message", "requestId"}}, which is still read.
+    type Flat = { error?: unknown; code?: unknown; request_id?: unknown };
+    const env: Flat | undefined = json && typeof json === 'object' ? json as Flat : undefined;
+    const nested = env && typeof env.error === 'object' && env.error !== null
+      ? env.error as { code?: unknown; message?: unknown; requestId?: unknown } : undefined;
+    const code = nested ? nested.code : env?.code;
+    if (typeof code === 'string') {
+      const Cls = ERROR_CLASSES[code] ?? ForkboxError;
+      const msg = nested ? nested.message : env?.error;
+      const rid = nested ? nested.requestId : env?.request_id;
+      throw new Cls(code, res.status, typeof msg === 'string' ? msg : code, typeof rid === 'string' ? rid : requestId, retryAfter);
     }
     throw new UnexpectedResponse('UnexpectedResponse', res.status, `server answered ${res.status}: ${text.slice(0, 200)}`, requestId, retryAfter);
   }

@@ -1,7 +1,8 @@
 """Error classes of the forkbox client.
 
 Every platform error the API returns carries an envelope
-``{"error": {"code", "message", "requestId"}}``; the client raises the class
+``{"error": "<message>", "code": "<Code>", "request_id": "…"}`` (the older nested
+``{"error": {"code", "message", "requestId"}}`` is still read); the client raises the class
 named by ``code`` (all subclasses of :class:`ForkboxError`). A program that
 fails inside the sandbox is *not* an error: it is a result with its exit code.
 """
@@ -46,6 +47,10 @@ class PayloadTooLarge(ForkboxError):
 
 class Unauthorized(ForkboxError):
     """401: missing or wrong API key."""
+
+
+class Forbidden(ForkboxError):
+    """403: the server runs without auth and refuses this Host name (DNS-rebinding guard)."""
 
 
 class RateLimited(ForkboxError):
@@ -101,7 +106,7 @@ class UnexpectedResponse(ForkboxError):
 
 
 ERROR_CLASSES = {cls.__name__: cls for cls in (
-    InvalidRequest, PayloadTooLarge, Unauthorized, RateLimited, Overloaded, NotFound,
+    InvalidRequest, PayloadTooLarge, Unauthorized, Forbidden, RateLimited, Overloaded, NotFound,
     TemplateNotReady, TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed,
     Unsupported, ShuttingDown, Internal, ConnectionError, UnexpectedResponse,
 )}

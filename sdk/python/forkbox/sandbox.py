@@ -206,12 +206,20 @@ def _error(status: int, raw: bytes, headers: Any) -> ForkboxError:
     ra = headers.get("retry-after") if headers is not None else None
     retry_after = int(ra) if ra is not None and ra.isdigit() else None
     try:
-        env = json.loads(raw).get("error")
-    except (ValueError, AttributeError):
-        env = None
-    if isinstance(env, dict) and isinstance(env.get("code"), str):
-        code = env["code"]
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    env = body.get("error")
+    if isinstance(env, dict):  # the nested envelope of earlier forkbox servers
+        body = {"error": env.get("message"), "code": env.get("code"), "request_id": env.get("requestId")}
+    code = body.get("code")
+    if isinstance(code, str):
         cls = ERROR_CLASSES.get(code, ForkboxError)
-        return cls(code, status, str(env.get("message", code)), env.get("requestId") or request_id, retry_after)
+        msg = body.get("error")
+        rid = body.get("request_id")
+        return cls(code, status, msg if isinstance(msg, str) else code,
+                   rid if isinstance(rid, str) else request_id, retry_after)
     text = raw[:200].decode("utf-8", "replace")
     return UnexpectedResponse("UnexpectedResponse", status, f"server answered {status}: {text}", request_id, retry_after)
