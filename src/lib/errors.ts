@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'RateLimited'
   | 'Overloaded'
   | 'NotFound'
+  | 'Conflict'
+  | 'Gone'
   | 'TemplateNotReady'
   | 'TemplateBuildFailed'
   | 'ImageBuildFailed'
@@ -51,6 +53,10 @@ export const rateLimited = (retryAfter: number): ForkboxError =>
 export const overloaded = (retryAfter: number): ForkboxError =>
   new ForkboxError('Overloaded', 503, `server is at capacity; retry after ${retryAfter} s`, { retryAfter });
 export const notFound = (message: string): ForkboxError => new ForkboxError('NotFound', 404, message);
+/** A busy session (one exec at a time) or a name already taken. */
+export const conflict = (message: string): ForkboxError => new ForkboxError('Conflict', 409, message);
+/** A session that expired, was deleted, or whose VM died. */
+export const gone = (message: string): ForkboxError => new ForkboxError('Gone', 410, message);
 export const templateNotReady = (message: string): ForkboxError => new ForkboxError('TemplateNotReady', 503, message);
 export const kvmUnavailable = (message: string, cause?: unknown): ForkboxError =>
   new ForkboxError('KvmUnavailable', 503, message, { cause });
