@@ -150,6 +150,8 @@ int uaccess_w(const void *p, u64 len);        /* writable program memory? */
 int ustr_ok(const char *s, u64 max);          /* NUL within max, all mapped; len or -err */
 void mm_set_brk_start(u64 a);
 u64 mm_used_bytes(void);
+u64 mm_peak_bytes(void);
+void mm_peak_reset(void);
 void mm_set_limit(u64 bytes);
 i64 sys_brk(u64 a);
 i64 sys_mmap(u64 addr, u64 len, u64 prot, u64 flags, i64 fd, u64 off);
