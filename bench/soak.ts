@@ -2,8 +2,10 @@
 // one engine, C at a time (default 2), with the process's descriptors
 // (/proc/self/fd), RSS, the engine's live forks and the VMM's live VMs and
 // handles measured before and after. Prints them and the outcome counts; a
-// benchmark, never a test: it does not fail on a number.
-//   node dist/bench/soak.js [-n 10000] [--concurrency 2] [--code 'print(1)'] [--json]
+// benchmark, never a test: it does not fail on a number. Under node
+// --expose-gc it collects garbage before each sample, so addon handles that
+// wait only for their finalizers do not count as live.
+//   node [--expose-gc] dist/bench/soak.js [-n 10000] [--concurrency 2] [--code 'print(1)'] [--json]
 //   forkbox bench soak [same options]
 import { readFileSync, readdirSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -47,6 +49,8 @@ export async function runSoak(args: string[]): Promise<number> {
   const settle = async (): Promise<void> => {
     for (let i = 0; i < 100 && engine.health().pool.ready < engine.health().pool.target; i++) await sleep(50);
     await sleep(500);
+    (globalThis as { gc?: () => void }).gc?.();
+    await sleep(100);
   };
   await settle();
   const before = sample(engine.health());
