@@ -342,7 +342,6 @@ close_fd:
 static int check_header(const struct snap_header *h, const uint8_t *b, size_t len, const char *path,
                         struct vmm_err *err)
 {
-    if (len < SNAP_HEADER_SIZE) return vmm_fail(err, -EINVAL, "snapshot", "%s: %zu bytes is not a state file", path, len);
 #define BAD(...) vmm_fail(err, -EINVAL, "snapshot", __VA_ARGS__)
     if (h->magic != SNAP_MAGIC) return BAD("%s: not a forkbox state file (bad magic)", path);
     if (h->version != SNAP_VERSION) return BAD("%s: state file version %u, this build reads %u", path, h->version, SNAP_VERSION);
