@@ -90,8 +90,13 @@ struct vmm_response {
 /* ---- snapshots ------------------------------------------------------------- */
 struct vmm_snapshot;
 /* Opens and validates (magic, version, sizes, checksum) a snapshot. The image
- * file named in the state file (absolute path) is opened too; it and the
- * memory file must still have the size and mtime recorded at save (-ESTALE). */
+ * file named in the state file (absolute path) is opened too, and only if the
+ * file opened lies inside image_dir (-EPERM otherwise); it and the memory file
+ * must still have the size and mtime recorded at save (-ESTALE). */
+int vmm_snapshot_open_in(const char *mem_path, const char *state_path, const char *image_dir,
+                         struct vmm_snapshot **out, struct vmm_err *err) VMM_MUST_CHECK;
+/* vmm_snapshot_open_in with the cache layout's image directory:
+ * <cache>/templates/<key>/state accepts images under <cache>/images only. */
 int vmm_snapshot_open(const char *mem_path, const char *state_path,
                       struct vmm_snapshot **out, struct vmm_err *err) VMM_MUST_CHECK;
 /* Drops the opener's reference; live forks and bound pools hold their own,
