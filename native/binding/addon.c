@@ -469,7 +469,7 @@ static napi_value js_bench_floor(napi_env env, napi_callback_info info)
     return arr;
 }
 
-/* bootVm({ramSize, guestElf, imagePath?, args: Buffer}) -> vm */
+/* bootVm({ramSize, guestElf, imagePath?, args: Buffer, testMmioHole?: boolean}) -> vm */
 static napi_value js_boot_vm(napi_env env, napi_callback_info info)
 {
     ARGS(1);
@@ -492,9 +492,19 @@ static napi_value js_boot_vm(napi_env env, napi_callback_info info)
     if (napi_get_named_property(env, argv[0], "args", &v) != napi_ok || !get_buffer(env, v, &args, &args_len) ||
         args_len > FB_BOOT_ARGS_MAX) { throw_type(env, "args must be a Buffer of at most FB_BOOT_ARGS_MAX bytes"); goto out; }
 
+    bool mmio_hole = false, has_hole = false;
+    if (napi_has_named_property(env, argv[0], "testMmioHole", &has_hole) == napi_ok && has_hole) {
+        napi_valuetype t;
+        napi_get_named_property(env, argv[0], "testMmioHole", &v);
+        napi_typeof(env, v, &t);
+        if (t != napi_undefined && napi_get_value_bool(env, v, &mmio_hole) != napi_ok) {
+            throw_type(env, "testMmioHole must be a boolean");
+            goto out;
+        }
+    }
     struct vmm_boot_config cfg = {
         .ram_size = ram, .guest_elf = elf, .image_path = image,
-        .args = args, .args_len = (uint32_t)args_len,
+        .args = args, .args_len = (uint32_t)args_len, .test_mmio_hole = mmio_hole,
     };
     struct vmm_err e = {0};
     struct vmm_vm *vm = NULL;

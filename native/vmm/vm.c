@@ -87,7 +87,7 @@ int vmm_vm_boot(const struct vmm_boot_config *cfg, struct vmm_vm **out, struct v
         rc = open_image(vm, cfg->image_path, err);
         if (rc) goto fail;
     }
-    rc = layout_build(vm->ram, vm->ram_size, vm->image_map_size, err);
+    rc = layout_build(vm->ram, vm->ram_size, vm->image_map_size, cfg->test_mmio_hole, err);
     if (rc) goto fail;
     uint64_t entry;
     rc = elf_load(cfg->guest_elf, vm->ram, vm->ram_size, &entry, err);

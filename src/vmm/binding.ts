@@ -73,7 +73,7 @@ export interface Addon {
   probe(): NativeProbe;
   /** 2n ns: [0,n) create + teardown, [n,2n) the creation part alone. */
   benchFloor(ramSize: number, n: number): Float64Array;
-  bootVm(cfg: { ramSize: number; guestElf: string; imagePath?: string; args: Buffer }): NativeVm;
+  bootVm(cfg: { ramSize: number; guestElf: string; imagePath?: string; args: Buffer; testMmioHole?: boolean }): NativeVm;
   start(vm: NativeVm, timeoutNs: number, cb: Callback<NativeResponse>): void;
   openSnapshot(memPath: string, statePath: string): NativeSnapshot;
   snapshotRamSize(snap: NativeSnapshot): number;
