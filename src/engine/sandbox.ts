@@ -12,12 +12,16 @@ export class Sandbox {
   #vm: Vm | null;
   #busy = false;
   #onClose: () => void;
+  #onGone: () => void;
   readonly defaults: { stdoutCap: number; stderrCap: number; memLimit: number };
 
-  constructor(vm: Vm, defaults: { stdoutCap: number; stderrCap: number; memLimit: number }, onClose: () => void) {
+  /** `onClose` runs at close(); `onGone` once the fork's memory is released. */
+  constructor(vm: Vm, defaults: { stdoutCap: number; stderrCap: number; memLimit: number }, onClose: () => void,
+    onGone: () => void = () => {}) {
     this.#vm = vm;
     this.defaults = defaults;
     this.#onClose = onClose;
+    this.#onGone = onGone;
   }
 
   get closed(): boolean {
@@ -52,7 +56,7 @@ export class Sandbox {
 
   close(): void {
     if (!this.#vm) return;
-    this.#vm.close();
+    this.#vm.close(this.#onGone);
     this.#vm = null;
     this.#onClose();
   }

@@ -86,10 +86,11 @@ export interface Addon {
   /** Forks, runs one request and, when `destroy` is set, destroys the fork on its worker.
    *  Returns the vm handle at once so the caller can kick it while it runs. */
   forkRun(snap: NativeSnapshot, pool: NativePool | null, req: NativeRequest, destroy: boolean,
-    cb: Callback<NativeForkRun>): NativeVm;
+    cb: Callback<NativeForkRun>, gone?: () => void): NativeVm;
   kick(vm: NativeVm): void;
   saveSnapshot(vm: NativeVm, memPath: string, statePath: string, cb: Callback<void>): void;
-  close(handle: NativeHandle): void;
+  /** For a vm, `gone` is called once its memory is released. */
+  close(handle: NativeHandle, gone?: () => void): void;
   stats(): NativeStats;
 }
 

@@ -173,10 +173,11 @@ export class Vm {
     return promisify((cb) => loadAddon().saveSnapshot(h, memPath, statePath, cb));
   }
 
-  /** Destroys the VM on its worker (after any run in flight). Idempotent. */
-  close(): void {
-    if (!this.#h) return;
-    loadAddon().close(this.#h);
+  /** Destroys the VM on its worker (after any run in flight). Idempotent.
+   *  `gone` is called once the VM's memory is released (at once if already closed). */
+  close(gone?: () => void): void {
+    if (!this.#h) { gone?.(); return; }
+    loadAddon().close(this.#h, gone);
     this.#h = null;
   }
 
@@ -249,9 +250,10 @@ export class Snapshot {
   /**
    * Forks and runs one request in a single hand-off to a worker; the fork is
    * destroyed right after (destroy=true) or returned as `vm`. `kick` ends the
-   * run early with outcome "killed" (e.g. on an abort signal).
+   * run early with outcome "killed" (e.g. on an abort signal). With destroy,
+   * `onGone` is called once the fork's memory is released (the answer comes first).
    */
-  forkRun(req: RunRequest, opts: { pool?: Pool | null; destroy?: boolean } = {}): {
+  forkRun(req: RunRequest, opts: { pool?: Pool | null; destroy?: boolean; onGone?: () => void } = {}): {
     done: Promise<ForkRunResult & { vm: Vm | null }>;
     kick: () => void;
   } {
@@ -271,7 +273,7 @@ export class Snapshot {
         }
         if (destroy && vmh) addon.close(vmh);
         resolve({ ...v, vm: destroy || !vmh ? null : Vm.fromNative(vmh) });
-      });
+      }, destroy ? opts.onGone : undefined);
     });
     return { done, kick: () => { if (vmh && !finished) addon.kick(vmh); } };
   }

@@ -263,6 +263,16 @@ if (!p.available || !existsSync(runtimeElf)) {
       await assert.rejects(e2.exec({ code: 'pass', language: 'python', timeoutSeconds: 1 }), (e: { code?: string }) => e.code === 'ShuttingDown');
     });
 
+    test('a timeout below 1 ms still ends the run: 0.0001 s rounds up to 1 ms, never to "no deadline"', { timeout: 60_000 }, async () => {
+      const t0 = performance.now();
+      const r = await run('while True: pass', 0.0001);
+      const ms = performance.now() - t0;
+      assert.equal(r.outcome, 'timeout', `${r.outcome} ${r.crash ?? ''}`);
+      assert.equal(r.exitCode, 124);
+      assert.ok(ms < 30_000, `answered after ${ms} ms`);
+      assert.equal((await run('print(6*7)')).stdout, '42\n');
+    });
+
     test('health reports a ready template and a pool', () => {
       const h = engine.health();
       assert.equal(h.ready, true);
