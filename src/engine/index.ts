@@ -50,8 +50,8 @@ export const DEFAULT_CAP = 1024 * 1024;
 interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null; forkCost: number }
 
 /** Runs one exec in an already-warmed fork and destroys the fork afterwards. */
-function runWarm({ vm }: WarmFork, req: RunRequest, onGone: () => void): { done: Promise<{ response: Response; forkNs: number; runNs: number }>; kick: () => void } {
-  const done = vm.run(req).then((response) => ({ response, forkNs: 0, runNs: response.runNs })).finally(() => vm.close(onGone));
+function runWarm({ vm }: WarmFork, req: RunRequest): { done: Promise<{ response: Response; forkNs: number; runNs: number }>; kick: () => void } {
+  const done = vm.run(req).then((response) => ({ response, forkNs: 0, runNs: response.runNs })).finally(() => vm.close());
   return { done, kick: () => vm.kick() };
 }
 
@@ -184,9 +184,7 @@ export class ForkboxEngine implements Engine {
     let fr: ReturnType<typeof runWarm>;
     try {
       if (!warm) charge = this.budget.reserve(t.forkCost, 'an exec');
-      // The fork's share is released once its memory is, not at the answer.
-      const onGone = (): void => { charge?.release(); };
-      fr = warm ? runWarm(warm, runReq, onGone) : t.snapshot.forkRun(runReq, { pool: this.#pool, destroy: true, onGone });
+      fr = warm ? runWarm(warm, runReq) : t.snapshot.forkRun(runReq, { pool: this.#pool, destroy: true });
     } catch (e) {
       charge?.release();
       if (warm) warm.vm.close();
@@ -222,6 +220,9 @@ export class ForkboxEngine implements Engine {
       signal?.removeEventListener('abort', onAbort);
       this.#inFlight.delete(id);
       this.#liveForks--;
+      // A fork that has answered can no longer run, so it can write no more: its
+      // worst-case share ends here (its teardown follows on the reaper thread).
+      charge?.release();
       if (!this.#closing) t.warm?.replenish();
     }
   }
