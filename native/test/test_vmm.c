@@ -1,7 +1,8 @@
 /*
  * test_vmm.c — behaviour of the VMM library against the tiny test guests:
  * boot, round trips, snapshot and fork (one exit per request), fork isolation,
- * deadlines, kicks, faults, rogue I/O and MMIO, protocol violations, the 1 MiB
+ * deadlines (required, robust to stray signals), kicks, faults, rogue I/O, the
+ * MMIO hole (test vms only), protocol violations, the 1 MiB
  * response, pools and workers. Needs /dev/kvm (prints "skipped:" otherwise).
  */
 #include <pthread.h>

@@ -1,7 +1,8 @@
 // vmm-fork.test.ts — the native binding and the typed wrapper against the tiny
 // test guests (native/out/guests): echo round trip, counter isolation between
-// forks, timeout, kick, crash detail, rogue guests, a 1 MiB response, and no
-// fd or VM growth over many forks. Needs /dev/kvm; otherwise prints one
+// forks, timeout, kick, crash detail, rogue guests, the MMIO test hole (test
+// vms only), required finite deadlines, a 1 MiB response, and no fd or VM
+// growth over many forks. Needs /dev/kvm; otherwise prints one
 // "skipped:" line and passes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
