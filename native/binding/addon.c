@@ -734,6 +734,32 @@ static napi_value js_kick(napi_env env, napi_callback_info info)
     return NULL;
 }
 
+/* privateBytes(vm) -> number: the vm's private memory (vmm_vm_private_bytes).
+ * On the JS thread, for a vm that is not running (a sandbox between execs). */
+static napi_value js_private_bytes(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    struct vm_h *h = get_handle(env, argv[0], &tag_vm);
+    if (!h) return throw_type(env, "expected a vm handle");
+    uint64_t bytes = 0;
+    struct vmm_err e = {0};
+    int rc;
+    pthread_mutex_lock(&h->mu);
+    if (h->vm) {
+        rc = vmm_vm_private_bytes(h->vm, &bytes, &e);
+    } else {
+        rc = -EBADF;
+        e.code = rc;
+        e.op = "privateBytes";
+        snprintf(e.msg, sizeof e.msg, "vm is closed");
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (rc) return throw_vmm(env, rc, &e);
+    napi_value v;
+    NAPI_OK(napi_create_double(env, (double)bytes, &v));
+    return v;
+}
+
 /* saveSnapshot(vm, memPath, statePath, cb) */
 static napi_value js_save(napi_env env, napi_callback_info info)
 {
@@ -953,6 +979,7 @@ static napi_value init(napi_env env, napi_value exports)
         FN("run", js_run),
         FN("forkRun", js_fork_run),
         FN("kick", js_kick),
+        FN("privateBytes", js_private_bytes),
         FN("saveSnapshot", js_save),
         FN("close", js_close),
         FN("stats", js_stats),

@@ -3,6 +3,8 @@
 // limit says, so each live fork is charged that worst case (RAM + mailbox)
 // while it can run; work that would go over the budget is refused with
 // MemoryBudgetExceeded (503) instead of letting the kernel's OOM killer choose.
+// A fork kept between execs (a Sandbox) is charged its measured private pages
+// while idle and grows back to the worst case before each exec.
 import { totalmem } from 'node:os';
 import { memoryBudgetExceeded } from '../lib/errors.js';
 
@@ -22,19 +24,40 @@ export function defaultBudgetMb(env: NodeJS.ProcessEnv = process.env): number {
 /** One fork's share of the budget; release() is idempotent. */
 export class Charge {
   #budget: MemoryBudget | null;
-  readonly bytes: number;
+  #bytes: number;
   constructor(budget: MemoryBudget, bytes: number) {
     this.#budget = budget;
-    this.bytes = bytes;
+    this.#bytes = bytes;
+  }
+  get bytes(): number {
+    return this.#bytes;
   }
   get released(): boolean {
     return this.#budget === null;
+  }
+  /** Lowers the share to `bytes` (no-op when it is already at or below). */
+  shrink(bytes: number): void {
+    if (!this.#budget || bytes >= this.#bytes) return;
+    this.#budget.adjust(bytes - this.#bytes);
+    this.#bytes = Math.max(0, bytes);
+  }
+  /** Raises the share to `bytes`; throws MemoryBudgetExceeded (503) when that does not fit. */
+  grow(bytes: number, what: string): void {
+    const b = this.#budget;
+    if (!b) throw new RangeError('charge already released');
+    if (bytes <= this.#bytes) return;
+    b.grow(bytes - this.#bytes, what);
+    this.#bytes = bytes;
   }
   release(): void {
     const b = this.#budget;
     if (!b) return;
     this.#budget = null;
-    b.release(this.bytes);
+    b.release(this.#bytes);
+  }
+  /** @internal: drops the charge without giving its bytes back (they moved to another charge). */
+  forget(): void {
+    this.#budget = null;
   }
 }
 
@@ -77,6 +100,18 @@ export class MemoryBudget {
     this.#refused++;
     throw memoryBudgetExceeded(`memory budget exhausted: ${what} needs ${Math.ceil(bytes / MiB)} MiB, ` +
       `${Math.floor((this.limit - this.#used) / MiB)} of ${Math.floor(this.limit / MiB)} MiB are free; retry when running execs finish`);
+  }
+
+  /** @internal (Charge.grow): adds `bytes` to the used total or throws MemoryBudgetExceeded. */
+  grow(bytes: number, what: string): void {
+    const c = this.reserve(bytes, what);   // same fit test and refusal as a new charge
+    this.#charges--;                       // ...but it joins an existing charge
+    c.forget();
+  }
+
+  /** @internal (Charge.shrink) */
+  adjust(delta: number): void {
+    this.#used += delta;
   }
 
   /** @internal (Charge.release) */

@@ -158,8 +158,19 @@ export class ForkboxEngine implements Engine {
     }
     this.#liveForks++;
     log.debug('fork.created', { template: lang, sandbox: true });
+    const mem = {
+      beforeRun: (): void => charge.grow(t.forkCost, 'a sandbox exec'),
+      // Idle, the fork cannot write: charge what it holds (measured), never more than its worst case.
+      idle: (v: Vm): void => {
+        try {
+          charge.shrink(Math.min(t.forkCost, v.privateBytes()));
+        } catch (e) {
+          log.warn('memory.measure_failed', { err: e as Error });   // keeps the worst case
+        }
+      },
+    };
     const sb: Sandbox = new Sandbox(vm, this.#execDefaults(), () => { this.#liveForks--; this.#sandboxes.delete(sb); },
-      () => charge.release());
+      () => charge.release(), mem);
     this.#sandboxes.add(sb);
     return sb;
   }

@@ -88,6 +88,7 @@ export interface Addon {
   forkRun(snap: NativeSnapshot, pool: NativePool | null, req: NativeRequest, destroy: boolean,
     cb: Callback<NativeForkRun>, gone?: () => void): NativeVm;
   kick(vm: NativeVm): void;
+  privateBytes(vm: NativeVm): number;
   saveSnapshot(vm: NativeVm, memPath: string, statePath: string, cb: Callback<void>): void;
   /** For a vm, `gone` is called once its memory is released. */
   close(handle: NativeHandle, gone?: () => void): void;

@@ -163,6 +163,12 @@ export class Vm {
     return this.run({ kind: FB_REQ_ECHO, payload, timeoutMs });
   }
 
+  /** Host memory this VM holds privately (copy-on-write copies of its RAM + its mailbox pages),
+   *  bytes. About 1 ms per GiB of RAM; call between runs (a kept sandbox), not per exec. */
+  privateBytes(): number {
+    return loadAddon().privateBytes(this.#handle());
+  }
+
   /** Ends the current (or next) run with outcome "killed". No-op once closed. */
   kick(): void {
     if (this.#h) loadAddon().kick(this.#h);

@@ -130,19 +130,41 @@ if (!p.available || !existsSync(runtimeElf)) {
       await settled();
     });
 
-    test('a sandbox holds its worst case until closed', async () => {
+    test('a sandbox is charged its measured pages while idle and its worst case while it runs', async () => {
       await settled();
-      const c0 = engine.memoryStats().charges;
+      await warmReady();
+      const used0 = engine.memoryStats().usedBytes;
       const sb = await engine.sandbox();
       try {
-        assert.ok(engine.memoryStats().charges >= c0, 'charged (a warm fork may have been evicted for it)');
-        assert.ok(engine.memoryStats().usedBytes >= FORK_MB * MiB);
-        assert.equal((await sb.exec({ code: 'x = 6 * 7\nprint(x)', language: 'python', timeoutSeconds: 10 })).stdout, '42\n');
+        const sbExec = (code: string): Promise<ExecResult> => sb.exec({ code, language: 'python', timeoutSeconds: 30 });
+        assert.equal((await sbExec('x = 6 * 7\nprint(x)')).stdout, '42\n');
+        const idle = engine.memoryStats().usedBytes - used0;
+        assert.ok(idle > 0 && idle < 256 * MiB, `idle sandbox charged ${idle / MiB} MiB`);
+        // Writing 300 MiB raw (past the runtime's limit) is measured after the exec.
+        const w = await sbExec('import ctypes\nctypes.memset(0x10000000, 0x5a, 300 << 20)\nprint("ok")');
+        assert.equal(w.stdout, 'ok\n');
+        const grown = engine.memoryStats().usedBytes - used0;
+        assert.ok(grown >= 300 * MiB && grown <= FORK_MB * MiB, `after writing 300 MiB: ${grown / MiB} MiB`);
+        process.stdout.write(`# idle sandbox charged ${(idle / MiB).toFixed(1)} MiB, ${(grown / MiB).toFixed(1)} MiB after writing 300 MiB\n`);
+        // Another idle sandbox holding 50 MiB and SLOTS - 1 spinning execs leave less than this
+        // sandbox's worst case free: its next exec is refused, and the sandbox stays usable.
+        const other = await engine.sandbox();
+        try {
+          await other.exec({ code: 'import ctypes\nctypes.memset(0x10000000, 1, 50 << 20)', language: 'python', timeoutSeconds: 30 });
+          const spins = Array.from({ length: SLOTS - 1 }, () => run('while True: pass', 2));
+          await new Promise((r) => setTimeout(r, 200));
+          await assert.rejects(sbExec('print(6 * 7)'), (e: { code?: string }) => e.code === 'MemoryBudgetExceeded');
+          for (const r of await Promise.all(spins)) assert.equal(r.outcome, 'timeout');
+        } finally {
+          other.close();
+        }
+        assert.equal((await sbExec('print(6 * 7)')).stdout, '42\n');
       } finally {
         sb.close();
       }
       assert.equal(engine.health().liveForks, 0);
       await settled();
+
     });
 
     test('using up descriptors fails inside the guest (EMFILE) and the program goes on', async () => {

@@ -1,7 +1,8 @@
 // python-exec.test.ts — acceptance of the Python template through the engine:
 // output, numpy, stdlib imports, per-fork isolation and uniqueness, clock,
 // exit codes, output sizes and truncation, timeout, memory limit, threads and
-// subprocesses, cancellation, a sub-millisecond timeout that still ends the run. Builds (or reuses) the template in `before`.
+// subprocesses, cancellation, a sub-millisecond timeout that still ends the
+// run. Builds (or reuses) the template in `before`.
 // Needs /dev/kvm and the guest runtime; otherwise prints one "skipped:" line.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -43,6 +43,24 @@ test('a reservation that does not fit reclaims idle charges first, and only as m
   assert.throws(() => b.reserve(MiB, 'an exec'), (e: { code?: string }) => e.code === 'MemoryBudgetExceeded');
 });
 
+test('a kept fork\'s charge shrinks to its measured pages and grows back to the worst case, or is refused', () => {
+  const b = new MemoryBudget(10 * MiB);
+  const kept = b.reserve(6 * MiB, 'a sandbox');
+  kept.shrink(MiB);
+  assert.equal(b.used, MiB);
+  const other = b.reserve(8 * MiB, 'an exec');
+  assert.throws(() => kept.grow(6 * MiB, 'a sandbox exec'), (e: { code?: string }) => e.code === 'MemoryBudgetExceeded');
+  assert.equal(kept.bytes, MiB, 'a refused grow changes nothing');
+  other.release();
+  kept.grow(6 * MiB, 'a sandbox exec');
+  assert.deepEqual(b.stats(), { limitBytes: 10 * MiB, usedBytes: 6 * MiB, charges: 1, refused: 1 });
+  kept.shrink(7 * MiB);   // never above what it holds
+  assert.equal(kept.bytes, 6 * MiB);
+  kept.release();
+  assert.equal(b.used, 0);
+  assert.throws(() => kept.grow(MiB, 'x'), RangeError);
+});
+
 test('FORKBOX_MEM_BUDGET_MB sets the default; bad values are refused', () => {
   assert.equal(defaultBudgetMb({ FORKBOX_MEM_BUDGET_MB: '2048' }), 2048);
   assert.ok(defaultBudgetMb({}) > 0);
