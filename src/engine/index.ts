@@ -1,13 +1,17 @@
 // index.ts — the engine: loads (building if needed) the language templates,
 // keeps a pool of pre-created VM shells warm, and runs each exec in a fresh
 // copy-on-write fork that is destroyed afterwards. The HTTP server and the
-// CLI use only createEngine() and the Engine interface of types.ts.
+// CLI use only createEngine() and the Engine interface of types.ts. Every
+// live fork (running, warm or kept by a Sandbox) is charged its worst case,
+// RAM slot + mailbox, to one memory budget (budget.ts).
 import { availableParallelism } from 'node:os';
 import { log } from '../lib/log.js';
 import { ForkboxError, asForkboxError, kvmUnavailable, shuttingDown, templateNotReady } from '../lib/errors.js';
 import { FB_REQ_EXEC } from '../vmm/abi.js';
 import { Pool, Snapshot, probe, setWorkers, workersConfigured, type Response, type RunRequest, type Vm } from '../vmm/vmm.js';
-import { WarmPool } from './warm-pool.js';
+import { WarmPool, type WarmFork } from './warm-pool.js';
+import { MemoryBudget, defaultBudgetMb, type Charge } from './budget.js';
+import { FB_MAILBOX_SIZE } from '../vmm/abi.js';
 import { DEFAULT_RAM_MB, buildTemplate, listTemplates, type TemplateInfo } from '../template/build.js';
 import { decodeResponse, encodePayload, newExecId, validateExec, vmmCap, VMM_TIMEOUT } from './decode.js';
 import { Sandbox } from './sandbox.js';
@@ -31,6 +35,10 @@ export interface EngineOptions {
   buildIfMissing?: boolean;
   /** Forks kept warmed by one no-output exec, so a request skips the first-touch page faults (default 4; 0 = off). */
   warmForks?: number;
+  /** Host memory all live forks together may use, MiB (default FORKBOX_MEM_BUDGET_MB, else 75% of RAM).
+   *  Each live fork is charged RAM + mailbox (what a hostile program can write); an exec or sandbox
+   *  that does not fit is refused with MemoryBudgetExceeded (503). */
+  memBudgetMb?: number;
   /** Rebuild the template even when cached. */
   forceBuild?: boolean;
   /** Progress lines of a template build. */
@@ -39,10 +47,10 @@ export interface EngineOptions {
 
 export const DEFAULT_CAP = 1024 * 1024;
 
-interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null }
+interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null; forkCost: number }
 
 /** Runs one exec in an already-warmed fork and destroys the fork afterwards. */
-function runWarm(vm: Vm, req: RunRequest): { done: Promise<{ response: Response; forkNs: number; runNs: number }>; kick: () => void } {
+function runWarm({ vm }: WarmFork, req: RunRequest): { done: Promise<{ response: Response; forkNs: number; runNs: number }>; kick: () => void } {
   const done = vm.run(req).then((response) => ({ response, forkNs: 0, runNs: response.runNs })).finally(() => vm.close());
   return { done, kick: () => vm.kick() };
 }
@@ -56,9 +64,14 @@ export class ForkboxEngine implements Engine {
   #inFlight = new Map<string, { cancel: () => void; done: Promise<unknown> }>();
   #liveForks = 0;
   #sandboxes = new Set<Sandbox>();
+  readonly budget: MemoryBudget;
 
   constructor(opts: EngineOptions) {
     const memLimitMb = opts.memLimitMb ?? 512;
+    const memBudgetMb = opts.memBudgetMb ?? defaultBudgetMb();
+    if (!Number.isSafeInteger(memBudgetMb) || memBudgetMb < 1) throw new RangeError('memBudgetMb must be a positive integer');
+    this.budget = new MemoryBudget(memBudgetMb * 1024 * 1024);
+    this.budget.reclaim = () => [...this.#templates.values()].some((s) => s.loaded?.warm?.evictOne() ?? false);
     this.opts = {
       poolSize: opts.poolSize ?? 16,
       workers: opts.workers ?? 2 * availableParallelism(),
@@ -71,6 +84,7 @@ export class ForkboxEngine implements Engine {
       buildIfMissing: opts.buildIfMissing ?? true,
       forceBuild: opts.forceBuild ?? false,
       warmForks: opts.warmForks ?? 4,
+      memBudgetMb,
       onProgress: opts.onProgress,
     };
     if (this.opts.memLimitMb > this.opts.ramSizeMb) throw new RangeError('memLimitMb must not exceed ramSizeMb');
@@ -98,11 +112,15 @@ export class ForkboxEngine implements Engine {
         this.#pool = new Pool(this.opts.poolSize, snapshot.ramSize);
         this.#pool.bind(snapshot);
       }
+      // What one fork can make the host hold: every page of its RAM slot and of its mailbox.
+      const forkCost = snapshot.ramSize + FB_MAILBOX_SIZE;
+      if (forkCost > this.budget.limit)
+        log.warn('memory.budget_too_small', { budgetMb: this.opts.memBudgetMb, forkCostMb: forkCost / 1048576 });
       const warm = this.opts.warmForks > 0
         ? new WarmPool(snapshot, this.#pool, { target: this.opts.warmForks, memLimit: this.opts.memLimitMb * 1024 * 1024,
-          outCap: this.opts.stdoutCap, errCap: this.opts.stderrCap })
+          outCap: this.opts.stdoutCap, errCap: this.opts.stderrCap, budget: this.budget, forkCost })
         : null;
-      slot.loaded = { info, snapshot, warm };
+      slot.loaded = { info, snapshot, warm, forkCost };
       log.info('template.loaded', { template: lang, key: info.key, built: info.built });
     } catch (e) {
       slot.error = e instanceof ForkboxError ? e
@@ -129,10 +147,30 @@ export class ForkboxEngine implements Engine {
   async sandbox(lang: Language = 'python'): Promise<Sandbox> {
     if (this.#closing) throw shuttingDown();
     const t = this.#template(lang);
-    const vm = await t.snapshot.fork(this.#pool);
+    // A kept fork can run code at any time: it holds its worst case until closed.
+    const charge = this.budget.reserve(t.forkCost, 'a sandbox');
+    let vm: Vm;
+    try {
+      vm = await t.snapshot.fork(this.#pool);
+    } catch (e) {
+      charge.release();
+      throw e;
+    }
     this.#liveForks++;
     log.debug('fork.created', { template: lang, sandbox: true });
-    const sb: Sandbox = new Sandbox(vm, this.#execDefaults(), () => { this.#liveForks--; this.#sandboxes.delete(sb); });
+    const mem = {
+      beforeRun: (): void => charge.grow(t.forkCost, 'a sandbox exec'),
+      // Idle, the fork cannot write: charge what it holds (measured), never more than its worst case.
+      idle: (v: Vm): void => {
+        try {
+          charge.shrink(Math.min(t.forkCost, v.privateBytes()));
+        } catch (e) {
+          log.warn('memory.measure_failed', { err: e as Error });   // keeps the worst case
+        }
+      },
+    };
+    const sb: Sandbox = new Sandbox(vm, this.#execDefaults(), () => { this.#liveForks--; this.#sandboxes.delete(sb); },
+      () => charge.release(), mem);
     this.#sandboxes.add(sb);
     return sb;
   }
@@ -153,7 +191,17 @@ export class ForkboxEngine implements Engine {
       memLimit: this.opts.memLimitMb * 1024 * 1024, timeoutMs: v.timeoutMs,
     };
     const warm = t.warm?.take() ?? null;
-    const fr = warm ? runWarm(warm, runReq) : t.snapshot.forkRun(runReq, { pool: this.#pool, destroy: true });
+    let charge: Charge | null = warm?.charge ?? null;
+    let fr: ReturnType<typeof runWarm>;
+    try {
+      if (!warm) charge = this.budget.reserve(t.forkCost, 'an exec');
+      fr = warm ? runWarm(warm, runReq) : t.snapshot.forkRun(runReq, { pool: this.#pool, destroy: true });
+    } catch (e) {
+      charge?.release();
+      if (warm) warm.vm.close();
+      log.warn('exec.refused', { id, err: asForkboxError(e) });
+      throw asForkboxError(e);
+    }
     let cancelled = false;
     const onAbort = (): void => { cancelled = true; fr.kick(); };
     if (signal?.aborted) onAbort();
@@ -183,6 +231,9 @@ export class ForkboxEngine implements Engine {
       signal?.removeEventListener('abort', onAbort);
       this.#inFlight.delete(id);
       this.#liveForks--;
+      // A fork that has answered can no longer run, so it can write no more: its
+      // worst-case share ends here (its teardown follows on the reaper thread).
+      charge?.release();
       if (!this.#closing) t.warm?.replenish();
     }
   }
@@ -196,6 +247,11 @@ export class ForkboxEngine implements Engine {
     const pool = this.#pool?.stats() ?? { ready: 0, target: this.opts.poolSize, created: 0, taken: 0, misses: 0 };
     const ready = !this.#closing && [...this.#templates.values()].every((s) => !!s.loaded);
     return { ready, templates, pool, liveForks: this.#liveForks, inFlight: this.#inFlight.size };
+  }
+
+  /** The memory budget: limit, bytes charged to live forks, live charges, refusals. */
+  memoryStats(): ReturnType<MemoryBudget['stats']> {
+    return this.budget.stats();
   }
 
   /** Warm-fork pool counters of a language (null when warming is off). */

@@ -30,6 +30,21 @@ test('validateExec accepts a good request and applies default caps', () => {
   assert.equal(validateExec({ ...base, stdoutCap: 10 }, caps).stdoutCap, 10);
 });
 
+test('validateExec: every timeout becomes a finite deadline of whole ms, rounded up', () => {
+  // 0.0001 s used to round to 0 ms, which the VMM read as "no deadline".
+  for (const [sec, ms] of [[0.0001, 1], [1e-9, 1], [0.0004999, 1], [0.001, 1], [0.0011, 2], [0.5, 500], [3600, 3600_000]] as const)
+    assert.equal(validateExec({ ...base, timeoutSeconds: sec }, caps).timeoutMs, ms, `${sec} s`);
+  assert.throws(() => validateExec({ ...base, timeoutSeconds: Number.MIN_VALUE * 0 }, caps), (e: { code?: string }) => e.code === 'InvalidRequest');
+});
+
+test('the server config takes its largest timeout from the engine', async () => {
+  const { MAX_TIMEOUT_SECONDS } = await import('../../src/engine/decode.js');
+  const { loadServerConfig: loadConfig } = await import('../../src/server/config.js');
+  assert.equal(MAX_TIMEOUT_SECONDS, 3600);
+  assert.throws(() => loadConfig(['--max-timeout', String(MAX_TIMEOUT_SECONDS + 1)], {}));
+  assert.equal(loadConfig(['--max-timeout', String(MAX_TIMEOUT_SECONDS)], {}).maxTimeoutSeconds, MAX_TIMEOUT_SECONDS);
+});
+
 test('validateExec rejects bad requests', () => {
   const bad: unknown[] = [
     { ...base, language: 'ruby' }, { ...base, code: 3 }, { ...base, timeoutSeconds: 0 }, { ...base, timeoutSeconds: NaN },

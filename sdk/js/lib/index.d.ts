@@ -74,6 +74,12 @@ export declare class Overloaded extends ForkboxError {
 /** 404: no such route or resource. */
 export declare class NotFound extends ForkboxError {
 }
+/** 409: the session is busy with another call, or the name is taken. */
+export declare class Conflict extends ForkboxError {
+}
+/** 410: the session expired, was deleted, or its VM ended; create a new one. */
+export declare class Gone extends ForkboxError {
+}
 /** 503: the language template is not built/loaded yet. */
 export declare class TemplateNotReady extends ForkboxError {
 }
@@ -94,6 +100,9 @@ export declare class Unsupported extends ForkboxError {
 }
 /** 503: the server is shutting down. */
 export declare class ShuttingDown extends ForkboxError {
+}
+/** 503: the server's memory budget for live sandboxes is used up; retry later. */
+export declare class MemoryBudgetExceeded extends ForkboxError {
 }
 /** 500: an unexpected server error; quote requestId when reporting it. */
 export declare class Internal extends ForkboxError {

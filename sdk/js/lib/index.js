@@ -43,6 +43,12 @@ export class Overloaded extends ForkboxError {
 /** 404: no such route or resource. */
 export class NotFound extends ForkboxError {
 }
+/** 409: the session is busy with another call, or the name is taken. */
+export class Conflict extends ForkboxError {
+}
+/** 410: the session expired, was deleted, or its VM ended; create a new one. */
+export class Gone extends ForkboxError {
+}
 /** 503: the language template is not built/loaded yet. */
 export class TemplateNotReady extends ForkboxError {
 }
@@ -64,6 +70,9 @@ export class Unsupported extends ForkboxError {
 /** 503: the server is shutting down. */
 export class ShuttingDown extends ForkboxError {
 }
+/** 503: the server's memory budget for live sandboxes is used up; retry later. */
+export class MemoryBudgetExceeded extends ForkboxError {
+}
 /** 500: an unexpected server error; quote requestId when reporting it. */
 export class Internal extends ForkboxError {
 }
@@ -75,8 +84,8 @@ export class UnexpectedResponse extends ForkboxError {
 }
 /** API error code → class. */
 export const ERROR_CLASSES = {
-    InvalidRequest, PayloadTooLarge, Unauthorized, Forbidden, RateLimited, Overloaded, NotFound, TemplateNotReady,
-    TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed, Unsupported, ShuttingDown, Internal,
+    InvalidRequest, PayloadTooLarge, Unauthorized, Forbidden, RateLimited, Overloaded, NotFound, Conflict, Gone, TemplateNotReady,
+    TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed, Unsupported, ShuttingDown, MemoryBudgetExceeded, Internal,
     ConnectionError, UnexpectedResponse,
 };
 function fromWire(r) {

@@ -9,7 +9,7 @@ Example::
 
 from .errors import (  # noqa: F401
     ERROR_CLASSES, ConnectionError, ForkboxError, ImageBuildFailed, Internal, InvalidRequest,
-    Forbidden, KvmUnavailable, NotFound, Overloaded, PayloadTooLarge, RateLimited, SandboxCrashed, ShuttingDown,
+    Conflict, Forbidden, Gone, KvmUnavailable, MemoryBudgetExceeded, NotFound, Overloaded, PayloadTooLarge, RateLimited, SandboxCrashed, ShuttingDown,
     TemplateBuildFailed, TemplateNotReady, Unauthorized, UnexpectedResponse, Unsupported,
 )
 from .sandbox import ExecResult, Sandbox  # noqa: F401

@@ -65,6 +65,14 @@ class NotFound(ForkboxError):
     """404: no such route or resource."""
 
 
+class Conflict(ForkboxError):
+    """409: the session is busy with another call, or the name is taken."""
+
+
+class Gone(ForkboxError):
+    """410: the session expired, was deleted, or its VM ended; create a new one."""
+
+
 class TemplateNotReady(ForkboxError):
     """503: the language template is not built or loaded yet."""
 
@@ -93,6 +101,10 @@ class ShuttingDown(ForkboxError):
     """503: the server is shutting down."""
 
 
+class MemoryBudgetExceeded(ForkboxError):
+    """503: the server's memory budget for live sandboxes is used up; retry later."""
+
+
 class Internal(ForkboxError):
     """500: an unexpected server error; quote ``request_id`` when reporting it."""
 
@@ -106,7 +118,7 @@ class UnexpectedResponse(ForkboxError):
 
 
 ERROR_CLASSES = {cls.__name__: cls for cls in (
-    InvalidRequest, PayloadTooLarge, Unauthorized, Forbidden, RateLimited, Overloaded, NotFound,
+    InvalidRequest, PayloadTooLarge, Unauthorized, Forbidden, RateLimited, Overloaded, NotFound, Conflict, Gone,
     TemplateNotReady, TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed,
-    Unsupported, ShuttingDown, Internal, ConnectionError, UnexpectedResponse,
+    Unsupported, ShuttingDown, MemoryBudgetExceeded, Internal, ConnectionError, UnexpectedResponse,
 )}
