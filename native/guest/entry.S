@@ -3,8 +3,9 @@
  * _start: RSP = FB_RUNTIME_STACK_TOP (set by the VMM); call rt_start.
  * fb_syscall_entry: reached from page 0's sled after a rewritten
  * `call *%rax`; [rsp] = return address into the program. Switches to the
- * runtime stack, dispatches, restores every register but rax/rcx/r11, `ret`s.
- * Single-threaded and never re-entered (the runtime itself makes no syscalls).
+ * current thread's runtime stack, dispatches, restores every register but
+ * rax/rcx/r11, `ret`s. Never re-entered (the runtime makes no syscalls).
+ * fb_switch / fb_thread_start: the scheduler's context switch (sched.c).
  */
     .text
     .globl _start
@@ -18,7 +19,8 @@ _start:
     .globl fb_syscall_entry
 fb_syscall_entry:
     mov %rsp, fb_user_rsp(%rip)
-    mov $0x100000, %rsp          /* FB_RUNTIME_STACK_TOP */
+    mov g_kstack_top(%rip), %rsp /* the current thread's runtime stack */
+    push fb_user_rsp(%rip)
     pushfq
     cld
     push %rdi
@@ -34,7 +36,7 @@ fb_syscall_entry:
     push %r14
     push %r15
     /* rt_syscall(nr, a1, a2, a3, a4, a5) + a6 on the stack */
-    sub $16, %rsp               /* 13 pushes + 16 + 8 = 128: aligned */
+    sub $8, %rsp                /* 14 pushes + 8 + 8 = 128: aligned */
     push %r9
     mov %r8, %r9
     mov %r10, %r8
@@ -43,7 +45,7 @@ fb_syscall_entry:
     mov %rdi, %rsi
     mov %rax, %rdi
     call rt_syscall
-    add $24, %rsp
+    add $16, %rsp
     pop %r15
     pop %r14
     pop %r13
@@ -57,7 +59,70 @@ fb_syscall_entry:
     pop %rsi
     pop %rdi
     popfq
-    mov fb_user_rsp(%rip), %rsp
+    pop %rsp
+    ret
+
+/* fb_switch(save_ksp, new_ksp): save callee-saved registers, MXCSR, the x87
+ * control word and the fs base on this runtime stack, store rsp in *save_ksp,
+ * continue on new_ksp. Frame, lowest first: fpctl, fs, r15..r12, rbx, rbp, ret. */
+    .globl fb_switch
+fb_switch:
+    push %rbp
+    push %rbx
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    sub $16, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    rdfsbase %rax
+    mov %rax, 8(%rsp)
+    mov %rsp, (%rdi)
+    mov %rsi, %rsp
+    mov 8(%rsp), %rax
+    wrfsbase %rax
+    fldcw 4(%rsp)
+    ldmxcsr (%rsp)
+    add $16, %rsp
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbx
+    pop %rbp
+    ret
+
+/* a new thread's first return from fb_switch: the parent's syscall registers
+ * (sched_clone copied them), then rip and rsp; rax = 0 as clone's child */
+    .globl fb_thread_start
+fb_thread_start:
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %rbp
+    pop %rbx
+    pop %r9
+    pop %r8
+    pop %r10
+    pop %rdx
+    pop %rsi
+    pop %rdi
+    popfq
+    pop %rcx
+    pop %rsp
+    mov $0, %eax
+    jmp *%rcx
+
+/* fb_fpctl(): MXCSR | x87 control word << 32 */
+    .globl fb_fpctl
+fb_fpctl:
+    sub $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    mov (%rsp), %rax
+    add $8, %rsp
     ret
 
 /* fb_enter_program(entry, sp): jump to the program with a clean state. */
