@@ -62,9 +62,12 @@ fb_syscall_entry:
     pop %rsp
     ret
 
-/* fb_switch(save_ksp, new_ksp): save callee-saved registers, MXCSR, the x87
- * control word and the fs base on this runtime stack, store rsp in *save_ksp,
- * continue on new_ksp. Frame, lowest first: fpctl, fs, r15..r12, rbx, rbp, ret. */
+/* fb_switch(save_ksp, new_ksp, save_fp, load_fp): save callee-saved registers
+ * and the fs base on this runtime stack, the whole FPU/SSE/AVX state (xsave,
+ * or fxsave without OSXSAVE; MXCSR and the x87 control word are in it) in
+ * save_fp, store rsp in *save_ksp, continue on new_ksp with load_fp's state.
+ * The program's vector registers must survive a syscall, as under Linux.
+ * Frame, lowest first: fs, r15..r12, rbx, rbp, ret. */
     .globl fb_switch
 fb_switch:
     push %rbp
@@ -73,24 +76,45 @@ fb_switch:
     push %r13
     push %r14
     push %r15
-    sub $16, %rsp
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
     rdfsbase %rax
-    mov %rax, 8(%rsp)
+    push %rax
+    mov %rdx, %r12
+    mov %rcx, %r13
+    cmpl $0, g_fp_xsave(%rip)
+    je 1f
+    mov g_xcr0(%rip), %eax
+    mov g_xcr0+4(%rip), %edx
+    xsave64 (%r12)
     mov %rsp, (%rdi)
     mov %rsi, %rsp
-    mov 8(%rsp), %rax
+    mov g_xcr0(%rip), %eax
+    mov g_xcr0+4(%rip), %edx
+    xrstor64 (%r13)
+    jmp 2f
+1:  fxsave64 (%r12)
+    mov %rsp, (%rdi)
+    mov %rsi, %rsp
+    fxrstor64 (%r13)
+2:  pop %rax
     wrfsbase %rax
-    fldcw 4(%rsp)
-    ldmxcsr (%rsp)
-    add $16, %rsp
     pop %r15
     pop %r14
     pop %r13
     pop %r12
     pop %rbx
     pop %rbp
+    ret
+
+/* fb_fpsave(area): the current FPU/SSE/AVX state (a new thread inherits it) */
+    .globl fb_fpsave
+fb_fpsave:
+    cmpl $0, g_fp_xsave(%rip)
+    je 1f
+    mov g_xcr0(%rip), %eax
+    mov g_xcr0+4(%rip), %edx
+    xsave64 (%rdi)
+    ret
+1:  fxsave64 (%rdi)
     ret
 
 /* a new thread's first return from fb_switch: the parent's syscall registers
@@ -114,16 +138,6 @@ fb_thread_start:
     pop %rsp
     mov $0, %eax
     jmp *%rcx
-
-/* fb_fpctl(): MXCSR | x87 control word << 32 */
-    .globl fb_fpctl
-fb_fpctl:
-    sub $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
-    mov (%rsp), %rax
-    add $8, %rsp
-    ret
 
 /* fb_enter_program(entry, sp): jump to the program with a clean state. */
     .globl fb_enter_program

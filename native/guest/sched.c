@@ -21,11 +21,18 @@ struct thread {
     u64 gen;                   /* W_IO: g_sys_total when it last looked */
     u64 ksp, ktop;             /* saved runtime stack pointer, its top */
     void *kstack;
+    u8 *fp;                    /* FPU/SSE/AVX state while switched out (64-aligned) */
+    void *fp_mem;              /* its allocation */
     u64 clear_tid, robust_head, robust_len, sigmask;
 };
 
 /* the main thread runs on the fixed runtime stack */
-static struct thread g_main = { &g_main, FB_PID, T_RUN, W_NONE, 0, 0, 0, 0, 0, 0, 0, FB_RUNTIME_STACK_TOP, 0, 0, 0, 0, 0 };
+#define FP_AREA 4096
+static u8 g_main_fp[FP_AREA] __attribute__((aligned(64)));
+static struct thread g_main = { .next = &g_main, .tid = FB_PID, .state = T_RUN, .ktop = FB_RUNTIME_STACK_TOP,
+                                .fp = g_main_fp };
+int g_fp_xsave;   /* entry.S: xsave (OSXSAVE) or fxsave */
+u64 g_xcr0;       /* entry.S: the xsave mask */
 HOT struct thread *g_cur = &g_main;
 HOT u64 g_kstack_top = FB_RUNTIME_STACK_TOP;
 HOT int g_nthreads = 1;
@@ -34,9 +41,28 @@ static int g_next_tid = FB_PID + 1;
 static struct thread *g_zombie; /* exited thread whose runtime stack is freed by the next one */
 static const int g_forever;     /* a futex address nobody wakes (pause) */
 
-void fb_switch(u64 *save_ksp, u64 new_ksp);  /* entry.S */
-void fb_thread_start(void);                  /* entry.S */
-u64 fb_fpctl(void);                          /* entry.S: MXCSR | x87 CW << 32 */
+void fb_switch(u64 *save_ksp, u64 new_ksp, u8 *save_fp, u8 *load_fp); /* entry.S */
+void fb_thread_start(void);                                            /* entry.S */
+void fb_fpsave(u8 *area);                                              /* entry.S */
+
+/* how the FPU state is saved: xsave of XCR0's components when the OS bit is set */
+static int fp_init(void)
+{
+    static int done;
+    if (done) return 0;
+    u32 a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+    if (c & (1u << 27)) {
+        u32 lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0xd), "c"(0));
+        if (b > FP_AREA) return -EAGAIN; /* state larger than the area: no threads */
+        g_xcr0 = ((u64)hi << 32) | lo;
+        g_fp_xsave = 1;
+    }
+    done = 1;
+    return 0;
+}
 
 int sched_tid(void) { return g_cur->tid; }
 u64 *sched_sigmask(void) { return &g_cur->sigmask; }
@@ -53,6 +79,7 @@ static void reap(void)
 {
     if (g_zombie && g_zombie != g_cur) {
         kfree(g_zombie->kstack);
+        kfree(g_zombie->fp_mem);
         kfree(g_zombie);
         g_zombie = 0;
     }
@@ -64,7 +91,7 @@ static void switch_to(struct thread *t)
     g_cur = t;
     g_kstack_top = t->ktop;
     g_preempt_pending = 0;
-    fb_switch(&me->ksp, t->ksp);
+    fb_switch(&me->ksp, t->ksp, me->fp, t->fp);
     reap();
 }
 
@@ -206,11 +233,16 @@ i64 sched_clone(u64 flags, u64 sp, u64 ptid, u64 ctid, u64 tls)
     if ((flags & CLONE_PARENT_SETTID) && !uaccess_w((void *)ptid, 4)) return -EFAULT;
     if ((flags & (CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID)) && !uaccess_w((void *)ctid, 4)) return -EFAULT;
     if (g_next_tid >= (1 << 22)) return -EAGAIN;
+    if (fp_init()) return -EAGAIN;
     reap();
     struct thread *t = kzalloc(sizeof *t);
     void *ks = t ? kmalloc(KSTACK) : 0;
-    if (!ks) { kfree(t); return -EAGAIN; }
+    void *fpm = ks ? kzalloc(FP_AREA + 64) : 0; /* zeroed: a valid xsave header */
+    if (!fpm) { kfree(ks); kfree(t); return -EAGAIN; }
+    u8 *fp = (u8 *)(((u64)fpm + 63) & ~63ull);
     t->kstack = ks;
+    t->fp = fp;
+    t->fp_mem = fpm;
     t->ktop = ((u64)ks + KSTACK) & ~15ull;
     t->tid = g_next_tid++;
     t->state = T_RUN;
@@ -225,14 +257,14 @@ i64 sched_clone(u64 flags, u64 sp, u64 ptid, u64 ctid, u64 tls)
     top[-2] = *(const u64 *)pf->user_rsp;  /* return address into the program */
     top[-3] = pf->rflags;
     memcpy(top - 15, pf, 12 * 8);          /* r15 .. rdi */
-    u64 *sw = top - 24;                    /* fb_switch's frame */
+    u64 *sw = top - 23;                    /* fb_switch's frame */
     u64 fs;
     __asm__ volatile("rdfsbase %0" : "=r"(fs));
-    sw[0] = fb_fpctl();
-    sw[1] = (flags & CLONE_SETTLS) ? tls : fs;
-    for (int i = 2; i < 8; i++) sw[i] = 0;
-    sw[8] = (u64)fb_thread_start;
+    sw[0] = (flags & CLONE_SETTLS) ? tls : fs;
+    for (int i = 1; i < 7; i++) sw[i] = 0;
+    sw[7] = (u64)fb_thread_start;
     t->ksp = (u64)sw;
+    fb_fpsave(fp);                         /* the child starts with our FPU state */
 
     t->next = g_cur->next;
     g_cur->next = t;
