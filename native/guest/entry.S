@@ -6,7 +6,17 @@
  * current thread's runtime stack, dispatches, restores every register but
  * rax/rcx/r11, `ret`s. Never re-entered (the runtime makes no syscalls).
  * fb_switch / fb_thread_start: the scheduler's context switch (sched.c).
+ * fb_preempt_entry: where the VMM's tick sends a thread running program code
+ * (native/vmm/preempt.c finds it in the table at FB_RUNTIME_BASE).
  */
+    .section .text.entry,"ax"
+    .globl fb_preempt_info
+fb_preempt_info:                 /* at FB_RUNTIME_BASE: read by the VMM */
+    .ascii "forkbox-preempt1"
+    .quad fb_preempt_entry
+    .quad g_nthreads
+    .quad g_preempt_pending
+
     .text
     .globl _start
 _start:
@@ -45,7 +55,9 @@ fb_syscall_entry:
     mov %rdi, %rsi
     mov %rax, %rdi
     call rt_syscall
-    add $16, %rsp
+    cmpl $0, g_preempt_pending(%rip) /* a tick landed while we were in the runtime */
+    jne 3f
+4:  add $16, %rsp
     pop %r15
     pop %r14
     pop %r13
@@ -61,6 +73,61 @@ fb_syscall_entry:
     popfq
     pop %rsp
     ret
+3:  push %rax
+    sub $8, %rsp
+    call sched_preempt
+    add $8, %rsp
+    pop %rax
+    jmp 4b
+
+/* fb_preempt_entry: the VMM interrupted program code: RSP = its RSP - 136 and
+ * [RSP] = the interrupted RIP (below the 128-byte red zone). Saves every
+ * general register and the flags on the thread's runtime stack, lets the
+ * scheduler run someone else (fb_switch saves the FPU state), restores all,
+ * and `ret $128` lands at RIP with RSP as it was. */
+    .globl fb_preempt_entry
+fb_preempt_entry:
+    mov %rsp, fb_user_rsp(%rip)
+    mov g_kstack_top(%rip), %rsp
+    push fb_user_rsp(%rip)
+    pushfq
+    cld
+    push %rax
+    push %rcx
+    push %rdx
+    push %rbx
+    push %rbp
+    push %rsi
+    push %rdi
+    push %r8
+    push %r9
+    push %r10
+    push %r11
+    push %r12
+    push %r13
+    push %r14
+    push %r15
+    sub $8, %rsp                /* 17 pushes + 8 = 144: aligned */
+    call sched_preempt
+    add $8, %rsp
+    pop %r15
+    pop %r14
+    pop %r13
+    pop %r12
+    pop %r11
+    pop %r10
+    pop %r9
+    pop %r8
+    pop %rdi
+    pop %rsi
+    pop %rbp
+    pop %rbx
+    pop %rdx
+    pop %rcx
+    pop %rax
+    popfq
+    pop %rsp
+    ret $128
 
 /* fb_switch(save_ksp, new_ksp, save_fp, load_fp): save callee-saved registers
  * and the fs base on this runtime stack, the whole FPU/SSE/AVX state (xsave,

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "preempt.h"
 
 /* Per-thread: the kvm_run being run (for the timer's signal handler) and a
  * POSIX timer that signals this thread only (SIGEV_THREAD_ID). */
@@ -252,6 +253,7 @@ static int run_loop(struct vmm_vm *vm, int first, uint64_t timeout_ns, struct vm
         struct itimerspec its = { .it_value = { .tv_sec = (time_t)(deadline / 1000000000ull),
                                                 .tv_nsec = (long)(deadline % 1000000000ull) } };
         timer_settime(c->timer, TIMER_ABSTIME, &its, NULL);
+        vmm_preempt_arm(vm, c->timer, deadline);
     }
     stat_add(ST_RUNS, 1);
     int done = 0;
@@ -269,6 +271,7 @@ static int run_loop(struct vmm_vm *vm, int first, uint64_t timeout_ns, struct vm
                           (unsigned long long)(timeout_ns / 1000000));
                     break;
                 }
+                vmm_preempt_tick(vm, c->timer, deadline); /* guest threads: preempt.c */
                 continue;
             }
             crash(resp, VMM_CRASH_INTERNAL, "KVM_RUN failed: %s", strerror(e));
