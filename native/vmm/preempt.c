@@ -50,10 +50,12 @@ static int threaded(const struct vmm_vm *vm, const struct preempt_info *pi)
     return pi && __atomic_load_n((const int *)(vm->ram + pi->nthreads), __ATOMIC_RELAXED) > 1;
 }
 
+/* the next tick, or the deadline itself (period 0); the timer is the deadline's, so
+ * every path that took it over must give it back */
 static void rearm(timer_t timer, uint64_t deadline_ns, uint64_t period)
 {
-    uint64_t t = vmm_now_ns() + period;
-    if (deadline_ns && deadline_ns < t) t = deadline_ns;
+    uint64_t t = period ? vmm_now_ns() + period : deadline_ns;
+    if (deadline_ns < t) t = deadline_ns;
     struct itimerspec its = { .it_value = { .tv_sec = (time_t)(t / 1000000000ull), .tv_nsec = (long)(t % 1000000000ull) } };
     timer_settime(timer, TIMER_ABSTIME, &its, NULL);
 }
@@ -87,10 +89,10 @@ static void inject(struct vmm_vm *vm, const struct preempt_info *pi)
 
 void vmm_preempt_tick(struct vmm_vm *vm, timer_t timer, uint64_t deadline_ns)
 {
-    if (!deadline_ns || atomic_load(&vm->killed)) return;
+    if (!deadline_ns) return;
+    /* the guest may have overwritten the table since: then only the deadline stays */
     const struct preempt_info *pi = info(vm);
-    if (!pi) return;
     int t = threaded(vm, pi);
-    if (t) inject(vm, pi);
-    rearm(timer, deadline_ns, t ? PREEMPT_TICK_NS : PREEMPT_PROBE_NS);
+    if (t && !atomic_load(&vm->killed)) inject(vm, pi);
+    rearm(timer, deadline_ns, !pi ? 0 : t ? PREEMPT_TICK_NS : PREEMPT_PROBE_NS);
 }

@@ -111,6 +111,29 @@ if (!p.available || !existsSync(runtimeElf)) {
       assert.equal(r.stdout, "b'hi'\nTrue b'sel'\n200000\n");
     });
 
+    test('a CPU-bound thread beside sleeping and queue-waiting ones: all make progress (preemption)', async () => {
+      const r = await run([
+        'import threading, time, queue',
+        'stop = False; spins = [0]; seen = []; q = queue.Queue(); got = []',
+        'def cpu():',
+        '    while not stop: spins[0] += 1',
+        'def sleeper():',
+        '    for _ in range(5):',
+        '        time.sleep(0.02); seen.append(spins[0])',
+        'def feeder():',
+        '    for i in range(5): time.sleep(0.01); q.put(i)',
+        'def eater():',
+        '    for _ in range(5): got.append(q.get(timeout=20))',
+        'ts = [threading.Thread(target=f) for f in (cpu, sleeper, feeder, eater)]',
+        'for t in ts: t.start()',
+        'for t in ts[1:]: t.join()',
+        'stop = True; ts[0].join()',
+        'print(len(seen), seen[0] > 0, seen[-1] > seen[0], got)',
+      ].join('\n'), 60);
+      ok(r);
+      assert.equal(r.stdout, '5 True True [0, 1, 2, 3, 4]\n');
+    });
+
     test('deadlocks end the exec with a clear error, not the timeout', async () => {
       const t0 = performance.now();
       const one = await run('import threading\nl = threading.Lock()\nl.acquire()\nl.acquire()\nprint("unreachable")', 60);
