@@ -88,6 +88,29 @@ async def main():
     print(await asyncio.gather(f(1), f(2)))
 asyncio.run(main())' > "$T/a.out" 2>&1 || { cat "$T/a.out"; fail "asyncio: failed"; }
 grep -qx '\[2, 4\]' "$T/a.out" || { cat "$T/a.out"; fail "asyncio: wrong output"; }
+# threads (sched.c): futex handoffs, blocking pipe reads, select and timed waits across threads,
+# numpy in every thread, then a deadlock that must end with a clear error
+$FB "$IMG" /usr/bin/python3.11 -I -B -c 'import threading, queue, os, select, time
+import numpy as np
+q = queue.Queue(); r, w = os.pipe(); out = []
+def worker(k):
+    a = np.arange(64.0) * k
+    for _ in range(20):
+        q.put(k); time.sleep(0)
+    out.append(float(a.sum()))
+ts = [threading.Thread(target=worker, args=(k,)) for k in range(1, 4)]
+for t in ts: t.start()
+n = sum(q.get() for _ in range(60))
+for t in ts: t.join()
+threading.Thread(target=lambda: (time.sleep(0.01), os.write(w, b"x"))).start()
+print(n, sorted(out), os.read(r, 1), select.select([r], [], [], 0.02)[0], threading.Event().wait(0.01))' > "$T/t.out" 2>&1 \
+    || { cat "$T/t.out"; fail "threads: failed"; }
+grep -qx "120 \[2016.0, 4032.0, 6048.0\] b'x' \[\] False" "$T/t.out" || { cat "$T/t.out"; fail "threads: wrong output"; }
+$FB "$IMG" /usr/bin/python3.11 -I -B -c 'import threading
+go = threading.Event()
+a = threading.Thread(target=lambda: (go.wait(), b.join())); b = threading.Thread(target=lambda: (go.wait(), a.join()))
+a.start(); b.start(); go.set(); a.join()' > "$T/d.out" 2>&1 && rc=0 || rc=$?
+[ "$rc" != 0 ] && grep -q 'forkbox: deadlock: 3 thread' "$T/d.out" || { cat "$T/d.out"; fail "threads: deadlock not reported (rc $rc)"; }
 $FB "$IMG" /usr/bin/python3.11 -I -B -c "$(cat $H/fuzz-syscalls.py)" > "$T/f.out" 2>&1 || { cat "$T/f.out"; fail "syscall fuzz: the guest died"; }
 grep -q '^fuzz [0-9]* calls .* alive$' "$T/f.out" || { cat "$T/f.out"; fail "syscall fuzz: no result"; }
 echo "guest: python harness tests ok ($IMG)"
