@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "preempt.h"
 
 /* Per-thread: the kvm_run being run (for the timer's signal handler) and a
  * POSIX timer that signals this thread only (SIGEV_THREAD_ID). */
@@ -261,6 +262,7 @@ static int interrupted(struct vmm_vm *vm, struct thread_ctx *c, uint64_t deadlin
     }
     int rc = arm_timer(c, deadline);
     if (rc) { crash(resp, VMM_CRASH_INTERNAL, "re-arming the deadline timer failed: %s", strerror(-rc)); return 1; }
+    vmm_preempt_tick(vm, c->timer, deadline);   /* guest threads: preempt, and re-arm to the next tick */
     return 0;
 }
 
@@ -278,6 +280,7 @@ static int run_loop(struct vmm_vm *vm, int first, uint64_t timeout_ns, struct vm
     pthread_mutex_unlock(&vm->lock);
     atomic_store(&c->run, vm->sh.run);
     int trc = arm_timer(c, deadline);
+    if (!trc) vmm_preempt_arm(vm, c->timer, deadline);   /* guest threads: a periodic tick (preempt.c) */
     stat_add(ST_RUNS, 1);
     int done = 0;
     if (trc) crash(resp, VMM_CRASH_INTERNAL, "arming the deadline timer failed: %s", strerror(-trc));

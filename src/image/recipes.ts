@@ -51,6 +51,8 @@ export const RECIPES: Record<string, Recipe> = {
       LANG: 'C.UTF-8',
       LC_ALL: 'C.UTF-8',
       OPENBLAS_NUM_THREADS: '1',
+      // one CPU: threads share the main malloc arena (a per-thread arena reserves 128 MiB, scanned on mmap)
+      MALLOC_ARENA_MAX: '1',
     },
     preload: PYTHON_PRELOAD,
     acceptedRefusals: [
