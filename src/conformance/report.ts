@@ -1,0 +1,138 @@
+// report.ts — the harness's pure parts: parse the runner's lines into per-test
+// outcomes, compare a module's fork run against its host run (the gap is what
+// passes on the host and not in the fork), check rows against the known-failures
+// file (unexplained and stale entries), and total and format the table.
+import { MARK } from './runner-script.js';
+
+export type Outcome = 'pass' | 'fail' | 'error' | 'skip' | 'xfail';
+/** How a run ended: finished (summary line seen), or why not. */
+export type RunStatus = 'ok' | 'skipped' | 'import-error' | 'timeout' | 'crashed' | 'died';
+
+export interface ModuleRun {
+  status: RunStatus;
+  tests: Map<string, Outcome>;
+  /** Skip reason, import error, crash detail or exit code. */
+  detail?: string;
+  seconds?: number;
+}
+
+const OUTCOMES = new Set<string>(['pass', 'fail', 'error', 'skip', 'xfail']);
+export const passed = (o: Outcome | undefined): boolean => o === 'pass' || o === 'xfail';
+
+/** Parses runner output; `ended` says how the process/exec ended when no summary line came. */
+export function parseRun(stdout: string, ended: { status: Exclude<RunStatus, 'ok' | 'skipped' | 'import-error'>; detail?: string } = { status: 'died' }): ModuleRun {
+  const tests = new Map<string, Outcome>();
+  type Summary = { skipped?: string; importError?: string; seconds?: number };
+  let summary = null as Summary | null;
+  for (const line of stdout.split('\n')) {
+    const at = line.indexOf(MARK + '\t');
+    if (at < 0) continue;
+    const f = line.slice(at + MARK.length + 1).split('\t');
+    if (f[0] === 'T' && f.length >= 3 && OUTCOMES.has(f[1]!)) {
+      const id = f.slice(2).join('\t');
+      const prev = tests.get(id);
+      // An id reported twice (a class-level error after its tests): the worse one wins.
+      if (!prev || passed(prev) || prev === 'skip') tests.set(id, f[1] as Outcome);
+    } else if (f[0] === 'END' && f.length >= 2) {
+      try {
+        summary = JSON.parse(f.slice(1).join('\t')) as Summary;
+      } catch {
+        summary = null;
+      }
+    }
+  }
+  if (!summary) return { status: ended.status, tests, ...(ended.detail ? { detail: ended.detail } : {}) };
+  const seconds = typeof summary.seconds === 'number' ? summary.seconds : undefined;
+  if (summary.skipped !== undefined) return { status: 'skipped', tests, detail: summary.skipped, ...(seconds !== undefined ? { seconds } : {}) };
+  if (summary.importError !== undefined) return { status: 'import-error', tests, detail: summary.importError, ...(seconds !== undefined ? { seconds } : {}) };
+  return { status: 'ok', tests, ...(seconds !== undefined ? { seconds } : {}) };
+}
+
+export interface Row {
+  module: string;
+  hostStatus: RunStatus;
+  forkStatus: RunStatus;
+  hostPass: number;
+  /** Tests passing in the fork (of any id). */
+  forkPass: number;
+  /** Host-passing tests that also pass in the fork. */
+  forkPassOfHost: number;
+  /** forkPassOfHost / hostPass (1 when the host passes nothing). */
+  ratio: number;
+  /** Host-passing tests that do not pass in the fork, with the fork's outcome ('missing' = never reported). */
+  gap: Array<{ id: string; fork: Outcome | 'missing' }>;
+  hostDetail?: string;
+  forkDetail?: string;
+  hostSeconds?: number;
+  forkSeconds?: number;
+}
+
+export function compare(module: string, host: ModuleRun, fork: ModuleRun): Row {
+  let hostPass = 0;
+  let forkPassOfHost = 0;
+  const gap: Row['gap'] = [];
+  for (const [id, o] of host.tests) {
+    if (!passed(o)) continue;
+    hostPass++;
+    const f = fork.tests.get(id);
+    if (passed(f)) forkPassOfHost++;
+    else gap.push({ id, fork: f ?? 'missing' });
+  }
+  let forkPass = 0;
+  for (const o of fork.tests.values()) if (passed(o)) forkPass++;
+  return {
+    module, hostStatus: host.status, forkStatus: fork.status, hostPass, forkPass, forkPassOfHost,
+    ratio: hostPass === 0 ? 1 : forkPassOfHost / hostPass, gap,
+    ...(host.detail ? { hostDetail: host.detail } : {}), ...(fork.detail ? { forkDetail: fork.detail } : {}),
+    ...(host.seconds !== undefined ? { hostSeconds: host.seconds } : {}), ...(fork.seconds !== undefined ? { forkSeconds: fork.seconds } : {}),
+  };
+}
+
+/** A module is at 100% when every host-passing test passes in the fork and the fork run ended like the host's. */
+export const complete = (r: Row): boolean => r.gap.length === 0 && (r.forkStatus === r.hostStatus || r.forkStatus === 'ok');
+
+export interface KnownFailures { [module: string]: string }
+
+export interface KnownCheck { unexplained: string[]; stale: string[] }
+
+/** Modules below 100% without an entry, and entries for modules that now pass (among the rows run). */
+export function checkKnown(rows: Row[], known: KnownFailures): KnownCheck {
+  const unexplained: string[] = [];
+  const stale: string[] = [];
+  for (const r of rows) {
+    const has = Object.prototype.hasOwnProperty.call(known, r.module);
+    if (!complete(r) && !has) unexplained.push(r.module);
+    if (complete(r) && has) stale.push(r.module);
+  }
+  return { unexplained, stale };
+}
+
+export interface Totals { modules: number; hostPass: number; forkPassOfHost: number; ratio: number; complete: number; timeouts: number; crashes: number }
+
+export function totals(rows: Row[]): Totals {
+  const hostPass = rows.reduce((s, r) => s + r.hostPass, 0);
+  const forkPassOfHost = rows.reduce((s, r) => s + r.forkPassOfHost, 0);
+  return {
+    modules: rows.length, hostPass, forkPassOfHost, ratio: hostPass === 0 ? 1 : forkPassOfHost / hostPass,
+    complete: rows.filter(complete).length,
+    timeouts: rows.filter((r) => r.forkStatus === 'timeout').length,
+    crashes: rows.filter((r) => r.forkStatus === 'crashed' || r.forkStatus === 'died').length,
+  };
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+
+/** The table the CLI prints: one line per module, then the totals. */
+export function formatTable(rows: Row[], known: KnownFailures = {}): string {
+  const w = Math.max(6, ...rows.map((r) => r.module.length));
+  const lines = [`${'module'.padEnd(w)}  ${'host'.padStart(6)}  ${'fork'.padStart(6)}  ${'ratio'.padStart(6)}  status`];
+  for (const r of rows) {
+    const st = r.forkStatus === r.hostStatus ? r.forkStatus : `${r.forkStatus} (host ${r.hostStatus})`;
+    const note = complete(r) ? '' : known[r.module] ? `  known: ${known[r.module]}` : '  UNEXPLAINED';
+    lines.push(`${r.module.padEnd(w)}  ${String(r.hostPass).padStart(6)}  ${String(r.forkPassOfHost).padStart(6)}  ${pct(r.ratio).padStart(6)}  ${st}${note}`);
+  }
+  const t = totals(rows);
+  lines.push(`${'TOTAL'.padEnd(w)}  ${String(t.hostPass).padStart(6)}  ${String(t.forkPassOfHost).padStart(6)}  ${pct(t.ratio).padStart(6)}  ` +
+    `${t.complete}/${t.modules} modules at 100%, ${t.timeouts} timeouts, ${t.crashes} crashed`);
+  return lines.join('\n') + '\n';
+}
