@@ -11,6 +11,8 @@ export type RunStatus = 'ok' | 'skipped' | 'import-error' | 'timeout' | 'crashed
 export interface ModuleRun {
   status: RunStatus;
   tests: Map<string, Outcome>;
+  /** Exception line (fail/error) or skip reason per test id. */
+  why?: Map<string, string>;
   /** Skip reason, import error, crash detail or exit code. */
   detail?: string;
   seconds?: number;
@@ -22,6 +24,7 @@ export const passed = (o: Outcome | undefined): boolean => o === 'pass' || o ===
 /** Parses runner output; `ended` says how the process/exec ended when no summary line came. */
 export function parseRun(stdout: string, ended: { status: Exclude<RunStatus, 'ok' | 'skipped' | 'import-error'>; detail?: string } = { status: 'died' }): ModuleRun {
   const tests = new Map<string, Outcome>();
+  const why = new Map<string, string>();
   type Summary = { skipped?: string; importError?: string; seconds?: number };
   let summary = null as Summary | null;
   for (const line of stdout.split('\n')) {
@@ -29,10 +32,14 @@ export function parseRun(stdout: string, ended: { status: Exclude<RunStatus, 'ok
     if (at < 0) continue;
     const f = line.slice(at + MARK.length + 1).split('\t');
     if (f[0] === 'T' && f.length >= 3 && OUTCOMES.has(f[1]!)) {
-      const id = f.slice(2).join('\t');
+      const id = f[2]!;
       const prev = tests.get(id);
       // An id reported twice (a class-level error after its tests): the worse one wins.
-      if (!prev || passed(prev) || prev === 'skip') tests.set(id, f[1] as Outcome);
+      if (!prev || passed(prev) || prev === 'skip') {
+        tests.set(id, f[1] as Outcome);
+        if (f[3]) why.set(id, f[3]);
+        else why.delete(id);
+      }
     } else if (f[0] === 'END' && f.length >= 2) {
       try {
         summary = JSON.parse(f.slice(1).join('\t')) as Summary;
@@ -41,11 +48,12 @@ export function parseRun(stdout: string, ended: { status: Exclude<RunStatus, 'ok
       }
     }
   }
-  if (!summary) return { status: ended.status, tests, ...(ended.detail ? { detail: ended.detail } : {}) };
+  if (!summary) return { status: ended.status, tests, why, ...(ended.detail ? { detail: ended.detail } : {}) };
   const seconds = typeof summary.seconds === 'number' ? summary.seconds : undefined;
-  if (summary.skipped !== undefined) return { status: 'skipped', tests, detail: summary.skipped, ...(seconds !== undefined ? { seconds } : {}) };
-  if (summary.importError !== undefined) return { status: 'import-error', tests, detail: summary.importError, ...(seconds !== undefined ? { seconds } : {}) };
-  return { status: 'ok', tests, ...(seconds !== undefined ? { seconds } : {}) };
+  const s = seconds !== undefined ? { seconds } : {};
+  if (summary.skipped !== undefined) return { status: 'skipped', tests, why, detail: summary.skipped, ...s };
+  if (summary.importError !== undefined) return { status: 'import-error', tests, why, detail: summary.importError, ...s };
+  return { status: 'ok', tests, why, ...s };
 }
 
 export interface Row {
@@ -60,7 +68,7 @@ export interface Row {
   /** forkPassOfHost / hostPass (1 when the host passes nothing). */
   ratio: number;
   /** Host-passing tests that do not pass in the fork, with the fork's outcome ('missing' = never reported). */
-  gap: Array<{ id: string; fork: Outcome | 'missing' }>;
+  gap: Array<{ id: string; fork: Outcome | 'missing'; why?: string }>;
   hostDetail?: string;
   forkDetail?: string;
   hostSeconds?: number;
@@ -76,7 +84,10 @@ export function compare(module: string, host: ModuleRun, fork: ModuleRun): Row {
     hostPass++;
     const f = fork.tests.get(id);
     if (passed(f)) forkPassOfHost++;
-    else gap.push({ id, fork: f ?? 'missing' });
+    else {
+      const why = fork.why?.get(id);
+      gap.push({ id, fork: f ?? 'missing', ...(why ? { why } : {}) });
+    }
   }
   let forkPass = 0;
   for (const o of fork.tests.values()) if (passed(o)) forkPass++;

@@ -1,7 +1,8 @@
 // runner-script.ts — the Python program the conformance harness runs, the same
 // text in a fork and on the host: it unpacks the bundled test files (test/ of
 // CPython's suite) into a temp dir, runs one test.test_* module with unittest
-// and a TestResult that writes one tab-separated line per test to stdout, and
+// and a TestResult that writes one tab-separated line per test to stdout (outcome,
+// id, and the exception or skip reason in one line), and
 // ends with a summary line. A missing summary line means the run died early.
 
 /** Marker that starts every machine-readable line (tests' own output never starts with it). */
@@ -28,26 +29,32 @@ def _unpack(blob, root):
             f.write(raw[off:off + size])
         off += size
 
+def _why(err):
+    try:
+        return ('%s: %s' % (err[0].__name__, err[1]))[:200]
+    except BaseException:
+        return '?'
+
 class _Result(_ut.TestResult):
     def __init__(self):
         super().__init__()
         self._cur = {}
     def startTest(self, test):
         super().startTest(test)
-        self._cur[test.id()] = 'pass'
-    def _set(self, test, outcome):
+        self._cur[test.id()] = ('pass', '')
+    def _set(self, test, outcome, why=''):
         tid = test.id()
         if tid in self._cur:
-            if self._cur[tid] in ('pass', 'skip', 'xfail'):
-                self._cur[tid] = outcome
+            if self._cur[tid][0] in ('pass', 'skip', 'xfail'):
+                self._cur[tid] = (outcome, why)
         else:  # setUpClass/setUpModule errors: no startTest/stopTest
-            _emit('T', outcome, tid)
+            _emit('T', outcome, tid, why)
     def addError(self, test, err):
-        super().addError(test, err); self._set(test, 'error')
+        super().addError(test, err); self._set(test, 'error', _why(err))
     def addFailure(self, test, err):
-        super().addFailure(test, err); self._set(test, 'fail')
+        super().addFailure(test, err); self._set(test, 'fail', _why(err))
     def addSkip(self, test, reason):
-        super().addSkip(test, reason); self._set(test, 'skip')
+        super().addSkip(test, reason); self._set(test, 'skip', str(reason)[:200])
     def addExpectedFailure(self, test, err):
         super().addExpectedFailure(test, err); self._set(test, 'xfail')
     def addUnexpectedSuccess(self, test):
@@ -55,11 +62,12 @@ class _Result(_ut.TestResult):
     def addSubTest(self, test, subtest, err):
         super().addSubTest(test, subtest, err)
         if err is not None:
-            self._set(test, 'fail' if issubclass(err[0], test.failureException) else 'error')
+            self._set(test, 'fail' if issubclass(err[0], test.failureException) else 'error', _why(err))
     def stopTest(self, test):
         super().stopTest(test)
         tid = test.id()
-        _emit('T', self._cur.pop(tid, 'pass'), tid)
+        outcome, why = self._cur.pop(tid, ('pass', ''))
+        _emit('T', outcome, tid, why)
 
 def _main(module, blobs, extras):
     t0 = _time.monotonic()
