@@ -30,8 +30,17 @@ def _unpack(blob, root):
         off += size
 
 def _why(err):
+    # The exception line, and for errors (not assertion failures) where it was raised:
+    # 'OSError: [Errno 38] Function not implemented @subprocess.py:_fork_exec' tells processes from timers.
     try:
-        return ('%s: %s' % (err[0].__name__, err[1]))[:200]
+        text = '%s: %s' % (err[0].__name__, err[1])
+        tb = err[2]
+        if tb is not None and not issubclass(err[0], AssertionError):
+            while tb.tb_next is not None:
+                tb = tb.tb_next
+            code = tb.tb_frame.f_code
+            text = text[:160] + ' @%s:%s' % (_os.path.basename(code.co_filename), code.co_name)
+        return text[:240]
     except BaseException:
         return '?'
 

@@ -67,9 +67,10 @@ if (!existsSync(DEFAULT_HOST_PYTHON)) {
       'A.test_pass': 'pass', 'A.test_fail': 'fail', 'A.test_error': 'error', 'A.test_skip': 'skip', 'A.test_xfail': 'xfail',
       'A.test_subtest': 'fail', 'A.test_resources': 'pass', 'A.test_noise': 'pass', 'setUpClass (test.test_fake.B)': 'error',
     });
-    assert.equal(r.why?.get('test.test_fake.A.test_error'), 'OSError: [Errno 38] Function not implemented');
+    assert.equal(r.why?.get('test.test_fake.A.test_error'), 'OSError: [Errno 38] Function not implemented @test_fake.py:test_error');
+    assert.equal(r.why?.get('test.test_fake.A.test_fail'), 'AssertionError: 1 != 2');
     assert.equal(r.why?.get('test.test_fake.A.test_skip'), 'needs network');
-    assert.equal(r.why?.get('setUpClass (test.test_fake.B)'), 'RuntimeError: no threads');
+    assert.equal(r.why?.get('setUpClass (test.test_fake.B)'), 'RuntimeError: no threads @test_fake.py:setUpClass');
   });
 
   test('runner on the host: a module skipped or broken at import', async () => {
