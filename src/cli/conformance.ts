@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { createEngine } from '../engine/index.js';
 import { setLogLevel } from '../lib/log.js';
 import { repoRoot } from '../lib/paths.js';
-import { checkKnown, formatTable, totals, type KnownFailures, type Row } from '../conformance/report.js';
+import { checkKnown, formatTable, groupTotals, totals, type KnownFailures, type Row } from '../conformance/report.js';
 import { DEFAULT_HOST_PYTHON, runModules } from '../conformance/run.js';
 import { Bundler, ensureSuite, listModules } from '../conformance/suite.js';
 
@@ -77,7 +77,7 @@ export async function run(args: string[]): Promise<number> {
       await writeFile(values.json, JSON.stringify({
         suite: { package: 'libpython3.11-testsuite', version: suite.version }, hostPython: values['host-python'],
         started: started.toISOString(), ...(finished ? { finished: new Date().toISOString() } : { partial: true }), timeoutSeconds,
-        totals: totals(rows), known: checkKnown(rows, known), rows,
+        totals: totals(rows), groups: groupTotals(rows, known), known: checkKnown(rows, known), rows,
       }, null, 1) + '\n');
     };
     // The JSON file is rewritten after every module, so a long run interrupted still leaves its rows.

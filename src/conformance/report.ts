@@ -131,6 +131,15 @@ export function totals(rows: Row[]): Totals {
   };
 }
 
+/** A module whose known-failure reason names processes or the network (issue 13's split). */
+export const needsProcOrNet = (module: string, known: KnownFailures): boolean => /no processes|no network/.test(known[module] ?? '');
+
+/** Totals three ways: all modules; those needing neither processes nor the network; the rest. */
+export function groupTotals(rows: Row[], known: KnownFailures): { all: Totals; local: Totals; procOrNet: Totals } {
+  return { all: totals(rows), local: totals(rows.filter((r) => !needsProcOrNet(r.module, known))),
+    procOrNet: totals(rows.filter((r) => needsProcOrNet(r.module, known))) };
+}
+
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
 
 /** The table the CLI prints: one line per module, then the totals. */
@@ -145,5 +154,9 @@ export function formatTable(rows: Row[], known: KnownFailures = {}): string {
   const t = totals(rows);
   lines.push(`${'TOTAL'.padEnd(w)}  ${String(t.hostPass).padStart(6)}  ${String(t.forkPassOfHost).padStart(6)}  ${pct(t.ratio).padStart(6)}  ` +
     `${t.complete}/${t.modules} modules at 100%, ${t.timeouts} timeouts, ${t.crashes} crashed`);
+  const g = groupTotals(rows, known);
+  for (const [name, x] of [['without processes/network', g.local], ['needing processes/network', g.procOrNet]] as const) {
+    lines.push(`  ${name}: ${x.forkPassOfHost}/${x.hostPass} host-passing tests pass in forks (${pct(x.ratio)}), ${x.complete}/${x.modules} modules at 100%`);
+  }
   return lines.join('\n') + '\n';
 }

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { checkKnown, compare, complete, formatTable, parseRun, totals, type ModuleRun } from '../../src/conformance/report.js';
+import { checkKnown, compare, complete, formatTable, groupTotals, parseRun, totals, type ModuleRun } from '../../src/conformance/report.js';
 import { MARK, runnerCode } from '../../src/conformance/runner-script.js';
 import { knownFailuresPath } from '../../src/cli/conformance.js';
 
@@ -78,6 +78,11 @@ test('checkKnown: unexplained modules and stale entries', () => {
   assert.match(table, /^test_gap +1 +0 +0\.0% +ok +UNEXPLAINED$/m);
   assert.match(table, /^test_known .*timeout \(host ok\) +known: timeout: hangs$/m);
   assert.match(table, /^TOTAL +4 +2 +50\.0% +2\/4 modules at 100%, 1 timeouts/m);
+  assert.match(table, /^  without processes\/network: 2\/4 host-passing tests pass in forks \(50\.0%\), 2\/4 modules at 100%$/m);
+  const g = groupTotals(rows, { ...known, test_gap: 'no processes (subprocess)' });
+  assert.deepEqual([g.local.modules, g.local.hostPass, g.local.forkPassOfHost], [3, 3, 2]);
+  assert.deepEqual([g.procOrNet.modules, g.procOrNet.hostPass, g.procOrNet.forkPassOfHost], [1, 1, 0]);
+  assert.equal(g.all.modules, 4);
 });
 
 test('runnerCode: binds the module and refuses names that are not test modules', () => {
