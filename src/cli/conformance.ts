@@ -14,8 +14,10 @@ import { Bundler, ensureSuite, listModules } from '../conformance/suite.js';
 
 const USAGE = `usage: forkbox conformance python [--modules a,b,...] [--json FILE] [--jobs N] [--timeout S]
                                    [--host-python PATH] [--known FILE]
+       forkbox conformance python --from FILE [--known FILE]
   runs CPython's test.test_* modules (Debian's libpython3.11-testsuite), each in a fresh fork
-  and on the host's python3.11, and compares the tests that pass.
+  and on the host's python3.11, and compares the tests that pass; --from re-reports a saved
+  --json file against the known-failures file without running anything.
 `;
 
 export const knownFailuresPath = join(repoRoot, 'conformance', 'known-failures.json');
@@ -23,6 +25,13 @@ export const knownFailuresPath = join(repoRoot, 'conformance', 'known-failures.j
 export async function loadKnown(path = knownFailuresPath): Promise<KnownFailures> {
   const j = JSON.parse(await readFile(path, 'utf8')) as { modules?: KnownFailures };
   return j.modules ?? {};
+}
+
+function report(rows: Row[], known: KnownFailures): void {
+  process.stdout.write(formatTable(rows, known));
+  const check = checkKnown(rows, known);
+  if (check.unexplained.length) process.stdout.write(`below 100% without a known-failures entry: ${check.unexplained.join(', ')}\n`);
+  if (check.stale.length) process.stdout.write(`known-failures entries that now pass (stale): ${check.stale.join(', ')}\n`);
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -33,7 +42,7 @@ export async function run(args: string[]): Promise<number> {
       options: {
         modules: { type: 'string' }, json: { type: 'string' }, jobs: { type: 'string', default: '2' },
         timeout: { type: 'string', default: '120' }, 'host-python': { type: 'string', default: DEFAULT_HOST_PYTHON },
-        known: { type: 'string', default: knownFailuresPath }, help: { type: 'boolean', short: 'h' },
+        known: { type: 'string', default: knownFailuresPath }, from: { type: 'string' }, help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (e) {
@@ -54,6 +63,11 @@ export async function run(args: string[]): Promise<number> {
   if (!Number.isInteger(jobs) || jobs < 1 || !Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
     process.stderr.write(`forkbox conformance: --jobs takes an integer >= 1, --timeout seconds > 0\n${USAGE}`);
     return 2;
+  }
+  if (values.from) {
+    const saved = JSON.parse(await readFile(values.from, 'utf8')) as { rows: Row[] };
+    report(saved.rows, await loadKnown(values.known));
+    return 0;
   }
   if (!process.env.FORKBOX_LOG_LEVEL) setLogLevel('warn');
   const progress = (l: string): void => { process.stderr.write(`forkbox: ${l}\n`); };
@@ -92,10 +106,7 @@ export async function run(args: string[]): Promise<number> {
       },
     });
     await writing;
-    process.stdout.write(formatTable(rows, known));
-    const check = checkKnown(rows, known);
-    if (check.unexplained.length) process.stdout.write(`below 100% without a known-failures entry: ${check.unexplained.join(', ')}\n`);
-    if (check.stale.length) process.stdout.write(`known-failures entries that now pass (stale): ${check.stale.join(', ')}\n`);
+    report(rows, known);
     await writeJson(rows, true);
     return 0;
   } catch (e) {

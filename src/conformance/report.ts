@@ -153,7 +153,7 @@ export function formatTable(rows: Row[], known: KnownFailures = {}): string {
   }
   const t = totals(rows);
   lines.push(`${'TOTAL'.padEnd(w)}  ${String(t.hostPass).padStart(6)}  ${String(t.forkPassOfHost).padStart(6)}  ${pct(t.ratio).padStart(6)}  ` +
-    `${t.complete}/${t.modules} modules at 100%, ${t.timeouts} timeouts, ${t.crashes} crashed`);
+    `${t.complete}/${t.modules} modules at 100%, ${t.timeouts} timed out, ${t.crashes} crashed or died`);
   const g = groupTotals(rows, known);
   for (const [name, x] of [['without processes/network', g.local], ['needing processes/network', g.procOrNet]] as const) {
     lines.push(`  ${name}: ${x.forkPassOfHost}/${x.hostPass} host-passing tests pass in forks (${pct(x.ratio)}), ${x.complete}/${x.modules} modules at 100%`);

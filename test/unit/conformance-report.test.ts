@@ -4,7 +4,11 @@
 // and stale), totals and the printed table; the known-failures file's shape.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../../src/lib/paths.js';
 import { checkKnown, compare, complete, formatTable, groupTotals, parseRun, totals, type ModuleRun } from '../../src/conformance/report.js';
 import { MARK, runnerCode } from '../../src/conformance/runner-script.js';
 import { knownFailuresPath } from '../../src/cli/conformance.js';
@@ -77,7 +81,7 @@ test('checkKnown: unexplained modules and stale entries', () => {
   const table = formatTable(rows, known);
   assert.match(table, /^test_gap +1 +0 +0\.0% +ok +UNEXPLAINED$/m);
   assert.match(table, /^test_known .*timeout \(host ok\) +known: timeout: hangs$/m);
-  assert.match(table, /^TOTAL +4 +2 +50\.0% +2\/4 modules at 100%, 1 timeouts/m);
+  assert.match(table, /^TOTAL +4 +2 +50\.0% +2\/4 modules at 100%, 1 timed out, 0 crashed or died$/m);
   assert.match(table, /^  without processes\/network: 2\/4 host-passing tests pass in forks \(50\.0%\), 2\/4 modules at 100%$/m);
   const g = groupTotals(rows, { ...known, test_gap: 'no processes (subprocess)' });
   assert.deepEqual([g.local.modules, g.local.hostPass, g.local.forkPassOfHost], [3, 3, 2]);
@@ -99,5 +103,24 @@ test('known-failures file: every entry has a non-empty reason', () => {
     assert.match(m, /^test_[A-Za-z0-9_]+$/);
     assert.equal(typeof why, 'string', m);
     assert.ok((why as string).trim().length > 0, m);
+  }
+});
+
+test('forkbox conformance python --from: re-reports a saved run and flags drift', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fbconf-from-'));
+  try {
+    const rows = [compare('test_gap', run({ a: 'pass' }), run({ a: 'error' })), compare('test_fixed', run({ a: 'pass' }), run({ a: 'pass' }))];
+    writeFileSync(join(dir, 'run.json'), JSON.stringify({ rows }));
+    writeFileSync(join(dir, 'known.json'), JSON.stringify({ modules: { test_fixed: 'no threads' } }));
+    const r = spawnSync(process.execPath, [join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'conformance', 'python',
+      '--from', join(dir, 'run.json'), '--known', join(dir, 'known.json')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^test_gap +1 +0 +0\.0% +ok +UNEXPLAINED$/m);
+    assert.match(r.stdout, /^below 100% without a known-failures entry: test_gap$/m);
+    assert.match(r.stdout, /^known-failures entries that now pass \(stale\): test_fixed$/m);
+    const bad = spawnSync(process.execPath, [join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'conformance', 'ruby'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
