@@ -69,6 +69,8 @@ export interface Row {
   ratio: number;
   /** Host-passing tests that do not pass in the fork, with the fork's outcome ('missing' = never reported). */
   gap: Array<{ id: string; fork: Outcome | 'missing'; why?: string }>;
+  /** Ids only the fork reported, not passing (a setUpModule/setUpClass error or skip explains 'missing' tests). */
+  forkOnly: Array<{ id: string; fork: Outcome; why?: string }>;
   hostDetail?: string;
   forkDetail?: string;
   hostSeconds?: number;
@@ -90,10 +92,17 @@ export function compare(module: string, host: ModuleRun, fork: ModuleRun): Row {
     }
   }
   let forkPass = 0;
-  for (const o of fork.tests.values()) if (passed(o)) forkPass++;
+  const forkOnly: Row['forkOnly'] = [];
+  for (const [id, o] of fork.tests) {
+    if (passed(o)) forkPass++;
+    else if (!host.tests.has(id)) {
+      const why = fork.why?.get(id);
+      forkOnly.push({ id, fork: o, ...(why ? { why } : {}) });
+    }
+  }
   return {
     module, hostStatus: host.status, forkStatus: fork.status, hostPass, forkPass, forkPassOfHost,
-    ratio: hostPass === 0 ? 1 : forkPassOfHost / hostPass, gap,
+    ratio: hostPass === 0 ? 1 : forkPassOfHost / hostPass, gap, forkOnly,
     ...(host.detail ? { hostDetail: host.detail } : {}), ...(fork.detail ? { forkDetail: fork.detail } : {}),
     ...(host.seconds !== undefined ? { hostSeconds: host.seconds } : {}), ...(fork.seconds !== undefined ? { forkSeconds: fork.seconds } : {}),
   };

@@ -59,6 +59,9 @@ test('compare: the gap is host passes the fork does not pass', () => {
   assert.deepEqual(r.gap, [{ id: 'b', fork: 'error', why: 'OSError: no fork' }, { id: 'g', fork: 'missing' }]);
   assert.equal(complete(r), false);
   assert.equal(compare('test_y', run({}), run({})).ratio, 1);
+  const m = compare('test_z', run({ a: 'pass' }), run({ 'setUpModule (test.test_z)': 'error', b: 'skip', c: 'pass' }));
+  assert.deepEqual(m.forkOnly, [{ id: 'setUpModule (test.test_z)', fork: 'error' }, { id: 'b', fork: 'skip' }]);
+  assert.deepEqual(m.gap, [{ id: 'a', fork: 'missing' }]);
 });
 
 test('complete: a fork that timed out or crashed is not at 100% even with no host passes', () => {
