@@ -2,7 +2,7 @@
 // libpython3.11-testsuite package (test/test_*) plus test/support from
 // libpython3.11-stdlib, fetched through the image builder's package resolver and
 // unpacked once under the cache dir; lists the modules and bundles the files
-// one module needs (zlib-compressed, base64) for the runner script.
+// one module needs (with the test modules it imports; zlib, base64) for the runner.
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -98,16 +98,50 @@ export class Bundler {
     return this.#common;
   }
 
-  /** Blobs for one module: the common part, then the module's own files and data. */
-  async blobs(module: string): Promise<string[]> {
+  async #moduleFiles(module: string): Promise<string[]> {
     const files: string[] = [];
     const file = `test/${module}.py`;
     if (existsSync(join(this.suite.libDir, file))) files.push(file);
-    else await walk(this.suite.libDir, `test/${module}`, files, () => false);
+    else if (existsSync(join(this.suite.libDir, 'test', module))) await walk(this.suite.libDir, `test/${module}`, files, () => false);
+    return files;
+  }
+
+  /** The module and every test_* module it imports (test.test_x, from test import test_x), transitively. */
+  async closure(module: string): Promise<string[]> {
+    const seen = new Set<string>([module]);
+    const queue = [module];
+    while (queue.length) {
+      const m = queue.shift()!;
+      for (const f of await this.#moduleFiles(m)) {
+        if (!f.endsWith('.py')) continue;
+        const text = await readFile(join(this.suite.libDir, f), 'utf8');
+        const names = [...text.matchAll(/\btest\.(test_\w+)/g)].map((x) => x[1]!);
+        for (const x of text.matchAll(/^\s*from test import ([\w, ()]+)/gm)) names.push(...x[1]!.split(/[\s,()]+/).filter((n) => n.startsWith('test_')));
+        for (const n of names) {
+          if (seen.has(n) || !(await this.#moduleFiles(n)).length) continue;
+          seen.add(n);
+          queue.push(n);
+        }
+      }
+    }
+    return [...seen];
+  }
+
+  /** Blobs for one module: the common part, then the files and data of the module and the test modules it imports. */
+  async blobs(module: string): Promise<string[]> {
+    const files: string[] = [];
+    for (const m of await this.closure(module)) files.push(...await this.#moduleFiles(m));
     for (const d of MODULE_DATA[module] ?? []) await walk(this.suite.libDir, `test/${d}`, files, () => false);
     for (const [pkg] of PACKAGE_SUITES[module] ?? []) {
       const sub = PACKAGE_SUITE_DIRS[pkg];
       if (sub && existsSync(join(this.suite.libDir, sub))) await walk(this.suite.libDir, sub, files, () => false);
+      // Their own tests import other test_* modules too (unittest's test_discovery: test.test_importlib).
+      for (const f of [...files]) {
+        if (!f.startsWith(`${sub}/`) || !f.endsWith('.py')) continue;
+        for (const x of (await readFile(join(this.suite.libDir, f), 'utf8')).matchAll(/\btest\.(test_\w+)/g)) {
+          for (const m of await this.closure(x[1]!)) for (const g of await this.#moduleFiles(m)) if (!files.includes(g)) files.push(g);
+        }
+      }
     }
     return [await this.common(), await packBlob(this.suite.libDir, files)];
   }

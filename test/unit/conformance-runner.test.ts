@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { parseRun } from '../../src/conformance/report.js';
 import { DEFAULT_HOST_PYTHON, runHost } from '../../src/conformance/run.js';
 import { runnerCode } from '../../src/conformance/runner-script.js';
-import { packBlob } from '../../src/conformance/suite.js';
+import { Bundler, packBlob } from '../../src/conformance/suite.js';
 
 const FILES: Record<string, string> = {
   'test/__init__.py': '',
@@ -43,6 +43,9 @@ class B(unittest.TestCase):
   'test/test_slow.py': 'import time, unittest\nclass S(unittest.TestCase):\n    def test_sleep(self): time.sleep(600)\n',
   'json/tests/test_extra.py': 'import unittest\nclass E(unittest.TestCase):\n    def test_e(self): pass\n',
   'test/test_pkgsuite.py': 'import unittest\nfrom json.tests.test_extra import E\n',
+  'test/test_uses.py': 'import unittest\nfrom test.test_lib import helper\nclass U(unittest.TestCase):\n    def test_u(self): self.assertEqual(helper(), 3)\n',
+  'test/test_lib/__init__.py': 'from test import test_leaf\ndef helper(): return test_leaf.THREE\n',
+  'test/test_leaf.py': 'THREE = 3\n',
 };
 
 if (!existsSync(DEFAULT_HOST_PYTHON)) {
@@ -87,6 +90,15 @@ if (!existsSync(DEFAULT_HOST_PYTHON)) {
     const r = await runHost(DEFAULT_HOST_PYTHON, runnerCode('test_pkgsuite', await blobs(), [['json', 'json']]), 300);
     assert.equal(r.status, 'ok', r.detail);
     assert.equal(r.tests.get('json.tests.test_extra.E.test_e'), 'pass');
+  });
+
+  test('bundles carry the test modules a module imports, transitively', async () => {
+    const b = new Bundler({ libDir: root, testDir: join(root, 'test'), version: 'x' });
+    assert.deepEqual(await b.closure('test_uses'), ['test_uses', 'test_lib', 'test_leaf']);
+    assert.deepEqual(await b.closure('test_fake'), ['test_fake']);
+    const r = await runHost(DEFAULT_HOST_PYTHON, runnerCode('test_uses', await b.blobs('test_uses')), 300);
+    assert.equal(r.status, 'ok', r.detail);
+    assert.equal(r.tests.get('test.test_uses.U.test_u'), 'pass');
   });
 
   test('runner on the host: a module past the deadline is a timeout with what it reported', async () => {
