@@ -1,16 +1,18 @@
 // session-store.ts — paused sessions on disk, one directory each under the
 // cache's sessions/ directory (0700): the child snapshot's sparse memory file
 // and state file (only what the session changed against its template) and
-// session.json (the session's record, its template's key, and the SHA-256 and
-// size of both snapshot files). A pause writes the snapshot files first and
-// session.json last (tmp + rename: the commit point); a resume checks both
-// digests before the snapshot is opened. Paused sessions are found again at
-// start, so they survive a restart.
+// session.json (the session's record, its template's key, and the SHA-256 of
+// the state file). The memory file's pages carry their own checksum in the
+// state file, which the VMM checks when it opens the snapshot (hashing 50 MiB
+// there costs milliseconds; SHA-256 in JS would cost a hundred). A pause
+// writes the snapshot files first and session.json last (tmp + rename: the
+// commit point). Paused sessions are found again at start, so they survive a
+// restart.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gone, internal } from '../lib/errors.js';
+import { gone, internal, type ForkboxError } from '../lib/errors.js';
 import { log } from '../lib/log.js';
 import { Snapshot } from '../vmm/vmm.js';
 import type { PausedFiles, Session, SessionMeta } from './session.js';
@@ -26,7 +28,8 @@ export interface SessionRecord {
   templateKey: string;
   cwdDone: boolean;
   pausedAt: number;
-  mem: Digest;
+  /** Size of the memory file (its content is checksummed inside the state file). */
+  memSize: number;
   state: Digest;
 }
 
@@ -58,12 +61,11 @@ export class SessionStore {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const memPath = join(dir, 'child.mem'), statePath = join(dir, 'child.state');
     await child.write(memPath, statePath);
-    const [mem, state] = await Promise.all([digest(memPath), digest(statePath)]);
-    const rec: SessionRecord = { version: 1, meta: s.meta, templateKey, cwdDone: s.cwdDone, pausedAt: Date.now(), mem, state };
+    const [st, state] = await Promise.all([stat(memPath), digest(statePath)]);
+    const rec: SessionRecord = { version: 1, meta: s.meta, templateKey, cwdDone: s.cwdDone, pausedAt: Date.now(), memSize: st.size, state };
     const tmp = join(dir, `${RECORD}.tmp.${randomBytes(6).toString('hex')}`);
     await writeFile(tmp, JSON.stringify(rec), { mode: 0o600, flag: 'wx' });
     await rename(tmp, join(dir, RECORD));
-    const st = await stat(memPath);
     return { dir, memPath, statePath, bytes: st.blocks * 512 + state.size };
   }
 
@@ -72,12 +74,18 @@ export class SessionStore {
     const r = await this.#record(rec.dir);
     if (r.templateKey !== expectKey)
       throw gone(`session ${r.meta.id} was paused on a template that is no longer loaded (it was rebuilt); create a new session`);
-    const [mem, state] = await Promise.all([digest(rec.memPath), digest(rec.statePath)]);
-    if (mem.sha256 !== r.mem.sha256 || mem.size !== r.mem.size || state.sha256 !== r.state.sha256 || state.size !== r.state.size) {
+    const [mst, state] = await Promise.all([stat(rec.memPath), digest(rec.statePath)]);
+    const corrupt = (): ForkboxError => {
       log.error('session.corrupt', { session: r.meta.id });
-      throw gone(`session ${r.meta.id}: its paused state on disk does not match its checksums (corrupt); create a new session`);
+      return gone(`session ${r.meta.id}: its paused state on disk does not match its checksums (corrupt); create a new session`);
+    };
+    if (mst.size !== r.memSize || state.sha256 !== r.state.sha256 || state.size !== r.state.size) throw corrupt();
+    try {
+      return Snapshot.openChild(root, rec.memPath, rec.statePath);   // checks the pages' own checksum
+    } catch (e) {
+      if ((e as { code?: string }).code === 'EBADMSG' || (e as { code?: string }).code === 'ESTALE') throw corrupt();
+      throw e;
     }
-    return Snapshot.openChild(root, rec.memPath, rec.statePath);
   }
 
   async remove(id: string): Promise<void> {
@@ -88,7 +96,8 @@ export class SessionStore {
     const st = await stat(join(dir, RECORD));
     if (st.size > RECORD_MAX) throw internal(`${RECORD} is too large`);
     const r = JSON.parse(await readFile(join(dir, RECORD), 'utf8')) as SessionRecord;
-    if (r.version !== 1 || typeof r.meta?.id !== 'string' || typeof r.meta.owner !== 'string' || typeof r.templateKey !== 'string')
+    if (r.version !== 1 || typeof r.meta?.id !== 'string' || typeof r.meta.owner !== 'string' || typeof r.templateKey !== 'string' ||
+        typeof r.memSize !== 'number' || typeof r.state?.sha256 !== 'string')
       throw internal(`${RECORD}: not a session record`);
     return r;
   }

@@ -63,6 +63,8 @@ export class Session {
   #private = 0;
   /** Bytes of the child snapshot this session was last re-based onto (it holds them for its forks too). */
   #childBytes = 0;
+  /** The child snapshot the VM was last re-based onto, while no call has changed the VM since (reused by fork/pause/discard). */
+  #base: Snapshot | null = null;
   #poisonedBy = '';
   lastActiveAt = Date.now();
   paused: PausedFiles | null = null;
@@ -140,12 +142,12 @@ export class Session {
     return this.#vm!;
   }
 
-  /** Ends a call: measures what the VM holds, and charges that. */
-  #settle(next: SandboxState): void {
+  /** Ends a call: measures what the VM holds (unless the call just did), and charges that. */
+  #settle(next: SandboxState, measured = false): void {
     this.lastActiveAt = Date.now();
     if (this.#vm && this.#charge) {
       try {
-        this.#private = this.#vm.privateBytes();
+        if (!measured) this.#private = this.#vm.privateBytes();
         this.#charge.shrink(Math.min(this.#host.template(this.meta.language).forkCost, this.#private + this.#childBytes));
       } catch (e) {
         log.warn('memory.measure_failed', { session: this.id, err: e as Error });   // keeps the worst case
@@ -162,8 +164,15 @@ export class Session {
     log.info('session.poisoned', { session: this.id, why });
   }
 
+  /** The VM is about to change: a cached child no longer matches it. */
+  #touch(): void {
+    this.#base?.close();   // forks of it hold their own references
+    this.#base = null;
+  }
+
   /** Releases the VM and its budget share. */
   #drop(): void {
+    this.#touch();
     const charge = this.#charge;
     this.#charge = null;
     if (this.#vm) this.#vm.close(() => charge?.release());
@@ -180,6 +189,7 @@ export class Session {
     const vm = await this.#begin(resume);
     let target = vm;
     let throwaway: { vm: Vm; charge: Charge } | null = null;
+    let measured = false;
     try {
       if (req.discard) throwaway = await this.#throwaway(vm);
       if (throwaway) target = throwaway.vm;
@@ -199,6 +209,7 @@ export class Session {
       signal?.addEventListener('abort', onAbort, { once: true });
       if (signal?.aborted) onAbort();
       const before = throwaway ? 0 : this.#private;
+      if (!throwaway) this.#touch();
       let r;
       try {
         r = await target.run({ kind: FB_REQ_EXEC, payload, outCap: vmmCap(v.stdoutCap), errCap: vmmCap(v.stderrCap),
@@ -211,6 +222,7 @@ export class Session {
       const answer = t.module.decodeAnswer(r.result);
       const alive = r.outcomeCode === VMM_OK && r.status === FB_ST_DONE && res.outcome === 'exited';
       let effects = emptyEffects();
+      measured = alive && !throwaway;
       if (alive) {
         if (!throwaway) { this.#reseed = false; this.#cwd = undefined; this.meta.execs++; }
         effects = await this.#effects(target, r.arenaPeak, before, !!throwaway);
@@ -223,7 +235,7 @@ export class Session {
         ...(answer.resultTruncated ? { resultTruncated: true } : {}), sideEffects: effects };
     } finally {
       if (throwaway) throwaway.vm.close(() => throwaway!.charge.release());
-      if (this.#state === 'running') this.#settle('idle');
+      if (this.#state === 'running') this.#settle('idle', measured);
     }
   }
 
@@ -244,24 +256,25 @@ export class Session {
 
   /** A child snapshot of the live VM, re-basing it (the session then shares those pages with the child's forks). */
   async #derive(vm: Vm): Promise<Snapshot> {
-    const t = this.#host.template(this.meta.language);
-    const child = await vm.derive(t.snapshot);
-    this.#childBytes = child.pages * PAGE;
-    return child;
+    if (!this.#base) {
+      const t = this.#host.template(this.meta.language);
+      this.#base = await vm.derive(t.snapshot);
+      this.#childBytes = this.#base.pages * PAGE;
+      // the re-based VM gave up its own copies of those pages
+      try { this.#private = vm.privateBytes(); } catch { /* measured again at the end of the call */ }
+    }
+    return this.#base;
   }
 
   async #throwaway(vm: Vm): Promise<{ vm: Vm; charge: Charge }> {
     const t = this.#host.template(this.meta.language);
     const charge = this.#host.budget.reserve(t.forkCost, 'a discarded exec');
-    let child: Snapshot | null = null;
     try {
-      child = await this.#derive(vm);
+      const child = await this.#derive(vm);
       return { vm: await child.fork(this.#host.pool()), charge };
     } catch (e) {
       charge.release();
       throw e;
-    } finally {
-      child?.close();   // the fork holds its own reference
     }
   }
 
@@ -270,9 +283,8 @@ export class Session {
     const vm = await this.#begin(resume);
     const t = this.#host.template(this.meta.language);
     const out: Session[] = [];
-    let child: Snapshot | null = null;
     try {
-      child = await this.#derive(vm);
+      const child = await this.#derive(vm);
       for (let i = 0; i < count; i++) {
         const charge = this.#host.budget.reserve(t.forkCost, 'a forked session');
         let kid: Vm;
@@ -295,7 +307,6 @@ export class Session {
       for (const s of out) s.close();
       throw e;
     } finally {
-      child?.close();
       if (this.#state === 'running') this.#settle('idle');
     }
   }
@@ -304,16 +315,12 @@ export class Session {
   async pause(resume: (s: Session) => Promise<void>, write: (s: Session, child: Snapshot) => Promise<PausedFiles>): Promise<void> {
     if (this.#state === 'paused') return;
     const vm = await this.#begin(resume);
-    let child: Snapshot | null = null;
     try {
-      child = await this.#derive(vm);
-      this.paused = await write(this, child);
+      this.paused = await write(this, await this.#derive(vm));
     } catch (e) {
-      child?.close();
       this.#settle('idle');
       throw e;
     }
-    child.close();
     this.#drop();
     this.#state = 'paused';
     this.lastActiveAt = Date.now();
@@ -336,8 +343,9 @@ export class Session {
 
   // ---- files (the runtime serves them; no user code runs) -------------------
 
-  async #file<T>(resume: (s: Session) => Promise<void>, fn: (vm: Vm) => Promise<T>): Promise<T> {
+  async #file<T>(resume: (s: Session) => Promise<void>, fn: (vm: Vm) => Promise<T>, changes = true): Promise<T> {
     const vm = await this.#begin(resume);
+    if (changes) this.#touch();
     try {
       return await fn(vm);
     } finally {
@@ -354,16 +362,16 @@ export class Session {
   }
 
   readFile(resume: (s: Session) => Promise<void>, path: string, maxBytes: number): Promise<Buffer> {
-    return this.#file(resume, (vm) => files.readFile(vm, path, { maxBytes, timeoutMs: FILE_TIMEOUT_MS }));
+    return this.#file(resume, (vm) => files.readFile(vm, path, { maxBytes, timeoutMs: FILE_TIMEOUT_MS }), false);
   }
 
   statFile(resume: (s: Session) => Promise<void>, path: string): Promise<FileInfo> {
-    return this.#file(resume, async (vm) => fileInfo(path, await files.stat(vm, path, { noFollow: true, timeoutMs: FILE_TIMEOUT_MS })));
+    return this.#file(resume, async (vm) => fileInfo(path, await files.stat(vm, path, { noFollow: true, timeoutMs: FILE_TIMEOUT_MS })), false);
   }
 
   listFiles(resume: (s: Session) => Promise<void>, path: string): Promise<FileInfo[]> {
     return this.#file(resume, async (vm) => (await files.list(vm, path, { timeoutMs: FILE_TIMEOUT_MS }))
-      .map((e) => fileInfo(join(path, e.name), e)));
+      .map((e) => fileInfo(join(path, e.name), e)), false);
   }
 
   removeFile(resume: (s: Session) => Promise<void>, path: string, o: { recursive?: boolean }): Promise<void> {
