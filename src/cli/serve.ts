@@ -25,6 +25,7 @@ export function engineOptions(cfg: ServerConfig): EngineOptions {
   if (cfg.warmForks !== undefined) o.warmForks = cfg.warmForks;
   if (cfg.workers !== undefined) o.workers = cfg.workers;
   if (cfg.memLimitMb !== undefined) o.memLimitMb = cfg.memLimitMb;
+  o.logOutput = cfg.logOutput;
   if (cfg.stdoutCapBytes !== undefined) o.stdoutCap = cfg.stdoutCapBytes;
   if (cfg.stderrCapBytes !== undefined) o.stderrCap = cfg.stderrCapBytes;
   return o;

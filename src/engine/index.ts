@@ -13,7 +13,7 @@ import { WarmPool, type WarmFork } from './warm-pool.js';
 import { MemoryBudget, defaultBudgetMb, type Charge } from './budget.js';
 import { FB_MAILBOX_SIZE } from '../vmm/abi.js';
 import { DEFAULT_RAM_MB, buildTemplate, listTemplates, type TemplateInfo } from '../template/build.js';
-import { decodeResponse, encodePayload, newExecId, validateExec, vmmCap, VMM_TIMEOUT } from './decode.js';
+import { crashForLog, decodeResponse, encodePayload, newExecId, validateExec, vmmCap, VMM_TIMEOUT } from './decode.js';
 import { Sandbox } from './sandbox.js';
 import { SESSION_LIMITS, SessionRegistry, type SessionLimits } from './sessions.js';
 import { SessionStore } from './session-store.js';
@@ -48,6 +48,8 @@ export interface EngineOptions {
   memBudgetMb?: number;
   /** Rebuild the template even when cached. */
   forceBuild?: boolean;
+  /** Log guest-written text (crash detail from the guest runtime); off by default (FORKBOX_LOG_OUTPUT). */
+  logOutput?: boolean;
   /** Session caps, lifetimes and quota (defaults: SESSION_LIMITS). */
   sessions?: Partial<SessionLimits>;
   /** Where paused sessions are kept (default: the cache's sessions/ directory); null keeps none. */
@@ -98,6 +100,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
       forceBuild: opts.forceBuild ?? false,
       warmForks: opts.warmForks ?? 4,
       memBudgetMb,
+      logOutput: opts.logOutput ?? false,
       onProgress: opts.onProgress,
     };
     if (this.opts.memLimitMb > this.opts.ramSizeMb) throw new RangeError('memLimitMb must not exceed ramSizeMb');
@@ -278,7 +281,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
       const fields = { id, exitCode: res.exitCode, forkMs: res.forkTimeMs, execMs: res.execTimeMs, totalMs: res.totalTimeMs,
         stdoutBytes: out.response.stdout.length, stderrBytes: out.response.stderr.length, exits: out.response.exits, warm: !!warm };
       if (res.outcome === 'timeout' || out.response.outcomeCode === VMM_TIMEOUT) log.info('exec.timeout', fields);
-      else if (res.outcome === 'crashed') log.warn('exec.crashed', { ...fields, crash: res.crash });
+      else if (res.outcome === 'crashed') log.warn('exec.crashed', { ...fields, crash: crashForLog(res.crash ?? '', this.opts.logOutput) });
       else if (res.outcome === 'cancelled') log.info('exec.cancelled', fields);
       else log.info('exec.done', fields);
       return res;

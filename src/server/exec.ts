@@ -14,6 +14,7 @@ import { ForkboxError, payloadTooLarge, rateLimited, shuttingDown, unsupported }
 import { log } from '../lib/log.js';
 import type { Ticket } from './admission.js';
 import { Hold, jsonSize } from './budget.js';
+import { crashForLog } from '../engine/decode.js';
 import type { ServerContext } from './context.js';
 import { batchSchema, execSchema, type BatchBody, type ExecBody } from './schema.js';
 
@@ -100,13 +101,6 @@ function onDone(reply: FastifyReply, free: () => void): void {
 
 function resultSize(r: ExecResult): number {
   return jsonSize(r.stdout) + jsonSize(r.stderr) + (r.crash !== undefined ? jsonSize(r.crash) : 0);
-}
-
-/** Crash detail a log may carry without FORKBOX_LOG_OUTPUT: the host-written part, not text the guest wrote. */
-function crashForLog(crash: string, logOutput: boolean): string {
-  if (logOutput) return crash;
-  const m = /^guest runtime reported status \d+( \(error\))?/.exec(crash);
-  return m ? m[0] + ' (guest text withheld; FORKBOX_LOG_OUTPUT=1 logs it)' : crash.slice(0, 200);
 }
 
 async function runOne(ctx: ServerContext, request: FastifyRequest, body: ExecBody, signal: AbortSignal,
