@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { gone, internal, type ForkboxError } from '../lib/errors.js';
 import { log } from '../lib/log.js';
 import { Snapshot } from '../vmm/vmm.js';
-import type { PausedFiles, Session, SessionMeta } from './session.js';
+import type { PausedFiles, Session, SessionMeta, SessionSnapshot } from './session.js';
 
 const RECORD = 'session.json';
 const RECORD_MAX = 1 << 20;
@@ -43,7 +43,15 @@ async function digest(path: string): Promise<Digest> {
   return { sha256: h.digest('hex'), size };
 }
 
-export class SessionStore {
+/** Where paused sessions go (SessionStore on disk; tests may keep them in memory). */
+export interface PauseStore {
+  write(s: Session, child: SessionSnapshot, templateKey: string): Promise<PausedFiles>;
+  open(files: PausedFiles, root: SessionSnapshot, expectKey: string): Promise<SessionSnapshot>;
+  remove(id: string): Promise<void>;
+  list(): Promise<Array<{ record: SessionRecord; files: PausedFiles }>>;
+}
+
+export class SessionStore implements PauseStore {
   readonly root: string;
   constructor(root: string) {
     this.root = root;
@@ -55,7 +63,7 @@ export class SessionStore {
   }
 
   /** Writes a paused session: the child snapshot, its digests, then the record. */
-  async write(s: Session, child: Snapshot, templateKey: string): Promise<PausedFiles> {
+  async write(s: Session, child: SessionSnapshot, templateKey: string): Promise<PausedFiles> {
     const dir = this.#dir(s.id);
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -70,7 +78,7 @@ export class SessionStore {
   }
 
   /** Opens a paused session's snapshot after checking both digests; the caller forks it. */
-  async open(rec: PausedFiles, root: Snapshot, expectKey: string): Promise<Snapshot> {
+  async open(rec: PausedFiles, root: SessionSnapshot, expectKey: string): Promise<SessionSnapshot> {
     const r = await this.#record(rec.dir);
     if (r.templateKey !== expectKey)
       throw gone(`session ${r.meta.id} was paused on a template that is no longer loaded (it was rebuilt); create a new session`);
@@ -81,7 +89,7 @@ export class SessionStore {
     };
     if (mst.size !== r.memSize || state.sha256 !== r.state.sha256 || state.size !== r.state.size) throw corrupt();
     try {
-      return Snapshot.openChild(root, rec.memPath, rec.statePath);   // checks the pages' own checksum
+      return Snapshot.openChild(root as Snapshot, rec.memPath, rec.statePath);   // checks the pages' own checksum
     } catch (e) {
       if ((e as { code?: string }).code === 'EBADMSG' || (e as { code?: string }).code === 'ESTALE') throw corrupt();
       throw e;

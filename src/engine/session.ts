@@ -2,7 +2,7 @@
 // in its state (ready → running ⇄ idle → paused → … → closed; poisoned when its
 // VM died). One call at a time: a call while running is Conflict (409). The VM
 // never runs between calls. Live fork and pause both go through a child
-// snapshot of the VM (Vm.derive): only the pages the session changed against
+// snapshot of the VM (SessionVm.derive): only the pages the session changed against
 // its template, shared copy-on-write by the session and its forks, and written
 // to disk by a pause. Memory: the session's share of the engine budget is its
 // worst case (RAM + mailbox) while a call runs, and what it holds while idle.
@@ -10,7 +10,7 @@ import { conflict, gone, invalidRequest } from '../lib/errors.js';
 import { log } from '../lib/log.js';
 import type { LanguageModule } from '../languages/index.js';
 import { FB_REQ_EXEC, FB_ST_DONE } from '../vmm/abi.js';
-import { Snapshot, type Pool, type Vm } from '../vmm/vmm.js';
+import type { Pool, Response, RunRequest } from '../vmm/vmm.js';
 import type { Charge, MemoryBudget } from './budget.js';
 import { VMM_OK, decodeResponse, newExecId, validateExec, vmmCap } from './decode.js';
 import * as files from './files.js';
@@ -22,9 +22,25 @@ export const WORKSPACE = '/workspace';
 const PAGE = 4096;
 const FILE_TIMEOUT_MS = 30_000;
 
+/** The VM a session holds: the real one is src/vmm's SessionVm; tests use src/engine/fake-vmm.ts. */
+export interface SessionVm {
+  run(req: RunRequest): Promise<Response>;
+  kick(): void;
+  close(gone?: () => void): void;
+  privateBytes(): number;
+  derive(root: SessionSnapshot): Promise<SessionSnapshot>;
+}
+/** A snapshot a session forks from: a template, or a child made by derive. */
+export interface SessionSnapshot {
+  fork(pool?: Pool | null): Promise<SessionVm>;
+  close(): void;
+  readonly pages: number;
+  write(memPath: string, statePath: string): Promise<void>;
+}
+
 /** What a session needs from the engine. */
 export interface SessionHost {
-  template(lang: Language): { snapshot: Snapshot; forkCost: number; key: string; module: LanguageModule };
+  template(lang: Language): { snapshot: SessionSnapshot; forkCost: number; key: string; module: LanguageModule };
   pool(): Pool | null;
   readonly budget: MemoryBudget;
   readonly defaults: { stdoutCap: number; stderrCap: number; memLimit: number };
@@ -54,7 +70,7 @@ export class Session {
   readonly meta: SessionMeta;
   #host: SessionHost;
   #state: SandboxState;
-  #vm: Vm | null = null;
+  #vm: SessionVm | null = null;
   #charge: Charge | null = null;
   /** The next exec reseeds the program's RNGs (a new fork must not repeat its siblings' streams). */
   #reseed = true;
@@ -64,7 +80,7 @@ export class Session {
   /** Bytes of the child snapshot this session was last re-based onto (it holds them for its forks too). */
   #childBytes = 0;
   /** The child snapshot the VM was last re-based onto, while no call has changed the VM since (reused by fork/pause/discard). */
-  #base: Snapshot | null = null;
+  #base: SessionSnapshot | null = null;
   #poisonedBy = '';
   lastActiveAt = Date.now();
   paused: PausedFiles | null = null;
@@ -121,7 +137,7 @@ export class Session {
   }
 
   /** Takes the one-call lock; resumes a paused session first (via `resume`). */
-  async #begin(resume: (s: Session) => Promise<void>): Promise<Vm> {
+  async #begin(resume: (s: Session) => Promise<void>): Promise<SessionVm> {
     switch (this.#state) {
       case 'running': throw conflict(`session ${this.id} is running another call; one at a time`);
       case 'closed': throw gone(`session ${this.id} has ended; create a new one`);
@@ -188,7 +204,7 @@ export class Session {
     const prepared = t.module.prepare ? t.module.prepare(req.code) : { code: req.code };
     const vm = await this.#begin(resume);
     let target = vm;
-    let throwaway: { vm: Vm; charge: Charge } | null = null;
+    let throwaway: { vm: SessionVm; charge: Charge } | null = null;
     let measured = false;
     try {
       if (req.discard) throwaway = await this.#throwaway(vm);
@@ -218,7 +234,9 @@ export class Session {
         signal?.removeEventListener('abort', onAbort);
       }
       const res = decodeResponse(id, r, { forkMs: 0, execMs: r.runNs / 1e6, totalMs: performance.now() - t0 },
-        { timeoutSeconds: req.timeoutSeconds, cancelled, stdoutCap: v.stdoutCap, stderrCap: v.stderrCap });
+        // a delete while it ran kicked it: that is a cancellation, not a crash
+        { timeoutSeconds: req.timeoutSeconds, cancelled: cancelled || (this.#state as SandboxState) === 'closed',
+          stdoutCap: v.stdoutCap, stderrCap: v.stderrCap });
       const answer = t.module.decodeAnswer(r.result);
       const alive = r.outcomeCode === VMM_OK && r.status === FB_ST_DONE && res.outcome === 'exited';
       let effects = emptyEffects();
@@ -240,7 +258,7 @@ export class Session {
   }
 
   /** What the exec changed: the runtime's change log, pages newly written, peak guest memory. */
-  async #effects(vm: Vm, arenaPeak: number, before: number, throwaway: boolean): Promise<SideEffects> {
+  async #effects(vm: SessionVm, arenaPeak: number, before: number, throwaway: boolean): Promise<SideEffects> {
     const log0 = await files.changes(vm, { timeoutMs: FILE_TIMEOUT_MS });
     let pages = 0;
     try {
@@ -255,7 +273,7 @@ export class Session {
   }
 
   /** A child snapshot of the live VM, re-basing it (the session then shares those pages with the child's forks). */
-  async #derive(vm: Vm): Promise<Snapshot> {
+  async #derive(vm: SessionVm): Promise<SessionSnapshot> {
     if (!this.#base) {
       const t = this.#host.template(this.meta.language);
       this.#base = await vm.derive(t.snapshot);
@@ -266,7 +284,7 @@ export class Session {
     return this.#base;
   }
 
-  async #throwaway(vm: Vm): Promise<{ vm: Vm; charge: Charge }> {
+  async #throwaway(vm: SessionVm): Promise<{ vm: SessionVm; charge: Charge }> {
     const t = this.#host.template(this.meta.language);
     const charge = this.#host.budget.reserve(t.forkCost, 'a discarded exec');
     try {
@@ -287,7 +305,7 @@ export class Session {
       const child = await this.#derive(vm);
       for (let i = 0; i < count; i++) {
         const charge = this.#host.budget.reserve(t.forkCost, 'a forked session');
-        let kid: Vm;
+        let kid: SessionVm;
         try {
           kid = await child.fork(this.#host.pool());
         } catch (e) {
@@ -312,7 +330,7 @@ export class Session {
   }
 
   /** Writes the session to disk through `write` (a child snapshot) and frees its VM. */
-  async pause(resume: (s: Session) => Promise<void>, write: (s: Session, child: Snapshot) => Promise<PausedFiles>): Promise<void> {
+  async pause(resume: (s: Session) => Promise<void>, write: (s: Session, child: SessionSnapshot) => Promise<PausedFiles>): Promise<void> {
     if (this.#state === 'paused') return;
     const vm = await this.#begin(resume);
     try {
@@ -327,7 +345,7 @@ export class Session {
   }
 
   /** Resumes from `child` (opened from disk by the store): a fork of it becomes the session's VM. */
-  async resumeFrom(child: Snapshot): Promise<void> {
+  async resumeFrom(child: SessionSnapshot): Promise<void> {
     const t = this.#host.template(this.meta.language);
     const charge = this.#host.budget.reserve(t.forkCost, 'a resumed session');
     try {
@@ -343,7 +361,7 @@ export class Session {
 
   // ---- files (the runtime serves them; no user code runs) -------------------
 
-  async #file<T>(resume: (s: Session) => Promise<void>, fn: (vm: Vm) => Promise<T>, changes = true): Promise<T> {
+  async #file<T>(resume: (s: Session) => Promise<void>, fn: (vm: SessionVm) => Promise<T>, changes = true): Promise<T> {
     const vm = await this.#begin(resume);
     if (changes) this.#touch();
     try {

@@ -9,7 +9,7 @@ import { conflict, gone, invalidRequest, notFound, overloaded } from '../lib/err
 import { log } from '../lib/log.js';
 import { LANGUAGES, type Language } from './types.js';
 import { Session, type SessionHost, type SessionMeta } from './session.js';
-import type { SessionStore } from './session-store.js';
+import type { PauseStore } from './session-store.js';
 import type {
   FileInfo, SessionCreate, SessionEngine, SessionExecRequest, SessionExecResult, SessionInfo,
 } from './session-types.js';
@@ -69,7 +69,7 @@ function seconds(v: unknown, dflt: number, max: number, what: string): number {
 export class SessionRegistry implements SessionEngine {
   #host: SessionHost;
   #limits: SessionLimits;
-  #store: SessionStore | null;
+  #store: PauseStore | null;
   #keyOf: (lang: Language) => string;
   #byId = new Map<string, Session>();
   #tombs = new Map<string, { owner: string; until: number; why: string }>();
@@ -78,7 +78,7 @@ export class SessionRegistry implements SessionEngine {
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
 
-  constructor(host: SessionHost, limits: SessionLimits, store: SessionStore | null, keyOf: (lang: Language) => string) {
+  constructor(host: SessionHost, limits: SessionLimits, store: PauseStore | null, keyOf: (lang: Language) => string) {
     this.#host = host;
     this.#limits = limits;
     this.#store = store;
