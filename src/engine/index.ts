@@ -14,7 +14,6 @@ import { MemoryBudget, defaultBudgetMb, type Charge } from './budget.js';
 import { FB_MAILBOX_SIZE } from '../vmm/abi.js';
 import { DEFAULT_RAM_MB, buildTemplate, listTemplates, type TemplateInfo } from '../template/build.js';
 import { crashForLog, decodeResponse, encodePayload, newExecId, validateExec, vmmCap, VMM_TIMEOUT } from './decode.js';
-import { Sandbox } from './sandbox.js';
 import { SESSION_LIMITS, SessionRegistry, type SessionLimits } from './sessions.js';
 import { SessionStore } from './session-store.js';
 import type { SessionHost } from './session.js';
@@ -24,7 +23,16 @@ import { cacheDir } from '../lib/paths.js';
 import { join } from 'node:path';
 import type { Engine, EngineHealth, ExecRequest, ExecResult, Language } from './types.js';
 
-export { Sandbox } from './sandbox.js';
+/** The owner of sandboxes the engine's own caller holds (no API key can name it). */
+const INTERNAL_OWNER = '\0engine';
+
+/** What engine.sandbox() gives: one kept fork and its execs. */
+export interface EngineSandbox {
+  readonly id: string;
+  readonly closed: boolean;
+  exec(req: ExecRequest, signal?: AbortSignal): Promise<SessionExecResult>;
+  close(): void;
+}
 
 export interface EngineOptions {
   /** VM shells kept pre-created (default 16). */
@@ -78,7 +86,6 @@ export class ForkboxEngine implements Engine, SessionEngine {
   #closing = false;
   #inFlight = new Map<string, { cancel: () => void; done: Promise<unknown> }>();
   #liveForks = 0;
-  #sandboxes = new Set<Sandbox>();
   readonly budget: MemoryBudget;
 
   constructor(opts: EngineOptions) {
@@ -163,36 +170,25 @@ export class ForkboxEngine implements Engine, SessionEngine {
     throw templateNotReady(`the ${lang} template is still being prepared`);
   }
 
-  /** A sandbox: one fork that can run several execs, until close(). */
-  async sandbox(lang: Language = 'python'): Promise<Sandbox> {
+  /**
+   * A sandbox kept for several execs until close(): a session that only this
+   * engine's caller holds (not listed to any API key). Files and the program's
+   * namespace carry over between its execs.
+   */
+  async sandbox(lang: Language = 'python'): Promise<EngineSandbox> {
     if (this.#closing) throw shuttingDown();
-    const t = this.#template(lang);
-    // A kept fork can run code at any time: it holds its worst case until closed.
-    const charge = this.budget.reserve(t.forkCost, 'a sandbox');
-    let vm: Vm;
-    try {
-      vm = await t.snapshot.fork(this.#pool);
-    } catch (e) {
-      charge.release();
-      throw e;
-    }
-    this.#liveForks++;
-    log.debug('fork.created', { template: lang, sandbox: true });
-    const mem = {
-      beforeRun: (): void => charge.grow(t.forkCost, 'a sandbox exec'),
-      // Idle, the fork cannot write: charge what it holds (measured), never more than its worst case.
-      idle: (v: Vm): void => {
-        try {
-          charge.shrink(Math.min(t.forkCost, v.privateBytes()));
-        } catch (e) {
-          log.warn('memory.measure_failed', { err: e as Error });   // keeps the worst case
-        }
+    const info = await this.#sessions.createSession({ owner: INTERNAL_OWNER, language: lang });
+    let closed = false;
+    return {
+      id: info.id,
+      get closed() { return closed; },
+      exec: (req, signal) => this.#sessions.execSession(INTERNAL_OWNER, info.id, req, signal),
+      close: () => {
+        if (closed) return;
+        closed = true;
+        void this.#sessions.deleteSession(INTERNAL_OWNER, info.id).catch(() => {});
       },
     };
-    const sb: Sandbox = new Sandbox(vm, this.#execDefaults(), () => { this.#liveForks--; this.#sandboxes.delete(sb); },
-      () => charge.release(), mem);
-    this.#sandboxes.add(sb);
-    return sb;
   }
 
   #sessionHost(): SessionHost {
@@ -308,7 +304,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
     }
     const pool = this.#pool?.stats() ?? { ready: 0, target: this.opts.poolSize, created: 0, taken: 0, misses: 0 };
     const ready = !this.#closing && [...this.#templates.values()].every((s) => !!s.loaded);
-    return { ready, templates, pool, liveForks: this.#liveForks, inFlight: this.#inFlight.size, sessions: this.#sessions.size };
+    return { ready, templates, pool, liveForks: this.#liveForks + this.#sessions.liveVms(), inFlight: this.#inFlight.size, sessions: this.#sessions.size };
   }
 
   /** The memory budget: limit, bytes charged to live forks, live charges, refusals. */
@@ -340,7 +336,6 @@ export class ForkboxEngine implements Engine, SessionEngine {
     }
     await this.#ready.catch(() => {});
     await this.#sessions.close();
-    for (const sb of [...this.#sandboxes]) sb.close();
     for (const s of this.#templates.values()) {
       s.loaded?.warm?.close();
       s.loaded?.snapshot.close();

@@ -99,6 +99,12 @@ export class SessionRegistry implements SessionEngine {
   }
 
   get size(): number { return this.#byId.size; }
+  /** Sessions that hold a VM now (not paused, poisoned or closed). */
+  liveVms(): number {
+    let n = 0;
+    for (const s of this.#byId.values()) if (s.state === 'ready' || s.state === 'running' || s.state === 'idle') n++;
+    return n;
+  }
 
   #get(owner: string, id: string): Session {
     const s = typeof id === 'string' ? this.#byId.get(id) : undefined;
