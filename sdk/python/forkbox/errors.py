@@ -65,6 +65,14 @@ class NotFound(ForkboxError):
     """404: no such route or resource."""
 
 
+class Conflict(ForkboxError):
+    """409: the session is busy (one exec at a time) or the name is taken."""
+
+
+class Gone(ForkboxError):
+    """410: the session expired, was deleted, or its VM died."""
+
+
 class TemplateNotReady(ForkboxError):
     """503: the language template is not built or loaded yet."""
 
@@ -106,7 +114,7 @@ class UnexpectedResponse(ForkboxError):
 
 
 ERROR_CLASSES = {cls.__name__: cls for cls in (
-    InvalidRequest, PayloadTooLarge, Unauthorized, Forbidden, RateLimited, Overloaded, NotFound,
+    InvalidRequest, PayloadTooLarge, Unauthorized, Forbidden, RateLimited, Overloaded, NotFound, Conflict, Gone,
     TemplateNotReady, TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed,
     Unsupported, ShuttingDown, Internal, ConnectionError, UnexpectedResponse,
 )}
