@@ -307,3 +307,25 @@ test('an engine without sessions answers 501 Unsupported', async () => {
   assert.match(r.json().error, /does not keep sessions/);
   assert.equal((await app.inject({ method: 'GET', url: '/v1/sessions/x/files?path=/a' })).statusCode, 501);
 });
+
+test('every session and file route is registered and in docs/openapi.yaml', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { repoRoot } = await import('../../src/lib/paths.js');
+  const { app } = setup();
+  await app.ready();
+  const openapi = readFileSync(join(repoRoot, 'docs/openapi.yaml'), 'utf8');
+  const routes = [
+    ['POST', '/v1/sessions'], ['GET', '/v1/sessions'], ['GET', '/v1/sessions/{id}'], ['DELETE', '/v1/sessions/{id}'],
+    ['POST', '/v1/sessions/{id}/exec'], ['POST', '/v1/sessions/{id}/fork'], ['POST', '/v1/sessions/{id}/pause'],
+    ['PUT', '/v1/sessions/{id}/files'], ['GET', '/v1/sessions/{id}/files'], ['DELETE', '/v1/sessions/{id}/files'],
+    ['PUT', '/v1/sessions/{id}/archive'], ['GET', '/v1/sessions/{id}/archive'],
+  ] as const;
+  for (const [method, path] of routes) {
+    assert.ok(app.hasRoute({ method, url: path.replace('{id}', ':id') }), `app lacks ${method} ${path}`);
+    const block = openapi.split(/^  (?=\/v1)/m).find((b) => b.startsWith(`${path}:\n`));
+    assert.ok(block, `${path} missing from openapi`);
+    assert.match(block, new RegExp(`^    ${method.toLowerCase()}:$`, 'm'), `${method} ${path} missing from openapi`);
+  }
+  await app.close();
+});
