@@ -241,6 +241,9 @@ class Runner:
             stdin = req.get('stdin')
             session = req.get('session') is True
             reseed = req.get('reseed', True) is not False
+            cwd = req.get('cwd')
+            if cwd is not None and not isinstance(cwd, str):
+                raise ValueError('"cwd" must be a string')
             if env is not None and not (isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())):
                 raise ValueError('"env" must map strings to strings')
             if stdin is not None and not isinstance(stdin, str):
@@ -249,6 +252,11 @@ class Runner:
             _write(2, ('forkbox runner: bad request: %s\n' % e).encode('utf-8', 'backslashreplace'))
             return 1
         self.reset(env, stdin, session, reseed)
+        if cwd:
+            try:
+                _chdir(cwd)
+            except OSError as e:
+                _write(2, ('forkbox runner: cannot enter %s: %s\n' % (cwd, e.strerror)).encode('utf-8', 'backslashreplace'))
         rc = self.run_code(req['code'], session)
         # Ours write through; a stream the program put in their place may buffer.
         for stream in (sys.stdout, sys.stderr):

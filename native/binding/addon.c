@@ -192,6 +192,8 @@ static napi_value resp_to_js(napi_env env, struct resp_copy *rc)
     napi_set_named_property(env, o, "detail", v);
     set_num(env, o, "exits", (double)r->exits);
     set_num(env, o, "runNs", (double)r->run_ns);
+    set_num(env, o, "arenaUsed", (double)r->arena_used);
+    set_num(env, o, "arenaPeak", (double)r->arena_peak);
     return o;
 }
 
@@ -217,7 +219,7 @@ static void pending_add(napi_env env, int d)
 }
 
 /* JS thread: completion of a job. env is NULL when the tsfn is torn down. */
-static void vm_queue_destroy(napi_env env, struct vm_h *v);
+static void vm_queue_destroy(napi_env env, struct vm_h *v, napi_value gone);
 
 static void call_js(napi_env env, napi_value js_cb, void *context, void *data)
 {
@@ -259,7 +261,7 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data)
                 argv[1] = vm_external(env, j->vm);
                 if (!argv[1]) {   /* could not hand the vm to JS: tear it down */
                     j->vm->h.closed = true;
-                    vm_queue_destroy(env, j->vm);
+                    vm_queue_destroy(env, j->vm, NULL);
                 }
                 break;
             case J_DERIVE:
@@ -353,22 +355,35 @@ static void job_abort(napi_env env, struct job *j)
     job_free_data(j);
 }
 
-/* Queues the destruction of a vm on its worker (or does it here at shutdown). */
-static void vm_queue_destroy(napi_env env, struct vm_h *v)
+/* Calls gone() now (when its vm is already gone or cannot be tracked). */
+static void call_gone(napi_env env, napi_value gone)
 {
-    if (v->destroy_queued) return;
+    napi_value undef;
+    if (!gone || g_shutdown) return;
+    napi_get_undefined(env, &undef);
+    napi_call_function(env, undef, gone, 0, NULL, NULL);
+}
+
+/* Queues the destruction of a vm on its worker (or does it here at shutdown).
+ * `gone` (a function or NULL) is called once the vm's memory is released. */
+static void vm_queue_destroy(napi_env env, struct vm_h *v, napi_value gone)
+{
+    if (v->destroy_queued) { call_gone(env, gone); return; }
     v->destroy_queued = true;
     if (g_workers && !g_shutdown) {
-        struct job *j = calloc(1, sizeof(*j));
+        struct job *j = job_new(env, J_DESTROY, gone);
         if (j) {
-            j->kind = J_DESTROY;
             j->vm = v;
             v->h.refs++;
             pending_add(env, +1);
             if (vmm_workers_submit(g_workers, v->worker, job_work, j) == 0) return;
             pending_add(env, -1);
             v->h.refs--;
+            if (j->cb) napi_delete_reference(env, (napi_ref)j->cb);
             free(j);
+        } else {
+            napi_value exc;   /* job_new threw ENOMEM: keep going without it */
+            napi_get_and_clear_last_exception(env, &exc);
         }
         /* Out of memory, or the workers refused the job. A run of this vm may be in
          * flight on its worker (that job holds a ref), so it must not be destroyed
@@ -377,11 +392,13 @@ static void vm_queue_destroy(napi_env env, struct vm_h *v)
         if (v->vm) vmm_vm_kick(v->vm);
         v->kick_pending = true;
         pthread_mutex_unlock(&v->mu);
+        call_gone(env, gone);   /* approximate: the last unref destroys it soon after the kick */
         return;
     }
     /* No worker (never started, or gone): no run can be in flight. */
     destroy_vm_of(v);
     if (v->snap) { struct snap_h *s = v->snap; v->snap = NULL; snap_unuse(s); }
+    call_gone(env, gone);
 }
 
 static void vm_finalize(napi_env env, void *data, void *hint)
@@ -390,7 +407,7 @@ static void vm_finalize(napi_env env, void *data, void *hint)
     (void)hint;
     if (g_shutdown) return;
     v->h.closed = true;
-    vm_queue_destroy(env, v);
+    vm_queue_destroy(env, v, NULL);
     hdr_unref(&v->h);
 }
 
@@ -479,7 +496,7 @@ static napi_value js_bench_floor(napi_env env, napi_callback_info info)
     return arr;
 }
 
-/* bootVm({ramSize, guestElf, imagePath?, args: Buffer}) -> vm */
+/* bootVm({ramSize, guestElf, imagePath?, args: Buffer, testMmioHole?: boolean}) -> vm */
 static napi_value js_boot_vm(napi_env env, napi_callback_info info)
 {
     ARGS(1);
@@ -502,9 +519,19 @@ static napi_value js_boot_vm(napi_env env, napi_callback_info info)
     if (napi_get_named_property(env, argv[0], "args", &v) != napi_ok || !get_buffer(env, v, &args, &args_len) ||
         args_len > FB_BOOT_ARGS_MAX) { throw_type(env, "args must be a Buffer of at most FB_BOOT_ARGS_MAX bytes"); goto out; }
 
+    bool mmio_hole = false, has_hole = false;
+    if (napi_has_named_property(env, argv[0], "testMmioHole", &has_hole) == napi_ok && has_hole) {
+        napi_valuetype t;
+        napi_get_named_property(env, argv[0], "testMmioHole", &v);
+        napi_typeof(env, v, &t);
+        if (t != napi_undefined && napi_get_value_bool(env, v, &mmio_hole) != napi_ok) {
+            throw_type(env, "testMmioHole must be a boolean");
+            goto out;
+        }
+    }
     struct vmm_boot_config cfg = {
         .ram_size = ram, .guest_elf = elf, .image_path = image,
-        .args = args, .args_len = (uint32_t)args_len,
+        .args = args, .args_len = (uint32_t)args_len, .test_mmio_hole = mmio_hole,
     };
     struct vmm_err e = {0};
     struct vmm_vm *vm = NULL;
@@ -514,7 +541,7 @@ static napi_value js_boot_vm(napi_env env, napi_callback_info info)
     if (!h) { vmm_vm_destroy(vm); napi_throw_error(env, "ENOMEM", "out of memory"); goto out; }
     h->vm = vm;
     ret = vm_external(env, h);
-    if (!ret) { h->h.refs++; h->h.closed = true; vm_queue_destroy(env, h); hdr_unref(&h->h); }
+    if (!ret) { h->h.refs++; h->h.closed = true; vm_queue_destroy(env, h, NULL); hdr_unref(&h->h); }
 out:
     free(elf);
     free(image);
@@ -664,10 +691,14 @@ static napi_value js_fork(napi_env env, napi_callback_info info)
     return NULL;
 }
 
-/* forkRun(snapshot, pool|null, request, destroy, cb(err, {response, forkNs, runNs})) -> vm */
+/* forkRun(snapshot, pool|null, request, destroy, cb(err, {response, forkNs, runNs}), gone?) -> vm
+ * With destroy, gone() (optional) is called once the fork's memory is released. */
 static napi_value js_fork_run(napi_env env, napi_callback_info info)
 {
-    ARGS(5);
+    size_t argc = 6;
+    napi_value argv[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
+    NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc < 5) return throw_type(env, "missing arguments");
     bool destroy = false;
     if (napi_get_value_bool(env, argv[3], &destroy) != napi_ok) return throw_type(env, "destroy must be a boolean");
     struct job *j = fork_job(env, J_FORKRUN, argv[0], argv[1], argv[4]);
@@ -681,11 +712,19 @@ static napi_value js_fork_run(napi_env env, napi_callback_info info)
         j->followup->kind = J_DESTROY;
         j->followup->vm = v;
         v->h.refs++;
+        napi_ref gref = NULL;
+        if (argc >= 6 && is_function(env, argv[5]) && napi_create_reference(env, argv[5], 1, &gref) == napi_ok)
+            j->followup->cb = gref;
     }
     napi_value ext = NULL;
     if (!parse_request(env, argv[2], j) || !(ext = vm_external(env, v)) || !submit(env, j, v->worker)) {
 fail:
-        if (j->followup) { free(j->followup); j->followup = NULL; v->h.refs--; }
+        if (j->followup) {
+            if (j->followup->cb) napi_delete_reference(env, (napi_ref)j->followup->cb);
+            free(j->followup);
+            j->followup = NULL;
+            v->h.refs--;
+        }
         v->h.closed = true;
         if (v->snap) { struct snap_h *s = v->snap; v->snap = NULL; snap_unuse(s); }
         job_abort(env, j);
@@ -705,6 +744,32 @@ static napi_value js_kick(napi_env env, napi_callback_info info)
     else h->kick_pending = true;
     pthread_mutex_unlock(&h->mu);
     return NULL;
+}
+
+/* privateBytes(vm) -> number: the vm's private memory (vmm_vm_private_bytes).
+ * On the JS thread, for a vm that is not running (a sandbox between execs). */
+static napi_value js_private_bytes(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    struct vm_h *h = get_handle(env, argv[0], &tag_vm);
+    if (!h) return throw_type(env, "expected a vm handle");
+    uint64_t bytes = 0;
+    struct vmm_err e = {0};
+    int rc;
+    pthread_mutex_lock(&h->mu);
+    if (h->vm) {
+        rc = vmm_vm_private_bytes(h->vm, &bytes, &e);
+    } else {
+        rc = -EBADF;
+        e.code = rc;
+        e.op = "privateBytes";
+        snprintf(e.msg, sizeof e.msg, "vm is closed");
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (rc) return throw_vmm(env, rc, &e);
+    napi_value v;
+    NAPI_OK(napi_create_double(env, (double)bytes, &v));
+    return v;
 }
 
 /* saveSnapshot(vm, memPath, statePath, cb) */
@@ -903,17 +968,21 @@ static napi_value js_pool_stats(napi_env env, napi_callback_info info)
     return o;
 }
 
-/* close(handle): idempotent. */
+/* close(handle, gone?): idempotent. For a vm, gone() is called once its memory is released. */
 static napi_value js_close(napi_env env, napi_callback_info info)
 {
-    ARGS(1);
+    size_t argc = 2;
+    napi_value argv[2] = { NULL, NULL };
+    NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc < 1) return throw_type(env, "missing arguments");
+    napi_value gone = argc >= 2 && is_function(env, argv[1]) ? argv[1] : NULL;
     struct vm_h *v;
     struct snap_h *s;
     struct pool_h *p;
     if ((v = get_handle(env, argv[0], &tag_vm))) {
-        if (v->h.closed) return NULL;
+        if (v->h.closed) { call_gone(env, gone); return NULL; }
         v->h.closed = true;
-        vm_queue_destroy(env, v);
+        vm_queue_destroy(env, v, gone);
     } else if ((s = get_handle(env, argv[0], &tag_snap))) {
         s->h.closed = true;
         snap_release_if_unused(s);
@@ -994,6 +1063,7 @@ static napi_value init(napi_env env, napi_value exports)
         FN("run", js_run),
         FN("forkRun", js_fork_run),
         FN("kick", js_kick),
+        FN("privateBytes", js_private_bytes),
         FN("saveSnapshot", js_save),
         FN("deriveSnapshot", js_derive),
         FN("writeSnapshot", js_write),

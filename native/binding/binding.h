@@ -80,7 +80,7 @@ struct resp_copy {
 
 struct job {
     enum jkind kind;
-    void *cb;                 /* the callback's napi_ref (addon.c); NULL for destroy jobs */
+    void *cb;                 /* the callback's napi_ref (addon.c); for destroy jobs an optional "gone" callback */
     struct vm_h *vm;          /* holds a ref */
     struct snap_h *snap;      /* fork jobs: holds a ref and a use */
     struct pool_h *pool;      /* fork jobs: holds a ref and a use */

@@ -145,6 +145,7 @@ static void publish(u32 status, int code)
     g_mb->out_flags = g_flags;
     g_mb->syscalls = g_sys_total;
     g_mb->arena_used = mm_used_bytes();
+    g_mb->arena_peak = mm_peak_bytes();
     g_mb->status = status;
 }
 
@@ -196,7 +197,7 @@ i64 ctl_read(u8 *buf, u64 n)
             st = FB_ST_DONE;
         }
         /* the change log covers what happened since this exec began */
-        if (kind == FB_REQ_EXEC) chg_reset();
+        if (kind == FB_REQ_EXEC) { chg_reset(); mm_peak_reset(); }
         g_req_pos = 0;
         g_req_open = 1;
     }

@@ -182,7 +182,7 @@ static i64 file_read(struct file *f, u8 *buf, u64 n, u64 *off)
     case F_RANDOM: rng_fill(buf, n); return (i64)n;
     case F_CTL: return ctl_read(buf, n);
     case F_DIR: return -EISDIR;
-    case F_PIPE_R: case F_SOCK: return pipe_read(f->pipe, buf, n);
+    case F_PIPE_R: case F_SOCK: return pipe_read(f, buf, n);
     default: return -EBADF;
     }
 }
@@ -207,8 +207,7 @@ static i64 file_write(struct file *f, const u8 *buf, u64 n, u64 *off)
     case F_OUT: return console_write(1, buf, n);
     case F_ERR: return console_write(2, buf, n);
     case F_CTL: return ctl_write(buf, n);
-    case F_PIPE_W: return pipe_write(f->pipe, buf, n);
-    case F_SOCK: return pipe_write(f->tx, buf, n);
+    case F_PIPE_W: case F_SOCK: return pipe_write(f, buf, n);
     default: return -EBADF;
     }
 }

@@ -38,8 +38,8 @@ i64 sys_read(i64 fd, u8 *buf, u64 n);
 i64 sys_write(i64 fd, const u8 *buf, u64 n);
 i64 sys_close(i64 fd);
 int writable(struct file *f);
-i64 pipe_read(struct pipe *p, u8 *buf, u64 n);
-i64 pipe_write(struct pipe *p, const u8 *buf, u64 n);
+i64 pipe_read(struct file *f, u8 *buf, u64 n);   /* may block the thread */
+i64 pipe_write(struct file *f, const u8 *buf, u64 n);
 struct pipe *pipe_new(void);
 
 #define POLLIN 1

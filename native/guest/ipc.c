@@ -1,33 +1,61 @@
 /*
  * ipc.c — in-memory pipes, AF_UNIX socketpairs (a pipe per direction, e.g.
  * asyncio's self-pipe), and readiness: poll, select, epoll (level-triggered).
- * Single-threaded: nothing can become ready while we wait, so a wait with
- * nothing ready and no timeout is EDEADLK, and a read that would block on a
- * live writer is EAGAIN, instead of hanging forever.
+ * A wait blocks the thread (sched.c) while other threads run; when no thread
+ * could ever make it ready (e.g. there is only one), a wait with no timeout is
+ * EDEADLK and a read or write that would block is EAGAIN, instead of a hang.
  */
 #include "fdtab.h"
 
 /* ---- pipes (and the two directions of a socketpair) ---- */
-/* single-threaded: a read that would wait for a writer that can never run is EAGAIN */
-i64 pipe_read(struct pipe *p, u8 *buf, u64 n)
+/* wait for another thread to change some descriptor: 0 to look again, else
+ * -EAGAIN (nobody could, or f was closed meanwhile: -EBADF). The reference
+ * keeps f (and its pipes) alive while we wait. */
+static int io_wait(struct file *f)
 {
-    if (!p) return 0; /* socket shut down for reading */
-    if (!p->len) return p->writers ? -EAGAIN : 0;
-    u64 c = p->len < n ? p->len : n;
-    for (u64 i = 0; i < c; i++) buf[i] = p->buf[(p->head + i) % PIPE_CAP];
-    p->head = (p->head + c) % PIPE_CAP;
-    p->len -= c;
-    return (i64)c;
+    f->refs++;
+    int r = sched_block(W_IO, 0, 0, 0);
+    int closed = f->refs == 1;
+    fput(f);
+    if (closed) return -EBADF;
+    return r == -EDEADLK ? -EAGAIN : 0;
 }
 
-i64 pipe_write(struct pipe *p, const u8 *buf, u64 n)
+/* receive side f->pipe; blocks while empty with a live writer (unless O_NONBLOCK) */
+i64 pipe_read(struct file *f, u8 *buf, u64 n)
 {
-    if (!p || !p->readers) return -EPIPE;
-    u64 room = PIPE_CAP - p->len, c = n < room ? n : room;
-    if (!c) return -EAGAIN;
-    for (u64 i = 0; i < c; i++) p->buf[(p->head + p->len + i) % PIPE_CAP] = buf[i];
-    p->len += c;
-    return (i64)c;
+    for (;;) {
+        struct pipe *p = f->pipe;
+        if (!p) return 0; /* socket shut down for reading */
+        if (p->len) {
+            u64 c = p->len < n ? p->len : n;
+            for (u64 i = 0; i < c; i++) buf[i] = p->buf[(p->head + i) % PIPE_CAP];
+            p->head = (p->head + c) % PIPE_CAP;
+            p->len -= c;
+            return (i64)c;
+        }
+        if (!p->writers) return 0;
+        if (f->flags & O_NONBLOCK) return -EAGAIN;
+        int r = io_wait(f);
+        if (r) return r;
+    }
+}
+
+/* send side: the pipe, or the socket's tx; a blocking write writes everything */
+i64 pipe_write(struct file *f, const u8 *buf, u64 n)
+{
+    u64 done = 0;
+    for (;;) {
+        struct pipe *p = f->type == F_SOCK ? f->tx : f->pipe;
+        if (!p || !p->readers) return done ? (i64)done : -EPIPE;
+        u64 room = PIPE_CAP - p->len, c = n - done < room ? n - done : room;
+        for (u64 i = 0; i < c; i++) p->buf[(p->head + p->len + i) % PIPE_CAP] = buf[done + i];
+        p->len += c;
+        done += c;
+        if (done == n || (f->flags & O_NONBLOCK)) return done ? (i64)done : -EAGAIN;
+        int r = io_wait(f);
+        if (r) return done ? (i64)done : r;
+    }
 }
 
 struct pipe *pipe_new(void)
@@ -86,17 +114,18 @@ static i64 do_poll(struct pollfd *p, u64 n, i64 timeout_ms)
     if (n > NFD) return -EINVAL;
     if (!uaccess_w(p, n * sizeof *p)) return -EFAULT;
     u64 deadline = timeout_ms > 0 ? time_mono_ns() + (u64)timeout_ms * 1000000ull : 0;
+    if (timeout_ms > 0 && !deadline) deadline = 1;
     for (;;) {
         i64 c = 0;
         for (u64 i = 0; i < n; i++) {
             p[i].revents = p[i].fd < 0 ? 0 : revents(p[i].fd, p[i].events);
             if (p[i].revents) c++;
         }
-        /* single-threaded: nothing can become ready while we wait */
         if (c || timeout_ms == 0) return c;
-        if (timeout_ms < 0) return -EDEADLK;
-        time_spin_until_mono(deadline);
-        return 0;
+        /* another thread may make one ready; with none, EDEADLK or the timeout */
+        int r = sched_block(W_IO, 0, 0, deadline);
+        if (r == -ETIMEDOUT) return 0;
+        if (r) return r;
     }
 }
 
@@ -115,21 +144,26 @@ static i64 do_select(i64 n, u64 *rd, u64 *wr, u64 *ex, i64 timeout_ns)
     if (n < 0 || n > NFD) return -EINVAL;
     u64 words = ((u64)n + 63) / 64;
     if ((rd && !uaccess_w(rd, words * 8)) || (wr && !uaccess_w(wr, words * 8)) || (ex && !uaccess_w(ex, words * 8))) return -EFAULT;
-    i64 c = 0;
-    for (i64 fd = 0; fd < n; fd++) {
-        u64 bit = 1ull << (fd & 63);
-        int want_r = rd && (rd[fd / 64] & bit), want_w = wr && (wr[fd / 64] & bit);
-        if (!want_r && !want_w && !(ex && (ex[fd / 64] & bit))) continue;
-        short r = revents(fd, POLLIN | POLLOUT);
-        if (r & POLLNVAL) return -EBADF;
-        if (want_r) { if (r & (POLLIN | POLLHUP)) c++; else rd[fd / 64] &= ~bit; }
-        if (want_w) { if (r & (POLLOUT | POLLERR)) c++; else wr[fd / 64] &= ~bit; }
-        if (ex) ex[fd / 64] &= ~bit;
+    u64 in_r[NFD / 64], in_w[NFD / 64], in_x[NFD / 64]; /* the sets asked for, kept across waits */
+    for (u64 i = 0; i < words; i++) { in_r[i] = rd ? rd[i] : 0; in_w[i] = wr ? wr[i] : 0; in_x[i] = ex ? ex[i] : 0; }
+    u64 deadline = timeout_ns > 0 ? time_mono_ns() + (u64)timeout_ns : 0;
+    for (;;) {
+        i64 c = 0;
+        for (i64 fd = 0; fd < n; fd++) {
+            u64 bit = 1ull << (fd & 63), w = (u64)fd / 64;
+            int want_r = (in_r[w] & bit) != 0, want_w = (in_w[w] & bit) != 0;
+            if (!want_r && !want_w && !(in_x[w] & bit)) continue;
+            short r = revents(fd, POLLIN | POLLOUT);
+            if (r & POLLNVAL) return -EBADF;
+            if (want_r) { if (r & (POLLIN | POLLHUP)) { c++; rd[w] |= bit; } else rd[w] &= ~bit; }
+            if (want_w) { if (r & (POLLOUT | POLLERR)) { c++; wr[w] |= bit; } else wr[w] &= ~bit; }
+            if (ex) ex[w] &= ~bit;
+        }
+        if (c || timeout_ns == 0) return c;
+        int r = sched_block(W_IO, 0, 0, deadline);
+        if (r == -ETIMEDOUT) return 0;
+        if (r) return r;
     }
-    if (c || timeout_ns == 0) return c;
-    if (timeout_ns < 0) return -EDEADLK;
-    time_spin_until_mono(time_mono_ns() + (u64)timeout_ns);
-    return 0;
 }
 
 /* ---- AF_UNIX socketpair: two pipes, one per direction (asyncio's self-pipe) ---- */
@@ -255,16 +289,24 @@ static i64 sys_epoll_wait(i64 epfd, struct epoll_event_k *out, i64 max, i64 time
     if (!ep) return -EBADF;
     if (ep->type != F_EPOLL || max <= 0 || max > 65536) return -EINVAL;
     if (!uaccess_w(out, (u64)max * sizeof *out)) return -EFAULT;
-    i64 c = 0;
-    for (u32 i = 0; i < ep->ep_n && c < max; i++) {
-        short r = revents(ep->ep[i].fd, (short)(ep->ep[i].events & 0xffff));
-        if (r & POLLNVAL) continue; /* closed: Linux drops it with its last reference */
-        if (r) { out[c].events = (u32)r; out[c].data = ep->ep[i].data; c++; }
+    u64 deadline = timeout_ms > 0 ? time_mono_ns() + (u64)timeout_ms * 1000000ull : 0;
+    for (;;) {
+        i64 c = 0;
+        for (u32 i = 0; i < ep->ep_n && c < max; i++) {
+            short r = revents(ep->ep[i].fd, (short)(ep->ep[i].events & 0xffff));
+            if (r & POLLNVAL) continue; /* closed: Linux drops it with its last reference */
+            if (r) { out[c].events = (u32)r; out[c].data = ep->ep[i].data; c++; }
+        }
+        if (c || timeout_ms == 0) return c;
+        /* nothing ready: another thread may change that; with none, EDEADLK or the timeout */
+        ep->refs++;
+        int r = sched_block(W_IO, 0, 0, deadline);
+        int closed = ep->refs == 1;
+        fput(ep);
+        if (closed) return -EBADF;
+        if (r == -ETIMEDOUT) return 0;
+        if (r) return r;
     }
-    if (c || timeout_ms == 0) return c;
-    if (timeout_ms < 0) return -EDEADLK; /* nothing can become ready: waiting would never end */
-    time_spin_until_mono(time_mono_ns() + (u64)timeout_ms * 1000000ull);
-    return 0;
 }
 
 

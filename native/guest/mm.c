@@ -16,7 +16,7 @@
 #define GUARD_PAGES 256
 
 static u64 g_map[MAXPAGES / 64];
-static HOT u64 g_npages, g_used, g_limit_pages;
+static HOT u64 g_npages, g_used, g_peak, g_limit_pages;
 static HOT u64 g_brk_start, g_brk, g_mmap_hint;
 HOT u64 g_ram_size;
 
@@ -28,6 +28,7 @@ static void pg_set(u64 p, u64 n, int v)
         if (v) { if (!(g_map[i >> 6] & bit)) { g_map[i >> 6] |= bit; g_used++; } }
         else if (g_map[i >> 6] & bit) { g_map[i >> 6] &= ~bit; g_used--; }
     }
+    if (g_used > g_peak) g_peak = g_used;
 }
 static int range_free(u64 p, u64 n)
 {
@@ -58,6 +59,9 @@ void mm_init(u64 ram_size)
 
 void mm_set_limit(u64 bytes) { g_limit_pages = bytes ? (bytes + PAGE - 1) / PAGE : 0; }
 u64 mm_used_bytes(void) { return g_used * PAGE; }
+/* The high-water mark of used bytes since the last reset (each exec request). */
+u64 mm_peak_bytes(void) { return g_peak * PAGE; }
+void mm_peak_reset(void) { if (g_peak != g_used) g_peak = g_used; }
 
 int mm_reserve(u64 addr, u64 len)
 {

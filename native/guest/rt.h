@@ -1,8 +1,9 @@
 /*
  * rt.h — shared declarations of the guest runtime ("libOS"): the Linux ABI
  * structures it speaks, errno values, and the interfaces between its parts.
- * The runtime is single-threaded and freestanding; all state is in guest RAM
- * (so a VM fork clones it). Every pointer from the program is checked with
+ * The runtime is freestanding and runs one thread at a time (the program's
+ * threads switch only inside it, sched.c); all state is in guest RAM (so a
+ * VM fork clones it). Every pointer from the program is checked with
  * uaccess_ok() before use.
  */
 #ifndef FB_RT_H
@@ -150,6 +151,8 @@ int uaccess_w(const void *p, u64 len);        /* writable program memory? */
 int ustr_ok(const char *s, u64 max);          /* NUL within max, all mapped; len or -err */
 void mm_set_brk_start(u64 a);
 u64 mm_used_bytes(void);
+u64 mm_peak_bytes(void);
+void mm_peak_reset(void);
 void mm_set_limit(u64 bytes);
 i64 sys_brk(u64 a);
 i64 sys_mmap(u64 addr, u64 len, u64 prot, u64 flags, i64 fd, u64 off);
@@ -244,6 +247,26 @@ i64 sys_getrandom(u8 *buf, u64 len, u64 flags);
 i64 misc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled);
 extern u32 g_sys_count[512];
 extern u64 g_sys_total;
+
+/* ---- sched.c: threads on the one vCPU ---- */
+enum { W_NONE, W_FUTEX, W_IO, W_SLEEP };
+extern u64 g_kstack_top;                      /* the current thread's runtime stack */
+extern int g_nthreads;
+extern volatile int g_preempt_pending;
+/* block the current thread: 0 woken (W_FUTEX) or maybe ready (W_IO), -ETIMEDOUT
+ * at deadline (monotonic ns, 0 none), -EDEADLK when no thread could ever run */
+int sched_block(int kind, const void *chan, u32 bitset, u64 deadline);
+int sched_wake(const void *chan, u32 bitset, int n);  /* futex waiters woken */
+void sched_yield(void);
+i64 sched_pause(void);
+void sched_preempt(void);
+i64 sched_clone(u64 flags, u64 sp, u64 ptid, u64 ctid, u64 tls);
+void sched_exit_thread(int code) __attribute__((noreturn));
+int sched_tid(void);
+int sched_tid_alive(i64 tid);
+u64 *sched_sigmask(void);
+void sched_set_clear_tid(u64 a);
+void sched_set_robust(u64 head, u64 len);
 
 /* ---- elf.c ---- */
 struct loaded { u64 entry, base, phdr, phnum, phent, end; char interp[256]; };

@@ -1,17 +1,16 @@
 /*
  * sys_misc.c — identity, signals (bookkeeping only: handlers are stored, a
  * signal sent to ourselves with the default action ends the program as
- * 128+n), limits, scheduling, futex for one thread, process creation
+ * 128+n), limits, threads and futex (over sched.c), process creation
  * (refused honestly), uname, sysinfo, rusage. Identity: pid 2, ppid 1,
- * uid/gid 1000 (see docs/guest-runtime.md).
+ * uid/gid 1000, thread ids from 3 (see docs/guest-runtime.md).
  */
 #include "rt.h"
 
 struct ksigaction { u64 handler, flags, restorer, mask; };
 static struct ksigaction g_sig[65];
-static u64 g_sigmask;
+#define g_sigmask (*sched_sigmask()) /* per thread */
 static u64 g_altstack[3];
-static u64 g_tid_addr;
 extern u64 g_ram_size;
 
 #define SIGKILL 9
@@ -82,24 +81,51 @@ static i64 self_signal(u64 sig)
 #define FUTEX_WAKE 1
 #define FUTEX_WAIT_BITSET 9
 #define FUTEX_WAKE_BITSET 10
-static i64 sys_futex(u32 *uaddr, u64 op, u64 val, const struct ktimespec *ts)
+#define FUTEX_CLOCK_REALTIME 256
+/* WAIT blocks this thread (sched.c) until a WAKE on the same address, the
+ * timeout, or a deadlock (EDEADLK: no thread could ever wake it) */
+static i64 sys_futex(u32 *uaddr, u64 op, u64 val, const struct ktimespec *ts, u64 val3)
 {
     u64 cmd = op & 0x7f;
-    if (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET) return 0; /* nobody else to wake */
+    if (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET) {
+        u32 bits = cmd == FUTEX_WAKE ? ~0u : (u32)val3;
+        if (!bits) return -EINVAL;
+        return sched_wake(uaddr, bits, val > 0x7fffffff ? 0x7fffffff : (int)val);
+    }
     if (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) {
-        if (!uaccess_ok(uaddr, 4)) return -EFAULT;
-        if (*uaddr != (u32)val) return -EAGAIN;
-        if (!ts) return -EDEADLK; /* one thread: this wait could never end */
-        if (!uaccess_ok(ts, sizeof *ts)) return -EFAULT;
-        u64 ns = (u64)ts->sec * 1000000000ull + (u64)ts->nsec;
-        if (cmd == FUTEX_WAIT_BITSET) { /* absolute */
-            u64 now = (op & 256) ? time_wall_ns() : time_mono_ns();
-            ns = ns > now ? ns - now : 0;
+        u32 bits = cmd == FUTEX_WAIT ? ~0u : (u32)val3;
+        if (!bits) return -EINVAL;
+        if (((u64)uaddr & 3) || !uaccess_ok(uaddr, 4)) return -EFAULT;
+        u64 deadline = 0;
+        if (ts) {
+            if (!uaccess_ok(ts, sizeof *ts)) return -EFAULT;
+            if (ts->sec < 0 || ts->nsec < 0 || ts->nsec >= 1000000000) return -EINVAL;
+            u64 ns = (u64)ts->sec > 100000000ull ? 100000000ull * 1000000000ull
+                                                  : (u64)ts->sec * 1000000000ull + (u64)ts->nsec;
+            u64 mono = time_mono_ns();
+            if (cmd == FUTEX_WAIT_BITSET) { /* absolute, on the clock asked for */
+                u64 now = (op & FUTEX_CLOCK_REALTIME) ? time_wall_ns() : mono;
+                ns = ns > now ? ns - now : 0;
+            }
+            deadline = mono + (ns ? ns : 1);
         }
-        time_spin_until_mono(time_mono_ns() + ns);
-        return -ETIMEDOUT;
+        if (*uaddr != (u32)val) return -EAGAIN;
+        return sched_block(W_FUTEX, uaddr, bits, deadline);
     }
     return -ENOSYS;
+}
+
+struct clone_args { u64 flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls; };
+static i64 sys_clone3(const struct clone_args *ca, u64 size)
+{
+    if (size < 64 || size > 4096) return -EINVAL;
+    if (!uaccess_ok(ca, size)) return -EFAULT;
+    for (u64 i = sizeof *ca; i < size; i++) /* newer fields (set_tid, cgroup) must be unused */
+        if (((const u8 *)ca)[i]) return (ca->flags & 0x10000) ? -EINVAL : -ENOSYS;
+    if (!(ca->flags & 0x10000)) return -ENOSYS; /* a new process */
+    if (ca->exit_signal || (ca->flags >> 32)) return -EINVAL; /* pidfd is only read with CLONE_PIDFD */
+    if (ca->stack_size && ca->stack + ca->stack_size < ca->stack) return -EINVAL;
+    return sched_clone(ca->flags, ca->stack + ca->stack_size, ca->parent_tid, ca->child_tid, ca->tls);
 }
 
 struct rlimit { u64 cur, max; };
@@ -207,8 +233,6 @@ static i64 sys_sched_getaffinity(u64 pid, u64 len, u8 *mask)
     return 8;
 }
 
-#define CLONE_VM 0x100
-#define CLONE_THREAD 0x10000
 i64 misc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled)
 {
     *handled = 1;
@@ -234,15 +258,16 @@ i64 misc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled)
     case 15: return -ENOSYS; /* rt_sigreturn: signals are never delivered */
     case 127: if (!uaccess_w((void *)a, 8)) return -EFAULT; *(u64 *)a = 0; return 0; /* rt_sigpending */
     case 131: return sys_sigaltstack((const u64 *)a, (u64 *)b);
-    case 34: case 130: return -EDEADLK; /* pause/sigsuspend: no signal can ever arrive */
+    case 34: case 130: return sched_pause(); /* no signal can ever arrive: waits while others run, else EDEADLK */
     case 37: return 0; /* alarm: no timers are delivered; report none pending */
     case 36: case 38: return -ENOSYS; /* itimers */
     case 62: /* kill */
         if ((i64)a == FB_PID || a == 0 || (i64)a == -1 || (i64)a == -FB_PID) return self_signal(b);
         return -ESRCH;
-    case 200: return a == FB_PID ? self_signal(b) : -ESRCH;                 /* tkill */
-    case 234: return (a == FB_PID && b == FB_PID) ? self_signal(c) : -ESRCH; /* tgkill */
-    case 39: case 186: return FB_PID;       /* getpid, gettid */
+    case 200: return sched_tid_alive((i64)a) ? self_signal(b) : -ESRCH;                 /* tkill */
+    case 234: return (a == FB_PID && sched_tid_alive((i64)b)) ? self_signal(c) : -ESRCH; /* tgkill */
+    case 39: return FB_PID;
+    case 186: return sched_tid();
     case 110: return FB_PPID;
     case 111: case 121: case 124: return FB_PID; /* getpgrp, getpgid, getsid */
     case 102: case 107: return FB_UID;
@@ -269,7 +294,7 @@ i64 misc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled)
     case 98: return sys_getrusage((i64)a, (i64 *)b);
     case 99: return sys_sysinfo((struct ksysinfo *)a);
     case 100: return sys_times((i64 *)a);
-    case 24: return 0; /* sched_yield */
+    case 24: sched_yield(); return 0;
     case 204: return sys_sched_getaffinity(a, b, (u8 *)c);
     case 203: return 0; /* sched_setaffinity: there is one CPU */
     case 309: /* getcpu */
@@ -278,10 +303,13 @@ i64 misc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled)
         return 0;
     case 140: return 20; /* getpriority: nice 0 */
     case 141: return 0;
-    case 202: return sys_futex((u32 *)a, b, c, (const struct ktimespec *)d);
+    case 202: return sys_futex((u32 *)a, b, c, (const struct ktimespec *)d, f);
     case 158: return sys_arch_prctl(a, b);
-    case 218: g_tid_addr = a; return FB_PID; /* set_tid_address */
-    case 273: return b == 24 ? 0 : -EINVAL;  /* set_robust_list */
+    case 218: sched_set_clear_tid(a); return sched_tid(); /* set_tid_address */
+    case 273: /* set_robust_list: recorded per thread (the list is not walked at exit) */
+        if (b != 24) return -EINVAL;
+        sched_set_robust(a, b);
+        return 0;
     case 334: return -ENOSYS;                /* rseq: glibc runs without it */
     case 157: /* prctl */
         if (a == 15 || a == 16) return 0;    /* PR_SET_NAME / PR_GET_NAME */
@@ -295,18 +323,15 @@ i64 misc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled)
     case 96: return sys_gettimeofday((void *)a, (void *)b);
     case 201: return sys_time((i64 *)a);
     case 227: return -EPERM; /* clock_settime */
-    case 56: /* clone */
-        return (a & CLONE_THREAD) ? -EAGAIN : -ENOSYS;
-    case 435: { /* clone3 */
-        if (!uaccess_ok((void *)a, 8)) return -EFAULT;
-        return (*(u64 *)a & CLONE_THREAD) ? -EAGAIN : -ENOSYS;
-    }
+    case 56: return sched_clone(a, b, c, d, e); /* threads only (sched.c) */
+    case 435: return sys_clone3((const struct clone_args *)a, b);
     case 57: case 58: case 59: case 322: return -ENOSYS; /* fork, vfork, execve, execveat */
     case 61: case 247: return -ECHILD;                   /* wait4, waitid: there are no children */
     case 41: return -EACCES;                             /* socket: no network (socketpair is in fd.c) */
     case 42: case 43: case 46: case 47: case 49: case 50: case 288: case 299: case 307:
         return -ENOTSOCK;                                /* no fd here can be a network socket */
-    case 60: case 231: ctl_exit((int)(a & 0xff));
+    case 60: sched_exit_thread((int)(a & 0xff)); /* the last thread's exit ends the program */
+    case 231: ctl_exit((int)(a & 0xff));
     default: *handled = 0; return -ENOSYS;
     }
 }

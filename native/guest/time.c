@@ -1,8 +1,9 @@
 /*
  * time.c — clocks from rdtsc. The host gives tsc_khz and a wall-clock base at
  * boot and again with every request (a fork may run on another host, its TSC
- * may restart); MONOTONIC never goes back across a rebase. Sleeping spins on
- * the TSC: the guest is single-threaded and has nothing else to run.
+ * may restart); MONOTONIC never goes back across a rebase. Sleeping blocks
+ * the thread until its deadline (sched.c): other threads run meanwhile; with
+ * none it spins on the TSC.
  */
 #include "rt.h"
 
@@ -132,7 +133,7 @@ i64 sys_nanosleep(const struct ktimespec *req, struct ktimespec *rem)
     u64 ns;
     int r = ts_ns(req, &ns);
     if (r) return r;
-    time_spin_until_mono(time_mono_ns() + ns);
+    sched_block(W_SLEEP, 0, 0, time_mono_ns() + ns);
     if (rem && uaccess_w(rem, sizeof *rem)) { rem->sec = 0; rem->nsec = 0; }
     return 0;
 }
@@ -147,7 +148,7 @@ i64 sys_clock_nanosleep(u64 clk, u64 flags, const struct ktimespec *req, struct 
     if (r) return r;
     if (clk == CLOCK_PROCESS_CPUTIME_ID || clk == CLOCK_THREAD_CPUTIME_ID) return -EINVAL;
     u64 wait = (flags & TIMER_ABSTIME) ? (ns > now ? ns - now : 0) : ns;
-    time_spin_until_mono(time_mono_ns() + wait);
+    sched_block(W_SLEEP, 0, 0, time_mono_ns() + wait);
     if (rem && !(flags & TIMER_ABSTIME) && uaccess_w(rem, sizeof *rem)) { rem->sec = 0; rem->nsec = 0; }
     return 0;
 }

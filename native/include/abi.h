@@ -202,8 +202,9 @@ struct fb_mailbox {
     uint32_t out_flags;                /* FB_*_TRUNCATED */
     uint32_t guest_reserved0;
     uint64_t syscalls;                 /* guest counters, informational */
-    uint64_t arena_used;
-    uint8_t  guest_reserved[48];
+    uint64_t arena_used;               /* arena bytes in use now */
+    uint64_t arena_peak;               /* most arena bytes in use since this exec request began */
+    uint8_t  guest_reserved[40];
 };
 _Static_assert(sizeof(struct fb_mailbox) <= FB_MB_HDR_SIZE, "mailbox header fits its page");
 

@@ -62,7 +62,7 @@ struct vmm_request {
     uint64_t payload_len;        /* <= FB_MB_REQ_SIZE */
     uint64_t out_cap, err_cap;   /* 0 = area size */
     uint64_t mem_limit;          /* 0 = no limit below RAM */
-    uint64_t timeout_ns;         /* 0 = none */
+    uint64_t timeout_ns;         /* deadline, > 0: every run is finite (0 is refused, -EINVAL) */
     const uint8_t *entropy;      /* FB_ENTROPY_SIZE bytes, or NULL = fresh getrandom() */
 };
 
@@ -83,6 +83,7 @@ struct vmm_response {
     uint64_t mmio_addr;
     char detail[128];            /* human-readable reason */
     /* accounting */
+    uint64_t arena_used, arena_peak;   /* as the guest reports them: informational only */
     uint64_t exits;              /* VM exits during this run */
     uint64_t run_ns;             /* wall time inside vmm_vm_run */
 };
@@ -90,8 +91,13 @@ struct vmm_response {
 /* ---- snapshots ------------------------------------------------------------- */
 struct vmm_snapshot;
 /* Opens and validates (magic, version, sizes, checksum) a snapshot. The image
- * file named in the state file (absolute path) is opened too; it and the
- * memory file must still have the size and mtime recorded at save (-ESTALE). */
+ * file named in the state file (absolute path) is opened too, and only if the
+ * file opened lies inside image_dir (-EPERM otherwise); it and the memory file
+ * must still have the size and mtime recorded at save (-ESTALE). */
+int vmm_snapshot_open_in(const char *mem_path, const char *state_path, const char *image_dir,
+                         struct vmm_snapshot **out, struct vmm_err *err) VMM_MUST_CHECK;
+/* vmm_snapshot_open_in with the cache layout's image directory:
+ * <cache>/templates/<key>/state accepts images under <cache>/images only. */
 int vmm_snapshot_open(const char *mem_path, const char *state_path,
                       struct vmm_snapshot **out, struct vmm_err *err) VMM_MUST_CHECK;
 /* Drops the opener's reference; live forks and bound pools hold their own,
@@ -108,6 +114,9 @@ struct vmm_boot_config {
     const char *image_path;      /* read-only image file or NULL */
     const char *args;            /* boot args blob (see fb_boot_info.args) */
     uint32_t args_len;
+    int test_mmio_hole;          /* tests only: map VMM_MMIO_HOLE (a 2 MiB page with no
+                                    slot behind it) so the guest can provoke an MMIO exit.
+                                    0 (production): no PTE, an access there is a #PF. */
 };
 /* Creates a VM with fresh (memfd) RAM, loads the ELF, builds page tables,
  * GDT/TSS/IDT, boot info; the first vmm_vm_run starts it. */
@@ -127,12 +136,16 @@ int vmm_fork(struct vmm_snapshot *snap, struct vmm_pool *pool,
  * it). After any outcome other than VMM_OK the vm is dead: runs fail -EIO.
  * Deadlines and kicks interrupt KVM_RUN with the realtime signal SIGRTMIN+3
  * (handler installed on the first run, no SA_RESTART; each running thread
- * gets a POSIX timer and unblocks that signal for itself). */
+ * gets a POSIX timer and unblocks that signal for itself). Every return of
+ * KVM_RUN for a signal (-EINTR or KVM_EXIT_INTR) re-checks the clock against
+ * the deadline and re-arms the one-shot timer, so no stray signal can switch
+ * the deadline off. req->timeout_ns == 0 is refused with -EINVAL. */
 int vmm_vm_run(struct vmm_vm *vm, const struct vmm_request *req,
                struct vmm_response *resp, struct vmm_err *err) VMM_MUST_CHECK;
 
 /* The first run of a booted vm: runs to the guest's first doorbell
- * (status FB_ST_READY expected) without filling a request. */
+ * (status FB_ST_READY expected) without filling a request. timeout_ns > 0
+ * (0 is refused with -EINVAL, as for vmm_vm_run). */
 int vmm_vm_start(struct vmm_vm *vm, uint64_t timeout_ns, struct vmm_response *resp,
                  struct vmm_err *err) VMM_MUST_CHECK;
 
@@ -142,6 +155,13 @@ void vmm_vm_kick(struct vmm_vm *vm);
 /* Snapshot a vm that is stopped at a doorbell: memory file + state file. */
 int vmm_snapshot_save(struct vmm_vm *vm, const char *mem_path, const char *state_path,
                       struct vmm_err *err) VMM_MUST_CHECK;
+
+/* Host memory the vm holds privately, in bytes: its RAM pages written since
+ * the fork (copy-on-write copies; every resident page for a booted vm) plus
+ * its resident mailbox pages, read from /proc/self/pagemap. Costs about 1 ms
+ * per GiB of RAM: for vms kept between runs, not the one-shot path. Not while
+ * a run of the vm is in progress (the count would be stale, never unsafe). */
+int vmm_vm_private_bytes(struct vmm_vm *vm, uint64_t *out, struct vmm_err *err) VMM_MUST_CHECK;
 
 /* ---- child snapshots (derive.c) -------------------------------------------
  * A live fork stopped at a doorbell becomes a snapshot of its own, holding the

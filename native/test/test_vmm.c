@@ -1,10 +1,12 @@
 /*
  * test_vmm.c — behaviour of the VMM library against the tiny test guests:
  * boot, round trips, snapshot and fork (one exit per request), fork isolation,
- * deadlines, kicks, faults, rogue I/O and MMIO, protocol violations, the 1 MiB
+ * deadlines (required, robust to stray signals), kicks, faults, rogue I/O, the
+ * MMIO hole (test vms only), protocol violations, the 1 MiB
  * response, pools and workers. Needs /dev/kvm (prints "skipped:" otherwise).
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -182,6 +184,85 @@ static void test_timeout(struct vmm_snapshot *spin)
     printf("timeout: deadline 100 ms, took %.1f ms\n", dt / 1e6);
 }
 
+/* Every run has a finite deadline: timeout 0 is refused before the guest runs
+ * (the vm stays usable), for vmm_vm_start as for vmm_vm_run. */
+static void test_deadline_required(struct vmm_snapshot *spin)
+{
+    struct vmm_vm *vm;
+    struct vmm_response r;
+    struct vmm_err e = {0};
+    OKV(vmm_fork(spin, NULL, &vm, &e_));
+    struct vmm_request q = { .kind = FB_REQ_ECHO, .payload = "go", .payload_len = 2, .timeout_ns = 0 };
+    CHECK(vmm_vm_run(vm, &q, &r, &e) == -EINVAL && e.msg[0]);
+    r = run_req(vm, "go", 50000000ull);
+    CHECK(r.outcome == VMM_TIMEOUT);
+    vmm_vm_destroy(vm);
+    struct vmm_boot_config c = { .ram_size = 64ull << 20, .guest_elf = guest_path(g_guests, "echo") };
+    OKV(vmm_vm_boot(&c, &vm, &e_));
+    CHECK(vmm_vm_start(vm, 0, &r, &e) == -EINVAL);
+    vmm_vm_destroy(vm);
+    printf("deadline: timeout 0 refused (%s)\n", e.msg);
+}
+
+/* Stray signals (the kick signal itself, from outside the VMM) interrupt
+ * KVM_RUN many times before the deadline: none may end the run early or
+ * switch the one-shot deadline off. */
+struct storm_arg { pthread_t target; atomic_int stop; int sent; };
+static void *storm(void *p)
+{
+    struct storm_arg *a = p;
+    struct timespec ts = { 0, 2000000 };
+    while (!atomic_load(&a->stop)) {
+        pthread_kill(a->target, SIGRTMIN + 3);
+        a->sent++;
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void test_deadline_signals(struct vmm_snapshot *spin)
+{
+    struct vmm_vm *vm;
+    OKV(vmm_fork(spin, NULL, &vm, &e_));
+    struct storm_arg a = { .target = pthread_self() };
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, storm, &a) == 0);
+    uint64_t t0 = vmm_now_ns_test();
+    struct vmm_response r = run_req(vm, "go", 300000000ull);
+    uint64_t dt = vmm_now_ns_test() - t0;
+    atomic_store(&a.stop, 1);
+    pthread_join(th, NULL);
+    CHECK(r.outcome == VMM_TIMEOUT);
+    CHECK(dt >= 300000000ull && dt < 5 * SEC);
+    CHECK(a.sent > 10);
+    vmm_vm_destroy(vm);
+    printf("deadline: %d stray signals during a 300 ms run, timed out after %.1f ms\n", a.sent, dt / 1e6);
+}
+
+/* A fork's private memory: small when fresh, and it grows by what the host
+ * and the guest write (a 1 MiB request copied in, echoed to the out area). */
+static void test_private_bytes(struct vmm_snapshot *echo)
+{
+    struct vmm_vm *vm;
+    OKV(vmm_fork(echo, NULL, &vm, &e_));
+    uint64_t p0, p1;
+    OKV(vmm_vm_private_bytes(vm, &p0, &e_));
+    static char big[1 << 20];
+    memset(big, 'b', sizeof big);
+    struct vmm_request q = { .kind = FB_REQ_ECHO, .payload = big, .payload_len = sizeof big, .timeout_ns = SEC };
+    struct vmm_response r;
+    OKV(vmm_vm_run(vm, &q, &r, &e_));
+    CHECK(r.outcome == VMM_OK && r.out_len == sizeof big);
+    OKV(vmm_vm_private_bytes(vm, &p1, &e_));
+    CHECK(p0 < (8ull << 20));
+    CHECK(p1 >= p0 + (2ull << 20) && p1 < p0 + (8ull << 20) + vmm_snapshot_ram_size(echo) / 16);
+    vmm_vm_destroy(vm);
+    struct vmm_err e = {0};
+    CHECK(vmm_vm_private_bytes(NULL, &p0, &e) == -EINVAL);
+    printf("private bytes: %llu KiB after the fork, %llu KiB after a 1 MiB echo\n", (unsigned long long)p0 >> 10,
+           (unsigned long long)p1 >> 10);
+}
+
 struct kick_arg { struct vmm_vm *vm; };
 static void *kicker(void *p)
 {
@@ -261,12 +342,36 @@ static void test_crashes(void)
     vmm_snapshot_close(s);
 }
 
+/* Like make_snapshot, with the test-only MMIO hole mapped. */
+static struct vmm_snapshot *make_snapshot_mmio(const char *guest)
+{
+    struct vmm_boot_config c = { .ram_size = 64ull << 20, .guest_elf = guest_path(g_guests, guest),
+                                 .test_mmio_hole = 1 };
+    struct vmm_vm *vm = NULL;
+    struct vmm_response r;
+    OKV(vmm_vm_boot(&c, &vm, &e_));
+    OKV(vmm_vm_start(vm, 2 * SEC, &r, &e_));
+    CHECK(r.outcome == VMM_OK && r.status == FB_ST_READY);
+    OKV(vmm_snapshot_save(vm, tmp_path("mmio.mem"), tmp_path("mmio.state"), &e_));
+    vmm_vm_destroy(vm);
+    struct vmm_snapshot *s = NULL;
+    OKV(vmm_snapshot_open(tmp_path("mmio.mem"), tmp_path("mmio.state"), &s, &e_));
+    return s;
+}
+
 static void test_rogue(void)
 {
     struct vmm_snapshot *s = make_snapshot("rogue", NULL, 0);
     printf("rogue:\n");
+    /* Production layout: no PTE for the MMIO hole, the access is a #PF. */
     struct vmm_response r = crash_run(s, "mmio");
+    CHECK(r.outcome == VMM_CRASH_FAULT && r.fault_vector == 14 && r.fault_cr2 == FB_MAILBOX_BASE + FB_MAILBOX_SIZE);
+    CHECK((r.fault_error & 1) == 0);                            /* not present */
+    /* A test vm that asks for the hole gets its MMIO exit. */
+    struct vmm_snapshot *sm = make_snapshot_mmio("rogue");
+    r = crash_run(sm, "mmio");
     CHECK(r.outcome == VMM_CRASH_MMIO && r.mmio_addr == FB_MAILBOX_BASE + FB_MAILBOX_SIZE);
+    vmm_snapshot_close(sm);
     /* Port 0x80 is denied by the TSS I/O bitmap: #GP where the bitmap is honoured
      * (VT-x, AMD-V and PVM alike); an I/O exit if a hypervisor let it through. */
     r = crash_run(s, "port");
@@ -284,7 +389,7 @@ static void test_rogue(void)
     /* A smaller out_cap is part of the contract too. */
     struct vmm_vm *vm;
     OKV(vmm_fork(s, NULL, &vm, &e_));
-    struct vmm_request q = { .kind = FB_REQ_ECHO, .payload = "x", .payload_len = 1, .out_cap = 16 };
+    struct vmm_request q = { .kind = FB_REQ_ECHO, .payload = "x", .payload_len = 1, .out_cap = 16, .timeout_ns = SEC };
     OKV(vmm_vm_run(vm, &q, &r, &e_));
     CHECK(r.outcome == VMM_OK);
     vmm_vm_destroy(vm);
@@ -535,9 +640,12 @@ int main(int argc, char **argv)
     struct vmm_snapshot *echo = make_snapshot("echo", NULL, 0);
     struct vmm_snapshot *spin = make_snapshot("spin", NULL, 0);
     test_fork_echo(echo);
+    test_private_bytes(echo);
     test_counter();
     test_vector_state();
     test_timeout(spin);
+    test_deadline_required(spin);
+    test_deadline_signals(spin);
     test_kick(spin);
     test_crashes();
     test_rogue();

@@ -22,7 +22,9 @@
 #define VMM_SLOT_MAILBOX 2u
 
 /* A 2 MiB page mapped in the page tables with no memory slot behind it: any
- * access is an MMIO exit, reported as VMM_CRASH_MMIO (used by the test guests). */
+ * access is an MMIO exit, reported as VMM_CRASH_MMIO. Only vms booted with
+ * vmm_boot_config.test_mmio_hole get its PTE (the test guests); production
+ * guests have none, so an access there is a #PF. */
 #define VMM_MMIO_HOLE (FB_MAILBOX_BASE + FB_MAILBOX_SIZE)
 
 /* System area (supervisor-only 2 MiB page at FB_SYSTEM_BASE). */
@@ -142,7 +144,7 @@ struct vmm_vm *vm_alloc(void);
 int image_map(int fd, uint64_t size, const uint8_t **out, uint64_t *map_size, struct vmm_err *err);
 
 /* layout.c */
-int layout_build(uint8_t *ram, uint64_t ram_size, uint64_t image_map_size, struct vmm_err *err);
+int layout_build(uint8_t *ram, uint64_t ram_size, uint64_t image_map_size, int mmio_hole, struct vmm_err *err);
 void layout_initial_sregs(struct kvm_sregs *s, int osxsave);
 
 /* elf.c */

@@ -82,7 +82,7 @@ static void idt_and_stubs(uint8_t *ram)
     }
 }
 
-int layout_build(uint8_t *ram, uint64_t ram_size, uint64_t image_map_size, struct vmm_err *err)
+int layout_build(uint8_t *ram, uint64_t ram_size, uint64_t image_map_size, int mmio_hole, struct vmm_err *err)
 {
     if (ram_size < FB_RAM_MIN || ram_size > FB_RAM_MAX || ram_size % FB_HUGE_PAGE_SIZE)
         return vmm_fail(err, -EINVAL, "layout", "bad ram size");
@@ -103,7 +103,7 @@ int layout_build(uint8_t *ram, uint64_t ram_size, uint64_t image_map_size, struc
         put64(ram, SYS_PD0 + 8 * ((FB_IMAGE_BASE + off) >> 21), (FB_IMAGE_BASE + off) | user_ro);
     for (uint64_t off = 0; off < FB_MAILBOX_SIZE; off += FB_HUGE_PAGE_SIZE)
         put64(ram, SYS_PD0 + 8 * ((FB_MAILBOX_BASE + off) >> 21), (FB_MAILBOX_BASE + off) | user_rw);
-    put64(ram, SYS_PD0 + 8 * (VMM_MMIO_HOLE >> 21), VMM_MMIO_HOLE | user_rw);
+    if (mmio_hole) put64(ram, SYS_PD0 + 8 * (VMM_MMIO_HOLE >> 21), VMM_MMIO_HOLE | user_rw);
     gdt_entries(ram);
     tss_and_iomap(ram);
     idt_and_stubs(ram);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "preempt.h"
 
 /* Per-thread: the kvm_run being run (for the timer's signal handler) and a
  * POSIX timer that signals this thread only (SIGEV_THREAD_ID). */
@@ -161,6 +162,9 @@ static void doorbell(struct vmm_vm *vm, int first, struct vmm_response *resp)
     resp->status = status;
     resp->exit_code = mb->exit_code;
     resp->out_flags = mb->out_flags;
+    /* informational, as the guest reports them (never used for a bound) */
+    resp->arena_used = mb->arena_used;
+    resp->arena_peak = mb->arena_peak;
     if (status != FB_ST_READY && status != FB_ST_DONE && status != FB_ST_EXIT && status != FB_ST_ERROR) {
         crash(resp, VMM_CRASH_PROTOCOL, "unknown response status %u", status);
         return;
@@ -237,38 +241,60 @@ static void exit_to_outcome(struct vmm_vm *vm, int first, struct vmm_response *r
     }
 }
 
+/* Arms the thread's one-shot timer for the absolute CLOCK_MONOTONIC `deadline`. */
+static int arm_timer(struct thread_ctx *c, uint64_t deadline)
+{
+    struct itimerspec its = { .it_value = { .tv_sec = (time_t)(deadline / 1000000000ull),
+                                            .tv_nsec = (long)(deadline % 1000000000ull) } };
+    return timer_settime(c->timer, TIMER_ABSTIME, &its, NULL) < 0 ? -errno : 0;
+}
+
+/* KVM_RUN came back for a signal (-EINTR, or KVM_EXIT_INTR): a kick, the
+ * deadline, or a stray signal. Returns 1 when the run is over (resp set).
+ * Otherwise the timer is re-armed: it is one-shot, and whatever interrupted
+ * this run may have been its expiry seen early or a signal that consumed it,
+ * so the deadline must not depend on it having survived. */
+static int interrupted(struct vmm_vm *vm, struct thread_ctx *c, uint64_t deadline, uint64_t timeout_ns,
+                       struct vmm_response *resp)
+{
+    __atomic_store_n(&vm->sh.run->immediate_exit, 0, __ATOMIC_RELAXED);
+    if (atomic_load(&vm->killed)) { crash(resp, VMM_KILLED, "killed"); return 1; }
+    if (vmm_now_ns() >= deadline) {
+        crash(resp, VMM_TIMEOUT, "deadline of %llu ms passed", (unsigned long long)((timeout_ns + 999999) / 1000000));
+        return 1;
+    }
+    int rc = arm_timer(c, deadline);
+    if (rc) { crash(resp, VMM_CRASH_INTERNAL, "re-arming the deadline timer failed: %s", strerror(-rc)); return 1; }
+    vmm_preempt_tick(vm, c->timer, deadline);   /* guest threads: preempt, and re-arm to the next tick */
+    return 0;
+}
+
 static int run_loop(struct vmm_vm *vm, int first, uint64_t timeout_ns, struct vmm_response *resp,
                     struct vmm_err *err)
 {
+    if (!timeout_ns) return vmm_fail(err, -EINVAL, "vmm_vm_run", "timeout_ns must be > 0: every run has a deadline");
     struct thread_ctx *c = thread_ctx(err);
     if (!c) return err ? err->code : -ENOMEM;
-    uint64_t t0 = vmm_now_ns(), deadline = timeout_ns ? t0 + timeout_ns : 0;
+    uint64_t t0 = vmm_now_ns(), deadline = t0 + timeout_ns;
+    if (deadline < t0) deadline = UINT64_MAX;   /* cannot wrap: a huge timeout is "far away", never "none" */
     pthread_mutex_lock(&vm->lock);
     vm->running = 1;
     vm->thread = pthread_self();
     pthread_mutex_unlock(&vm->lock);
     atomic_store(&c->run, vm->sh.run);
-    if (deadline) {
-        struct itimerspec its = { .it_value = { .tv_sec = (time_t)(deadline / 1000000000ull),
-                                                .tv_nsec = (long)(deadline % 1000000000ull) } };
-        timer_settime(c->timer, TIMER_ABSTIME, &its, NULL);
-    }
+    int trc = arm_timer(c, deadline);
+    if (!trc) vmm_preempt_arm(vm, c->timer, deadline);   /* guest threads: a periodic tick (preempt.c) */
     stat_add(ST_RUNS, 1);
     int done = 0;
-    while (!done) {
+    if (trc) crash(resp, VMM_CRASH_INTERNAL, "arming the deadline timer failed: %s", strerror(-trc));
+    while (!done && !trc) {
         if (atomic_load(&vm->killed)) { crash(resp, VMM_KILLED, "killed"); break; }
         int r = ioctl(vm->sh.vcpu_fd, KVM_RUN, 0);
         if (r < 0) {
             int e = errno;
             if (e == EINTR || e == EAGAIN) {
-                __atomic_store_n(&vm->sh.run->immediate_exit, 0, __ATOMIC_RELAXED);
                 vm->pending_io = 0;
-                if (atomic_load(&vm->killed)) { crash(resp, VMM_KILLED, "killed"); break; }
-                if (deadline && vmm_now_ns() >= deadline) {
-                    crash(resp, VMM_TIMEOUT, "deadline of %llu ms passed",
-                          (unsigned long long)(timeout_ns / 1000000));
-                    break;
-                }
+                if (interrupted(vm, c, deadline, timeout_ns, resp)) break;
                 continue;
             }
             crash(resp, VMM_CRASH_INTERNAL, "KVM_RUN failed: %s", strerror(e));
@@ -277,11 +303,11 @@ static int run_loop(struct vmm_vm *vm, int first, uint64_t timeout_ns, struct vm
         vm->pending_io = 0;
         resp->exits++;
         exit_to_outcome(vm, first, resp, &done);
+        if (!done && vm->sh.run->exit_reason == KVM_EXIT_INTR && interrupted(vm, c, deadline, timeout_ns, resp))
+            break;
     }
-    if (deadline) {
-        struct itimerspec off = { 0 };
-        timer_settime(c->timer, 0, &off, NULL);
-    }
+    struct itimerspec off = { 0 };
+    timer_settime(c->timer, 0, &off, NULL);
     atomic_store(&c->run, NULL);
     pthread_mutex_lock(&vm->lock);
     vm->running = 0;
@@ -308,6 +334,7 @@ int vmm_vm_start(struct vmm_vm *vm, uint64_t timeout_ns, struct vmm_response *re
 {
     if (!vm || !resp) return vmm_fail(err, -EINVAL, "vmm_vm_start", "missing argument");
     if (!vm->booted || vm->started) return vmm_fail(err, -EINVAL, "vmm_vm_start", "not a freshly booted vm");
+    if (!timeout_ns) return vmm_fail(err, -EINVAL, "vmm_vm_start", "timeout_ns must be > 0");
     resp_init(resp);
     vm->started = 1;
     return run_loop(vm, 1, timeout_ns, resp, err);
@@ -323,6 +350,7 @@ int vmm_vm_run(struct vmm_vm *vm, const struct vmm_request *req, struct vmm_resp
                         (unsigned long long)req->payload_len, (unsigned long long)FB_MB_REQ_SIZE);
     if (req->out_cap > FB_MB_OUT_SIZE || req->err_cap > FB_MB_ERR_SIZE || (req->mem_limit && req->mem_limit > vm->ram_size))
         return vmm_fail(err, -EINVAL, "vmm_vm_run", "out_cap/err_cap/mem_limit out of range");
+    if (!req->timeout_ns) return vmm_fail(err, -EINVAL, "vmm_vm_run", "timeout_ns must be > 0: every run has a deadline");
     resp_init(resp);
     volatile struct fb_mailbox *mb = (volatile struct fb_mailbox *)(vm->sh.mailbox + FB_MB_HDR_OFF);
     uint8_t entropy[FB_ENTROPY_SIZE];

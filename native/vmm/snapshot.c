@@ -2,9 +2,11 @@
  * snapshot.c — writing and opening snapshots. Save: complete the pending
  * doorbell `out`, read the vCPU state, write RAM sparse (all-zero pages stay
  * holes) and the checksummed state file, each via tmp + rename (state last: it
- * is the commit point). Open: validate every header field before trusting any
- * size, then keep the memory fd and one shared read-only image mapping that
- * every fork reuses. A snapshot is refcounted by its live forks.
+ * is the commit point); temp files are created O_EXCL|O_NOFOLLOW, 0600, and
+ * the directory is fsynced after the rename. Open: validate every header field
+ * before trusting any size, accept an image only inside the expected image
+ * directory, then keep the memory fd and one shared read-only image mapping
+ * that every fork reuses. A snapshot is refcounted by its live forks.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,6 +46,34 @@ static int write_all(int fd, const void *buf, size_t n, off_t off)
         p += w; n -= (size_t)w; off += w;
     }
     return 0;
+}
+
+/* Creates a save's temp file. Never follows a symlink planted at its name
+ * (O_EXCL|O_NOFOLLOW); a stale one left by a crashed save with the same pid is
+ * unlinked (unlink does not follow either) and the create retried once. */
+static int create_tmp(const char *tmp)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    return fd < 0 ? -errno : fd;
+}
+
+/* Makes a rename into path's directory durable. */
+static int sync_parent(const char *path)
+{
+    char dir[4200];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (n >= sizeof dir) return -ENAMETOOLONG;
+    if (slash && n == 0) n = 1;                       /* "/name" */
+    memcpy(dir, slash ? path : ".", slash ? n : 1);
+    dir[slash ? n : 1] = 0;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
 }
 
 static int page_is_zero(const uint8_t *p)
@@ -106,8 +136,8 @@ static int write_memory(struct vmm_vm *vm, const char *path, uint64_t *mtime, st
     char tmp[4200];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
         return vmm_fail(err, -ENAMETOOLONG, "snapshot", "memory path too long");
-    int rc, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return vmm_fail(err, -errno, "open", "%s: %s", tmp, strerror(errno));
+    int rc, fd = create_tmp(tmp);
+    if (fd < 0) return vmm_fail(err, fd, "open", "%s: %s", tmp, strerror(-fd));
     if (ftruncate(fd, (off_t)vm->ram_size) < 0) { rc = vmm_fail(err, -errno, "ftruncate", "%s", tmp); goto fail; }
     if (vm->ram_fd >= 0) {
         /* Boot vms: the memfd knows which ranges were ever written. */
@@ -130,7 +160,8 @@ static int write_memory(struct vmm_vm *vm, const char *path, uint64_t *mtime, st
     *mtime = mtime_ns(&st);
     close(fd);
     if (rename(tmp, path) < 0) { rc = vmm_fail(err, -errno, "rename", "%s: %s", path, strerror(errno)); unlink(tmp); return rc; }
-    return 0;
+    rc = sync_parent(path);
+    return rc ? vmm_fail(err, rc, "fsync", "directory of %s", path) : 0;
 fail:
     close(fd);
     unlink(tmp);
@@ -265,13 +296,14 @@ int vmm_snapshot_save(struct vmm_vm *vm, const char *mem_path, const char *state
         rc = vmm_fail(err, -ENAMETOOLONG, "snapshot", "state path too long");
         goto out;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) { rc = vmm_fail(err, -errno, "open", "%s: %s", tmp, strerror(errno)); goto out; }
+    int fd = create_tmp(tmp);
+    if (fd < 0) { rc = vmm_fail(err, fd, "open", "%s: %s", tmp, strerror(-fd)); goto out; }
     rc = write_all(fd, state, SNAP_HEADER_SIZE + h.body_size, 0);
     if (!rc && fdatasync(fd) < 0) rc = -errno;
     close(fd);
     if (!rc && rename(tmp, state_path) < 0) rc = -errno;
     if (rc) { unlink(tmp); rc = vmm_fail(err, rc, "write", "%s: %s", state_path, strerror(-rc)); }
+    else if ((rc = sync_parent(state_path))) rc = vmm_fail(err, rc, "fsync", "directory of %s", state_path);
 out:
     free(state);
     free(cpuid);
@@ -338,15 +370,54 @@ static int check_header(const struct snap_header *h, const uint8_t *b, size_t le
         return BAD("%s: %zu bytes, header describes %llu (truncated or padded)", path, len,
                    (unsigned long long)(SNAP_HEADER_SIZE + body));
     if (h->body_fnv != fnv1a64(FNV0, b, body)) return BAD("%s: body checksum mismatch (corrupt)", path);
+    if (h->image_path_len) {
+        const uint8_t *ip = b + body - h->image_path_len;
+        if (ip[0] != '/' || memchr(ip, 0, h->image_path_len)) return BAD("%s: image path is not absolute", path);
+    }
     return 0;
 #undef BAD
 }
 
-static int open_identity(const char *path, uint64_t size, uint64_t mtime, const char *what, int *fd_out,
-                         struct vmm_err *err)
+int snap_parse_state(const uint8_t *buf, size_t len, const char *path, struct snap_header *h, struct vmm_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (len < SNAP_HEADER_SIZE) return vmm_fail(err, -EINVAL, "snapshot", "%s: %zu bytes is not a state file", path, len);
+    memcpy(h, buf, sizeof *h);
+    return check_header(h, buf + SNAP_HEADER_SIZE, len, path, err);
+}
+
+/* 0 when the file open on fd lies inside dir (both resolved by the kernel:
+ * /proc/self/fd names what was actually opened, so no swap can race it). */
+static int fd_inside(int fd, const char *dir, const char *what, struct vmm_err *err)
+{
+    char link[64], got[4200];
+    char *want = realpath(dir, NULL);
+    if (!want) return vmm_fail(err, -EPERM, "snapshot", "%s outside the image directory %s (%s)", what, dir, strerror(errno));
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, got, sizeof got - 1);
+    int rc = 0;
+    size_t wl = strlen(want);
+    if (n < 0) rc = vmm_fail(err, -errno, "readlink", "%s", link);
+    else {
+        got[n] = 0;
+        if ((size_t)n <= wl || strncmp(got, want, wl) || (got[wl] != '/' && strcmp(want, "/")))
+            rc = vmm_fail(err, -EPERM, "snapshot", "%s %s is outside the image directory %s", what, got, want);
+    }
+    free(want);
+    return rc;
+}
+
+/* Opens path and checks it is still the file the snapshot recorded; with
+ * dir1 (and optionally dir2) it must also lie inside one of them. */
+static int open_identity(const char *path, uint64_t size, uint64_t mtime, const char *what, const char *dir1,
+                         const char *dir2, int *fd_out, struct vmm_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (dir1 ? O_NOFOLLOW : 0));
     if (fd < 0) return vmm_fail(err, -errno, "open", "%s %s: %s", what, path, strerror(errno));
+    if (dir1) {
+        int rc = fd_inside(fd, dir1, what, err);
+        if (rc && dir2) rc = fd_inside(fd, dir2, what, err);
+        if (rc) { close(fd); return rc; }
+    }
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size || mtime_ns(&st) != mtime) {
         close(fd);
@@ -356,7 +427,47 @@ static int open_identity(const char *path, uint64_t size, uint64_t mtime, const 
     return 0;
 }
 
+static int snapshot_open(const char *mem_path, const char *state_path, const char *dir1, const char *dir2,
+                         struct vmm_snapshot **out, struct vmm_err *err);
+
+/* vmm_snapshot_open's image directories for a state file: the cache layout's
+ * <cache>/templates/<key>/state -> <cache>/images, and the state file's own
+ * directory (snapshots saved side by side with their image, as in the tests).
+ * Either way a tampered path cannot reach a file elsewhere on the host. */
+static int default_image_dirs(const char *state_path, char *dirs, size_t cap, struct vmm_err *err)
+{
+    char *real = realpath(state_path, NULL);
+    if (!real) return vmm_fail(err, -errno, "realpath", "%s: %s", state_path, strerror(errno));
+    char *slash = strrchr(real, '/');
+    if (slash) *slash = 0;
+    size_t own = strlen(real) + 1;
+    int n = snprintf(dirs, cap, "%s", real);
+    for (int i = 0; i < 2; i++) {
+        slash = strrchr(real, '/');
+        if (slash) *slash = 0;
+    }
+    if (n >= 0 && (size_t)n < cap) n = snprintf(dirs + own, cap - own, "%s/images", real);
+    free(real);
+    return n < 0 || (size_t)n >= cap - own ? vmm_fail(err, -ENAMETOOLONG, "snapshot", "image directory path too long") : 0;
+}
+
 int vmm_snapshot_open(const char *mem_path, const char *state_path, struct vmm_snapshot **out, struct vmm_err *err)
+{
+    char dirs[8400];
+    if (!mem_path || !state_path || !out) return vmm_fail(err, -EINVAL, "vmm_snapshot_open", "missing argument");
+    int rc = default_image_dirs(state_path, dirs, sizeof dirs, err);
+    return rc ? rc : snapshot_open(mem_path, state_path, dirs, dirs + strlen(dirs) + 1, out, err);
+}
+
+int vmm_snapshot_open_in(const char *mem_path, const char *state_path, const char *image_dir,
+                         struct vmm_snapshot **out, struct vmm_err *err)
+{
+    if (!image_dir) return vmm_fail(err, -EINVAL, "vmm_snapshot_open", "missing argument");
+    return snapshot_open(mem_path, state_path, image_dir, NULL, out, err);
+}
+
+static int snapshot_open(const char *mem_path, const char *state_path, const char *dir1, const char *dir2,
+                         struct vmm_snapshot **out, struct vmm_err *err)
 {
     if (!mem_path || !state_path || !out) return vmm_fail(err, -EINVAL, "vmm_snapshot_open", "missing argument");
     const struct kvm_global *k = kvm_global(err);
@@ -366,8 +477,7 @@ int vmm_snapshot_open(const char *mem_path, const char *state_path, struct vmm_s
     int rc = read_state(state_path, &buf, &len, err);
     if (rc) return rc;
     struct snap_header h;
-    memcpy(&h, buf, sizeof h);
-    rc = check_header(&h, buf + SNAP_HEADER_SIZE, len, state_path, err);
+    rc = snap_parse_state(buf, len, state_path, &h, err);
     if (rc) { free(buf); return rc; }
     if (h.xsave_size > (uint32_t)k->xsave_size && !k->cap_xsave2) {
         free(buf);
@@ -408,12 +518,12 @@ int vmm_snapshot_open(const char *mem_path, const char *state_path, struct vmm_s
             rc = vmm_fail(err, -EINVAL, "snapshot", "%s: bad image path", state_path);
             goto fail;
         }
-        rc = open_identity(s->image_path, h.image_size, h.image_mtime_ns, "image", &s->image_fd, err);
+        rc = open_identity(s->image_path, h.image_size, h.image_mtime_ns, "image", dir1, dir2, &s->image_fd, err);
         if (rc) goto fail;
         rc = image_map(s->image_fd, s->image_size, &s->image, &s->image_map_size, err);
         if (rc) goto fail;
     }
-    rc = open_identity(mem_path, h.ram_size, h.mem_mtime_ns, "memory file", &s->mem_fd, err);
+    rc = open_identity(mem_path, h.ram_size, h.mem_mtime_ns, "memory file", NULL, NULL, &s->mem_fd, err);
     if (rc) goto fail;
     free(buf);
     *out = s;

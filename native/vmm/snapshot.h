@@ -6,6 +6,7 @@
 #ifndef FORKBOX_VMM_SNAPSHOT_H
 #define FORKBOX_VMM_SNAPSHOT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define SNAP_MAGIC   0x50414e5358424b46ull  /* "FKBXSNAP" */
@@ -41,5 +42,11 @@ struct snap_header {
     uint64_t header_fnv;         /* FNV-1a-64 of the 248 bytes above */
 };
 _Static_assert(sizeof(struct snap_header) == SNAP_HEADER_SIZE, "snapshot header is 256 bytes");
+
+struct vmm_err;
+/* Validates a whole state file held in buf (header, sizes, checksums, an
+ * absolute image path) and copies its header to *h: 0 or -EINVAL. The one
+ * parser vmm_snapshot_open uses, exposed for the fuzz harness. */
+int snap_parse_state(const uint8_t *buf, size_t len, const char *path, struct snap_header *h, struct vmm_err *err);
 
 #endif

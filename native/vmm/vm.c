@@ -3,7 +3,8 @@
  * MAP_SHARED, so the snapshot writer can find its data with SEEK_DATA), the
  * optional read-only image slot, the system area (layout.c), boot info, and
  * the initial CPL3 long-mode vCPU state. Booting happens once per template;
- * forks (fork.c) never come through here.
+ * forks (fork.c) never come through here. Also: a vm's private memory, read
+ * from /proc/self/pagemap (for the engine's memory budget).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -87,7 +88,7 @@ int vmm_vm_boot(const struct vmm_boot_config *cfg, struct vmm_vm **out, struct v
         rc = open_image(vm, cfg->image_path, err);
         if (rc) goto fail;
     }
-    rc = layout_build(vm->ram, vm->ram_size, vm->image_map_size, err);
+    rc = layout_build(vm->ram, vm->ram_size, vm->image_map_size, cfg->test_mmio_hole, err);
     if (rc) goto fail;
     uint64_t entry;
     rc = elf_load(cfg->guest_elf, vm->ram, vm->ram_size, &entry, err);
@@ -122,5 +123,48 @@ int vmm_vm_boot(const struct vmm_boot_config *cfg, struct vmm_vm **out, struct v
     return 0;
 fail:
     vmm_vm_destroy(vm);
+    return rc;
+}
+
+/* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst) */
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+#define PM_FILE    (1ull << 61)   /* file page or shared anonymous */
+
+/* Adds the pages of [addr, addr+len) that count as private to *bytes. */
+static int pagemap_count(int fd, const uint8_t *addr, uint64_t len, int need_private, uint64_t *bytes,
+                         struct vmm_err *err)
+{
+    const uint64_t page = 4096;
+    uint64_t buf[1024];
+    uint64_t first = (uint64_t)(uintptr_t)addr / page, n = len / page;
+    for (uint64_t done = 0; done < n;) {
+        uint64_t want = n - done < 1024 ? n - done : 1024;
+        ssize_t got = pread(fd, buf, want * 8, (off_t)((first + done) * 8));
+        if (got < 0) return vmm_fail(err, -errno, "pread", "/proc/self/pagemap: %s", strerror(errno));
+        if (got < 8) return vmm_fail(err, -EIO, "pread", "/proc/self/pagemap: short read");
+        uint64_t k = (uint64_t)got / 8;
+        for (uint64_t i = 0; i < k; i++) {
+            uint64_t e = buf[i];
+            if (!(e & (PM_PRESENT | PM_SWAPPED))) continue;
+            if (need_private && (e & PM_FILE)) continue;
+            *bytes += page;
+        }
+        done += k;
+    }
+    return 0;
+}
+
+int vmm_vm_private_bytes(struct vmm_vm *vm, uint64_t *out, struct vmm_err *err)
+{
+    if (!vm || !out) return vmm_fail(err, -EINVAL, "vmm_vm_private_bytes", "missing argument");
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return vmm_fail(err, -errno, "open", "/proc/self/pagemap: %s", strerror(errno));
+    uint64_t bytes = 0;
+    /* A fork's RAM is a private mapping of the memory file: only its copies are its own. */
+    int rc = vm->ram ? pagemap_count(fd, vm->ram, vm->ram_size, !vm->booted, &bytes, err) : 0;
+    if (!rc && vm->sh.mailbox) rc = pagemap_count(fd, vm->sh.mailbox, FB_MAILBOX_SIZE, 0, &bytes, err);
+    close(fd);
+    if (!rc) *out = bytes;
     return rc;
 }

@@ -1,7 +1,8 @@
 // bench.ts — `forkbox bench fork|exec [--json] [-n N] [--out FILE]`.
 // fork: pooled and cold fork latency beside the bare KVM floor measured in
 // the same run, fork+echo round trip, memory per idle fork, 1,000 forks, a
-// 1 MiB response. exec: fork + exec of print(1+1) with numpy preloaded beside
+// 1 MiB response. soak: bench/soak.ts (10,000 execs, descriptors/RSS/live
+// VMs before and after). exec: fork + exec of print(1+1) with numpy preloaded beside
 // a host python3 process and a host os.fork() of a numpy-loaded python.
 // Prints targets beside results; never fails on a number.
 import { spawn, spawnSync } from 'node:child_process';
@@ -16,7 +17,7 @@ import { Pool, Snapshot, benchFloor, probe, setWorkers, type Vm } from '../vmm/v
 import { buildTestTemplate, listTemplates } from '../template/build.js';
 import { createEngine } from '../engine/index.js';
 
-const USAGE = 'usage: forkbox bench fork|exec [--json] [-n N] [--out FILE]\n       forkbox bench http [--clients 200] [--duration 20] [--url URL] [--json]\n';
+const USAGE = 'usage: forkbox bench fork|exec [--json] [-n N] [--out FILE]\n       forkbox bench soak [-n 10000] [--concurrency 2] [--json]\n       forkbox bench http [--clients 200] [--duration 20] [--url URL] [--json]\n';
 
 export interface Dist { n: number; p50: number; p99: number; mean: number; min: number; max: number }
 export function dist(xs: number[]): Dist {
@@ -269,6 +270,7 @@ function runHttpBench(args: string[]): Promise<number> {
 
 export async function run(args: string[]): Promise<number> {
   if (args[0] === 'http') return runHttpBench(args.slice(1));
+  if (args[0] === 'soak') return (await import('../../bench/soak.js')).runSoak(args.slice(1));
   let parsed;
   try {
     parsed = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' },

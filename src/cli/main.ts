@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // main.ts — the `forkbox` command: dispatches to one module per command
-// (serve, exec, session, sync, bench, template, image, probe); each exports
+// (serve, exec, session, sync, bench, template, image, probe, conformance); each exports
 // run(args): Promise<number>, the process exit code.
 const USAGE = `usage: forkbox <command> [options]
 
@@ -20,6 +20,8 @@ commands:
   bench http [--clients N] [--duration S]
                               fork, exec and HTTP load benchmarks
   probe                       check that this machine can run forkbox VMs
+  conformance python [--modules a,b] [--json FILE] [--jobs N] [--timeout S]
+                              CPython's own tests in forks vs the host (docs/conformance.md)
 `;
 
 type Command = { run(args: string[]): Promise<number> };
@@ -32,6 +34,7 @@ const commands: Record<string, () => Promise<Command>> = {
   template: () => import('./template.js'),
   image: () => import('./image.js'),
   probe: () => import('./probe.js'),
+  conformance: () => import('./conformance.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -17,7 +17,7 @@ export async function run(args: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   if (sub === 'ls') {
-    const list = await listTemplates();
+    const list = await listTemplates(undefined, { verify: false });
     if (values.json) {
       process.stdout.write(JSON.stringify(list.map((t) => t.manifest), null, 2) + '\n');
     } else if (!list.length) {

@@ -14,7 +14,11 @@ export const VMM_OK = 0;
 export const VMM_TIMEOUT = 8;
 export const VMM_KILLED = 9;
 
+/** The one limit on timeoutSeconds: the server's FORKBOX_MAX_TIMEOUT_SECONDS may only lower it. */
 export const MAX_TIMEOUT_SECONDS = 3600;
+/** Timeouts are whole milliseconds, rounded up: anything in (0, 0.001] s runs with a 1 ms deadline.
+ *  The VMM refuses a deadline of 0, so no request can switch its deadline off. */
+export const MIN_TIMEOUT_MS = 1;
 export const TIMEOUT_EXIT_CODE = 124;
 export const CRASH_EXIT_CODE = 137;
 
@@ -45,8 +49,15 @@ export function validateExec(req: ExecRequest, defaults: Caps): Caps & { timeout
   return {
     stdoutCap: cap(req.stdoutCap, defaults.stdoutCap, FB_MB_OUT_SIZE, 'stdoutCap'),
     stderrCap: cap(req.stderrCap, defaults.stderrCap, FB_MB_ERR_SIZE, 'stderrCap'),
-    timeoutMs: Math.round(req.timeoutSeconds * 1000),
+    timeoutMs: timeoutMs(req.timeoutSeconds),
   };
+}
+
+/** A validated timeoutSeconds as the run's deadline: whole ms, rounded up, at least MIN_TIMEOUT_MS. */
+export function timeoutMs(seconds: number): number {
+  const ms = Math.max(MIN_TIMEOUT_MS, Math.ceil(seconds * 1000));
+  if (!Number.isFinite(ms) || ms <= 0) throw invalidRequest(`timeoutSeconds must be a number in (0, ${MAX_TIMEOUT_SECONDS}]`);
+  return ms;
 }
 
 /** The runner's request (guest/runner.py reads it from the control device). */

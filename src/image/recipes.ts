@@ -4,6 +4,8 @@
 // reason it is never reached by the runner; if one is, that sandbox crashes
 // with a CPU fault, which the VMM reports — never a silent misbehaviour).
 
+import { PYTHON_RECIPE } from '../languages/python.js';
+
 export interface AcceptedRefusal { file: string; syscall: number; why: string }
 export interface ExtraFile { /** Path under guest/. */ source: string; /** Absolute image path. */ path: string; executable?: boolean }
 
@@ -19,50 +21,9 @@ export interface Recipe {
   mustExist: string[];
 }
 
-/** Modules the python runner imports before the snapshot (so execs do not pay for them). */
-const PYTHON_PRELOAD = [
-  'numpy', 'json', 're', 'math', 'cmath', 'random', 'statistics', 'decimal', 'fractions', 'collections',
-  'itertools', 'functools', 'operator', 'datetime', 'time', 'string', 'textwrap', 'io', 'csv', 'struct',
-  'base64', 'hashlib', 'hmac', 'heapq', 'bisect', 'copy', 'dataclasses', 'typing', 'enum', 'pprint',
-  'traceback', 'uuid', 'secrets', 'tempfile', 'pathlib', 'zlib', 'unicodedata', 'array', 'contextlib',
-];
-
+/** Image recipes by name: each language's own (src/languages/*), plus any built for tools. */
 export const RECIPES: Record<string, Recipe> = {
-  python: {
-    name: 'python',
-    // tzdata: zoneinfo.ZoneInfo('Europe/Paris') needs /usr/share/zoneinfo (no /etc/localtime: UTC).
-    packages: ['libc6', 'python3.11-minimal', 'libpython3.11-stdlib', 'python3-numpy', 'libblas3', 'liblapack3', 'tzdata'],
-    // The runtime reports uid/gid 1000: give it a name (getpass.getuser, pwd, ~user).
-    extraFiles: [
-      { source: 'runner.py', path: '/opt/forkbox/runner.py' },
-      { source: 'etc/passwd', path: '/etc/passwd' },
-      { source: 'etc/group', path: '/etc/group' },
-      { source: 'etc/nsswitch.conf', path: '/etc/nsswitch.conf' },
-      { source: 'etc/hosts', path: '/etc/hosts' },
-    ],
-    // -I: isolated (no PYTHON* variables, no user site, no script dir in sys.path); -B: no .pyc writes.
-    // Note -I also ignores PYTHONHASHSEED: the str hash seed is drawn once at template boot and is
-    // therefore shared by every fork of the template (see docs/image-format.md).
-    argv: ['/usr/bin/python3.11', '-I', '-B', '/opt/forkbox/runner.py', '--preload', PYTHON_PRELOAD.join(',')],
-    env: {
-      PATH: '/usr/local/bin:/usr/bin:/bin',
-      HOME: '/tmp',
-      TMPDIR: '/tmp',
-      LANG: 'C.UTF-8',
-      LC_ALL: 'C.UTF-8',
-      OPENBLAS_NUM_THREADS: '1',
-    },
-    preload: PYTHON_PRELOAD,
-    acceptedRefusals: [
-      { file: 'ld-linux-x86-64.so.2', syscall: 72, why: "ld.so's private fcntl (F_GETOWN_EX buffer at -8(%rsp)); ld.so never calls it while loading python" },
-      { file: 'ld-linux-x86-64.so.2', syscall: 13, why: "ld.so's private rt_sigaction; ld.so installs no signal handlers while loading python (libc's sigaction is rewritten)" },
-      { file: 'libc.so.6', syscall: 131, why: '__longjmp_chk sigaltstack check: only when longjmp leaves an alternate signal stack; python never longjmps' },
-    ],
-    mustExist: ['/usr/bin/python3.11', '/lib64/ld-linux-x86-64.so.2', '/usr/lib/x86_64-linux-gnu/libc.so.6',
-      '/usr/lib/x86_64-linux-gnu/libblas.so.3', '/usr/lib/x86_64-linux-gnu/liblapack.so.3', '/opt/forkbox/runner.py',
-      '/usr/lib/python3/dist-packages/numpy/__init__.py', '/usr/lib/python3.11/__pycache__/os.cpython-311.pyc', '/etc/passwd',
-      '/usr/share/zoneinfo/Europe/Paris'],
-  },
+  python: PYTHON_RECIPE,
 };
 
 export function getRecipe(name: string): Recipe {

@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'SandboxCrashed'
   | 'Unsupported'
   | 'ShuttingDown'
+  | 'MemoryBudgetExceeded'
   | 'Internal';
 
 /** What every 4xx/5xx answer carries: `{"error": "<message>", "code": "<Code>", "request_id": "…"}`. */
@@ -63,6 +64,8 @@ export const kvmUnavailable = (message: string, cause?: unknown): ForkboxError =
 export const sandboxCrashed = (message: string): ForkboxError => new ForkboxError('SandboxCrashed', 500, message);
 export const unsupported = (message: string): ForkboxError => new ForkboxError('Unsupported', 501, message);
 export const shuttingDown = (): ForkboxError => new ForkboxError('ShuttingDown', 503, 'server is shutting down', { retryAfter: 1 });
+export const memoryBudgetExceeded = (message: string, retryAfter = 1): ForkboxError =>
+  new ForkboxError('MemoryBudgetExceeded', 503, message, { retryAfter });
 export const internal = (message: string, cause?: unknown): ForkboxError =>
   new ForkboxError('Internal', 500, message, { cause });
 

@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigError, boolValue, intValue, numberValue, optionalString, stringValue, type Source } from '../lib/config.js';
+import { MAX_TIMEOUT_SECONDS } from '../engine/decode.js';
 
 export interface ServerConfig {
   host: string;
@@ -83,7 +84,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'bodyLimitBytes', flag: 'body-limit', env: 'FORKBOX_BODY_LIMIT_BYTES', kind: 'int', def: () => 2 * MiB, min: 1024, max: 256 * MiB, help: 'largest request body in bytes; beyond it: 413' },
   { key: 'maxBatch', flag: 'max-batch', env: 'FORKBOX_MAX_BATCH', kind: 'int', def: () => 64, min: 1, max: 10000, help: 'most executions in one batch request' },
   { key: 'batchParallelism', flag: 'batch-parallelism', env: 'FORKBOX_BATCH_PARALLELISM', kind: 'int', def: () => 8, min: 1, max: 1024, help: 'executions of one batch running at once' },
-  { key: 'maxTimeoutSeconds', flag: 'max-timeout', env: 'FORKBOX_MAX_TIMEOUT_SECONDS', kind: 'number', def: () => 300, min: 1, max: 86400, help: 'largest timeout_seconds a request may ask for' },
+  { key: 'maxTimeoutSeconds', flag: 'max-timeout', env: 'FORKBOX_MAX_TIMEOUT_SECONDS', kind: 'number', def: () => 300, min: 1, max: MAX_TIMEOUT_SECONDS, help: 'largest timeout_seconds a request may ask for' },
   { key: 'shutdownGraceMs', flag: 'shutdown-grace-ms', env: 'FORKBOX_SHUTDOWN_GRACE_MS', kind: 'int', def: () => 10000, min: 0, max: 600000, help: 'on SIGINT/SIGTERM, how long in-flight executions may finish before they are cancelled' },
   { key: 'metricsAuth', flag: 'metrics-auth', env: 'FORKBOX_METRICS_AUTH', kind: 'bool', def: () => true, help: 'require an API key for GET /v1/metrics (--metrics-auth=false to expose it)' },
   { key: 'logCode', flag: 'log-code', env: 'FORKBOX_LOG_CODE', kind: 'bool', def: () => false, help: 'include submitted code in the request log (off by default)' },

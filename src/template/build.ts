@@ -1,19 +1,23 @@
 // build.ts — builds and caches templates: boot a guest (the runtime with a
 // language image, or a test guest), run it to its READY doorbell, snapshot it
-// into <dir>/{memory,state,manifest.json} via a temp dir + rename. The cache
-// key covers every input, so a changed image, runtime or ABI rebuilds.
+// into <dir>/{memory,state,manifest.json} via a 0700 temp dir + rename. The
+// cache key covers every input, so a changed image, runtime or ABI rebuilds.
+// A cached template is used only after verifyTemplate (trust.ts) passes; one
+// that fails is rebuilt by buildTemplate and skipped by listTemplates.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cacheDir, runtimeElf, testGuestDir } from '../lib/paths.js';
+import { cacheDir, runtimeElf, testGuestDir, trustedCacheDir } from '../lib/paths.js';
 import { ForkboxError } from '../lib/errors.js';
+import { log } from '../lib/log.js';
+import { imagesDirOf, safeWriteFile, sha256File, syncDir, verifyTemplate, type TemplateDigests } from './trust.js';
 import { FB_ABI_VERSION, FB_ST_READY, bootArgs } from '../vmm/abi.js';
 import { Vm, type Response } from '../vmm/vmm.js';
 import { loadImageBuilder } from './image-source.js';
 
 /** Bumped when the template layout or boot procedure changes. */
-export const TEMPLATE_FORMAT = 1;
+export const TEMPLATE_FORMAT = 2;
 
 export interface TemplateManifest {
   name: string;
@@ -23,6 +27,8 @@ export interface TemplateManifest {
     argv: string[]; env: string[] };
   created: string;
   sizes: { memory: number; state: number; image?: number };
+  /** SHA-256 of the files, checked at every load (docs/security.md, cache trust). */
+  digests: TemplateDigests;
   bootMs: number;
   snapshotMs: number;
 }
@@ -49,6 +55,11 @@ export interface BuildOptions {
   bootTimeoutMs?: number;
 }
 
+export interface ListOptions {
+  /** Check each template's digests and image path, skipping those that fail (default true). */
+  verify?: boolean;
+}
+
 export const TEMPLATE_NAMES = ['python'] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 // RAM of a template's VMs: the default 512 MiB memory limit (which counts the
@@ -58,10 +69,6 @@ export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 export const DEFAULT_RAM_MB: Record<TemplateName, number> = { python: 640 };
 
 export const templatesRoot = (): string => join(cacheDir(), 'templates');
-
-async function sha256File(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
-}
 
 function buildFailed(message: string, cause?: unknown): ForkboxError {
   return new ForkboxError('TemplateBuildFailed', 500, message, cause === undefined ? {} : { cause });
@@ -107,11 +114,19 @@ async function bootAndSave(spec: BootSpec, root: string, opts: BuildOptions): Pr
   const progress = opts.onProgress ?? (() => {});
   if (!opts.force) {
     const m = await readManifest(dir);
-    if (m && m.key === spec.key) return info(spec.name, dir, m, false);
+    if (m && m.key === spec.key) {
+      try {
+        const ms = await verifyTemplate(dir, m.digests, imagesDirOf(root));
+        log.info('template.verified', { template: spec.name, key: spec.key, ms: Math.round(ms) });
+        return info(spec.name, dir, m, false);
+      } catch (e) {
+        log.warn('template.untrusted', { template: spec.name, key: spec.key, reason: (e as Error).message, action: 'rebuild' });
+      }
+    }
   }
-  await mkdir(root, { recursive: true });
+  await mkdir(root, { recursive: true, mode: 0o700 });
   const tmp = join(root, `.tmp-${spec.key.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await mkdir(tmp);
+  await mkdir(tmp, { mode: 0o700 }); // fails if anything (a planted symlink too) has the name
   let vm: Vm | null = null;
   try {
     progress(`template ${spec.name}: booting ${spec.guestElf}`);
@@ -128,6 +143,10 @@ async function bootAndSave(spec: BootSpec, root: string, opts: BuildOptions): Pr
     const snapshotMs = performance.now() - t1;
     vm.close();
     vm = null;
+    const digests: TemplateDigests = {
+      memory: await sha256File(join(tmp, 'memory')), state: await sha256File(join(tmp, 'state')),
+      ...(spec.imagePath ? { image: await sha256File(spec.imagePath) } : {}),
+    };
     const manifest: TemplateManifest = {
       name: spec.name, key: spec.key, format: TEMPLATE_FORMAT, inputs: spec.inputs,
       created: new Date().toISOString(),
@@ -136,12 +155,13 @@ async function bootAndSave(spec: BootSpec, root: string, opts: BuildOptions): Pr
         state: (await stat(join(tmp, 'state'))).size,
         ...(spec.imagePath ? { image: (await stat(spec.imagePath)).size } : {}),
       },
-      bootMs: Math.round(bootMs), snapshotMs: Math.round(snapshotMs),
+      digests, bootMs: Math.round(bootMs), snapshotMs: Math.round(snapshotMs),
     };
-    await writeFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+    await safeWriteFile(join(tmp, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
     if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
     try {
       await rename(tmp, dir);
+      await syncDir(root);
     } catch (e) {
       // Another process finished the same key first: use theirs.
       const m = await readManifest(dir);
@@ -173,6 +193,8 @@ function templateKey(parts: Record<string, unknown>): string {
 export async function buildTemplate(name: TemplateName, opts: BuildOptions = {}): Promise<TemplateInfo> {
   if (!TEMPLATE_NAMES.includes(name)) throw buildFailed(`unknown template "${String(name)}"`);
   if (!existsSync(runtimeElf)) throw buildFailed(`guest runtime not built (${runtimeElf} missing): run npm install`);
+  const root = opts.root ?? join(trustedCacheDir(), 'templates');
+  if (opts.root) trustedCacheDir(opts.root, []);
   const buildImage = await loadImageBuilder();
   const image = await buildImage(name, { onProgress: opts.onProgress ?? (() => {}) });
   const runtimeSha256 = await sha256File(runtimeElf);
@@ -188,7 +210,7 @@ export async function buildTemplate(name: TemplateName, opts: BuildOptions = {})
     name, key, guestElf: runtimeElf, imagePath: image.imagePath, argv: image.argv, env, ramSize,
     inputs: { imageKey: image.key, runtimeSha256, guestElf: runtimeElf, guestSha256: runtimeSha256, abiVersion: FB_ABI_VERSION,
       ramSize, argv: image.argv, env },
-  }, opts.root ?? templatesRoot(), opts);
+  }, root, opts);
 }
 
 /** Test guests in native/out/guests (built by `make -C native guests`). */
@@ -196,14 +218,20 @@ export const TEST_GUESTS = ['echo', 'counter', 'spin', 'crash', 'rogue', 'big'] 
 export type TestGuest = (typeof TEST_GUESTS)[number];
 
 /** Builds a template from a test guest ELF into `root` (a temp dir in tests). */
-export async function buildTestTemplate(guest: TestGuest | string, root: string, opts: Omit<BuildOptions, 'root'> = {}): Promise<TemplateInfo> {
+export async function buildTestTemplate(guest: TestGuest | string, root: string,
+  opts: Omit<BuildOptions, 'root'> & { imagePath?: string } = {}): Promise<TemplateInfo> {
   const guestElf = join(testGuestDir, `${guest}.elf`);
   if (!existsSync(guestElf)) throw buildFailed(`test guest ${guestElf} missing: run make -C native guests`);
   const guestSha256 = await sha256File(guestElf);
   const ramSize = (opts.ramSizeMb ?? 64) * 1024 * 1024;
-  const key = templateKey({ guestSha256, ramSize });
+  trustedCacheDir(root, []);
+  // An image (tests of the cache's image checks) must already sit in the
+  // root's image directory; its path joins the key like the python template's.
+  const imagePath = opts.imagePath;
+  const imageFile = imagePath ? await stat(imagePath).then((s) => ({ size: s.size, mtimeNs: (s.mtimeMs * 1e6).toFixed(0) })) : undefined;
+  const key = templateKey({ guestSha256, ramSize, ...(imagePath ? { imagePath, imageFile } : {}) });
   return bootAndSave({
-    name: guest, key, guestElf, argv: [guest], env: [], ramSize,
+    name: guest, key, guestElf, argv: [guest], env: [], ramSize, ...(imagePath ? { imagePath } : {}),
     inputs: { guestElf, guestSha256, abiVersion: FB_ABI_VERSION, ramSize, argv: [guest], env: [] },
   }, root, opts);
 }
@@ -214,7 +242,7 @@ export async function buildTestTemplate(guest: TestGuest | string, root: string,
  * files stay valid after the unlink anyway).
  */
 export async function pruneTemplates(root: string, name: string, keepKey: string): Promise<string[]> {
-  const old = (await listTemplates(root)).filter((t) => t.name === name && t.key !== keepKey);
+  const old = (await listTemplates(root, { verify: false })).filter((t) => t.name === name && t.key !== keepKey);
   const removed: string[] = [];
   for (const t of old.slice(1)) {
     await rm(t.dir, { recursive: true, force: true });
@@ -223,20 +251,38 @@ export async function pruneTemplates(root: string, name: string, keepKey: string
   return removed;
 }
 
-/** Lists the templates in the cache (newest first). */
-export async function listTemplates(root = templatesRoot()): Promise<TemplateInfo[]> {
+/**
+ * Lists the templates in the cache (newest first). With `verify` (the
+ * default: a server loading from this list) the cache dir must be trusted and
+ * each template must pass verifyTemplate; one that fails is left out and
+ * logged as template.untrusted.
+ */
+export async function listTemplates(root?: string, opts: ListOptions = {}): Promise<TemplateInfo[]> {
   const { readdir } = await import('node:fs/promises');
+  const verify = opts.verify ?? true;
+  const dirRoot = root ?? (verify ? join(trustedCacheDir(), 'templates') : templatesRoot());
+  if (root && verify) trustedCacheDir(root, []);
   let names: string[];
   try {
-    names = await readdir(root);
+    names = await readdir(dirRoot);
   } catch {
     return [];
   }
   const out: TemplateInfo[] = [];
   for (const n of names) {
     if (n.startsWith('.')) continue;
-    const m = await readManifest(join(root, n));
-    if (m) out.push(info(m.name, join(root, n), m, false));
+    const dir = join(dirRoot, n);
+    const m = await readManifest(dir);
+    if (!m) continue;
+    if (verify) {
+      try {
+        await verifyTemplate(dir, m.digests, imagesDirOf(dirRoot));
+      } catch (e) {
+        log.warn('template.untrusted', { template: m.name, key: m.key, reason: (e as Error).message, action: 'skip' });
+        continue;
+      }
+    }
+    out.push(info(m.name, dir, m, false));
   }
   return out.sort((a, b) => b.manifest.created.localeCompare(a.manifest.created));
 }

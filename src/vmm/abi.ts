@@ -22,6 +22,7 @@ export const FB_MB_REQ_SIZE = 0x800000;
 export const FB_MB_OUT_SIZE = 0x1000000;
 export const FB_MB_ERR_SIZE = 0x800000;
 export const FB_ENTROPY_SIZE = 64;
+export const FB_MAILBOX_SIZE = 0x4000000;
 export const FB_BOOT_ARGS_MAX = 0x1000 - 128;
 
 export const FB_RAM_MIN = 64 * 1024 * 1024;

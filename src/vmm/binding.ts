@@ -51,6 +51,9 @@ export interface NativeResponse {
   detail: string;
   exits: number;
   runNs: number;
+  /** As the guest reports them (informational, never a bound): arena bytes in use, and the most since the exec began. */
+  arenaUsed: number;
+  arenaPeak: number;
 }
 
 export interface NativeForkRun {
@@ -73,7 +76,7 @@ export interface Addon {
   probe(): NativeProbe;
   /** 2n ns: [0,n) create + teardown, [n,2n) the creation part alone. */
   benchFloor(ramSize: number, n: number): Float64Array;
-  bootVm(cfg: { ramSize: number; guestElf: string; imagePath?: string; args: Buffer }): NativeVm;
+  bootVm(cfg: { ramSize: number; guestElf: string; imagePath?: string; args: Buffer; testMmioHole?: boolean }): NativeVm;
   start(vm: NativeVm, timeoutNs: number, cb: Callback<NativeResponse>): void;
   openSnapshot(memPath: string, statePath: string): NativeSnapshot;
   snapshotRamSize(snap: NativeSnapshot): number;
@@ -86,8 +89,9 @@ export interface Addon {
   /** Forks, runs one request and, when `destroy` is set, destroys the fork on its worker.
    *  Returns the vm handle at once so the caller can kick it while it runs. */
   forkRun(snap: NativeSnapshot, pool: NativePool | null, req: NativeRequest, destroy: boolean,
-    cb: Callback<NativeForkRun>): NativeVm;
+    cb: Callback<NativeForkRun>, gone?: () => void): NativeVm;
   kick(vm: NativeVm): void;
+  privateBytes(vm: NativeVm): number;
   saveSnapshot(vm: NativeVm, memPath: string, statePath: string, cb: Callback<void>): void;
   /** A live fork (stopped at a doorbell) as a child snapshot; the vm is re-based onto it. */
   deriveSnapshot(vm: NativeVm, cb: Callback<NativeSnapshot>): void;
@@ -96,7 +100,8 @@ export interface Addon {
   openChildSnapshot(root: NativeSnapshot, memPath: string, statePath: string): NativeSnapshot;
   /** Pages a child holds (0 for a root). */
   snapshotPages(snap: NativeSnapshot): number;
-  close(handle: NativeHandle): void;
+  /** For a vm, `gone` is called once its memory is released. */
+  close(handle: NativeHandle, gone?: () => void): void;
   stats(): NativeStats;
 }
 

@@ -82,10 +82,20 @@ export interface RunRequest {
   errCap?: number;
   /** Arena bytes the program may use (0 = all RAM). */
   memLimit?: number;
-  /** Deadline in milliseconds (0 = none). */
-  timeoutMs?: number;
+  /** Deadline in milliseconds, > 0 (required: every run is finite). */
+  timeoutMs: number;
   /** FB_ENTROPY_SIZE bytes; default: fresh randomness from the host. */
   entropy?: Buffer;
+}
+
+/** Longest deadline the VMM layer accepts (a week); the engine's own cap is lower. */
+export const MAX_RUN_TIMEOUT_MS = 7 * 24 * 3600e3;
+
+/** A run's deadline in ns: required, finite, > 0, rounded up (never down to 0 = refused). */
+export function deadlineNs(timeoutMs: number): number {
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_RUN_TIMEOUT_MS)
+    throw new RangeError(`timeoutMs must be in (0, ${MAX_RUN_TIMEOUT_MS}]: every run has a deadline`);
+  return Math.max(1, Math.ceil(timeoutMs * 1e6));
 }
 
 function toNativeRequest(r: RunRequest): NativeRequest {
@@ -96,8 +106,6 @@ function toNativeRequest(r: RunRequest): NativeRequest {
     if (!Number.isSafeInteger(x) || x < 0 || x > max) throw new RangeError(`${name} must be 0..${max}`);
     return x;
   };
-  const timeoutMs = r.timeoutMs ?? 0;
-  if (!Number.isFinite(timeoutMs) || timeoutMs < 0 || timeoutMs > 7 * 24 * 3600e3) throw new RangeError('timeout out of range');
   if (r.entropy && r.entropy.length !== FB_ENTROPY_SIZE) throw new RangeError(`entropy must be ${FB_ENTROPY_SIZE} bytes`);
   if (!Number.isInteger(r.kind) || r.kind < 0 || r.kind > 0xffffffff) throw new RangeError('bad request kind');
   return {
@@ -106,7 +114,7 @@ function toNativeRequest(r: RunRequest): NativeRequest {
     outCap: cap(r.outCap, FB_MB_OUT_SIZE, 'outCap'),
     errCap: cap(r.errCap, FB_MB_ERR_SIZE, 'errCap'),
     memLimit: cap(r.memLimit, FB_RAM_MAX, 'memLimit'),
-    timeoutNs: Math.round(timeoutMs * 1e6),
+    timeoutNs: deadlineNs(r.timeoutMs),
     ...(r.entropy ? { entropy: r.entropy } : {}),
   };
 }
@@ -129,18 +137,20 @@ export class Vm {
     return this.#h;
   }
 
-  /** Boots a static guest ELF (not started: call start()). */
-  static boot(cfg: { ramSize: number; guestElf: string; imagePath?: string; args?: Buffer }): Vm {
+  /** Boots a static guest ELF (not started: call start()). `testMmioHole`
+   *  (tests only) maps the slot-less page whose access is an MMIO exit;
+   *  production guests never have it, an access there is a #PF. */
+  static boot(cfg: { ramSize: number; guestElf: string; imagePath?: string; args?: Buffer; testMmioHole?: boolean }): Vm {
     checkRamSize(cfg.ramSize);
     const args = cfg.args ?? Buffer.alloc(0);
     return new Vm(loadAddon().bootVm({ ramSize: cfg.ramSize, guestElf: cfg.guestElf, args,
-      ...(cfg.imagePath ? { imagePath: cfg.imagePath } : {}) }));
+      ...(cfg.imagePath ? { imagePath: cfg.imagePath } : {}), ...(cfg.testMmioHole ? { testMmioHole: true } : {}) }));
   }
 
   /** First run of a booted VM: to the guest's first doorbell (READY expected). */
   start(timeoutMs: number): Promise<NativeResponse> {
     const h = this.#handle();
-    return promisify((cb) => loadAddon().start(h, Math.round(timeoutMs * 1e6), cb));
+    return promisify((cb) => loadAddon().start(h, deadlineNs(timeoutMs), cb));
   }
 
   run(req: RunRequest): Promise<NativeResponse> {
@@ -151,6 +161,12 @@ export class Vm {
 
   echo(payload: Buffer | string, timeoutMs = 5000): Promise<NativeResponse> {
     return this.run({ kind: FB_REQ_ECHO, payload, timeoutMs });
+  }
+
+  /** Host memory this VM holds privately (copy-on-write copies of its RAM + its mailbox pages),
+   *  bytes. About 1 ms per GiB of RAM; call between runs (a kept sandbox), not per exec. */
+  privateBytes(): number {
+    return loadAddon().privateBytes(this.#handle());
   }
 
   /** Ends the current (or next) run with outcome "killed". No-op once closed. */
@@ -175,10 +191,11 @@ export class Vm {
       .then((n) => Snapshot.fromNative(n, root));
   }
 
-  /** Destroys the VM on its worker (after any run in flight). Idempotent. */
-  close(): void {
-    if (!this.#h) return;
-    loadAddon().close(this.#h);
+  /** Destroys the VM on its worker (after any run in flight). Idempotent.
+   *  `gone` is called once the VM's memory is released (at once if already closed). */
+  close(gone?: () => void): void {
+    if (!this.#h) { gone?.(); return; }
+    loadAddon().close(this.#h, gone);
     this.#h = null;
   }
 
@@ -275,9 +292,10 @@ export class Snapshot {
   /**
    * Forks and runs one request in a single hand-off to a worker; the fork is
    * destroyed right after (destroy=true) or returned as `vm`. `kick` ends the
-   * run early with outcome "killed" (e.g. on an abort signal).
+   * run early with outcome "killed" (e.g. on an abort signal). With destroy,
+   * `onGone` is called once the fork's memory is released (the answer comes first).
    */
-  forkRun(req: RunRequest, opts: { pool?: Pool | null; destroy?: boolean } = {}): {
+  forkRun(req: RunRequest, opts: { pool?: Pool | null; destroy?: boolean; onGone?: () => void } = {}): {
     done: Promise<ForkRunResult & { vm: Vm | null }>;
     kick: () => void;
   } {
@@ -297,7 +315,7 @@ export class Snapshot {
         }
         if (destroy && vmh) addon.close(vmh);
         resolve({ ...v, vm: destroy || !vmh ? null : Vm.fromNative(vmh) });
-      });
+      }, destroy ? opts.onGone : undefined);
     });
     return { done, kick: () => { if (vmh && !finished) addon.kick(vmh); } };
   }

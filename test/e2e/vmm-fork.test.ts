@@ -1,7 +1,8 @@
 // vmm-fork.test.ts — the native binding and the typed wrapper against the tiny
 // test guests (native/out/guests): echo round trip, counter isolation between
-// forks, timeout, kick, crash detail, rogue guests, a 1 MiB response, and no
-// fd or VM growth over many forks. Needs /dev/kvm; otherwise prints one
+// forks, timeout, kick, crash detail, rogue guests, the MMIO test hole (test
+// vms only), required finite deadlines, a 1 MiB response, and no fd or VM
+// growth over many forks. Needs /dev/kvm; otherwise prints one
 // "skipped:" line and passes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testGuestDir } from '../../src/lib/paths.js';
 import { FB_REQ_ECHO, FB_ST_DONE } from '../../src/vmm/abi.js';
-import { Pool, Snapshot, probe, stats, type Vm } from '../../src/vmm/vmm.js';
+import { Pool, Snapshot, Vm, probe, stats } from '../../src/vmm/vmm.js';
 import { buildTestTemplate, type TemplateInfo } from '../../src/template/build.js';
 
 const OK = 0, CRASH_FAULT = 1, CRASH_IO = 2, CRASH_MMIO = 3, CRASH_PROTOCOL = 7, TIMEOUT = 8, KILLED = 9;
@@ -96,7 +97,7 @@ if (!p.available || !guestsBuilt) {
 
     test('kick ends a run in flight', { timeout: 20_000 }, async () => {
       const vm = await snaps.spin!.fork();
-      const pr = vm.run({ ...echo('go'), timeoutMs: 0 });
+      const pr = vm.run({ ...echo('go'), timeoutMs: 60_000 });
       setTimeout(() => vm.kick(), 100);
       const r = await pr;
       assert.equal(r.outcomeCode, KILLED, r.outcome);
@@ -104,7 +105,7 @@ if (!p.available || !guestsBuilt) {
     });
 
     test('kick before the fork exists (forkRun) ends its run', { timeout: 20_000 }, async () => {
-      const fr = snaps.spin!.forkRun({ ...echo('go'), timeoutMs: 0 });
+      const fr = snaps.spin!.forkRun({ ...echo('go'), timeoutMs: 60_000 });
       fr.kick();
       const r = await fr.done;
       assert.equal(r.response.outcomeCode, KILLED);
@@ -126,7 +127,7 @@ if (!p.available || !guestsBuilt) {
 
     test('rogue guests are contained', async () => {
       // A port other than the doorbell is refused by the TSS I/O bitmap (#GP) or seen as an I/O exit.
-      const cases: [string, number][] = [['mmio', CRASH_MMIO], ['port', -1], ['fport', -1], ['outlen', CRASH_PROTOCOL],
+      const cases: [string, number][] = [['port', -1], ['fport', -1], ['outlen', CRASH_PROTOCOL],
         ['status', CRASH_PROTOCOL], ['ack', CRASH_PROTOCOL]];
       for (const [what, outcome] of cases) {
         const r = (await snaps.rogue!.forkRun(echo(what)).done).response;
@@ -138,6 +139,37 @@ if (!p.available || !guestsBuilt) {
       }
       const r = (await snaps.echo!.forkRun(echo('still fine')).done).response;
       assert.equal(r.stdout.toString(), 'still fine');
+    });
+
+    test('the MMIO test hole: absent from production-path forks (#PF), an MMIO exit only for a test vm that asks', async () => {
+      const r = (await snaps.rogue!.forkRun(echo('mmio')).done).response;
+      assert.equal(r.outcomeCode, CRASH_FAULT, `${r.outcome} ${r.detail}`);
+      assert.equal(r.faultVector, 14);
+      assert.equal(r.faultCr2, 0xC0000000 + 0x4000000);
+      const vm = Vm.boot({ ramSize: 64 << 20, guestElf: join(testGuestDir, 'rogue.elf'), testMmioHole: true });
+      try {
+        const ready = await vm.start(5000);
+        assert.equal(ready.outcomeCode, OK, ready.detail);
+        const m = await vm.run(echo('mmio'));
+        assert.equal(m.outcomeCode, CRASH_MMIO, `${m.outcome} ${m.detail}`);
+        assert.equal(m.mmioAddr, 0xC0000000 + 0x4000000);
+      } finally {
+        vm.close();
+      }
+    });
+
+    test('every run needs a finite deadline: timeoutMs 0 is refused before the guest runs', async () => {
+      const vm = await snaps.echo!.fork();
+      try {
+        assert.throws(() => vm.run({ ...echo('x'), timeoutMs: 0 }), RangeError);
+        assert.throws(() => vm.run({ kind: FB_REQ_ECHO } as unknown as Parameters<Vm['run']>[0]), RangeError);
+        // Sub-nanosecond deadlines round up to a real (tiny) deadline, never to "none".
+        const r = await snaps.spin!.forkRun({ ...echo('go'), timeoutMs: 1e-7 }).done;
+        assert.equal(r.response.outcomeCode, TIMEOUT, r.response.outcome);
+        assert.equal((await vm.run(echo('still'))).stdout.toString(), 'still');
+      } finally {
+        vm.close();
+      }
     });
 
     test('big: a 1 MiB response arrives whole', async () => {

@@ -19,7 +19,7 @@ function resp(over: Partial<Response>): Response {
     outcome: 'ok', outcomeCode: 0, status: abi.FB_ST_DONE, exitCode: 0, outFlags: 0,
     result: Buffer.alloc(0), stdout: Buffer.alloc(0), stderr: Buffer.alloc(0),
     faultVector: 0, faultError: 0, faultRip: 0, faultCr2: 0, exitReason: 0, ioPort: 0, mmioAddr: 0,
-    detail: '', exits: 1, runNs: 1000, ...over,
+    detail: '', exits: 1, runNs: 1000, arenaUsed: 0, arenaPeak: 0, ...over,
   };
 }
 const t = { forkMs: 0.1, execMs: 1, totalMs: 1.2 };
@@ -28,6 +28,21 @@ const o = { timeoutSeconds: 5, cancelled: false };
 test('validateExec accepts a good request and applies default caps', () => {
   assert.deepEqual(validateExec(base, caps), { stdoutCap: 1024, stderrCap: 2048, timeoutMs: 5000 });
   assert.equal(validateExec({ ...base, stdoutCap: 10 }, caps).stdoutCap, 10);
+});
+
+test('validateExec: every timeout becomes a finite deadline of whole ms, rounded up', () => {
+  // 0.0001 s used to round to 0 ms, which the VMM read as "no deadline".
+  for (const [sec, ms] of [[0.0001, 1], [1e-9, 1], [0.0004999, 1], [0.001, 1], [0.0011, 2], [0.5, 500], [3600, 3600_000]] as const)
+    assert.equal(validateExec({ ...base, timeoutSeconds: sec }, caps).timeoutMs, ms, `${sec} s`);
+  assert.throws(() => validateExec({ ...base, timeoutSeconds: Number.MIN_VALUE * 0 }, caps), (e: { code?: string }) => e.code === 'InvalidRequest');
+});
+
+test('the server config takes its largest timeout from the engine', async () => {
+  const { MAX_TIMEOUT_SECONDS } = await import('../../src/engine/decode.js');
+  const { loadServerConfig: loadConfig } = await import('../../src/server/config.js');
+  assert.equal(MAX_TIMEOUT_SECONDS, 3600);
+  assert.throws(() => loadConfig(['--max-timeout', String(MAX_TIMEOUT_SECONDS + 1)], {}));
+  assert.equal(loadConfig(['--max-timeout', String(MAX_TIMEOUT_SECONDS)], {}).maxTimeoutSeconds, MAX_TIMEOUT_SECONDS);
 });
 
 test('validateExec rejects bad requests', () => {

@@ -26,10 +26,10 @@ test('listTemplates: newest first, incomplete and temp dirs ignored', async () =
     fake(root, 'b', 'python', '2026-01-03T00:00:00Z');
     fake(root, 'c', 'python', '2026-01-02T00:00:00Z', false);
     mkdirSync(join(root, '.tmp-x'));
-    const l = await listTemplates(root);
+    const l = await listTemplates(root, { verify: false });
     assert.deepEqual(l.map((t) => t.key), ['b', 'a']);
     assert.equal(l[0]!.memPath, join(root, 'b', 'memory'));
-    assert.deepEqual(await listTemplates(join(root, 'missing')), []);
+    assert.deepEqual(await listTemplates(join(root, 'missing'), { verify: false }), []);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

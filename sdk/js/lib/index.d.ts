@@ -101,6 +101,9 @@ export declare class Unsupported extends ForkboxError {
 /** 503: the server is shutting down. */
 export declare class ShuttingDown extends ForkboxError {
 }
+/** 503: the server's memory budget for live sandboxes is used up; retry later. */
+export declare class MemoryBudgetExceeded extends ForkboxError {
+}
 /** 500: an unexpected server error; quote requestId when reporting it. */
 export declare class Internal extends ForkboxError {
 }

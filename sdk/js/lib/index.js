@@ -71,6 +71,9 @@ export class Unsupported extends ForkboxError {
 /** 503: the server is shutting down. */
 export class ShuttingDown extends ForkboxError {
 }
+/** 503: the server's memory budget for live sandboxes is used up; retry later. */
+export class MemoryBudgetExceeded extends ForkboxError {
+}
 /** 500: an unexpected server error; quote requestId when reporting it. */
 export class Internal extends ForkboxError {
 }
@@ -83,7 +86,7 @@ export class UnexpectedResponse extends ForkboxError {
 /** API error code → class. */
 export const ERROR_CLASSES = {
     InvalidRequest, PayloadTooLarge, Unauthorized, Forbidden, RateLimited, Overloaded, NotFound, Conflict, Gone, TemplateNotReady,
-    TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed, Unsupported, ShuttingDown, Internal,
+    TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed, Unsupported, ShuttingDown, MemoryBudgetExceeded, Internal,
     ConnectionError, UnexpectedResponse,
 };
 export function fromWire(r) {

@@ -102,6 +102,8 @@ export class SandboxCrashed extends ForkboxError {}
 export class Unsupported extends ForkboxError {}
 /** 503: the server is shutting down. */
 export class ShuttingDown extends ForkboxError {}
+/** 503: the server's memory budget for live sandboxes is used up; retry later. */
+export class MemoryBudgetExceeded extends ForkboxError {}
 /** 500: an unexpected server error; quote requestId when reporting it. */
 export class Internal extends ForkboxError {}
 /** The server could not be reached (DNS, refused, reset, client timeout). */
@@ -114,7 +116,7 @@ type ErrorClass = new (code: string, status: number, message: string, requestId?
 /** API error code → class. */
 export const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
   InvalidRequest, PayloadTooLarge, Unauthorized, Forbidden, RateLimited, Overloaded, NotFound, Conflict, Gone, TemplateNotReady,
-  TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed, Unsupported, ShuttingDown, Internal,
+  TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed, Unsupported, ShuttingDown, MemoryBudgetExceeded, Internal,
   ConnectionError, UnexpectedResponse,
 };
 

@@ -13,8 +13,8 @@ Example::
 """
 
 from .errors import (  # noqa: F401
-    ERROR_CLASSES, Conflict, ConnectionError, ForkboxError, Gone, ImageBuildFailed, Internal, InvalidRequest,
-    Forbidden, KvmUnavailable, NotFound, Overloaded, PayloadTooLarge, RateLimited, SandboxCrashed, ShuttingDown,
+    ERROR_CLASSES, ConnectionError, ForkboxError, ImageBuildFailed, Internal, InvalidRequest,
+    Conflict, Forbidden, Gone, KvmUnavailable, MemoryBudgetExceeded, NotFound, Overloaded, PayloadTooLarge, RateLimited, SandboxCrashed, ShuttingDown,
     TemplateBuildFailed, TemplateNotReady, Unauthorized, UnexpectedResponse, Unsupported,
 )
 from .sandbox import ExecResult, Sandbox  # noqa: F401

@@ -101,6 +101,10 @@ class ShuttingDown(ForkboxError):
     """503: the server is shutting down."""
 
 
+class MemoryBudgetExceeded(ForkboxError):
+    """503: the server's memory budget for live sandboxes is used up; retry later."""
+
+
 class Internal(ForkboxError):
     """500: an unexpected server error; quote ``request_id`` when reporting it."""
 
@@ -116,5 +120,5 @@ class UnexpectedResponse(ForkboxError):
 ERROR_CLASSES = {cls.__name__: cls for cls in (
     InvalidRequest, PayloadTooLarge, Unauthorized, Forbidden, RateLimited, Overloaded, NotFound, Conflict, Gone,
     TemplateNotReady, TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed,
-    Unsupported, ShuttingDown, Internal, ConnectionError, UnexpectedResponse,
+    Unsupported, ShuttingDown, MemoryBudgetExceeded, Internal, ConnectionError, UnexpectedResponse,
 )}

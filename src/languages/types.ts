@@ -1,0 +1,43 @@
+// types.ts — what a language is to forkbox: one module per language owns its
+// image recipe, the RAM its template boots with, the runner protocol (how an
+// exec request is encoded for the runner inside the guest, how its answer is
+// read) and the warm-up exec. The engine, the template builder and the server
+// know languages only through this shape (see src/languages/index.ts).
+import type { Recipe } from '../image/recipes.js';
+
+/** What the runner is asked to do in one exec. */
+export interface RunnerRequest {
+  code: string;
+  env?: Record<string, string>;
+  stdin?: string;
+  /** Run in the session's one namespace (REPL semantics); else fresh globals. */
+  session?: boolean;
+  /** Reseed the program's RNGs from the request's entropy (always for one-shot execs). */
+  reseed?: boolean;
+  /** Directory to enter first (a session's first exec). */
+  cwd?: string;
+}
+
+/** What the runner answered in the result area. */
+export interface RunnerAnswer {
+  exitCode?: number;
+  /** repr (or inspect) of a session exec's last expression. */
+  result?: string;
+  resultTruncated?: boolean;
+}
+
+export interface LanguageModule {
+  /** Canonical name, as `language` in the API and as the template's name. */
+  readonly name: string;
+  /** Other names clients send (Zeroboot's clients send "node"). */
+  readonly aliases: readonly string[];
+  readonly recipe: Recipe;
+  /** Template RAM, MiB (raised by the engine when the memory limit needs more). */
+  readonly ramMb: number;
+  /** Fixed platform code a warm fork runs once before serving a user (no output). */
+  readonly warmupCode: string;
+  /** Host-side preparation of user code (e.g. TypeScript → JavaScript); a compile error is the program's failure. */
+  prepare?(code: string): { code: string } | { error: string };
+  encodeRequest(req: RunnerRequest): Buffer;
+  decodeAnswer(result: Buffer): RunnerAnswer;
+}
