@@ -16,6 +16,8 @@ import { DEFAULT_RAM_MB, buildTemplate, listTemplates, type TemplateInfo } from 
 import { decodeResponse, encodePayload, newExecId, validateExec, vmmCap, VMM_TIMEOUT } from './decode.js';
 import { Sandbox } from './sandbox.js';
 import type { Engine, EngineHealth, ExecRequest, ExecResult, Language } from './types.js';
+import { LANGUAGE_MODULES, languageModule, templateOf } from '../languages/index.js';
+import type { TemplateName } from '../template/build.js';
 
 export { Sandbox } from './sandbox.js';
 
@@ -47,7 +49,7 @@ export interface EngineOptions {
 
 export const DEFAULT_CAP = 1024 * 1024;
 
-interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null; forkCost: number }
+interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null; forkCost: number; pool: Pool | null }
 
 /** Runs one exec in an already-warmed fork and destroys the fork afterwards. */
 function runWarm({ vm }: WarmFork, req: RunRequest): { done: Promise<{ response: Response; forkNs: number; runNs: number }>; kick: () => void } {
@@ -65,6 +67,7 @@ export class ForkboxEngine implements Engine {
   #liveForks = 0;
   #sandboxes = new Set<Sandbox>();
   readonly budget: MemoryBudget;
+  #explicitRam = false;
 
   constructor(opts: EngineOptions) {
     const memLimitMb = opts.memLimitMb ?? 512;
@@ -88,8 +91,11 @@ export class ForkboxEngine implements Engine {
       onProgress: opts.onProgress,
     };
     if (this.opts.memLimitMb > this.opts.ramSizeMb) throw new RangeError('memLimitMb must not exceed ramSizeMb');
-    this.#templates.set('python', { building: true });
-    this.#ready = this.#load('python');
+    // One template per image recipe of the language modules (typescript runs in javascript's).
+    const names = [...new Set(LANGUAGE_MODULES.map(templateOf))];
+    for (const n of names) this.#templates.set(n, { building: true });
+    this.#explicitRam = opts.ramSizeMb !== undefined;
+    this.#ready = Promise.all(names.map((n) => this.#load(n))).then(() => {});
     this.#ready.catch(() => {}); // reported through ready()/health()/exec()
   }
 
@@ -101,26 +107,32 @@ export class ForkboxEngine implements Engine {
       if (!workersConfigured()) setWorkers(this.opts.workers);
       let info: TemplateInfo | undefined;
       if (this.opts.buildIfMissing) {
-        info = await buildTemplate(lang, { force: this.opts.forceBuild, ramSizeMb: this.opts.ramSizeMb,
+        // A module's own RAM (node's idle arena is larger) unless the caller fixed one.
+        const mod = languageModule(lang);
+        const ramSizeMb = this.#explicitRam || !mod ? this.opts.ramSizeMb : Math.max(this.opts.ramSizeMb, mod.ramMb);
+        info = await buildTemplate(lang as TemplateName, { force: this.opts.forceBuild, ramSizeMb,
           ...(this.opts.onProgress ? { onProgress: this.opts.onProgress } : {}) });
       } else {
         info = (await listTemplates()).find((t) => t.name === lang);
         if (!info) throw templateNotReady(`no ${lang} template in the cache (run: forkbox template build ${lang})`);
       }
       const snapshot = new Snapshot(info.memPath, info.statePath);
-      if (!this.#pool) {
+      // The shell pool serves python (bound to its RAM size); other templates fork fresh shells
+      // (their warm forks hide that cost).
+      if (lang === 'python' && !this.#pool) {
         this.#pool = new Pool(this.opts.poolSize, snapshot.ramSize);
         this.#pool.bind(snapshot);
       }
+      const pool = lang === 'python' ? this.#pool : null;
       // What one fork can make the host hold: every page of its RAM slot and of its mailbox.
       const forkCost = snapshot.ramSize + FB_MAILBOX_SIZE;
       if (forkCost > this.budget.limit)
         log.warn('memory.budget_too_small', { budgetMb: this.opts.memBudgetMb, forkCostMb: forkCost / 1048576 });
       const warm = this.opts.warmForks > 0
-        ? new WarmPool(snapshot, this.#pool, { target: this.opts.warmForks, memLimit: this.opts.memLimitMb * 1024 * 1024,
+        ? new WarmPool(snapshot, pool, { target: this.opts.warmForks, memLimit: this.opts.memLimitMb * 1024 * 1024,
           outCap: this.opts.stdoutCap, errCap: this.opts.stderrCap, budget: this.budget, forkCost })
         : null;
-      slot.loaded = { info, snapshot, warm, forkCost };
+      slot.loaded = { info, snapshot, warm, forkCost, pool };
       log.info('template.loaded', { template: lang, key: info.key, built: info.built });
     } catch (e) {
       slot.error = e instanceof ForkboxError ? e
@@ -137,7 +149,8 @@ export class ForkboxEngine implements Engine {
   }
 
   #template(lang: Language): Loaded {
-    const slot = this.#templates.get(lang);
+    const m = languageModule(lang);
+    const slot = this.#templates.get(m ? templateOf(m) : lang);
     if (slot?.loaded) return slot.loaded;
     if (slot?.error) throw slot.error;
     throw templateNotReady(`the ${lang} template is still being prepared`);
@@ -151,7 +164,7 @@ export class ForkboxEngine implements Engine {
     const charge = this.budget.reserve(t.forkCost, 'a sandbox');
     let vm: Vm;
     try {
-      vm = await t.snapshot.fork(this.#pool);
+      vm = await t.snapshot.fork(t.pool);
     } catch (e) {
       charge.release();
       throw e;
@@ -182,6 +195,13 @@ export class ForkboxEngine implements Engine {
   async exec(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
     if (this.#closing) throw shuttingDown();
     const v = validateExec(req, this.opts);
+    const mod = languageModule(req.language);
+    if (mod?.prepare) {
+      // Host-side preparation (TypeScript → JavaScript): its failure is the program's (stderr, exit 1).
+      const p = mod.prepare(req.code);
+      if ('error' in p) return preparedFailure(newExecId(), p.error, v.stderrCap);
+      req = { ...req, code: p.code };
+    }
     const payload = encodePayload(req);
     const t = this.#template(req.language);
     const id = newExecId();
@@ -195,7 +215,7 @@ export class ForkboxEngine implements Engine {
     let fr: ReturnType<typeof runWarm>;
     try {
       if (!warm) charge = this.budget.reserve(t.forkCost, 'an exec');
-      fr = warm ? runWarm(warm, runReq) : t.snapshot.forkRun(runReq, { pool: this.#pool, destroy: true });
+      fr = warm ? runWarm(warm, runReq) : t.snapshot.forkRun(runReq, { pool: t.pool, destroy: true });
     } catch (e) {
       charge?.release();
       if (warm) warm.vm.close();
@@ -256,12 +276,14 @@ export class ForkboxEngine implements Engine {
 
   /** Warm-fork pool counters of a language (null when warming is off). */
   warmStats(lang: Language = 'python'): ReturnType<WarmPool['stats']> | null {
-    return this.#templates.get(lang)?.loaded?.warm?.stats() ?? null;
+    const m = languageModule(lang);
+    return this.#templates.get(m ? templateOf(m) : lang)?.loaded?.warm?.stats() ?? null;
   }
 
   /** The loaded template of a language (for benchmarks and the CLI). */
   templateInfo(lang: Language = 'python'): TemplateInfo | undefined {
-    return this.#templates.get(lang)?.loaded?.info;
+    const m = languageModule(lang);
+    return this.#templates.get(m ? templateOf(m) : lang)?.loaded?.info;
   }
 
   async close(graceMs = 10_000): Promise<void> {
@@ -287,6 +309,16 @@ export class ForkboxEngine implements Engine {
     this.#pool = null;
     log.info('engine.closed', {});
   }
+}
+
+/** The result of an exec whose code failed host-side preparation (a TypeScript syntax error). */
+function preparedFailure(id: string, message: string, stderrCap: number): ExecResult {
+  const buf = Buffer.from(message, 'utf8');
+  const cut = buf.length > stderrCap;
+  return {
+    id, outcome: 'exited', exitCode: 1, stdout: '', stderr: (cut ? buf.subarray(0, stderrCap) : buf).toString('utf8'),
+    stdoutTruncated: false, stderrTruncated: cut, forkTimeMs: 0, execTimeMs: 0, totalTimeMs: 0,
+  } as ExecResult;
 }
 
 /** Creates the engine and starts loading its templates; await engine.ready() before exec. */
