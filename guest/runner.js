@@ -189,8 +189,42 @@ function statusOf(code) {
   return Number.isInteger(n) ? n & 0xff : 1;
 }
 
+// Timers the program set, so an exit (process.exit, an uncaught error) cancels them
+// like a real exit would: nothing the program scheduled runs afterwards.
+const timersMod = require('timers');
+const rawSetImmediate = timersMod.setImmediate;
+const liveTimers = new Map(); // timer -> its clear function
+function tracked(orig, clear, repeats) {
+  const wrapped = function (cb, ...args) {
+    if (typeof cb !== 'function') return orig(cb, ...args);
+    const owner = current;
+    const t = orig(function (...a) {
+      if (!repeats) liveTimers.delete(t);
+      if (owner && owner.done) return undefined;
+      return cb.apply(this, a);
+    }, ...args);
+    liveTimers.set(t, clear);
+    return t;
+  };
+  for (const k of Object.getOwnPropertySymbols(orig)) wrapped[k] = orig[k]; // util.promisify.custom
+  return wrapped;
+}
+function untracked(clear) {
+  return function (t) { liveTimers.delete(t); return clear(t); };
+}
+{
+  const { setTimeout: st, setInterval: si, setImmediate: sm, clearTimeout: ct, clearInterval: ci, clearImmediate: cm } = timersMod;
+  const api = {
+    setTimeout: tracked(st, ct, false), setInterval: tracked(si, ci, true), setImmediate: tracked(sm, cm, false),
+    clearTimeout: untracked(ct), clearInterval: untracked(ci), clearImmediate: untracked(cm),
+  };
+  Object.assign(globalThis, api);
+  Object.assign(timersMod, api);
+}
+
 function cancelPending() {
-  // like a real exit: nothing scheduled by the program runs afterwards
+  for (const [t, clear] of liveTimers) clear(t);
+  liveTimers.clear();
   for (const h of process._getActiveHandles()) {
     if (h === stdout || h === stderr) continue;
     try {
@@ -336,12 +370,12 @@ function serve() {
     runRequest(Buffer.from('{"code":"void 0"}'));
     current.done = true; // warm-up answers go nowhere
     current = null;
-    setImmediate(noop);
+    rawSetImmediate(noop);
     return;
   }
   const payload = readRequest();
   runRequest(payload);
-  setImmediate(noop); // the loop must turn again for 'beforeExit' to come back
+  rawSetImmediate(noop); // the loop must turn again for 'beforeExit' to come back
 }
 function noop() {}
 process.on('beforeExit', serve);

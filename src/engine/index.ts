@@ -130,7 +130,8 @@ export class ForkboxEngine implements Engine {
         log.warn('memory.budget_too_small', { budgetMb: this.opts.memBudgetMb, forkCostMb: forkCost / 1048576 });
       const warm = this.opts.warmForks > 0
         ? new WarmPool(snapshot, pool, { target: this.opts.warmForks, memLimit: this.opts.memLimitMb * 1024 * 1024,
-          outCap: this.opts.stdoutCap, errCap: this.opts.stderrCap, budget: this.budget, forkCost })
+          outCap: this.opts.stdoutCap, errCap: this.opts.stderrCap, budget: this.budget, forkCost,
+          ...(languageModule(lang) ? { warmupCode: languageModule(lang)!.warmupCode } : {}) })
         : null;
       slot.loaded = { info, snapshot, warm, forkCost, pool };
       log.info('template.loaded', { template: lang, key: info.key, built: info.built });
