@@ -16,6 +16,7 @@ import { repoRoot } from '../lib/paths.js';
 import { FB_REQ_ECHO, FB_REQ_EXEC } from '../vmm/abi.js';
 import { Pool, Snapshot, benchFloor, probe, setWorkers, type Vm } from '../vmm/vmm.js';
 import { buildTestTemplate, listTemplates } from '../template/build.js';
+import { languageModule } from '../languages/index.js';
 import { createEngine } from '../engine/index.js';
 
 const USAGE = 'usage: forkbox bench fork|exec [--json] [-n N] [--out FILE] [--language python|javascript]\n       forkbox bench soak [-n 10000] [--concurrency 2] [--json]\n       forkbox bench http [--clients 200] [--duration 20] [--url URL] [--json]\n';
@@ -169,7 +170,7 @@ sys.stderr.write(" ".join(map(str, ts)))
 `;
 
 async function execSeries(n: number, warmForks: number, paceMs: number, language = 'python', code = 'print(1+1)'): Promise<{ total: Dist; fork: Dist; exec: Dist; warm: unknown }> {
-  const engine = await createEngine({ poolSize: Math.min(n, 32), warmForks, onProgress: (l) => process.stderr.write(`forkbox: ${l}\n`) });
+  const engine = await createEngine({ poolSize: Math.min(n, 32), warmForks, templates: [languageModule(language)?.recipe.name ?? 'python'], onProgress: (l) => process.stderr.write(`forkbox: ${l}\n`) });
   try {
     await engine.ready();
     if (warmForks) await new Promise((r) => setTimeout(r, 500)); // let the first forks warm up

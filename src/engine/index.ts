@@ -45,6 +45,8 @@ export interface EngineOptions {
   forceBuild?: boolean;
   /** Progress lines of a template build. */
   onProgress?: (line: string) => void;
+  /** Templates to load: 'all' (every language module's; the server and CLI) or a list (default ['python']). */
+  templates?: 'all' | readonly string[];
 }
 
 export const DEFAULT_CAP = 1024 * 1024;
@@ -58,7 +60,7 @@ function runWarm({ vm }: WarmFork, req: RunRequest): { done: Promise<{ response:
 }
 
 export class ForkboxEngine implements Engine {
-  readonly opts: Required<Omit<EngineOptions, 'onProgress'>> & Pick<EngineOptions, 'onProgress'>;
+  readonly opts: Required<Omit<EngineOptions, 'onProgress' | 'templates'>> & Pick<EngineOptions, 'onProgress'>;
   #templates = new Map<Language, { loaded?: Loaded; building: boolean; error?: ForkboxError }>();
   #pool: Pool | null = null;
   #ready: Promise<void>;
@@ -92,7 +94,8 @@ export class ForkboxEngine implements Engine {
     };
     if (this.opts.memLimitMb > this.opts.ramSizeMb) throw new RangeError('memLimitMb must not exceed ramSizeMb');
     // One template per image recipe of the language modules (typescript runs in javascript's).
-    const names = [...new Set(LANGUAGE_MODULES.map(templateOf))];
+    const all = [...new Set(LANGUAGE_MODULES.map(templateOf))];
+    const names = opts.templates === 'all' ? all : all.filter((n) => (opts.templates ?? ['python']).includes(n));
     for (const n of names) this.#templates.set(n, { building: true });
     this.#explicitRam = opts.ramSizeMb !== undefined;
     this.#ready = Promise.all(names.map((n) => this.#load(n))).then(() => {});

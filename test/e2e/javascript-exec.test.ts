@@ -21,7 +21,7 @@ if (!p.available || !existsSync(runtimeElf)) {
     let engine: ForkboxEngine;
     before(async () => {
       if (!process.env.FORKBOX_LOG_LEVEL) setLogLevel('warn');
-      engine = await createEngine({ poolSize: 2, workers: 2, warmForks: 2,
+      engine = await createEngine({ poolSize: 2, workers: 2, warmForks: 2, templates: 'all',
         onProgress: (l) => process.stderr.write(`# ${l}\n`) });
       await engine.ready();
     }, { timeout: 1_800_000 });
