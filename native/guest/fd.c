@@ -183,6 +183,7 @@ static i64 file_read(struct file *f, u8 *buf, u64 n, u64 *off)
     case F_CTL: return ctl_read(buf, n);
     case F_DIR: return -EISDIR;
     case F_PIPE_R: case F_SOCK: return pipe_read(f, buf, n);
+    case F_EVENTFD: return eventfd_read(f, buf, n);
     default: return -EBADF;
     }
 }
@@ -208,6 +209,7 @@ static i64 file_write(struct file *f, const u8 *buf, u64 n, u64 *off)
     case F_ERR: return console_write(2, buf, n);
     case F_CTL: return ctl_write(buf, n);
     case F_PIPE_W: case F_SOCK: return pipe_write(f, buf, n);
+    case F_EVENTFD: return eventfd_write(f, buf, n);
     default: return -EBADF;
     }
 }

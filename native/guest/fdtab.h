@@ -7,7 +7,7 @@
 #include "rt.h"
 
 enum { F_FILE = 1, F_DIR, F_NULL, F_ZERO, F_RANDOM, F_CTL, F_TEXT, F_OUT, F_ERR, F_IN, F_PIPE_R, F_PIPE_W, F_PATHONLY,
-       F_SOCK, F_EPOLL };
+       F_SOCK, F_EPOLL, F_EVENTFD };
 #define PIPE_CAP 65536
 struct pipe { u8 *buf; u64 head, len; int readers, writers; };
 struct file {
@@ -21,6 +21,8 @@ struct file {
     struct pipe *tx;         /* socket: send side (the peer's receive side) */
     struct epitem *ep;       /* epoll: interest list */
     u32 ep_n, ep_cap;
+    u64 ev_count;            /* eventfd: the counter (eventfd.c) */
+    int ev_sem;              /* eventfd: EFD_SEMAPHORE */
 };
 struct epitem { int fd; u32 events; u64 data; };
 struct fdent { struct file *f; int cloexec; };
@@ -49,6 +51,10 @@ struct pipe *pipe_new(void);
 #define POLLHUP 16
 #define POLLNVAL 32
 short revents(i64 fd, short ev);
+/* eventfd.c */
+i64 eventfd_read(struct file *f, u8 *buf, u64 n);
+i64 eventfd_write(struct file *f, const u8 *buf, u64 n);
+short eventfd_revents(const struct file *f);
 
 i64 fs_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled);
 i64 ipc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled);

@@ -104,6 +104,7 @@ short revents(i64 fd, short ev)
         else if (t->len < PIPE_CAP) r |= POLLOUT;
     }
     if (f->type == F_EPOLL) r = 0;
+    else if (f->type == F_EVENTFD) r = eventfd_revents(f);
     else if (f->type != F_PIPE_R && f->type != F_PIPE_W && f->type != F_SOCK) r = POLLIN | POLLOUT;
     return r & (ev | POLLERR | POLLHUP | POLLNVAL);
 }

@@ -245,6 +245,7 @@ i64 sys_getrandom(u8 *buf, u64 len, u64 flags);
 
 /* ---- sys_misc.c / syscall.c ---- */
 i64 misc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled);
+i64 ev_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled); /* eventfd.c */
 extern u32 g_sys_count[512];
 extern u64 g_sys_total;
 

@@ -17,5 +17,7 @@ i64 rt_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f)
     if (handled) return r;
     r = misc_syscall(nr, a, b, c, d, e, f, &handled);
     if (handled) return r;
+    r = ev_syscall(nr, a, b, c, d, e, f, &handled);
+    if (handled) return r;
     return -ENOSYS;
 }

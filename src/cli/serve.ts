@@ -19,6 +19,7 @@ function isLoopback(host: string): boolean {
 export function engineOptions(cfg: ServerConfig): EngineOptions {
   const o: EngineOptions = {
     buildIfMissing: true,
+    templates: 'all',
     onProgress: (line: string) => process.stderr.write(`forkbox: ${line}\n`),
   };
   if (cfg.poolSize !== undefined) o.poolSize = cfg.poolSize;

@@ -18,10 +18,11 @@ import { SESSION_LIMITS, SessionRegistry, type SessionLimits } from './sessions.
 import { SessionStore } from './session-store.js';
 import type { SessionHost } from './session.js';
 import type { FileInfo, SessionCreate, SessionEngine, SessionExecRequest, SessionExecResult, SessionInfo } from './session-types.js';
-import { languageModule } from '../languages/index.js';
 import { cacheDir } from '../lib/paths.js';
 import { join } from 'node:path';
 import type { Engine, EngineHealth, ExecRequest, ExecResult, Language } from './types.js';
+import { LANGUAGE_MODULES, languageModule, templateOf } from '../languages/index.js';
+import type { TemplateName } from '../template/build.js';
 
 /** The owner of sandboxes the engine's own caller holds (no API key can name it). */
 const INTERNAL_OWNER = '\0engine';
@@ -64,11 +65,13 @@ export interface EngineOptions {
   sessionDir?: string | null;
   /** Progress lines of a template build. */
   onProgress?: (line: string) => void;
+  /** Templates to load: 'all' (every language module's; the server and CLI) or a list (default ['python']). */
+  templates?: 'all' | readonly string[];
 }
 
 export const DEFAULT_CAP = 1024 * 1024;
 
-interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null; forkCost: number }
+interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null; forkCost: number; pool: Pool | null }
 
 /** Runs one exec in an already-warmed fork and destroys the fork afterwards. */
 function runWarm({ vm }: WarmFork, req: RunRequest): { done: Promise<{ response: Response; forkNs: number; runNs: number }>; kick: () => void } {
@@ -77,7 +80,7 @@ function runWarm({ vm }: WarmFork, req: RunRequest): { done: Promise<{ response:
 }
 
 export class ForkboxEngine implements Engine, SessionEngine {
-  readonly opts: Required<Omit<EngineOptions, 'onProgress' | 'sessions' | 'sessionDir'>> & Pick<EngineOptions, 'onProgress'>;
+  readonly opts: Required<Omit<EngineOptions, 'onProgress' | 'sessions' | 'sessionDir' | 'templates'>> & Pick<EngineOptions, 'onProgress'>;
   readonly sessionLimits: SessionLimits;
   #sessions: SessionRegistry;
   #templates = new Map<Language, { loaded?: Loaded; building: boolean; error?: ForkboxError }>();
@@ -87,6 +90,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
   #inFlight = new Map<string, { cancel: () => void; done: Promise<unknown> }>();
   #liveForks = 0;
   readonly budget: MemoryBudget;
+  #explicitRam = false;
 
   constructor(opts: EngineOptions) {
     const memLimitMb = opts.memLimitMb ?? 512;
@@ -115,8 +119,12 @@ export class ForkboxEngine implements Engine, SessionEngine {
     const dir = opts.sessionDir === undefined ? join(cacheDir(), 'sessions') : opts.sessionDir;
     this.#sessions = new SessionRegistry(this.#sessionHost(), this.sessionLimits, dir ? new SessionStore(dir) : null,
       (lang) => this.#template(lang).info.key);
-    this.#templates.set('python', { building: true });
-    this.#ready = this.#load('python').then(() => this.#sessions.start());
+    // One template per image recipe of the language modules (typescript runs in javascript's).
+    const all = [...new Set(LANGUAGE_MODULES.map(templateOf))];
+    const names = opts.templates === 'all' ? all : all.filter((n) => (opts.templates ?? ['python']).includes(n));
+    for (const n of names) this.#templates.set(n, { building: true });
+    this.#explicitRam = opts.ramSizeMb !== undefined;
+    this.#ready = Promise.all(names.map((n) => this.#load(n))).then(() => this.#sessions.start());
     this.#ready.catch(() => {}); // reported through ready()/health()/exec()
   }
 
@@ -128,26 +136,33 @@ export class ForkboxEngine implements Engine, SessionEngine {
       if (!workersConfigured()) setWorkers(this.opts.workers);
       let info: TemplateInfo | undefined;
       if (this.opts.buildIfMissing) {
-        info = await buildTemplate(lang, { force: this.opts.forceBuild, ramSizeMb: this.opts.ramSizeMb,
+        // A module's own RAM (node's idle arena is larger) unless the caller fixed one.
+        const mod = languageModule(lang);
+        const ramSizeMb = this.#explicitRam || !mod ? this.opts.ramSizeMb : Math.max(this.opts.ramSizeMb, mod.ramMb);
+        info = await buildTemplate(lang as TemplateName, { force: this.opts.forceBuild, ramSizeMb,
           ...(this.opts.onProgress ? { onProgress: this.opts.onProgress } : {}) });
       } else {
         info = (await listTemplates()).find((t) => t.name === lang);
         if (!info) throw templateNotReady(`no ${lang} template in the cache (run: forkbox template build ${lang})`);
       }
       const snapshot = new Snapshot(info.memPath, info.statePath);
-      if (!this.#pool) {
+      // The shell pool serves python (bound to its RAM size); other templates fork fresh shells
+      // (their warm forks hide that cost).
+      if (lang === 'python' && !this.#pool) {
         this.#pool = new Pool(this.opts.poolSize, snapshot.ramSize);
         this.#pool.bind(snapshot);
       }
+      const pool = lang === 'python' ? this.#pool : null;
       // What one fork can make the host hold: every page of its RAM slot and of its mailbox.
       const forkCost = snapshot.ramSize + FB_MAILBOX_SIZE;
       if (forkCost > this.budget.limit)
         log.warn('memory.budget_too_small', { budgetMb: this.opts.memBudgetMb, forkCostMb: forkCost / 1048576 });
       const warm = this.opts.warmForks > 0
-        ? new WarmPool(snapshot, this.#pool, { target: this.opts.warmForks, memLimit: this.opts.memLimitMb * 1024 * 1024,
-          outCap: this.opts.stdoutCap, errCap: this.opts.stderrCap, budget: this.budget, forkCost })
+        ? new WarmPool(snapshot, pool, { target: this.opts.warmForks, memLimit: this.opts.memLimitMb * 1024 * 1024,
+          outCap: this.opts.stdoutCap, errCap: this.opts.stderrCap, budget: this.budget, forkCost,
+          ...(languageModule(lang) ? { warmupCode: languageModule(lang)!.warmupCode } : {}) })
         : null;
-      slot.loaded = { info, snapshot, warm, forkCost };
+      slot.loaded = { info, snapshot, warm, forkCost, pool };
       log.info('template.loaded', { template: lang, key: info.key, built: info.built });
     } catch (e) {
       slot.error = e instanceof ForkboxError ? e
@@ -164,7 +179,8 @@ export class ForkboxEngine implements Engine, SessionEngine {
   }
 
   #template(lang: Language): Loaded {
-    const slot = this.#templates.get(lang);
+    const m = languageModule(lang);
+    const slot = this.#templates.get(m ? templateOf(m) : lang);
     if (slot?.loaded) return slot.loaded;
     if (slot?.error) throw slot.error;
     throw templateNotReady(`the ${lang} template is still being prepared`);
@@ -201,7 +217,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
         if (!module) throw templateNotReady(`no language module for ${lang}`);
         return { snapshot: t.snapshot, forkCost: t.forkCost, key: t.info.key, module };
       },
-      pool: () => engine.#pool,
+      pool: (lang: Language) => engine.#template(lang).pool,
       budget: this.budget,
       defaults: this.#execDefaults(),
       quotaBytes: this.sessionLimits.quotaBytes,
@@ -240,6 +256,13 @@ export class ForkboxEngine implements Engine, SessionEngine {
   async exec(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
     if (this.#closing) throw shuttingDown();
     const v = validateExec(req, this.opts);
+    const mod = languageModule(req.language);
+    if (mod?.prepare) {
+      // Host-side preparation (TypeScript → JavaScript): its failure is the program's (stderr, exit 1).
+      const p = mod.prepare(req.code);
+      if ('error' in p) return preparedFailure(newExecId(), p.error, v.stderrCap);
+      req = { ...req, code: p.code };
+    }
     const payload = encodePayload(req);
     const t = this.#template(req.language);
     const id = newExecId();
@@ -253,7 +276,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
     let fr: ReturnType<typeof runWarm>;
     try {
       if (!warm) charge = this.budget.reserve(t.forkCost, 'an exec');
-      fr = warm ? runWarm(warm, runReq) : t.snapshot.forkRun(runReq, { pool: this.#pool, destroy: true });
+      fr = warm ? runWarm(warm, runReq) : t.snapshot.forkRun(runReq, { pool: t.pool, destroy: true });
     } catch (e) {
       charge?.release();
       if (warm) warm.vm.close();
@@ -314,12 +337,14 @@ export class ForkboxEngine implements Engine, SessionEngine {
 
   /** Warm-fork pool counters of a language (null when warming is off). */
   warmStats(lang: Language = 'python'): ReturnType<WarmPool['stats']> | null {
-    return this.#templates.get(lang)?.loaded?.warm?.stats() ?? null;
+    const m = languageModule(lang);
+    return this.#templates.get(m ? templateOf(m) : lang)?.loaded?.warm?.stats() ?? null;
   }
 
   /** The loaded template of a language (for benchmarks and the CLI). */
   templateInfo(lang: Language = 'python'): TemplateInfo | undefined {
-    return this.#templates.get(lang)?.loaded?.info;
+    const m = languageModule(lang);
+    return this.#templates.get(m ? templateOf(m) : lang)?.loaded?.info;
   }
 
   async close(graceMs = 10_000): Promise<void> {
@@ -345,6 +370,16 @@ export class ForkboxEngine implements Engine, SessionEngine {
     this.#pool = null;
     log.info('engine.closed', {});
   }
+}
+
+/** The result of an exec whose code failed host-side preparation (a TypeScript syntax error). */
+function preparedFailure(id: string, message: string, stderrCap: number): ExecResult {
+  const buf = Buffer.from(message, 'utf8');
+  const cut = buf.length > stderrCap;
+  return {
+    id, outcome: 'exited', exitCode: 1, stdout: '', stderr: (cut ? buf.subarray(0, stderrCap) : buf).toString('utf8'),
+    stdoutTruncated: false, stderrTruncated: cut, forkTimeMs: 0, execTimeMs: 0, totalTimeMs: 0,
+  } as ExecResult;
 }
 
 /** Creates the engine and starts loading its templates; await engine.ready() before exec. */

@@ -41,7 +41,7 @@ export interface SessionSnapshot {
 /** What a session needs from the engine. */
 export interface SessionHost {
   template(lang: Language): { snapshot: SessionSnapshot; forkCost: number; key: string; module: LanguageModule };
-  pool(): Pool | null;
+  pool(lang: Language): Pool | null;
   readonly budget: MemoryBudget;
   readonly defaults: { stdoutCap: number; stderrCap: number; memLimit: number };
   /** Overlay bytes a session's files may use. */
@@ -100,7 +100,7 @@ export class Session {
     const s = new Session(host, meta, 'running');
     s.#charge = host.budget.reserve(t.forkCost, 'a session');
     try {
-      s.#vm = await t.snapshot.fork(host.pool());
+      s.#vm = await t.snapshot.fork(host.pool(meta.language));
       await files.mkdir(s.#vm, WORKSPACE, { parents: true, timeoutMs: FILE_TIMEOUT_MS });
       if (host.quotaBytes > 0) await files.setQuota(s.#vm, host.quotaBytes, { timeoutMs: FILE_TIMEOUT_MS });
     } catch (e) {
@@ -289,7 +289,7 @@ export class Session {
     const charge = this.#host.budget.reserve(t.forkCost, 'a discarded exec');
     try {
       const child = await this.#derive(vm);
-      return { vm: await child.fork(this.#host.pool()), charge };
+      return { vm: await child.fork(this.#host.pool(this.meta.language)), charge };
     } catch (e) {
       charge.release();
       throw e;
@@ -307,7 +307,7 @@ export class Session {
         const charge = this.#host.budget.reserve(t.forkCost, 'a forked session');
         let kid: SessionVm;
         try {
-          kid = await child.fork(this.#host.pool());
+          kid = await child.fork(this.#host.pool(this.meta.language));
         } catch (e) {
           charge.release();
           throw e;
@@ -349,7 +349,7 @@ export class Session {
     const t = this.#host.template(this.meta.language);
     const charge = this.#host.budget.reserve(t.forkCost, 'a resumed session');
     try {
-      this.#vm = await child.fork(this.#host.pool());
+      this.#vm = await child.fork(this.#host.pool(this.meta.language));
     } catch (e) {
       charge.release();
       throw e;

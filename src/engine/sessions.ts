@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { conflict, gone, invalidRequest, notFound, overloaded } from '../lib/errors.js';
 import { log } from '../lib/log.js';
 import { LANGUAGES, type Language } from './types.js';
+import { languageModule } from '../languages/index.js';
 import { Session, type SessionHost, type SessionMeta } from './session.js';
 import type { PauseStore } from './session-store.js';
 import type {
@@ -201,7 +202,7 @@ export class SessionRegistry implements SessionEngine {
 
   async execSession(owner: string, id: string, req: SessionExecRequest, signal?: AbortSignal): Promise<SessionExecResult> {
     const s = await this.#ready(owner, id);
-    if (req.language !== s.meta.language)
+    if (languageModule(req.language)?.name !== languageModule(s.meta.language)?.name)
       throw invalidRequest(`session ${id} runs ${s.meta.language}, not ${String(req.language)}`);
     return s.exec(req, this.#resume, signal);
   }

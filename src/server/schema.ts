@@ -17,7 +17,7 @@ export function execSchema(cfg: ServerConfig): Record<string, unknown> {
     properties: {
       code: { type: 'string' },
       // Known names outside LANGUAGES pass the schema and get 501 Unsupported from the route.
-      language: { type: 'string', enum: [...LANGUAGES, ...UNSUPPORTED_LANGUAGES], default: 'python' },
+      language: { type: 'string', enum: [...LANGUAGES, ...UNSUPPORTED_LANGUAGES.filter((l) => !LANGUAGES.includes(l))], default: 'python' },
       timeout_seconds: {
         type: 'number',
         exclusiveMinimum: 0,
