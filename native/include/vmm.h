@@ -4,8 +4,9 @@
  * Objects: a *snapshot* (memory file + state file, opened read-only and shared
  * by every fork of it), a *vm* (one KVM VM with one vCPU: booted from a static
  * ELF at build time, or forked from a snapshot), a *pool* of pre-created VM
- * shells, and *workers* (native threads that own vCPUs: every KVM_RUN of a vm
- * happens on the one worker it is bound to).
+ * shells, *workers* (native threads that own vCPUs: every KVM_RUN of a vm
+ * happens on the one worker it is bound to), and the *async* API on top of
+ * them (jobs with C completion callbacks, and the reaper).
  *
  * Conventions: functions return 0 or -errno; `err` (may be NULL) receives the
  * failing operation and a message. Nothing here prints, exits or aborts on
