@@ -256,7 +256,8 @@ void vmm_async_shutdown(struct vmm_async *a);
 int vmm_async_adopt(struct vmm_async *a, struct vmm_vm *vm, struct vmm_async_vm **out,
                     struct vmm_err *err) VMM_MUST_CHECK;
 /* Drops a reference; the handle is freed after the last (a vm never passed to
- * vmm_async_destroy is destroyed then: no job holds it any more). */
+ * vmm_async_destroy is destroyed then: no job holds it any more). A job drops
+ * its reference just after its callback returns, on the worker. */
 void vmm_async_vm_put(struct vmm_async_vm *v);
 
 /* Forks `snap` (through `pool`, may be NULL) on the next worker; *out (one

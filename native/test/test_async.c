@@ -160,6 +160,40 @@ static void test_fork_run_destroy(struct vmm_async *a, struct vmm_snapshot *echo
     printf("async: run, fork, fork+run, destroy with gone: ok\n");
 }
 
+/* A destroy queued behind jobs waits for them; a handle dropped without a
+ * destroy takes its vm with it once no job holds it. */
+static void test_order_and_drop(struct vmm_async *a, struct vmm_snapshot *echo)
+{
+    struct sink s;
+    sink_init(&s);
+    struct vmm_stats st0, st1;
+    vmm_stats_get(&st0);
+    struct vmm_async_vm *v;
+    OKV(vmm_async_fork(a, echo, NULL, on_done, &s, &v, &e_));
+    struct vmm_request q = echo_req("queued");
+    OKV(vmm_async_run(v, &q, on_done, &s, &e_));   /* queued behind the fork */
+    OKV(vmm_async_destroy(v, on_gone, &s));        /* queued behind the run */
+    vmm_async_vm_put(v);                           /* the jobs hold their own references */
+    sink_wait(&s, 2, 1);
+    CHECK(s.last->rc == 0 && s.last->resp.outcome == VMM_OK && s.last->resp.out_len == 6);
+    CHECK(!memcmp(s.last->resp.out, "queued", 6));
+
+    OKV(vmm_async_fork(a, echo, NULL, on_done, &s, &v, &e_));
+    sink_wait(&s, 3, 1);
+    CHECK(s.last->rc == 0);
+    vmm_stats_get(&st1);
+    CHECK(st1.vms_live == st0.vms_live + 1);
+    vmm_async_vm_put(v);   /* never destroyed: the last reference (maybe the fork job's, just after its callback) does it */
+    for (int i = 0; i < 30000; i++) {
+        vmm_stats_get(&st1);
+        if (st1.vms_live == st0.vms_live) break;
+        usleep(1000);
+    }
+    CHECK(st1.vms_live == st0.vms_live);
+    sink_free(&s);
+    printf("async: destroy waits for queued jobs; a dropped handle takes its vm\n");
+}
+
 static void test_fork_failure(struct vmm_async *a, struct vmm_snapshot *echo)
 {
     struct sink s;
@@ -363,6 +397,7 @@ int main(int argc, char **argv)
     int fd0 = count_fds();   /* with the pool full: its shells hold fds too */
     test_fork_run_destroy(a, echo);
     test_fork_failure(a, echo);
+    test_order_and_drop(a, echo);
     vmm_async_shutdown(a);
     test_kicks(spin);
     test_many(echo, pool);
