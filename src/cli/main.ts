@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // main.ts — the `forkbox` command: dispatches to one module per command
-// (serve, exec, bench, template, image, probe); each exports
+// (serve, exec, bench, template, image, probe, mcp); each exports
 // run(args): Promise<number>, the process exit code.
 const USAGE = `usage: forkbox <command> [options]
 
@@ -15,6 +15,7 @@ commands:
   bench http [--clients N] [--duration S]
                               fork, exec and HTTP load benchmarks
   probe                       check that this machine can run forkbox VMs
+  mcp [--embedded]            serve the forkbox tools over MCP on stdio (forkbox mcp --help)
 `;
 
 type Command = { run(args: string[]): Promise<number> };
@@ -25,6 +26,7 @@ const commands: Record<string, () => Promise<Command>> = {
   template: () => import('./template.js'),
   image: () => import('./image.js'),
   probe: () => import('./probe.js'),
+  mcp: () => import('./mcp.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

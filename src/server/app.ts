@@ -19,6 +19,7 @@ import type { ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
 import { registerExecRoutes } from './exec.js';
 import { registerHealthRoutes } from './health.js';
+import { registerMcpRoutes } from './mcp.js';
 import { ServiceMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limit.js';
 import { formatSchemaErrors, type SchemaError } from './schema.js';
@@ -262,6 +263,7 @@ export function buildServer(opts: AppOptions): ForkboxServer {
 
   registerExecRoutes(app, ctx);
   registerHealthRoutes(app, ctx);
+  registerMcpRoutes(app, ctx);
 
   return {
     app,
