@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // main.ts — the `forkbox` command: dispatches to one module per command
-// (serve, exec, bench, template, image, probe, mcp); each exports
+// (serve, exec, bench, template, image, probe, conformance, mcp); each exports
 // run(args): Promise<number>, the process exit code.
 const USAGE = `usage: forkbox <command> [options]
 
@@ -15,6 +15,8 @@ commands:
   bench http [--clients N] [--duration S]
                               fork, exec and HTTP load benchmarks
   probe                       check that this machine can run forkbox VMs
+  conformance python [--modules a,b] [--json FILE] [--jobs N] [--timeout S]
+                              CPython's own tests in forks vs the host (docs/conformance.md)
   mcp [--embedded]            serve the forkbox tools over MCP on stdio (forkbox mcp --help)
 `;
 
@@ -26,6 +28,7 @@ const commands: Record<string, () => Promise<Command>> = {
   template: () => import('./template.js'),
   image: () => import('./image.js'),
   probe: () => import('./probe.js'),
+  conformance: () => import('./conformance.js'),
   mcp: () => import('./mcp.js'),
 };
 

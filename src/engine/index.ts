@@ -15,6 +15,13 @@ import { FB_MAILBOX_SIZE } from '../vmm/abi.js';
 import { DEFAULT_RAM_MB, buildTemplate, listTemplates, type TemplateInfo } from '../template/build.js';
 import { decodeResponse, encodePayload, newExecId, validateExec, vmmCap, VMM_TIMEOUT } from './decode.js';
 import { Sandbox } from './sandbox.js';
+import { SESSION_LIMITS, SessionRegistry, type SessionLimits } from './sessions.js';
+import { SessionStore } from './session-store.js';
+import type { SessionHost } from './session.js';
+import type { FileInfo, SessionCreate, SessionEngine, SessionExecRequest, SessionExecResult, SessionInfo } from './session-types.js';
+import { languageModule } from '../languages/index.js';
+import { cacheDir } from '../lib/paths.js';
+import { join } from 'node:path';
 import type { Engine, EngineHealth, ExecRequest, ExecResult, Language } from './types.js';
 
 export { Sandbox } from './sandbox.js';
@@ -41,6 +48,10 @@ export interface EngineOptions {
   memBudgetMb?: number;
   /** Rebuild the template even when cached. */
   forceBuild?: boolean;
+  /** Session caps, lifetimes and quota (defaults: SESSION_LIMITS). */
+  sessions?: Partial<SessionLimits>;
+  /** Where paused sessions are kept (default: the cache's sessions/ directory); null keeps none. */
+  sessionDir?: string | null;
   /** Progress lines of a template build. */
   onProgress?: (line: string) => void;
 }
@@ -55,8 +66,10 @@ function runWarm({ vm }: WarmFork, req: RunRequest): { done: Promise<{ response:
   return { done, kick: () => vm.kick() };
 }
 
-export class ForkboxEngine implements Engine {
-  readonly opts: Required<Omit<EngineOptions, 'onProgress'>> & Pick<EngineOptions, 'onProgress'>;
+export class ForkboxEngine implements Engine, SessionEngine {
+  readonly opts: Required<Omit<EngineOptions, 'onProgress' | 'sessions' | 'sessionDir'>> & Pick<EngineOptions, 'onProgress'>;
+  readonly sessionLimits: SessionLimits;
+  #sessions: SessionRegistry;
   #templates = new Map<Language, { loaded?: Loaded; building: boolean; error?: ForkboxError }>();
   #pool: Pool | null = null;
   #ready: Promise<void>;
@@ -88,8 +101,12 @@ export class ForkboxEngine implements Engine {
       onProgress: opts.onProgress,
     };
     if (this.opts.memLimitMb > this.opts.ramSizeMb) throw new RangeError('memLimitMb must not exceed ramSizeMb');
+    this.sessionLimits = { ...SESSION_LIMITS, ...(opts.sessions ?? {}) };
+    const dir = opts.sessionDir === undefined ? join(cacheDir(), 'sessions') : opts.sessionDir;
+    this.#sessions = new SessionRegistry(this.#sessionHost(), this.sessionLimits, dir ? new SessionStore(dir) : null,
+      (lang) => this.#template(lang).info.key);
     this.#templates.set('python', { building: true });
-    this.#ready = this.#load('python');
+    this.#ready = this.#load('python').then(() => this.#sessions.start());
     this.#ready.catch(() => {}); // reported through ready()/health()/exec()
   }
 
@@ -175,6 +192,48 @@ export class ForkboxEngine implements Engine {
     return sb;
   }
 
+  #sessionHost(): SessionHost {
+    const engine = this;
+    return {
+      template: (lang: Language) => {
+        if (engine.#closing) throw shuttingDown();
+        const t = engine.#template(lang);
+        const module = languageModule(lang);
+        if (!module) throw templateNotReady(`no language module for ${lang}`);
+        return { snapshot: t.snapshot, forkCost: t.forkCost, key: t.info.key, module };
+      },
+      pool: () => engine.#pool,
+      budget: this.budget,
+      defaults: this.#execDefaults(),
+      quotaBytes: this.sessionLimits.quotaBytes,
+    };
+  }
+
+  // ---- sessions (sessions.ts) ------------------------------------------------
+  createSession(req: SessionCreate): Promise<SessionInfo> {
+    if (this.#closing) return Promise.reject(shuttingDown());
+    return this.#sessions.createSession(req);
+  }
+  listSessions(owner: string): SessionInfo[] { return this.#sessions.listSessions(owner); }
+  getSession(owner: string, id: string): SessionInfo { return this.#sessions.getSession(owner, id); }
+  deleteSession(owner: string, id: string): Promise<void> { return this.#sessions.deleteSession(owner, id); }
+  execSession(owner: string, id: string, req: SessionExecRequest, signal?: AbortSignal): Promise<SessionExecResult> {
+    if (this.#closing) return Promise.reject(shuttingDown());
+    return this.#sessions.execSession(owner, id, req, signal);
+  }
+  forkSession(owner: string, id: string, count: number): Promise<SessionInfo[]> { return this.#sessions.forkSession(owner, id, count); }
+  pauseSession(owner: string, id: string): Promise<SessionInfo> { return this.#sessions.pauseSession(owner, id); }
+  writeFile(owner: string, id: string, path: string, data: Buffer, opts?: { mode?: number; parents?: boolean }): Promise<FileInfo> {
+    return this.#sessions.writeFile(owner, id, path, data, opts);
+  }
+  readFile(owner: string, id: string, path: string): Promise<Buffer> { return this.#sessions.readFile(owner, id, path); }
+  statFile(owner: string, id: string, path: string): Promise<FileInfo> { return this.#sessions.statFile(owner, id, path); }
+  listFiles(owner: string, id: string, path: string): Promise<FileInfo[]> { return this.#sessions.listFiles(owner, id, path); }
+  removeFile(owner: string, id: string, path: string, opts?: { recursive?: boolean }): Promise<void> {
+    return this.#sessions.removeFile(owner, id, path, opts);
+  }
+  mkdir(owner: string, id: string, path: string): Promise<FileInfo> { return this.#sessions.mkdir(owner, id, path); }
+
   #execDefaults(): { stdoutCap: number; stderrCap: number; memLimit: number } {
     return { stdoutCap: this.opts.stdoutCap, stderrCap: this.opts.stderrCap, memLimit: this.opts.memLimitMb * 1024 * 1024 };
   }
@@ -246,7 +305,7 @@ export class ForkboxEngine implements Engine {
     }
     const pool = this.#pool?.stats() ?? { ready: 0, target: this.opts.poolSize, created: 0, taken: 0, misses: 0 };
     const ready = !this.#closing && [...this.#templates.values()].every((s) => !!s.loaded);
-    return { ready, templates, pool, liveForks: this.#liveForks, inFlight: this.#inFlight.size };
+    return { ready, templates, pool, liveForks: this.#liveForks, inFlight: this.#inFlight.size, sessions: this.#sessions.size };
   }
 
   /** The memory budget: limit, bytes charged to live forks, live charges, refusals. */
@@ -277,6 +336,7 @@ export class ForkboxEngine implements Engine {
       await Promise.all([...this.#inFlight.values()].map((p) => p.done));
     }
     await this.#ready.catch(() => {});
+    await this.#sessions.close();
     for (const sb of [...this.#sandboxes]) sb.close();
     for (const s of this.#templates.values()) {
       s.loaded?.warm?.close();

@@ -47,6 +47,8 @@ export interface EngineHealth {
   pool: PoolState;
   liveForks: number;
   inFlight: number;
+  /** Sessions held (live and paused). */
+  sessions?: number;
 }
 
 export interface Engine {
