@@ -234,12 +234,12 @@ export function checkArgs(def: ToolDef, args: unknown): Record<string, unknown> 
 function remedy(e: ForkboxError, tool: string): string {
   const retry = e.retryAfter !== undefined ? `retry after ${e.retryAfter} s` : 'retry shortly';
   switch (e.code) {
-    case 'Gone': return 'session expired or was deleted: create a new one with create_session';
+    case 'Gone': return 'the session is gone for good (expired, deleted or its program ended it): create a new one with create_session';
     case 'NotFound': return tool === 'read_file' || tool === 'list_files' || tool === 'write_file'
       ? 'check the path (list_files shows a directory) and the session_id'
       : 'no such session: check session_id, or create a new one with create_session';
-    case 'Conflict': return 'the session is busy with another call or the name is taken: wait for the call to finish, ' +
-      'fork_session to work in parallel, or pick another name';
+    case 'Conflict': return tool === 'create_session' ? 'pick another name, or use the session that has it'
+      : 'the session is running another call: wait for it to finish, or fork_session to work in parallel';
     case 'InvalidRequest': return 'fix the arguments and call again';
     case 'PayloadTooLarge': return 'too large: print less, or write and read smaller files';
     case 'RateLimited': return `too many calls: ${retry}`;
@@ -265,13 +265,17 @@ export function toolError(e: unknown, tool: string, local = false): ToolResult {
     text = `invalid arguments for ${tool}: ${e.message}; fix the arguments and call again`;
   } else {
     const fe = asForkboxError(e);
-    if (fe.status >= 500 && !(fe.code in remedyFree)) log.warn('mcp.tool_error', { tool, code: fe.code, message: fe.message });
-    const hidden = local ? undefined : HIDDEN[fe.code];
-    text = `${fe.code}: ${hidden ?? fe.message}; ${remedy(fe, tool)}`;
+    const hidden = HIDDEN[fe.code];
+    // Platform failures keep their detail in the log; over the network the caller sees fixed text.
+    if (hidden !== undefined) log.warn('mcp.tool_error', { tool, code: fe.code, message: fe.message });
+    // The engine's Gone messages already say "create a new one": name the tool instead of repeating it.
+    const message = !local && hidden !== undefined ? hidden : fe.message;
+    text = fe.code === 'Gone' && /create a new one\s*$/.test(message)
+      ? `${fe.code}: ${message} with create_session`
+      : `${fe.code}: ${message}; ${remedy(fe, tool)}`;
   }
   return { content: [{ type: 'text', text }], isError: true };
 }
-const remedyFree = { Overloaded: 1, RateLimited: 1, ShuttingDown: 1, MemoryBudgetExceeded: 1, TemplateNotReady: 1 };
 
 function sessionJson(s: SessionInfo): Record<string, unknown> {
   return {
@@ -293,7 +297,7 @@ const jsonText = (v: unknown): Content => ({ type: 'text', text: JSON.stringify(
 const IMAGE_KEYS: Array<[string, string]> = [['image/png', 'image/png'], ['png', 'image/png'], ['image/jpeg', 'image/jpeg'], ['jpeg', 'image/jpeg']];
 
 /** stdout, stderr, exit code (and a session exec's result and file changes) as text; images from rich outputs. */
-export function runContent(r: RunOutput, timeoutSeconds: number): ToolResult {
+export function runContent(r: RunOutput, timeoutSeconds: number, inSession = false): ToolResult {
   const parts: string[] = [];
   const section = (name: string, text: string, truncated: boolean): void => {
     parts.push(`${name}:\n${text}${text.endsWith('\n') || text === '' ? '' : '\n'}${truncated ? `[${name} truncated]\n` : ''}`);
@@ -305,6 +309,7 @@ export function runContent(r: RunOutput, timeoutSeconds: number): ToolResult {
   if (r.outcome === 'timeout') status += ` (stopped: ran past timeout_seconds=${timeoutSeconds}; make it faster or raise timeout_seconds)`;
   else if (r.outcome === 'crashed') status += ` (the sandbox crashed${r.crash !== undefined ? `: ${r.crash.slice(0, 500)}` : ''})`;
   else if (r.outcome === 'cancelled') status += ' (cancelled)';
+  if (inSession && (r.outcome === 'timeout' || r.outcome === 'crashed')) status += '\nthe session ended with it: create a new one with create_session';
   parts.push(status + '\n');
   const se = r.sideEffects;
   if (se && (se.filesCreated.length || se.filesModified.length || se.filesDeleted.length)) {
@@ -413,7 +418,7 @@ export class ForkboxTools {
       case 'exec_in_session': {
         const t = a.timeout_seconds as number;
         const r = await b.execSession(s('session_id'), { code: s('code'), timeoutSeconds: t, ...(a.discard === true ? { discard: true } : {}) }, signal);
-        return runContent(r, t);
+        return runContent(r, t, true);
       }
       case 'write_file': {
         let data: Buffer;

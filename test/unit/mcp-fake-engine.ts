@@ -1,7 +1,8 @@
 // mcp-fake-engine.ts — an in-memory Engine + SessionEngine for the MCP unit
 // tests (no VM). Programs are one line: "echo X", "exit N", "cat PATH" (prints a
 // session file), "save PATH TEXT" (writes one), "png" (a rich output carrying a
-// PNG), "sleep MS", "boom" (a platform error with host detail).
+// PNG), "timeout" (an exec past its deadline), "sleep MS", "boom" (a platform
+// error with host detail).
 import type { Engine, EngineHealth, ExecRequest, ExecResult } from '../../src/engine/types.js';
 import type { FileInfo, SessionCreate, SessionEngine, SessionExecRequest, SessionExecResult, SessionInfo } from '../../src/engine/session-types.js';
 import { conflict, gone, internal, notFound } from '../../src/lib/errors.js';
@@ -34,6 +35,7 @@ export class FakeEngine implements Engine, SessionEngine {
         case 'echo': return { ...base, stdout: `${[a1, ...rest].join(' ')}\n` };
         case 'exit': return { ...base, stderr: 'Traceback: failed\n', exitCode: Number(a1) };
         case 'boom': throw internal('vmm failed at /var/lib/secret/path');
+        case 'timeout': return { ...base, stderr: 'forkbox: execution timed out after 1 s\n', exitCode: 124, outcome: 'timeout' };
         case 'png': return { ...base, results: [{ 'text/plain': '<Figure>', 'image/png': PNG_1X1 }] };
         case 'sleep':
           await new Promise<void>((resolve) => {
@@ -63,7 +65,7 @@ export class FakeEngine implements Engine, SessionEngine {
   private get(owner: string, id: string): Sess {
     const s = this.sessions.get(id);
     if (!s || s.info.metadata.owner !== owner) throw notFound(`no session ${id}`);
-    if (s.deleted) throw gone(`session ${id} expired`);
+    if (s.deleted) throw gone(`session ${id} was deleted; create a new one`);
     return s;
   }
 

@@ -138,10 +138,15 @@ test('a session round trip: create, write, exec that reads it, read back what it
   assert.match(text(del), /deleted session/);
   const after = await call('exec_in_session', { session_id: id, code: 'echo 1' });
   assert.equal(after.isError, true);
-  assert.match(text(after), /^Gone: .*session expired or was deleted: create a new one with create_session/);
+  // The engine's own "create a new one" is completed with the tool to use, not repeated.
+  assert.equal(text(after), `Gone: session ${id} was deleted; create a new one with create_session`);
   const missing = await call('read_file', { session_id: ids[1], path: '/tmp/nope' });
   assert.equal(missing.isError, true);
   assert.match(text(missing), /NotFound: .*check the path/);
+  const late = await call('exec_in_session', { session_id: ids[1], code: 'timeout' });
+  assert.notEqual(late.isError, true);
+  assert.match(text(late), /exit_code: 124 \(stopped: ran past timeout_seconds=30.*\nthe session ended with it: create a new one with create_session/);
+  assert.doesNotMatch(text(await call('run_code', { code: 'timeout' })), /session ended/);
   const taken = await call('create_session', { name: 'taken' });
   assert.match(text(taken), /^Conflict: .*pick another name/);
   await client.close();
