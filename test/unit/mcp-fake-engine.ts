@@ -15,6 +15,8 @@ export class FakeEngine implements Engine, SessionEngine {
   seen: ExecRequest[] = [];
   running = 0;
   maxRunning = 0;
+  /** Execs stopped by their AbortSignal. */
+  aborted = 0;
   private n = 0;
   private sessions = new Map<string, Sess>();
 
@@ -40,7 +42,7 @@ export class FakeEngine implements Engine, SessionEngine {
         case 'sleep':
           await new Promise<void>((resolve) => {
             const t = setTimeout(resolve, Number(a1));
-            signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+            signal?.addEventListener('abort', () => { clearTimeout(t); this.aborted++; resolve(); }, { once: true });
           });
           return { ...base, stdout: 'slept\n' };
         case 'cat': {

@@ -119,6 +119,26 @@ test('/mcp: run_code goes through per-key admission like /v1/exec', async () => 
   }
 });
 
+test('/mcp: a client that disconnects mid-call cancels its exec', { timeout: 120_000 }, async () => {
+  const s = await serve();
+  try {
+    const ac = new AbortController();
+    const call = fetch(`${s.url}/mcp`, {
+      method: 'POST', signal: ac.signal,
+      headers: { authorization: `Bearer ${KEY_A}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'run_code', arguments: { code: 'sleep 60000' } } }),
+    });
+    while (s.engine.running === 0) await new Promise((r) => setTimeout(r, 5));
+    ac.abort();
+    await assert.rejects(call);
+    while (s.engine.aborted === 0) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(s.engine.aborted, 1);
+    assert.equal(s.server.ctx.admission.inFlight, 0, 'its slot is free again');
+  } finally {
+    await s.close();
+  }
+});
+
 test('HTTP backend (forkbox mcp without --embedded): /v1/exec results and error envelopes', async () => {
   const s = await serve();
   try {

@@ -175,6 +175,19 @@ test('an engine without sessions answers the session tools with Unsupported, run
   await client.close();
 });
 
+test('a call the client cancels (notifications/cancelled) cancels the exec in the engine', { timeout: 120_000 }, async () => {
+  const engine = new FakeEngine();
+  const { client } = await connect(engine);
+  const ac = new AbortController();
+  const pending = client.callTool({ name: 'run_code', arguments: { code: 'sleep 60000' } }, undefined, { signal: ac.signal });
+  while (engine.running === 0) await new Promise((r) => setTimeout(r, 5));
+  ac.abort('the agent moved on');
+  await assert.rejects(pending);
+  while (engine.aborted === 0) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(engine.aborted, 1);
+  await client.close();
+});
+
 test('checkArgs fills defaults and keeps given values', () => {
   const def = toolDefs().find((d) => d.name === 'list_files')!;
   assert.deepEqual(checkArgs(def, { session_id: 'x' }), { session_id: 'x', path: '/tmp' });
