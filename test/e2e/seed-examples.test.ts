@@ -3,7 +3,8 @@
 // real `forkbox serve` child: curl calls, Python and TypeScript SDK examples, raw
 // fetch, the health check, the API reference's request. Only the base URL and the
 // key change, through the environment; `zeroboot` and `@zeroboot/sdk` are shims
-// (made here, in a temp dir) over our SDKs. Without /dev/kvm or the document: one "skipped:" line.
+// (made here, in a temp dir) over our SDKs. The README's "Coming from Zeroboot" blocks run too.
+// Without /dev/kvm, or without the document (then the README part still runs): one "skipped:" line.
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -156,16 +157,26 @@ const EXPECT: Record<string, (lines: string[]) => void> = {
   },
 };
 
+/** The runnable blocks of the README's "Coming from Zeroboot" section. */
+function readmeZeroboot(): { lang: string; code: string; line: number }[] {
+  const doc = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const a = doc.indexOf('<!-- forkbox:zeroboot:start -->');
+  const b = doc.indexOf('<!-- forkbox:zeroboot:end -->');
+  assert.ok(a >= 0 && b > a, 'README.md has a forkbox:zeroboot section');
+  const text = doc.slice(a, b);
+  return [...text.matchAll(/^```(\w*)\n([\s\S]*?)^```\s*$/gm)].map((m) => ({ lang: m[1]!, code: m[2]!, line: doc.slice(0, a + m.index).split('\n').length }));
+}
+
 if (!existsSync('/dev/kvm')) {
   process.stdout.write('skipped: seed document examples: /dev/kvm is absent\n');
-} else if (!existsSync(SEED)) {
-  process.stdout.write(`skipped: seed document examples: the seed document is not beside the checkout (shared/seeds/${SEED.split('/').at(-1)})\n`);
 } else {
-  const blocks = seedBlocks(readFileSync(SEED, 'utf8'));
+  const hasSeed = existsSync(SEED);
+  if (!hasSeed) process.stdout.write(`skipped: seed document examples: the seed document is not beside the checkout (shared/seeds/${SEED.split('/').at(-1)})\n`);
+  const blocks = hasSeed ? seedBlocks(readFileSync(SEED, 'utf8')) : [];
   const report: string[] = [];
   const note = (b: Block, status: string): void => { report.push(`seed example ${b.section} (\`\`\`${b.lang || 'text'}, line ${b.line}): ${status}`); };
 
-  describe('every example of the zeroboot-vm-sandbox skill, against forkbox', { timeout: 40 * 60_000 }, () => {
+  describe('every example of the zeroboot-vm-sandbox skill (and the README\'s Zeroboot section), against forkbox', { timeout: 40 * 60_000 }, () => {
     let dir: string;
     let server: ChildProcess;
     let base = '';
@@ -239,7 +250,20 @@ if (!existsSync('/dev/kvm')) {
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    test('the document has the examples the issue lists', () => {
+    test('README "Coming from Zeroboot": its blocks run and show what they say', async () => {
+      const rb = readmeZeroboot();
+      assert.deepEqual(rb.map((x) => x.lang), ['bash', 'js']);
+      const fenv = { ...env, FORKBOX_API_KEY: KEY, FORKBOX_BASE_URL: base };
+      const sh = await run('bash', ['-euo', 'pipefail', '-c', rb[0]!.code.replaceAll('http://127.0.0.1:8080', base)], { env: fenv, cwd: dir, timeout: 5 * 60_000 });
+      const body = JSON.parse(sh.stdout) as Record<string, unknown>;
+      assert.deepEqual([body.stdout, body.stderr, body.exit_code, body.output, typeof body.duration_ms], ['out\n', 'err\n', 3, 'out\n', 'number']);
+      writeFileSync(join(dir, 'readme-zeroboot.mjs'), rb[1]!.code);
+      const js = await run(process.execPath, [join(dir, 'readme-zeroboot.mjs')], { env: fenv, cwd: dir, timeout: 5 * 60_000 });
+      assert.deepEqual(nonEmpty(js.stdout), ['2', '0 ""']);
+      report.push(`README "Coming from Zeroboot" (bash line ${rb[0]!.line}, js line ${rb[1]!.line}): pass`);
+    });
+
+    test('the document has the examples the issue lists', { skip: !hasSeed }, () => {
       const kinds = blocks.map((b) => classify(b)?.kind);
       assert.ok(kinds.filter((k) => k === 'curl').length >= 2, 'the exec and health curl calls');
       assert.ok(kinds.filter((k) => k === 'python').length >= 3, 'Python: quick start, agent loop, concurrent');
@@ -325,7 +349,7 @@ if (!existsSync('/dev/kvm')) {
       });
     }
 
-    test('Zeroboot-shaped calls through the shims: a language per call, results read as output', async () => {
+    test('Zeroboot-shaped calls through the shims: a language per call, results read as output', { skip: !hasSeed }, async () => {
       writeFileSync(join(dir, 'shaped.mjs'), [
         'import { Sandbox } from "@zeroboot/sdk";',
         'const sb = new Sandbox(process.env.ZEROBOOT_API_KEY);',
