@@ -202,6 +202,7 @@ if (!existsSync('/dev/kvm')) {
       });
       // Every template (python and javascript) ready before the first example.
       for (;;) {
+        assert.equal(server.exitCode, null, `forkbox serve exited while its templates loaded:\n${serverLog.slice(-4000)}`);
         const h = (await (await fetch(`${base}/v1/health`)).json()) as { status: string };
         if (h.status === 'ok') break;
         await new Promise((r) => setTimeout(r, 250));
