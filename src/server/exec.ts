@@ -8,6 +8,7 @@
 // before it is read until the answer is sent, each finished result against the
 // result budget (503 when either is full), and a batch's output against its
 // own cap (413). Guest-written text reaches the log only with FORKBOX_LOG_OUTPUT.
+// Each result also carries Zeroboot's `output` (= stdout) and `duration_ms`.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LANGUAGES, type ExecRequest, type ExecResult, type Language } from '../engine/types.js';
 import { ForkboxError, payloadTooLarge, rateLimited, shuttingDown, unsupported } from '../lib/errors.js';
@@ -30,6 +31,10 @@ export interface ExecResponse {
   stdout_truncated: boolean;
   stderr_truncated: boolean;
   crash?: string;
+  /** Zeroboot's name for the program's output: stdout alone (stderr stays in its own field). */
+  output: string;
+  /** Zeroboot's name for the wall-clock time of the exec: the same value as total_time_ms. */
+  duration_ms: number;
 }
 
 const ms = (n: number): number => Math.round(n * 1000) / 1000;
@@ -47,6 +52,8 @@ export function toResponse(r: ExecResult): ExecResponse {
     stdout_truncated: r.stdoutTruncated,
     stderr_truncated: r.stderrTruncated,
     ...(r.crash !== undefined ? { crash: r.crash } : {}),
+    output: r.stdout,
+    duration_ms: ms(r.totalTimeMs),
   };
 }
 
@@ -99,8 +106,9 @@ export function onDone(reply: FastifyReply, free: () => void): void {
   reply.raw.once('close', free);
 }
 
+/** JSON bytes of a result's text; stdout counts twice because `output` repeats it. */
 function resultSize(r: ExecResult): number {
-  return jsonSize(r.stdout) + jsonSize(r.stderr) + (r.crash !== undefined ? jsonSize(r.crash) : 0);
+  return 2 * jsonSize(r.stdout) + jsonSize(r.stderr) + (r.crash !== undefined ? jsonSize(r.crash) : 0);
 }
 
 /** One admitted, budgeted, logged exec; `run` is the engine call (a one-shot exec unless a session route passes its own). */

@@ -87,6 +87,9 @@ test('JS SDK: Sandbox.create → run/files/fork/pause/info/kill; connect, list, 
   await assert.rejects(Sandbox.create({ ...opts, language: 'ruby' }), Unsupported);
   const r = await s.run('set x 41; write /workspace/a.txt abc; get G; expr 42', { timeout: 5 });
   assert.equal(r.stdout, 'hi\n');
+  assert.equal(`${r}`, 'hi\n', 'a session result reads as its output too');
+  assert.equal(r.output, 'hi\n');
+  assert.equal(r.durationMs, r.totalTimeMs);
   assert.equal(r.result, '42');
   assert.equal(r.exitCode, 0);
   assert.deepEqual(r.sideEffects, { filesCreated: [{ path: '/workspace/a.txt', size: 3 }], filesModified: [], filesDeleted: [], filesTruncated: false, pagesDirtied: 1, peakMemoryBytes: 1048576 });
@@ -195,6 +198,7 @@ except Conflict:
     pass
 r = s.run("set x 41; write /workspace/a.txt abc; expr 42")
 assert r.result == "42" and r.exit_code == 0, r
+assert str(r) == r.stdout == r.output and r.duration_ms == r.total_time_ms, r
 assert r.side_effects.files_created == [{"path": "/workspace/a.txt", "size": 3}], r.side_effects
 assert s.run("set x 0", discard=True).exit_code == 0
 assert s.run("get x").stdout == "41\\n"

@@ -76,8 +76,11 @@ test('POST /v1/exec: Zeroboot-shaped result, defaults applied, request id header
   const res = await post(app, '/v1/exec', { code: 'echo hi' });
   assert.equal(res.statusCode, 200);
   const body = res.json();
-  assert.deepEqual(Object.keys(body).sort(), ['exec_time_ms', 'exit_code', 'fork_time_ms', 'id', 'outcome', 'stderr', 'stderr_truncated', 'stdout', 'stdout_truncated', 'total_time_ms'].sort());
+  assert.deepEqual(Object.keys(body).sort(), ['duration_ms', 'exec_time_ms', 'exit_code', 'fork_time_ms', 'id', 'outcome', 'output', 'stderr', 'stderr_truncated',
+    'stdout', 'stdout_truncated', 'total_time_ms'].sort());
   assert.equal(body.stdout, 'hi\n');
+  assert.equal(body.output, 'hi\n', 'output is stdout (Zeroboot\'s field)');
+  assert.equal(body.duration_ms, body.total_time_ms);
   assert.equal(body.exit_code, 0);
   assert.match(String(res.headers['x-request-id']), /^req_/);
   assert.equal(engine.seen[0]!.language, 'python');
@@ -99,6 +102,7 @@ test('POST /v1/exec: guest failure is 200 with its exit code; env and stdin pass
   assert.equal(r.statusCode, 200);
   assert.equal(r.json().exit_code, 3);
   assert.equal(r.json().stderr, 'boom\n');
+  assert.equal(r.json().output, '', 'output is stdout alone: stderr is not merged into it');
   assert.equal((await post(app, '/v1/exec', { code: 'env GREETING', env: { GREETING: 'hello' } })).json().stdout, 'hello');
   assert.equal((await post(app, '/v1/exec', { code: 'stdin', stdin: 'in put' })).json().stdout, 'in put');
 });
@@ -201,8 +205,9 @@ test('batch: results in order, bounded parallelism, size cap, platform error fai
   const executions = Array.from({ length: 8 }, (_, i) => ({ code: i % 2 ? `sleep ${40 - i * 4}` : `echo ${i}` }));
   const r = await post(app, '/v1/exec/batch', { executions });
   assert.equal(r.statusCode, 200);
-  const results = r.json().results as { stdout: string }[];
+  const results = r.json().results as { stdout: string; output: string; duration_ms: number; total_time_ms: number }[];
   assert.deepEqual(results.map((x) => x.stdout), executions.map((e, i) => (i % 2 ? 'slept\n' : `${i}\n`)));
+  assert.deepEqual(results.map((x) => [x.output, x.duration_ms]), results.map((x) => [x.stdout, x.total_time_ms]), 'batch items carry output and duration_ms');
   assert.ok(engine.maxRunning <= 3 && engine.maxRunning >= 2, `max running ${engine.maxRunning}`);
   const big = await post(app, '/v1/exec/batch', { executions: Array.from({ length: 11 }, () => ({ code: 'echo' })) });
   assert.equal(big.statusCode, 400);

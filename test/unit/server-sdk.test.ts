@@ -5,7 +5,7 @@
 // form of sdk/js/src and that both SDKs have a class for every catalog code.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { promisify } from 'node:util';
+import { format, inspect, promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +84,19 @@ test('JS SDK: run, runBatch, health, typed errors', async () => {
   assert.equal(r.stdoutTruncated, false);
   const f = await sb.run('exit 4');
   assert.equal(f.exitCode, 4);
+  // A result reads as its output (Zeroboot's examples print it); the fields stay, JSON shows only data.
+  assert.equal(String(r), 'hello|7|ex|in');
+  assert.equal(`[${r}]`, '[hello|7|ex|in]');
+  assert.equal(format(r), 'hello|7|ex|in', 'console.log(result) prints the output');
+  assert.equal(inspect({ output: r }), "{ output: 'hello|7|ex|in' }", 'nested, it shows as the quoted string');
+  assert.equal(r.output, 'hello|7|ex|in');
+  assert.equal(r.durationMs, 0.3);
+  assert.equal(String(f), '', 'output is stdout alone: stderr is not merged');
+  assert.equal(f.stderr, 'err\n');
+  const json = JSON.parse(JSON.stringify(r));
+  assert.deepEqual(Object.keys(json).sort(), ['durationMs', 'execTimeMs', 'exitCode', 'forkTimeMs', 'id', 'outcome', 'output', 'stderr', 'stderrTruncated', 'stdout',
+    'stdoutTruncated', 'totalTimeMs']);
+  assert.deepEqual({ ...r }, json, 'toString and the inspect hook are not enumerable');
   const batch = await sb.runBatch(['a', { code: 'b', timeout: 2 }, 'exit 9']);
   assert.deepEqual(batch.map((x: { stdout: string; exitCode: number }) => [x.stdout, x.exitCode]), [['a|30||', 0], ['b|2||', 0], ['', 9]]);
   assert.equal((await sb.health()).status, 'ok');
@@ -106,6 +119,8 @@ sb = Sandbox(api_key=key, base_url=base)
 out = {}
 r = sb.run("hello", timeout=7, env={"X": "ex"}, stdin="in")
 out["run"] = [r.stdout, r.exit_code, r.outcome, r.fork_time_ms, r.stdout_truncated]
+f = sb.run("exit 4")
+out["reads"] = [str(r), f"[{r}]", r.output, r.duration_ms, str(f), f.stderr]
 out["batch"] = [[x.stdout, x.exit_code] for x in sb.run_batch(["a", {"code": "b", "timeout": 2}])]
 out["health"] = sb.health()["status"]
 try:
@@ -127,6 +142,7 @@ print(json.dumps(out))
   const p = await promisify(execFile)('python3', ['-c', script, base, PY_KEY], { env: { ...process.env, PYTHONPATH: join(repoRoot, 'sdk/python'), PYTHONDONTWRITEBYTECODE: '1' }, timeout: 60_000 });
   const out = JSON.parse(p.stdout);
   assert.deepEqual(out.run, ['hello|7|ex|in', 0, 'exited', 0.1, false]);
+  assert.deepEqual(out.reads, ['hello|7|ex|in', '[hello|7|ex|in]', 'hello|7|ex|in', 0.3, '', 'err\n']);
   assert.deepEqual(out.batch, [['a|30||', 0], ['b|2||', 0]]);
   assert.equal(out.health, 'ok');
   assert.deepEqual(out.unauth, ['Unauthorized', 401, true, true]);

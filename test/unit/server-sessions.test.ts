@@ -108,8 +108,10 @@ test('POST /v1/sessions/{id}/exec: state persists, result and side effects, disc
   const r1 = await ex({ code: 'set x 41; write /workspace/a.txt abc; expr 42' });
   assert.equal(r1.statusCode, 200);
   const b1 = r1.json();
-  assert.deepEqual(Object.keys(b1).sort(), ['exec_time_ms', 'exit_code', 'fork_time_ms', 'id', 'outcome', 'result', 'result_truncated', 'side_effects',
-    'stderr', 'stderr_truncated', 'stdout', 'stdout_truncated', 'total_time_ms'].sort());
+  assert.deepEqual(Object.keys(b1).sort(), ['duration_ms', 'exec_time_ms', 'exit_code', 'fork_time_ms', 'id', 'outcome', 'output', 'result', 'result_truncated',
+    'side_effects', 'stderr', 'stderr_truncated', 'stdout', 'stdout_truncated', 'total_time_ms'].sort());
+  assert.equal(b1.output, b1.stdout);
+  assert.equal(b1.duration_ms, b1.total_time_ms);
   assert.equal(b1.result, '42');
   assert.equal(b1.result_truncated, false);
   assert.deepEqual(b1.side_effects, { files_created: [{ path: '/workspace/a.txt', size: 3 }], files_modified: [], files_deleted: [], files_truncated: false, pages_dirtied: 1, peak_memory_bytes: 1048576 });

@@ -1,4 +1,8 @@
-/** Result of one execution. A program failing is a result with a non-zero exitCode, not an exception. */
+/**
+ * Result of one execution. A program failing is a result with a non-zero exitCode, not an exception.
+ * It reads as its output: `String(result)`, `${result}` and `console.log(result)` give `output` (stdout);
+ * the structured fields are there beside it (and in JSON.stringify).
+ */
 export interface ExecResult {
     /** Execution id (`exec_…`). */
     id: string;
@@ -14,6 +18,12 @@ export interface ExecResult {
     stderrTruncated: boolean;
     /** Crash detail when outcome is `crashed`. */
     crash?: string;
+    /** Zeroboot's name for the program's output: stdout alone (the same string; stderr stays separate). */
+    output: string;
+    /** Zeroboot's name for totalTimeMs. */
+    durationMs: number;
+    /** The output (stdout). */
+    toString(): string;
 }
 export interface RunOptions {
     /** Language of `code` (default `"python"`). */
@@ -128,7 +138,15 @@ export interface WireResult {
     stdout_truncated?: boolean;
     stderr_truncated?: boolean;
     crash?: string;
+    output?: string;
+    duration_ms?: number;
 }
+/**
+ * Makes a result read as its output: toString() gives `output`, and Node's inspect (console.log) shows the
+ * output itself at top level and the quoted string when the result sits inside another value. Both are
+ * non-enumerable, so JSON.stringify, spreads and deepEqual see only the data fields.
+ */
+export declare function readable<T extends Omit<ExecResult, 'toString'>>(r: T): T & ExecResult;
 export declare function fromWire(r: WireResult): ExecResult;
 export declare function toWire(code: string, o: Omit<RunOptions, 'signal'>): Record<string, unknown>;
 /** AbortSignal.any for runtimes that lack it (Node 18). */
@@ -143,6 +161,7 @@ export declare function envVar(name: string): string | undefined;
  * const sb = new Sandbox();                 // FORKBOX_API_KEY, FORKBOX_BASE_URL (default http://127.0.0.1:8080)
  * const r = await sb.run('print(1 + 1)');
  * console.log(r.stdout.trim(), r.exitCode); // 2 0
+ * console.log(`${r}`);                      // 2   (a result reads as its output)
  * ```
  */
 export declare class Sandbox {

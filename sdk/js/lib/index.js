@@ -1,7 +1,8 @@
 // forkbox-sdk — a zero-dependency client for the forkbox HTTP API (Node 18+,
 // Deno, Bun, browsers: anything with fetch). `new Sandbox()` reads
 // FORKBOX_API_KEY and FORKBOX_BASE_URL; `run()` executes code in a fresh
-// hardware-isolated fork and returns its output. `Sandbox.create()` gives a
+// hardware-isolated fork and returns a result that reads as its output
+// (`String(result)`, `${result}`, console.log). `Sandbox.create()` gives a
 // Session that keeps state and files between runs (session.ts). Platform
 // errors throw a class named after the API's error code (all extend ForkboxError).
 /** Base of every error this client throws. `code` is the API's error code. */
@@ -89,6 +90,24 @@ export const ERROR_CLASSES = {
     TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed, Unsupported, ShuttingDown, MemoryBudgetExceeded, Internal,
     ConnectionError, UnexpectedResponse,
 };
+/** Node's util.inspect hook, by its registered name (no import, so browsers and Deno load this file too). */
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+/**
+ * Makes a result read as its output: toString() gives `output`, and Node's inspect (console.log) shows the
+ * output itself at top level and the quoted string when the result sits inside another value. Both are
+ * non-enumerable, so JSON.stringify, spreads and deepEqual see only the data fields.
+ */
+export function readable(r) {
+    Object.defineProperty(r, 'toString', { value: function toString() { return this.output; }, enumerable: false, writable: true, configurable: true });
+    Object.defineProperty(r, INSPECT, {
+        value: function inspect(depth, options, inspect) {
+            const nested = options.depth !== undefined && options.depth !== null && depth !== options.depth;
+            return nested && inspect ? inspect(this.output, options) : this.output;
+        },
+        enumerable: false, writable: true, configurable: true,
+    });
+    return r;
+}
 export function fromWire(r) {
     const out = {
         id: r.id,
@@ -101,10 +120,12 @@ export function fromWire(r) {
         totalTimeMs: r.total_time_ms,
         stdoutTruncated: r.stdout_truncated ?? false,
         stderrTruncated: r.stderr_truncated ?? false,
+        output: r.output ?? r.stdout,
+        durationMs: r.duration_ms ?? r.total_time_ms,
     };
     if (r.crash !== undefined)
         out.crash = r.crash;
-    return out;
+    return readable(out);
 }
 export function toWire(code, o) {
     if (typeof code !== 'string')
@@ -144,6 +165,7 @@ export function envVar(name) {
  * const sb = new Sandbox();                 // FORKBOX_API_KEY, FORKBOX_BASE_URL (default http://127.0.0.1:8080)
  * const r = await sb.run('print(1 + 1)');
  * console.log(r.stdout.trim(), r.exitCode); // 2 0
+ * console.log(`${r}`);                      // 2   (a result reads as its output)
  * ```
  */
 export class Sandbox {

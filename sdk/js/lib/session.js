@@ -4,7 +4,7 @@
 // and upload()/download() mirror a whole directory as a tar (Node only), with
 // the destructive `delete` option of an rsync-style sync. One exec at a time per
 // session: a call while one runs throws Conflict; an expired session throws Gone.
-import { fromWire, toWire, InvalidRequest } from './index.js';
+import { fromWire, readable, toWire, InvalidRequest } from './index.js';
 import { linkStaysInside, readTar, safeName, writeTar } from './tar.js';
 function infoFromWire(w) {
     const out = {
@@ -80,14 +80,14 @@ export class Session {
             body.discard = true;
         const w = (await this.#http.json('POST', `${this.#path}/exec`, body, body.timeout_seconds + this.#http.margin, signal));
         const fx = w.side_effects;
-        const out = {
+        const out = readable({
             ...fromWire(w),
             resultTruncated: w.result_truncated ?? false,
             sideEffects: {
                 filesCreated: fx.files_created, filesModified: fx.files_modified, filesDeleted: fx.files_deleted,
                 filesTruncated: fx.files_truncated, pagesDirtied: fx.pages_dirtied, peakMemoryBytes: fx.peak_memory_bytes,
             },
-        };
+        });
         if (w.result !== null && w.result !== undefined)
             out.result = w.result;
         return out;

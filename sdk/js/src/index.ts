@@ -1,11 +1,16 @@
 // forkbox-sdk — a zero-dependency client for the forkbox HTTP API (Node 18+,
 // Deno, Bun, browsers: anything with fetch). `new Sandbox()` reads
 // FORKBOX_API_KEY and FORKBOX_BASE_URL; `run()` executes code in a fresh
-// hardware-isolated fork and returns its output. `Sandbox.create()` gives a
+// hardware-isolated fork and returns a result that reads as its output
+// (`String(result)`, `${result}`, console.log). `Sandbox.create()` gives a
 // Session that keeps state and files between runs (session.ts). Platform
 // errors throw a class named after the API's error code (all extend ForkboxError).
 
-/** Result of one execution. A program failing is a result with a non-zero exitCode, not an exception. */
+/**
+ * Result of one execution. A program failing is a result with a non-zero exitCode, not an exception.
+ * It reads as its output: `String(result)`, `${result}` and `console.log(result)` give `output` (stdout);
+ * the structured fields are there beside it (and in JSON.stringify).
+ */
 export interface ExecResult {
   /** Execution id (`exec_…`). */
   id: string;
@@ -21,6 +26,12 @@ export interface ExecResult {
   stderrTruncated: boolean;
   /** Crash detail when outcome is `crashed`. */
   crash?: string;
+  /** Zeroboot's name for the program's output: stdout alone (the same string; stderr stays separate). */
+  output: string;
+  /** Zeroboot's name for totalTimeMs. */
+  durationMs: number;
+  /** The output (stdout). */
+  toString(): string;
 }
 
 export interface RunOptions {
@@ -124,10 +135,32 @@ export interface WireResult {
   id: string; stdout: string; stderr: string; exit_code: number; outcome?: ExecResult['outcome'];
   fork_time_ms: number; exec_time_ms: number; total_time_ms: number;
   stdout_truncated?: boolean; stderr_truncated?: boolean; crash?: string;
+  output?: string; duration_ms?: number;
+}
+
+/** Node's util.inspect hook, by its registered name (no import, so browsers and Deno load this file too). */
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+type Inspect = (value: unknown, options: object) => string;
+
+/**
+ * Makes a result read as its output: toString() gives `output`, and Node's inspect (console.log) shows the
+ * output itself at top level and the quoted string when the result sits inside another value. Both are
+ * non-enumerable, so JSON.stringify, spreads and deepEqual see only the data fields.
+ */
+export function readable<T extends Omit<ExecResult, 'toString'>>(r: T): T & ExecResult {
+  Object.defineProperty(r, 'toString', { value: function toString(this: ExecResult): string { return this.output; }, enumerable: false, writable: true, configurable: true });
+  Object.defineProperty(r, INSPECT, {
+    value: function inspect(this: ExecResult, depth: number, options: { depth?: number | null }, inspect?: Inspect): string {
+      const nested = options.depth !== undefined && options.depth !== null && depth !== options.depth;
+      return nested && inspect ? inspect(this.output, options) : this.output;
+    },
+    enumerable: false, writable: true, configurable: true,
+  });
+  return r as T & ExecResult;
 }
 
 export function fromWire(r: WireResult): ExecResult {
-  const out: ExecResult = {
+  const out: Omit<ExecResult, 'toString'> = {
     id: r.id,
     stdout: r.stdout,
     stderr: r.stderr,
@@ -138,9 +171,11 @@ export function fromWire(r: WireResult): ExecResult {
     totalTimeMs: r.total_time_ms,
     stdoutTruncated: r.stdout_truncated ?? false,
     stderrTruncated: r.stderr_truncated ?? false,
+    output: r.output ?? r.stdout,
+    durationMs: r.duration_ms ?? r.total_time_ms,
   };
   if (r.crash !== undefined) out.crash = r.crash;
-  return out;
+  return readable(out);
 }
 
 export function toWire(code: string, o: Omit<RunOptions, 'signal'>): Record<string, unknown> {
@@ -178,6 +213,7 @@ export function envVar(name: string): string | undefined {
  * const sb = new Sandbox();                 // FORKBOX_API_KEY, FORKBOX_BASE_URL (default http://127.0.0.1:8080)
  * const r = await sb.run('print(1 + 1)');
  * console.log(r.stdout.trim(), r.exitCode); // 2 0
+ * console.log(`${r}`);                      // 2   (a result reads as its output)
  * ```
  */
 export class Sandbox {

@@ -4,7 +4,7 @@
 // and upload()/download() mirror a whole directory as a tar (Node only), with
 // the destructive `delete` option of an rsync-style sync. One exec at a time per
 // session: a call while one runs throws Conflict; an expired session throws Gone.
-import { fromWire, toWire, InvalidRequest, type ExecResult, type RunOptions, type SandboxOptions, type WireResult } from './index.js';
+import { fromWire, readable, toWire, InvalidRequest, type ExecResult, type RunOptions, type SandboxOptions, type WireResult } from './index.js';
 import type { Http } from './http.js';
 import { linkStaysInside, readTar, safeName, writeTar, type TarEntry } from './tar.js';
 
@@ -172,14 +172,14 @@ export class Session {
       files_created: SideEffects['filesCreated']; files_modified: SideEffects['filesModified']; files_deleted: SideEffects['filesDeleted'];
       files_truncated: boolean; pages_dirtied: number; peak_memory_bytes: number;
     };
-    const out: SessionExecResult = {
+    const out: SessionExecResult = readable({
       ...fromWire(w),
       resultTruncated: w.result_truncated ?? false,
       sideEffects: {
         filesCreated: fx.files_created, filesModified: fx.files_modified, filesDeleted: fx.files_deleted,
         filesTruncated: fx.files_truncated, pagesDirtied: fx.pages_dirtied, peakMemoryBytes: fx.peak_memory_bytes,
       },
-    };
+    });
     if (w.result !== null && w.result !== undefined) out.result = w.result;
     return out;
   }

@@ -43,8 +43,18 @@ class ExecResult:
     crash: Optional[str] = None
 
     def __str__(self) -> str:
-        """The program's stdout, so ``print(sb.run(...))`` shows its output."""
+        """The program's stdout, so ``print(sb.run(...))`` and ``f"{result}"`` show its output."""
         return self.stdout
+
+    @property
+    def output(self) -> str:
+        """Zeroboot's name for the program's output: stdout alone (stderr stays in ``stderr``)."""
+        return self.stdout
+
+    @property
+    def duration_ms(self) -> float:
+        """Zeroboot's name for ``total_time_ms``: the whole exec, fork included."""
+        return self.total_time_ms
 
     @classmethod
     def from_wire(cls, r: Mapping[str, Any]) -> "ExecResult":
