@@ -722,8 +722,8 @@ static napi_value js_private_bytes(napi_env env, napi_callback_info info)
     return v;
 }
 
-/* saveSnapshot(vm, memPath, statePath, cb) */
-static napi_value js_save(napi_env env, napi_callback_info info)
+/* saveSnapshot(vm, memPath, statePath, cb) and saveChild(...): a root snapshot, or a child straight from the vm. */
+static napi_value save_common(napi_env env, napi_callback_info info, int child)
 {
     ARGS(4);
     struct vmm_async_vm *h = arg_vm(env, argv[0]);
@@ -735,13 +735,16 @@ static napi_value js_save(napi_env env, napi_callback_info info)
     struct completion *c = completion_new(env, C_DONE, argv[3]);
     if (!c) goto out;
     struct vmm_err e = {0};
-    int rc = vmm_async_save(h, mem, state, on_result, c, &e);
+    int rc = child ? vmm_async_save_child(h, mem, state, on_result, c, &e) : vmm_async_save(h, mem, state, on_result, c, &e);
     if (rc) refused(env, c, rc, &e);
 out:
     free(mem);
     free(state);
     return ret;
 }
+
+static napi_value js_save(napi_env env, napi_callback_info info) { return save_common(env, info, 0); }
+static napi_value js_save_child(napi_env env, napi_callback_info info) { return save_common(env, info, 1); }
 
 /* openSnapshot(memPath, statePath) -> snapshot */
 static napi_value js_open_snapshot(napi_env env, napi_callback_info info)
@@ -987,6 +990,7 @@ static napi_value init(napi_env env, napi_value exports)
         FN("privateBytes", js_private_bytes),
         FN("saveSnapshot", js_save),
         FN("deriveSnapshot", js_derive),
+        FN("saveChild", js_save_child),
         FN("writeSnapshot", js_write),
         FN("openChildSnapshot", js_open_child),
         FN("snapshotPages", js_snapshot_pages),

@@ -177,6 +177,10 @@ uint64_t vmm_snapshot_pages(const struct vmm_snapshot *s);
  * state file naming the root (tmp + rename, 0600, never following a link). */
 int vmm_snapshot_write(struct vmm_snapshot *s, const char *mem_path, const char *state_path,
                        struct vmm_err *err) VMM_MUST_CHECK;
+/* Writes the child a derive of this vm would give, straight from its RAM (no
+ * memfd, no re-base): for a pause, after which the vm is destroyed. */
+int vmm_snapshot_save_child(struct vmm_vm *vm, const char *mem_path, const char *state_path,
+                            struct vmm_err *err) VMM_MUST_CHECK;
 /* Opens a child written by vmm_snapshot_write; it must name `root`. */
 int vmm_snapshot_open_child(struct vmm_snapshot *root, const char *mem_path, const char *state_path,
                             struct vmm_snapshot **out, struct vmm_err *err) VMM_MUST_CHECK;
@@ -285,6 +289,8 @@ int vmm_async_run(struct vmm_async_vm *v, const struct vmm_request *req, vmm_asy
 int vmm_async_save(struct vmm_async_vm *v, const char *mem_path, const char *state_path,
                    vmm_async_cb cb, void *arg, struct vmm_err *err) VMM_MUST_CHECK;
 int vmm_async_derive(struct vmm_async_vm *v, vmm_async_cb cb, void *arg, struct vmm_err *err) VMM_MUST_CHECK;
+int vmm_async_save_child(struct vmm_async_vm *v, const char *mem_path, const char *state_path,
+                         vmm_async_cb cb, void *arg, struct vmm_err *err) VMM_MUST_CHECK;
 /* vmm_snapshot_write on a worker (the snapshot is referenced until done). */
 int vmm_async_write(struct vmm_async *a, struct vmm_snapshot *snap, const char *mem_path,
                     const char *state_path, vmm_async_cb cb, void *arg, struct vmm_err *err) VMM_MUST_CHECK;

@@ -146,6 +146,24 @@ int main(int argc, char **argv)
     CHECK(truncate(tmp_path("c.mem"), 64 << 20) == 0);
     CHECK(vmm_snapshot_open_child(root, tmp_path("c.mem"), tmp_path("c.state"), &bad, &e) == -ESTALE && !bad);
 
+    /* Saved straight from a live fork (no memfd, no re-base): the same child on disk. */
+    {
+        struct vmm_vm *live;
+        OKV(vmm_fork(root, NULL, &live, &e_));
+        req(live, "w %u %u", 100, 9);
+        OKV(vmm_snapshot_save_child(live, tmp_path("d.mem"), tmp_path("d.state"), &e_));
+        int32_t after = req(live, "c", 0, 0).exit_code;   /* the live fork goes on */
+        vmm_vm_destroy(live);
+        struct vmm_snapshot *d;
+        OKV(vmm_snapshot_open_child(root, tmp_path("d.mem"), tmp_path("d.state"), &d, &e_));
+        CHECK(vmm_snapshot_pages(d) >= 100 && vmm_snapshot_pages(d) < 400);
+        struct vmm_vm *again;
+        OKV(vmm_fork(d, NULL, &again, &e_));
+        CHECK(req(again, "c", 0, 0).exit_code == after);
+        CHECK(req(again, "s %u", 100, 0).exit_code == 900);
+        vmm_vm_destroy(again);
+        vmm_snapshot_close(d);
+    }
     CHECK(count_fds() == fds0 + 1);   /* + the cached /proc/self/pagemap */
     vmm_snapshot_close(other);
     vmm_snapshot_close(root);

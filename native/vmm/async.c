@@ -28,7 +28,7 @@ struct vmm_async_vm {
     struct vmm_async_vm *prev, *next;   /* a->vms, under a->mu */
 };
 
-enum akind { AJ_START = 1, AJ_RUN, AJ_FORK, AJ_FORKRUN, AJ_SAVE, AJ_DERIVE, AJ_WRITE, AJ_DESTROY };
+enum akind { AJ_START = 1, AJ_RUN, AJ_FORK, AJ_FORKRUN, AJ_SAVE, AJ_SAVE_CHILD, AJ_DERIVE, AJ_WRITE, AJ_DESTROY };
 
 struct ajob {
     enum akind kind;
@@ -322,6 +322,10 @@ static void job_work(void *arg)
         if (!(vm = open_vm(j, "save"))) break;
         res->rc = vmm_snapshot_save(vm, j->mem_path, j->state_path, &res->err);
         break;
+    case AJ_SAVE_CHILD:
+        if (!(vm = open_vm(j, "save child"))) break;
+        res->rc = vmm_snapshot_save_child(vm, j->mem_path, j->state_path, &res->err);
+        break;
     case AJ_DERIVE:
         if (!(vm = open_vm(j, "derive"))) break;
         res->rc = vmm_snapshot_derive(vm, &res->derived, &res->err);
@@ -429,17 +433,29 @@ static char *dup_path(const char *p)
     return p ? strdup(p) : NULL;
 }
 
-int vmm_async_save(struct vmm_async_vm *v, const char *mem_path, const char *state_path,
-                   vmm_async_cb cb, void *arg, struct vmm_err *err)
+static int save_job(enum akind kind, struct vmm_async_vm *v, const char *mem_path, const char *state_path,
+                    vmm_async_cb cb, void *arg, struct vmm_err *err)
 {
     if (!v || !cb || !mem_path || !state_path) return vmm_fail(err, -EINVAL, "vmm_async_save", "missing argument");
-    struct ajob *j = job_new(AJ_SAVE, 0, cb, arg, err);
+    struct ajob *j = job_new(kind, 0, cb, arg, err);
     if (!j) return -ENOMEM;
     if (!(j->mem_path = dup_path(mem_path)) || !(j->state_path = dup_path(state_path))) {
         job_free(j);
         return vmm_fail(err, -ENOMEM, "strdup", "paths");
     }
     return submit_vm(v, j, "save", err);
+}
+
+int vmm_async_save(struct vmm_async_vm *v, const char *mem_path, const char *state_path,
+                   vmm_async_cb cb, void *arg, struct vmm_err *err)
+{
+    return save_job(AJ_SAVE, v, mem_path, state_path, cb, arg, err);
+}
+
+int vmm_async_save_child(struct vmm_async_vm *v, const char *mem_path, const char *state_path,
+                         vmm_async_cb cb, void *arg, struct vmm_err *err)
+{
+    return save_job(AJ_SAVE_CHILD, v, mem_path, state_path, cb, arg, err);
 }
 
 int vmm_async_derive(struct vmm_async_vm *v, vmm_async_cb cb, void *arg, struct vmm_err *err)

@@ -314,22 +314,22 @@ static int write_file_at(const char *path, const void *buf, size_t n, int (*fill
     return 0;
 }
 
-struct fill { const struct vmm_snapshot *s; uint64_t sum; };
+struct fill { const struct vmm_snapshot *s; const uint8_t *ram; uint64_t sum; };
 
+/* The runs' bytes from a live vm's RAM (save_child) or from the child's memfd. */
 static int fill_memory(int fd, void *arg)
 {
     struct fill *f = arg;
     if (ftruncate(fd, (off_t)f->s->ram_size) < 0) return -errno;
-    return copy_runs(fd, NULL, f->s->mem_fd, f->s->runs, f->s->n_runs, &f->sum);
+    return copy_runs(fd, f->ram, f->ram ? -1 : f->s->mem_fd, f->s->runs, f->s->n_runs, &f->sum);
 }
 
-int vmm_snapshot_write(struct vmm_snapshot *s, const char *mem_path, const char *state_path, struct vmm_err *err)
+static int write_child(const struct vmm_snapshot *s, const uint8_t *ram, const char *mem_path, const char *state_path,
+                       struct vmm_err *err)
 {
-    if (!s || !mem_path || !state_path) return vmm_fail(err, -EINVAL, "vmm_snapshot_write", "missing argument");
-    if (!s->root) return vmm_fail(err, -EINVAL, "vmm_snapshot_write", "only child snapshots are written this way");
     struct child_header h;
     memset(&h, 0, sizeof h);
-    struct fill f = { .s = s };
+    struct fill f = { .s = s, .ram = ram };
     int rc = write_file_at(mem_path, NULL, 0, fill_memory, &f, &h.mem_mtime_ns, err);
     if (rc) return rc;
     h.mem_sum = f.sum;
@@ -366,6 +366,43 @@ int vmm_snapshot_write(struct vmm_snapshot *s, const char *mem_path, const char 
     memcpy(state, &h, sizeof h);
     rc = write_file_at(state_path, state, sizeof h + h.body_size, NULL, NULL, NULL, err);
     free(state);
+    return rc;
+}
+
+int vmm_snapshot_write(struct vmm_snapshot *s, const char *mem_path, const char *state_path, struct vmm_err *err)
+{
+    if (!s || !mem_path || !state_path) return vmm_fail(err, -EINVAL, "vmm_snapshot_write", "missing argument");
+    if (!s->root) return vmm_fail(err, -EINVAL, "vmm_snapshot_write", "only child snapshots are written this way");
+    return write_child(s, NULL, mem_path, state_path, err);
+}
+
+/* A child's pages and state written straight from the live vm: what a derive
+ * then a write would give, without the memfd copy or the re-base (a pause,
+ * whose vm is released next). */
+int vmm_snapshot_save_child(struct vmm_vm *vm, const char *mem_path, const char *state_path, struct vmm_err *err)
+{
+    if (!vm || !mem_path || !state_path) return vmm_fail(err, -EINVAL, "vmm_snapshot_save_child", "missing argument");
+    if (!vm->snap || vm->dead || atomic_load(&vm->killed) || vm->ram_fd >= 0)
+        return vmm_fail(err, -EINVAL, "vmm_snapshot_save_child", "only a live fork stopped at a doorbell can be saved as a child");
+    struct vmm_snapshot *root = vm->snap->root ? vm->snap->root : vm->snap;
+    uint64_t pages = vm->ram_size / FB_PAGE_SIZE;
+    uint8_t *own = calloc(pages, 1);
+    if (!own) return vmm_fail(err, -ENOMEM, "calloc", "page map");
+    struct vmm_snapshot *s = child_alloc(root);
+    int rc;
+    if (!s) { free(own); return vmm_fail(err, -ENOMEM, "calloc", "snapshot"); }
+    rc = vcpu_state_capture(vm, s, err);
+    if (rc) goto out;
+    for (uint32_t i = 0; i < vm->snap->n_runs; i++)
+        memset(own + vm->snap->runs[i].off / FB_PAGE_SIZE, 1, vm->snap->runs[i].len / FB_PAGE_SIZE);
+    rc = mark_private(vm->ram, vm->ram_size, own, err);
+    if (rc) goto out;
+    rc = make_runs(own, pages, &s->runs, &s->n_runs, err);
+    if (rc) goto out;
+    rc = write_child(s, vm->ram, mem_path, state_path, err);
+out:
+    free(own);
+    snapshot_put(s);
     return rc;
 }
 

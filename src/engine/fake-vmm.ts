@@ -92,6 +92,7 @@ export class FakeVm implements SessionVm {
     gone?.();
   }
   privateBytes(): number { return this.#g.pages * PAGE; }
+  async saveChild(): Promise<void> { throw new Error('a fake VM is not written to disk (use an in-memory store)'); }
   async derive(): Promise<SessionSnapshot> {
     const pages = this.#g.pages;
     this.#g.pages = 0;   // re-based: its pages are the child's now

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { gone, internal, type ForkboxError } from '../lib/errors.js';
 import { log } from '../lib/log.js';
 import { Snapshot } from '../vmm/vmm.js';
-import type { PausedFiles, Session, SessionMeta, SessionSnapshot } from './session.js';
+import type { PauseSource, PausedFiles, Session, SessionMeta, SessionSnapshot } from './session.js';
 
 const RECORD = 'session.json';
 const RECORD_MAX = 1 << 20;
@@ -45,7 +45,7 @@ async function digest(path: string): Promise<Digest> {
 
 /** Where paused sessions go (SessionStore on disk; tests may keep them in memory). */
 export interface PauseStore {
-  write(s: Session, child: SessionSnapshot, templateKey: string): Promise<PausedFiles>;
+  write(s: Session, from: PauseSource, templateKey: string): Promise<PausedFiles>;
   open(files: PausedFiles, root: SessionSnapshot, expectKey: string): Promise<SessionSnapshot>;
   remove(id: string): Promise<void>;
   list(): Promise<Array<{ record: SessionRecord; files: PausedFiles }>>;
@@ -63,12 +63,13 @@ export class SessionStore implements PauseStore {
   }
 
   /** Writes a paused session: the child snapshot, its digests, then the record. */
-  async write(s: Session, child: SessionSnapshot, templateKey: string): Promise<PausedFiles> {
+  async write(s: Session, from: PauseSource, templateKey: string): Promise<PausedFiles> {
     const dir = this.#dir(s.id);
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const memPath = join(dir, 'child.mem'), statePath = join(dir, 'child.state');
-    await child.write(memPath, statePath);
+    if ('child' in from) await from.child.write(memPath, statePath);
+    else await from.vm.saveChild(memPath, statePath);
     const [st, state] = await Promise.all([stat(memPath), digest(statePath)]);
     const rec: SessionRecord = { version: 1, meta: s.meta, templateKey, cwdDone: s.cwdDone, pausedAt: Date.now(), memSize: st.size, state };
     const tmp = join(dir, `${RECORD}.tmp.${randomBytes(6).toString('hex')}`);

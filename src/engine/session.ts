@@ -29,7 +29,12 @@ export interface SessionVm {
   close(gone?: () => void): void;
   privateBytes(): number;
   derive(root: SessionSnapshot): Promise<SessionSnapshot>;
+  /** What derive() + write() would write, straight from the VM (a pause). */
+  saveChild(memPath: string, statePath: string): Promise<void>;
 }
+
+/** What a pause writes from: the cached child snapshot, or the VM itself. */
+export type PauseSource = { child: SessionSnapshot } | { vm: SessionVm };
 /** A snapshot a session forks from: a template, or a child made by derive. */
 export interface SessionSnapshot {
   fork(pool?: Pool | null): Promise<SessionVm>;
@@ -330,11 +335,13 @@ export class Session {
   }
 
   /** Writes the session to disk through `write` (a child snapshot) and frees its VM. */
-  async pause(resume: (s: Session) => Promise<void>, write: (s: Session, child: SessionSnapshot) => Promise<PausedFiles>): Promise<void> {
+  async pause(resume: (s: Session) => Promise<void>, write: (s: Session, from: PauseSource) => Promise<PausedFiles>): Promise<void> {
     if (this.#state === 'paused') return;
     const vm = await this.#begin(resume);
     try {
-      this.paused = await write(this, await this.#derive(vm));
+      // A child cached since the last change is written as it is; otherwise the pages go
+      // from the VM straight to disk (no in-memory copy: the VM is released next).
+      this.paused = await write(this, this.#base ? { child: this.#base } : { vm });
     } catch (e) {
       this.#settle('idle');
       throw e;

@@ -235,7 +235,7 @@ export class SessionRegistry implements SessionEngine {
     if (!store) throw gone('this engine keeps no paused sessions (no store)');
     const key = this.#keyOf(s.meta.language);
     const t0 = performance.now();
-    await s.pause(this.#resume, (sess, child) => store.write(sess, child, key));
+    await s.pause(this.#resume, (sess, from) => store.write(sess, from, key));
     log.info('session.paused', { session: s.id, ms: Math.round(performance.now() - t0), diskBytes: s.paused?.bytes ?? 0 });
   }
 

@@ -95,6 +95,8 @@ export interface Addon {
   saveSnapshot(vm: NativeVm, memPath: string, statePath: string, cb: Callback<void>): void;
   /** A live fork (stopped at a doorbell) as a child snapshot; the vm is re-based onto it. */
   deriveSnapshot(vm: NativeVm, cb: Callback<NativeSnapshot>): void;
+  /** Writes the child a derive would give, straight from the vm's RAM (for a pause). */
+  saveChild(vm: NativeVm, memPath: string, statePath: string, cb: Callback<void>): void;
   /** Writes a child snapshot (its pages only) and its state file. */
   writeSnapshot(snap: NativeSnapshot, memPath: string, statePath: string, cb: Callback<void>): void;
   openChildSnapshot(root: NativeSnapshot, memPath: string, statePath: string): NativeSnapshot;

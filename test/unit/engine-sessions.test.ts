@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { MemoryBudget } from '../../src/engine/budget.js';
 import { FakeSnapshot } from '../../src/engine/fake-vmm.js';
 import { python } from '../../src/languages/python.js';
-import type { PausedFiles, Session, SessionHost, SessionSnapshot } from '../../src/engine/session.js';
+import type { PauseSource, PausedFiles, Session, SessionHost, SessionSnapshot } from '../../src/engine/session.js';
 import type { PauseStore, SessionRecord } from '../../src/engine/session-store.js';
 import { SESSION_LIMITS, SessionRegistry, type SessionLimits } from '../../src/engine/sessions.js';
 import type { SessionExecResult } from '../../src/engine/session-types.js';
@@ -19,7 +19,8 @@ const FORK_COST = 100 * MiB;
 
 class MemStore implements PauseStore {
   saved = new Map<string, { child: SessionSnapshot; record: SessionRecord }>();
-  async write(s: Session, child: SessionSnapshot, templateKey: string): Promise<PausedFiles> {
+  async write(s: Session, from: PauseSource, templateKey: string): Promise<PausedFiles> {
+    const child = 'child' in from ? from.child : await from.vm.derive(from.vm as unknown as SessionSnapshot);
     const copy = new FakeSnapshot((child as FakeSnapshot).state, child.pages);   // what a disk store keeps
     this.saved.set(s.id, { child: copy, record: { version: 1, meta: s.meta, templateKey, cwdDone: s.cwdDone, pausedAt: Date.now(),
       memSize: 0, state: { sha256: '', size: 0 } } });
