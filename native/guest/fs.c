@@ -20,15 +20,7 @@ static i64 stat_path(int dirfd, const char *up, struct kstat *st, u64 flags)
         else {
             struct file *f = fget(dirfd);
             if (!f) return -EBADF;
-            if (f->ref.kind == VK_NONE) {
-                memset(st, 0, sizeof *st);
-                st->mode = f->type == F_PIPE_R || f->type == F_PIPE_W ? S_IFIFO | 0600
-                         : f->type == F_SOCK ? 0140000 | 0777 : f->type == F_EPOLL ? 0600 : S_IFCHR | 0620;
-                st->ino = 50 + (u64)f->type; st->dev = 5; st->nlink = 1; st->blksize = 4096;
-                if (f->type == F_OUT || f->type == F_ERR || f->type == F_IN) st->mode = S_IFIFO | 0600;
-                return 0;
-            }
-            return vfs_stat(&f->ref, st);
+            return fd_stat(f, st);
         }
     }
     int e = vfs_resolve(dirfd, g_path1, !(flags & AT_SYMLINK_NOFOLLOW), g_path2, &r);
@@ -36,7 +28,6 @@ static i64 stat_path(int dirfd, const char *up, struct kstat *st, u64 flags)
     return vfs_stat(&r, st);
 }
 
-static i64 sys_fstat(i64 fd, struct kstat *st) { return stat_path((int)fd, "", st, AT_EMPTY_PATH); }
 
 struct statx_ts { i64 sec; u32 nsec; i32 res; };
 struct kstatx {
@@ -110,7 +101,7 @@ static i64 sys_getdents64(i64 fd, u8 *buf, u64 n)
 {
     struct file *f = fget(fd);
     if (!f) return -EBADF;
-    if (f->type != F_DIR) return -ENOTDIR;
+    if (f->ops != &g_dir_ops) return -ENOTDIR;
     if (!uaccess_w(buf, n)) return -EFAULT;
     return vfs_getdents(f->path, &f->ref, &f->off, buf, n);
 }
@@ -205,7 +196,7 @@ static i64 sys_ftruncate(i64 fd, i64 len)
 {
     struct file *f = fget(fd);
     if (!f) return -EBADF;
-    if (f->type != F_FILE || !writable(f) || f->ref.kind != VK_OVL) return -EINVAL;
+    if (f->ops != &g_file_ops || !writable(f) || f->ref.kind != VK_OVL) return -EINVAL;
     if (len < 0) return -EINVAL;
     return ovl_set_size(f->ref.o, (u64)len);
 }
@@ -286,58 +277,58 @@ static i64 sys_utimensat(int dirfd, const char *up, const struct ktimespec *ts, 
 }
 
 
-/* ---- dispatch ---- */
-i64 fs_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled)
+/* ---- the syscalls (listed in syscall.c) ---- */
+SYSCALL(stat) { return stat_path(AT_FDCWD, (const char *)a, (struct kstat *)b, 0); }
+SYSCALL(lstat) { return stat_path(AT_FDCWD, (const char *)a, (struct kstat *)b, AT_SYMLINK_NOFOLLOW); }
+SYSCALL(newfstatat) { return stat_path((int)a, (const char *)b, (struct kstat *)c, d); }
+SYSCALL(statx) { return sys_statx((int)a, (const char *)b, c, d, (struct kstatx *)e); }
+SYSCALL(access) { return sys_access(AT_FDCWD, (const char *)a, b, 0); }
+SYSCALL(faccessat) { return sys_access((int)a, (const char *)b, c, 0); }
+SYSCALL(faccessat2) { return sys_access((int)a, (const char *)b, c, d); }
+SYSCALL(truncate) { return sys_truncate((const char *)a, (i64)b); }
+SYSCALL(ftruncate) { return sys_ftruncate((i64)a, (i64)b); }
+SYSCALL(getdents64) { return sys_getdents64((i64)a, (u8 *)b, c); }
+SYSCALL(getcwd) { return sys_getcwd((char *)a, b); }
+SYSCALL(chdir) { return sys_chdir((const char *)a); }
+SYSCALL(fchdir) { struct file *x = fget((i64)a); if (!x) return -EBADF; if (!x->path) return -ENOTDIR; return sys_chdir_ref(&x->ref, x->path); }
+SYSCALL(rename) { return sys_renameat(AT_FDCWD, (const char *)a, AT_FDCWD, (const char *)b, 0); }
+SYSCALL(renameat) { return sys_renameat((int)a, (const char *)b, (int)c, (const char *)d, 0); }
+SYSCALL(renameat2) { return sys_renameat((int)a, (const char *)b, (int)c, (const char *)d, e); }
+SYSCALL(mkdir) { return sys_mkdir(AT_FDCWD, (const char *)a, b); }
+SYSCALL(mkdirat) { return sys_mkdir((int)a, (const char *)b, c); }
+SYSCALL(rmdir) { return sys_unlinkat(AT_FDCWD, (const char *)a, AT_REMOVEDIR); }
+SYSCALL(link) { return -EPERM; } /* hard links are not supported by the overlay */
+SYSCALL(unlink) { return sys_unlinkat(AT_FDCWD, (const char *)a, 0); }
+SYSCALL(unlinkat) { return sys_unlinkat((int)a, (const char *)b, c); }
+SYSCALL(symlink) { return sys_symlinkat((const char *)a, AT_FDCWD, (const char *)b); }
+SYSCALL(symlinkat) { return sys_symlinkat((const char *)a, (int)b, (const char *)c); }
+SYSCALL(readlink) { return sys_readlink(AT_FDCWD, (const char *)a, (char *)b, (i64)c); }
+SYSCALL(readlinkat) { return sys_readlink((int)a, (const char *)b, (char *)c, (i64)d); }
+SYSCALL(chmod) { return sys_chmodat(AT_FDCWD, (const char *)a, b); }
+SYSCALL(fchmodat) { return sys_chmodat((int)a, (const char *)b, c); }
+SYSCALL(fchmod)
 {
-    *handled = 1;
-    switch (nr) {
-    case 4: return stat_path(AT_FDCWD, (const char *)a, (struct kstat *)b, 0);
-    case 5: return sys_fstat((i64)a, (struct kstat *)b);
-    case 6: return stat_path(AT_FDCWD, (const char *)a, (struct kstat *)b, AT_SYMLINK_NOFOLLOW);
-    case 21: return sys_access(AT_FDCWD, (const char *)a, b, 0);
-    case 76: return sys_truncate((const char *)a, (i64)b);
-    case 77: return sys_ftruncate((i64)a, (i64)b);
-    case 217: return sys_getdents64((i64)a, (u8 *)b, c);
-    case 79: return sys_getcwd((char *)a, b);
-    case 80: return sys_chdir((const char *)a);
-    case 81: { struct file *x = fget((i64)a); if (!x) return -EBADF; if (!x->path) return -ENOTDIR; return sys_chdir_ref(&x->ref, x->path); }
-    case 82: return sys_renameat(AT_FDCWD, (const char *)a, AT_FDCWD, (const char *)b, 0);
-    case 264: return sys_renameat((int)a, (const char *)b, (int)c, (const char *)d, 0);
-    case 316: return sys_renameat((int)a, (const char *)b, (int)c, (const char *)d, e);
-    case 83: return sys_mkdir(AT_FDCWD, (const char *)a, b);
-    case 258: return sys_mkdir((int)a, (const char *)b, c);
-    case 84: return sys_unlinkat(AT_FDCWD, (const char *)a, AT_REMOVEDIR);
-    case 86: case 265: return -EPERM; /* hard links are not supported by the overlay */
-    case 87: return sys_unlinkat(AT_FDCWD, (const char *)a, 0);
-    case 263: return sys_unlinkat((int)a, (const char *)b, c);
-    case 88: return sys_symlinkat((const char *)a, AT_FDCWD, (const char *)b);
-    case 266: return sys_symlinkat((const char *)a, (int)b, (const char *)c);
-    case 89: return sys_readlink(AT_FDCWD, (const char *)a, (char *)b, (i64)c);
-    case 267: return sys_readlink((int)a, (const char *)b, (char *)c, (i64)d);
-    case 90: return sys_chmodat(AT_FDCWD, (const char *)a, b);
-    case 268: return sys_chmodat((int)a, (const char *)b, c);
-    case 91: { struct file *x = fget((i64)a); if (!x) return -EBADF;
-               if (x->ref.kind == VK_OVL) { x->ref.o->mode = (x->ref.o->mode & S_IFMT) | (u32)(b & 07777); return 0; }
-               return x->ref.kind == VK_IMG ? -EROFS : 0; }
-    case 92: case 93: case 94: case 260: return -EPERM; /* not root */
-    case 262: return stat_path((int)a, (const char *)b, (struct kstat *)c, d);
-    case 332: return sys_statx((int)a, (const char *)b, c, d, (struct kstatx *)e);
-    case 269: return sys_access((int)a, (const char *)b, c, 0);
-    case 439: return sys_access((int)a, (const char *)b, c, d);
-    case 280: return sys_utimensat((int)a, (const char *)b, (const struct ktimespec *)c, d);
-    /* Extended attributes: the image and the overlay store none. Listing gives an
-     * empty list, reading or removing one ENODATA, setting one EOPNOTSUPP — what
-     * a filesystem without stored xattrs answers (shutil.copy2 relies on it). */
-    case 188: case 189: case 190: return -EOPNOTSUPP;
-    case 191: case 192: case 194: case 195: case 197: case 198: {
-        i64 r = sys_access(AT_FDCWD, (const char *)a, 0, (nr == 192 || nr == 195 || nr == 198) ? AT_SYMLINK_NOFOLLOW : 0);
-        if (r < 0) return r;   /* the path must exist, as for the kernel */
-        return (nr == 194 || nr == 195) ? 0 : -ENODATA;
-    }
-    case 193: case 196: case 199: {
-        if (!fget((i64)a)) return -EBADF;
-        return nr == 196 ? 0 : -ENODATA;
-    }
-    default: return ipc_syscall(nr, a, b, c, d, e, f, handled);
-    }
+    struct file *x = fget((i64)a);
+    if (!x) return -EBADF;
+    if (x->ref.kind == VK_OVL) { x->ref.o->mode = (x->ref.o->mode & S_IFMT) | (u32)(b & 07777); return 0; }
+    return x->ref.kind == VK_IMG ? -EROFS : 0;
 }
+SYSCALL(chown) { return -EPERM; } /* not root */
+SYSCALL(utimensat) { return sys_utimensat((int)a, (const char *)b, (const struct ktimespec *)c, d); }
+/* Extended attributes: the image and the overlay store none. Listing gives an
+ * empty list, reading or removing one ENODATA, setting one EOPNOTSUPP — what
+ * a filesystem without stored xattrs answers (shutil.copy2 relies on it). */
+SYSCALL(setxattr) { return -EOPNOTSUPP; }
+static i64 xattr_path(u64 path, int nofollow, i64 answer)
+{
+    i64 r = sys_access(AT_FDCWD, (const char *)path, 0, nofollow ? AT_SYMLINK_NOFOLLOW : 0);
+    return r < 0 ? r : answer;   /* the path must exist, as for the kernel */
+}
+SYSCALL(getxattr) { return xattr_path(a, 0, -ENODATA); }
+SYSCALL(lgetxattr) { return xattr_path(a, 1, -ENODATA); }
+SYSCALL(listxattr) { return xattr_path(a, 0, 0); }
+SYSCALL(llistxattr) { return xattr_path(a, 1, 0); }
+SYSCALL(removexattr) { return xattr_path(a, 0, -ENODATA); }
+SYSCALL(lremovexattr) { return xattr_path(a, 1, -ENODATA); }
+SYSCALL(fgetxattr) { return fget((i64)a) ? -ENODATA : -EBADF; }
+SYSCALL(flistxattr) { return fget((i64)a) ? 0 : -EBADF; }

@@ -218,9 +218,7 @@ void ctl_exit(int code) __attribute__((noreturn));
 void ctl_boot(void);
 extern u64 g_mem_limit;
 
-/* ---- fd.c ---- */
-void fd_init(void);
-i64 fd_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled);
+void console_init(void);                          /* fds 0, 1, 2 */
 
 /* ---- time.c ---- */
 void time_init(u64 tsc_khz, u64 wall_ns);
@@ -243,8 +241,9 @@ void rng_reseed(const u8 *seed, u64 len);
 void rng_fill(u8 *out, u64 len);
 i64 sys_getrandom(u8 *buf, u64 len, u64 flags);
 
-/* ---- sys_misc.c / syscall.c ---- */
-i64 misc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled);
+/* ---- syscall.c: the one table, number -> handler; every handler is defined
+ * with SYSCALL(name) in the file that owns it and listed once in syscall.c ---- */
+#define SYSCALL(name) i64 sc_##name(u64 a, u64 b, u64 c, u64 d, u64 e, u64 f)
 extern u32 g_sys_count[512];
 extern u64 g_sys_total;
 

@@ -152,3 +152,12 @@ i64 sys_clock_nanosleep(u64 clk, u64 flags, const struct ktimespec *req, struct 
     if (rem && !(flags & TIMER_ABSTIME) && uaccess_w(rem, sizeof *rem)) { rem->sec = 0; rem->nsec = 0; }
     return 0;
 }
+
+/* ---- the syscalls (listed in syscall.c) ---- */
+SYSCALL(clock_gettime) { return sys_clock_gettime(a, (struct ktimespec *)b); }
+SYSCALL(clock_getres) { return sys_clock_getres(a, (struct ktimespec *)b); }
+SYSCALL(clock_nanosleep) { return sys_clock_nanosleep(a, b, (const struct ktimespec *)c, (struct ktimespec *)d); }
+SYSCALL(nanosleep) { return sys_nanosleep((const struct ktimespec *)a, (struct ktimespec *)b); }
+SYSCALL(gettimeofday) { return sys_gettimeofday((void *)a, (void *)b); }
+SYSCALL(time) { return sys_time((i64 *)a); }
+SYSCALL(clock_settime) { return -EPERM; }
