@@ -28,7 +28,13 @@ struct file_ops {
 #define FOP_NOEPOLL 2    /* epoll refuses it (EPERM), as Linux does regular files */
 
 #define PIPE_CAP 65536
-struct pipe { u8 *buf; u64 head, len; int readers, writers; };
+struct pipe {
+    u8 *buf;
+    u64 head, len;
+    int readers, writers;
+    u32 r_opens, w_opens;    /* FIFO: opens of each end so far (a waiting open sees a brief partner) */
+    struct onode *fifo;      /* FIFO: the node whose buffer this is */
+};
 struct epitem { int fd; u32 events; u64 data; };
 struct file {
     int refs;
@@ -39,8 +45,8 @@ struct file {
     char *path;              /* directories only (also O_PATH ones): the canonical path */
     /* owned by the type's ops */
     u8 *text; u64 text_len;  /* generated /proc and /sys text */
-    struct pipe *pipe;       /* pipe end; socket: receive side */
-    struct pipe *tx;         /* socket: send side (the peer's receive side) */
+    struct pipe *pipe;       /* receive side: a pipe's read end, a socket's own */
+    struct pipe *tx;         /* send side: a pipe's write end, a socket's peer */
     struct epitem *ep;       /* epoll: interest list */
     u32 ep_n, ep_cap;
 };
@@ -77,6 +83,8 @@ short fd_revents(i64 fd, short ev);
 /* ---- providers ---- */
 /* file.c: files, directories, O_PATH */
 extern const struct file_ops g_file_ops, g_dir_ops;
+/* ipc.c: open the FIFO an overlay node is */
+int fifo_open(struct onode *o, u32 flags, struct file **out);
 /* dev.c: open the device a VK_DEV ref names */
 int dev_open(const struct vref *r, u32 flags, struct file **out);
 

@@ -30,7 +30,7 @@ static i64 reg_write(struct file *f, const u8 *buf, u64 n, u64 *off)
     else ovl_touch(o); /* the change log (files.c) */
     memcpy(o->data + *off, buf, n);
     *off += n;
-    o->mtime = (i64)(time_wall_ns() / 1000000000ull);
+    ovl_stamp(o, TS_M | TS_C);
     return (i64)n;
 }
 
@@ -129,6 +129,10 @@ static i64 do_open(int dirfd, const char *upth, u64 flags, u64 mode)
         if (keep_path(f, g_path2)) { fput(f); return -ENOMEM; }
     } else if (r.kind == VK_DEV) {
         if ((e = dev_open(&r, (u32)flags, &f))) return e;
+    } else if ((m & S_IFMT) == S_IFIFO && r.kind == VK_OVL) {
+        if ((e = fifo_open(r.o, (u32)flags, &f))) return e;
+    } else if ((m & S_IFMT) != S_IFREG && (m & S_IFMT) != S_IFLNK) {
+        return -ENXIO;   /* a socket node, or a FIFO the image holds: nothing serves it */
     } else {
         if (acc != O_RDONLY || (flags & O_TRUNC)) {
             if (r.kind == VK_IMG) {

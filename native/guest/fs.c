@@ -1,10 +1,11 @@
 /*
- * fs.c — the path-based file syscalls over vfs.c: the stat family, access,
- * readlink, getdents64, mkdir, unlink/rmdir, rename, symlink, truncate,
- * chdir/getcwd, chmod, utimensat. Paths are copied from the program into
+ * fs.c — the path-based file syscalls over vfs.c: the stat family, statfs,
+ * access, readlink, getdents64, mkdir, mknod (FIFOs), unlink/rmdir, rename,
+ * symlink, truncate, chdir/getcwd, chmod, chown, utimensat. Paths are copied from the program into
  * runtime buffers (bounded, faults checked) before they are resolved.
  */
 #include "fdtab.h"
+#include "files.h"
 
 /* ---- stat family ---- */
 #define AT_NO_AUTOMOUNT 0x800
@@ -61,7 +62,9 @@ static i64 sys_statx(int dirfd, const char *up, u64 flags, u64 mask, struct ksta
     sx->mask = 0x7ff; sx->blksize = (u32)st.blksize; sx->nlink = (u32)st.nlink;
     sx->uid = st.uid; sx->gid = st.gid; sx->mode = (u16)st.mode; sx->ino = st.ino;
     sx->size = (u64)st.size; sx->blocks = (u64)st.blocks;
-    sx->atime.sec = sx->btime.sec = sx->ctime.sec = sx->mtime.sec = st.mtime;
+    sx->atime.sec = st.atime; sx->atime.nsec = (u32)st.atime_ns;
+    sx->mtime.sec = st.mtime; sx->mtime.nsec = (u32)st.mtime_ns;
+    sx->ctime.sec = sx->btime.sec = st.ctime; sx->ctime.nsec = sx->btime.nsec = (u32)st.ctime_ns;
     sx->dev_major = 8; sx->dev_minor = 1;
     sx->rdev_major = (u32)(st.rdev >> 8); sx->rdev_minor = (u32)(st.rdev & 0xff);
     return 0;
@@ -243,14 +246,22 @@ static i64 sys_chmodat(int dirfd, const char *up, u64 mode)
         r.kind = VK_OVL; r.o = o;
     }
     r.o->mode = (r.o->mode & S_IFMT) | (u32)(mode & 07777);
+    ovl_stamp(r.o, TS_C);
     return 0;
 }
 
+#define UTIME_NOW ((1l << 30) - 1)
+#define UTIME_OMIT ((1l << 30) - 2)
 static i64 sys_utimensat(int dirfd, const char *up, const struct ktimespec *ts, u64 flags)
 {
     struct vref r;
     int e;
+    if (flags & ~(u64)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return -EINVAL;
     if (ts && !uaccess_ok(ts, 2 * sizeof *ts)) return -EFAULT;
+    struct ktimespec t[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
+    if (ts) { t[0] = ts[0]; t[1] = ts[1]; }
+    for (int i = 0; i < 2; i++)
+        if (t[i].nsec != UTIME_NOW && t[i].nsec != UTIME_OMIT && (t[i].nsec < 0 || t[i].nsec >= 1000000000)) return -EINVAL;
     if (!up) {
         struct file *f = fget(dirfd);
         if (!f) return -EBADF;
@@ -264,18 +275,107 @@ static i64 sys_utimensat(int dirfd, const char *up, const struct ktimespec *ts, 
         if (e) return e;
     }
     if (r.kind == VK_DEV) return 0;
+    if (t[0].nsec == UTIME_OMIT && t[1].nsec == UTIME_OMIT) return 0;
     if (r.kind == VK_IMG) {
         if (!g_path2[0]) return -EROFS;
         struct onode *o = ovl_copy_up(g_path2, &r);
         if (!o) return -ENOMEM;
         r.kind = VK_OVL; r.o = o;
     }
-    u64 now = time_wall_ns() / 1000000000ull;
-    r.o->mtime = (ts && ts[1].nsec != ((1l << 30) - 1) && ts[1].nsec != ((1l << 30) - 2)) ? ts[1].sec
-               : (ts && ts[1].nsec == ((1l << 30) - 2)) ? r.o->mtime : (i64)now;
+    struct onode *o = r.o;
+    ovl_stamp(o, TS_C);
+    if (t[0].nsec == UTIME_NOW) o->atime = o->ctime; else if (t[0].nsec != UTIME_OMIT) o->atime = t[0];
+    if (t[1].nsec == UTIME_NOW) o->mtime = o->ctime; else if (t[1].nsec != UTIME_OMIT) o->mtime = t[1];
     return 0;
 }
 
+/* ---- ownership: uid/gid 1000 owns what it created, uid 0 the image and devices ---- */
+static i64 chown_ref(struct vref *r, u64 uid, u64 gid)
+{
+    struct kstat st;
+    int e = vfs_stat(r, &st);
+    if (e) return e;
+    u32 u = (u32)uid, g = (u32)gid, mine = st.uid == FB_UID;
+    /* as Linux for an unprivileged caller: the owner may "change" the owner to
+     * itself and the group to its current group or one of its own (1000) */
+    if (u != (u32)-1 && !(mine && u == st.uid)) return -EPERM;
+    if (g != (u32)-1 && !(mine && (g == st.gid || g == FB_GID))) return -EPERM;
+    if (r->kind == VK_OVL) ovl_stamp(r->o, TS_C);
+    return 0;
+}
+
+SYSCALL(fchown);
+static i64 sys_fchownat(int dirfd, const char *up, u64 uid, u64 gid, u64 flags)
+{
+    struct vref r;
+    if (flags & ~(u64)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return -EINVAL;
+    int l = upath(up, g_path1);
+    if (l < 0) return l;
+    if (!l) {
+        if (!(flags & AT_EMPTY_PATH)) return -ENOENT;
+        if (dirfd != AT_FDCWD) return sc_fchown((u64)dirfd, uid, gid, 0, 0, 0);
+        g_path1[0] = '.'; g_path1[1] = 0;
+    }
+    int e = vfs_resolve(dirfd, g_path1, !(flags & AT_SYMLINK_NOFOLLOW), g_path2, &r);
+    if (e) return e;
+    return chown_ref(&r, uid, gid);
+}
+
+/* ---- statfs: the tree is one in-memory filesystem (the overlay over the image) ---- */
+struct kstatfs { i64 type, bsize; u64 blocks, bfree, bavail, files, ffree; i32 fsid[2]; i64 namelen, frsize, flags, spare[4]; };
+_Static_assert(sizeof(struct kstatfs) == 120, "statfs");
+extern u64 g_ram_size;
+static i64 fill_statfs(const char *path, int dev, struct kstatfs *sf)
+{
+    if (!uaccess_w(sf, sizeof *sf)) return -EFAULT;
+    memset(sf, 0, sizeof *sf);
+    u64 cap = g_ovl_quota ? g_ovl_quota : g_mem_limit ? g_mem_limit : g_ram_size;
+    u64 used = g_ovl_used < cap ? g_ovl_used : cap;
+    sf->type = 0x01021994;                                  /* TMPFS_MAGIC */
+    if (dev && !strncmp(path, "/proc", 5)) sf->type = 0x9fa0;   /* PROC_SUPER_MAGIC */
+    if (dev && !strncmp(path, "/sys", 4)) sf->type = 0x62656572; /* SYSFS_MAGIC */
+    sf->bsize = sf->frsize = 4096;
+    sf->blocks = cap / 4096;
+    sf->bfree = sf->bavail = (cap - used) / 4096;
+    sf->files = 1 << 20; sf->ffree = 1 << 19;
+    sf->namelen = 255;
+    sf->flags = 0x20 | 0x400;                               /* ST_VALID | ST_RELATIME */
+    return 0;
+}
+static i64 sys_statfs(const char *up, struct kstatfs *sf)
+{
+    struct vref r;
+    int l = upath(up, g_path1);
+    if (l < 0) return l;
+    int e = vfs_resolve(AT_FDCWD, g_path1, 1, g_path2, &r);
+    if (e) return e;
+    return fill_statfs(g_path2, r.kind == VK_DEV, sf);
+}
+static i64 sys_fstatfs(i64 fd, struct kstatfs *sf)
+{
+    struct file *f = fget(fd);
+    if (!f) return -EBADF;
+    return fill_statfs(f->path ? f->path : "/", f->ref.kind == VK_DEV, sf);
+}
+
+/* ---- mknod: FIFOs and empty regular files in the overlay; devices need privilege ---- */
+static i64 sys_mknodat(int dirfd, const char *up, u64 mode, u64 dev)
+{
+    struct vref r;
+    u32 t = (u32)mode & S_IFMT;
+    if (t == 0) t = S_IFREG;
+    if (t == S_IFCHR || t == 0060000u) return -EPERM;        /* S_IFBLK: CAP_MKNOD */
+    if (t != S_IFREG && t != S_IFIFO && t != 0140000u) return -EINVAL;
+    int l = upath(up, g_path1);
+    if (l < 0) return l;
+    int e = vfs_resolve(dirfd, g_path1, 0, g_path2, &r);
+    if (!e) return -EEXIST;
+    if (e != -ENOENT || r.kind != VK_NONE) return e;
+    if (g_path1[l - 1] == '/') return -ENOENT;
+    if (dev_lookup(g_path2) >= 0 || !strncmp(g_path2, "/dev/", 5) || !strncmp(g_path2, "/proc/", 6) || !strncmp(g_path2, "/sys/", 5))
+        return -EACCES;
+    return ovl_create(g_path2, t | ((u32)mode & 07777 & ~g_umask)) ? 0 : -ENOMEM;
+}
 
 /* ---- the syscalls (listed in syscall.c) ---- */
 SYSCALL(stat) { return stat_path(AT_FDCWD, (const char *)a, (struct kstat *)b, 0); }
@@ -310,10 +410,22 @@ SYSCALL(fchmod)
 {
     struct file *x = fget((i64)a);
     if (!x) return -EBADF;
-    if (x->ref.kind == VK_OVL) { x->ref.o->mode = (x->ref.o->mode & S_IFMT) | (u32)(b & 07777); return 0; }
+    if (x->ref.kind == VK_OVL) { x->ref.o->mode = (x->ref.o->mode & S_IFMT) | (u32)(b & 07777); ovl_stamp(x->ref.o, TS_C); return 0; }
     return x->ref.kind == VK_IMG ? -EROFS : 0;
 }
-SYSCALL(chown) { return -EPERM; } /* not root */
+SYSCALL(chown) { return sys_fchownat(AT_FDCWD, (const char *)a, b, c, 0); }
+SYSCALL(lchown) { return sys_fchownat(AT_FDCWD, (const char *)a, b, c, AT_SYMLINK_NOFOLLOW); }
+SYSCALL(fchown)
+{
+    struct file *x = fget((i64)a);
+    if (!x) return -EBADF;
+    return x->ref.kind == VK_NONE ? 0 : chown_ref(&x->ref, b, c);
+}
+SYSCALL(fchownat) { return sys_fchownat((int)a, (const char *)b, c, d, e); }
+SYSCALL(statfs) { return sys_statfs((const char *)a, (struct kstatfs *)b); }
+SYSCALL(fstatfs) { return sys_fstatfs((i64)a, (struct kstatfs *)b); }
+SYSCALL(mknod) { return sys_mknodat(AT_FDCWD, (const char *)a, b, c); }
+SYSCALL(mknodat) { return sys_mknodat((int)a, (const char *)b, c, d); }
 SYSCALL(utimensat) { return sys_utimensat((int)a, (const char *)b, (const struct ktimespec *)c, d); }
 /* Extended attributes: the image and the overlay store none. Listing gives an
  * empty list, reading or removing one ENODATA, setting one EOPNOTSUPP — what

@@ -1,7 +1,8 @@
 /*
- * ipc.c — in-memory pipes, AF_UNIX socketpairs (a pipe per direction, e.g.
- * asyncio's self-pipe) and epoll as descriptor types (their file_ops), and
- * readiness over any descriptor: poll, select, epoll (level-triggered).
+ * ipc.c — in-memory pipes, FIFOs (a pipe that an overlay node names),
+ * AF_UNIX socketpairs (a pipe per direction, e.g. asyncio's self-pipe) and
+ * epoll as descriptor types (their file_ops), and readiness over any
+ * descriptor: poll, select, epoll (level-triggered).
  * A wait blocks the thread (sched.c) while other threads run; when no thread
  * could ever make it ready (e.g. there is only one), a wait with no timeout is
  * EDEADLK and a read or write that would block is EAGAIN, instead of a hang.
@@ -9,6 +10,7 @@
 #include "fdtab.h"
 
 static const struct file_ops pipe_r_ops, pipe_w_ops, sock_ops, epoll_ops;
+static void pipe_free(struct pipe *p);
 
 /* ---- pipes (and the two directions of a socketpair) ---- */
 /* wait for another thread to change some descriptor: 0 to look again, else
@@ -44,12 +46,12 @@ static i64 pipe_read(struct file *f, u8 *buf, u64 n, u64 *off)
     }
 }
 
-/* send side: the pipe, or the socket's tx; a blocking write writes everything */
+/* send side f->tx (a pipe's write end, a socket's peer); a blocking write writes everything */
 static i64 pipe_write(struct file *f, const u8 *buf, u64 n, u64 *off)
 {
     u64 done = 0;
     for (;;) {
-        struct pipe *p = f->ops == &sock_ops ? f->tx : f->pipe;
+        struct pipe *p = f->tx;
         if (!p || !p->readers) return done ? (i64)done : -EPIPE;
         u64 room = PIPE_CAP - p->len, c = n - done < room ? n - done : room;
         for (u64 i = 0; i < c; i++) p->buf[(p->head + p->len + i) % PIPE_CAP] = buf[done + i];
@@ -71,22 +73,27 @@ static struct pipe *pipe_new(void)
 }
 
 
-static void pipe_free(struct pipe *p) { kfree(p->buf); kfree(p); }
+static void pipe_free(struct pipe *p)
+{
+    if (p->fifo) p->fifo->fifo = 0;   /* a FIFO's buffer lives while it is open */
+    kfree(p->buf);
+    kfree(p);
+}
 
 /* last reference to an end: the peer sees EOF or EPIPE; a pipe nobody holds is freed */
 static void pipe_release(struct file *f)
 {
-    struct pipe *rd = f->ops == &pipe_w_ops ? 0 : f->pipe, *wr = f->ops == &pipe_w_ops ? f->pipe : f->tx;
+    struct pipe *rd = f->pipe, *wr = f->tx;
     if (rd) rd->readers--;
     if (wr) wr->writers--;
     if (rd && !rd->readers && !rd->writers) pipe_free(rd);
-    if (wr && !wr->readers && !wr->writers) pipe_free(wr);
+    if (wr && wr != rd && !wr->readers && !wr->writers) pipe_free(wr); /* a FIFO opened O_RDWR holds one pipe twice */
 }
 
 static short rx_ready(struct pipe *p) { return !p || !p->writers ? POLLHUP | POLLIN : p->len ? POLLIN : 0; }
 static short tx_ready(struct pipe *t) { return !t || !t->readers ? POLLERR : t->len < PIPE_CAP ? POLLOUT : 0; }
 static short pipe_r_poll(struct file *f) { return rx_ready(f->pipe); }
-static short pipe_w_poll(struct file *f) { return tx_ready(f->pipe); }
+static short pipe_w_poll(struct file *f) { return tx_ready(f->tx); }
 static short sock_poll(struct file *f) { return rx_ready(f->pipe) | tx_ready(f->tx); }
 
 #define FIONREAD 0x541B
@@ -94,8 +101,9 @@ static i64 pipe_ioctl(struct file *f, u64 req, u64 arg)
 {
     if (req != FIONREAD) return -ENOTTY;
     if (!uaccess_w((void *)arg, 4)) return -EFAULT;
-    if (!f->pipe) return -ENOTTY;
-    *(int *)arg = (int)f->pipe->len;
+    struct pipe *p = f->pipe ? f->pipe : f->tx;
+    if (!p) return -ENOTTY;
+    *(int *)arg = (int)p->len;
     return 0;
 }
 
@@ -103,7 +111,7 @@ static i64 pipe_ioctl(struct file *f, u64 req, u64 arg)
 static i64 pipe_fcntl(struct file *f, u64 cmd, u64 arg)
 {
     if (cmd != F_GETPIPE_SZ) return -EINVAL;
-    return f->pipe ? PIPE_CAP : -EBADF;
+    return f->pipe || f->tx ? PIPE_CAP : -EBADF;
 }
 
 static int pipe_r_stat(struct file *f, struct kstat *st) { return fd_anon_stat(st, S_IFIFO | 0600, 61); }
@@ -123,6 +131,55 @@ static const struct file_ops sock_ops = {
     .poll = sock_poll, .stat = sock_stat, .release = pipe_release,
 };
 
+/* ---- FIFOs: an overlay node (mknod) whose pipe exists while some end is open ---- */
+static void fifo_release(struct file *f) { pipe_release(f); ovl_put(f->ref.o); }
+static short fifo_rw_poll(struct file *f) { return rx_ready(f->pipe) | tx_ready(f->tx); }
+static const struct file_ops fifo_r_ops = {
+    .mode = S_IFIFO, .read = pipe_read, .ioctl = pipe_ioctl, .fcntl = pipe_fcntl, .poll = pipe_r_poll, .release = fifo_release,
+};
+static const struct file_ops fifo_w_ops = {
+    .mode = S_IFIFO, .write = pipe_write, .ioctl = pipe_ioctl, .fcntl = pipe_fcntl, .poll = pipe_w_poll, .release = fifo_release,
+};
+static const struct file_ops fifo_rw_ops = {
+    .mode = S_IFIFO, .read = pipe_read, .write = pipe_write, .ioctl = pipe_ioctl, .fcntl = pipe_fcntl, .poll = fifo_rw_poll,
+    .release = fifo_release,
+};
+
+/* open(2) of a FIFO, as Linux: O_RDWR never waits; a blocking open for reading
+ * (writing) waits until a writer (reader) opens; O_WRONLY|O_NONBLOCK without a
+ * reader is ENXIO. A wait no thread could ever end is EDEADLK instead of a hang. */
+int fifo_open(struct onode *o, u32 flags, struct file **out)
+{
+    u32 acc = flags & O_ACCMODE;
+    if (acc == O_ACCMODE) return -EINVAL;
+    struct pipe *p = o->fifo;
+    if (!p) {
+        if (!(p = pipe_new())) return -ENFILE;
+        p->fifo = o;
+        o->fifo = p;
+    }
+    if (acc == O_WRONLY && !p->readers && (flags & O_NONBLOCK)) {
+        if (!p->readers && !p->writers) pipe_free(p);
+        return -ENXIO;
+    }
+    struct file *f = fnew(acc == O_RDONLY ? &fifo_r_ops : acc == O_WRONLY ? &fifo_w_ops : &fifo_rw_ops, flags);
+    if (!f) { if (!p->readers && !p->writers) pipe_free(p); return -ENOMEM; }
+    f->ref.kind = VK_OVL; f->ref.o = o; o->refs++;
+    if (acc != O_WRONLY) { f->pipe = p; p->readers++; p->r_opens++; }
+    if (acc != O_RDONLY) { f->tx = p; p->writers++; p->w_opens++; }
+    if (acc != O_RDWR && !(flags & O_NONBLOCK)) {
+        u32 seen = acc == O_RDONLY ? p->w_opens : p->r_opens;
+        while (acc == O_RDONLY ? !p->writers && p->w_opens == seen : !p->readers && p->r_opens == seen) {
+            f->refs++;
+            int r = sched_block(W_IO, 0, 0, 0);
+            f->refs--;
+            if (r) { fput(f); return r == -EDEADLK ? -EDEADLK : r; }
+        }
+    }
+    *out = f;
+    return 0;
+}
+
 static i64 sys_pipe2(int *fds, u64 flags)
 {
     if (flags & ~(u64)(O_CLOEXEC | O_NONBLOCK)) return -EINVAL;
@@ -132,7 +189,7 @@ static i64 sys_pipe2(int *fds, u64 flags)
     struct file *r = fnew(&pipe_r_ops, O_RDONLY | (u32)(flags & O_NONBLOCK));
     struct file *w = fnew(&pipe_w_ops, O_WRONLY | (u32)(flags & O_NONBLOCK));
     if (!r || !w) { kfree(p->buf); kfree(p); kfree(r); kfree(w); return -ENFILE; }
-    r->pipe = w->pipe = p;
+    r->pipe = w->tx = p;
     p->readers = p->writers = 1;
     int a = fd_install(r, 0, !!(flags & O_CLOEXEC));
     if (a < 0) { fput(r); fput(w); return a; }

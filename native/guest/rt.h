@@ -165,6 +165,7 @@ int mm_maps_text(char *buf, u64 cap);
 /* ---- vfs.c ---- */
 enum { VK_NONE, VK_IMG, VK_OVL, VK_DEV };
 struct onode;
+struct pipe;
 struct vref {
     u8 kind;
     u32 img;                 /* VK_IMG: entry index */
@@ -181,7 +182,8 @@ struct onode {
     u8 *data;
     u64 size, cap;
     u64 ino;
-    i64 mtime;
+    struct ktimespec atime, mtime, ctime;
+    struct pipe *fifo;       /* a FIFO's buffer while it is open (ipc.c) */
     u64 seq;                 /* insertion order: the directory-listing cursor */
     int refs;                /* open descriptions */
     int linked;              /* still in the namespace */
@@ -198,6 +200,13 @@ int vfs_unlink(const char *path, const struct vref *r, int dir);
 int vfs_rename(const char *from, const struct vref *fr, const char *to);
 int ovl_set_size(struct onode *o, u64 n);
 void ovl_put(struct onode *o);
+/* timestamps, Linux semantics: TS_A access, TS_M modification, TS_C status change, to now */
+#define TS_A 1
+#define TS_M 2
+#define TS_C 4
+void ovl_stamp(struct onode *o, int which);
+/* the directory holding `path` gained or lost an entry: its mtime and ctime are now */
+void vfs_dir_changed(const char *path);
 /* directory listing: fills dirents into buf; *pos is an opaque cursor */
 i64 vfs_getdents(const char *path, const struct vref *r, u64 *pos, u8 *buf, u64 cap);
 extern u64 g_img_base, g_img_size;

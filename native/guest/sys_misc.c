@@ -279,15 +279,39 @@ SYSCALL(sysinfo) { return sys_sysinfo((struct ksysinfo *)a); }
 SYSCALL(times) { return sys_times((i64 *)a); }
 SYSCALL(sched_yield) { sched_yield(); return 0; }
 SYSCALL(sched_getaffinity) { return sys_sched_getaffinity(a, b, (u8 *)c); }
-SYSCALL(sched_setaffinity) { return 0; } /* there is one CPU */
+SYSCALL(sched_setaffinity) /* there is one CPU: a mask without it is EINVAL, as Linux */
+{
+    if (a && a != FB_PID && !sched_tid_alive((i64)a)) return -ESRCH;
+    if (!b) return -EINVAL;
+    if (!uaccess_ok((void *)c, b)) return -EFAULT;
+    return *(const u8 *)c & 1 ? 0 : -EINVAL;
+}
 SYSCALL(getcpu)
 {
     if (a) { if (!uaccess_w((void *)a, 4)) return -EFAULT; *(u32 *)a = 0; }
     if (b) { if (!uaccess_w((void *)b, 4)) return -EFAULT; *(u32 *)b = 0; }
     return 0;
 }
-SYSCALL(getpriority) { return 20; } /* nice 0 */
-SYSCALL(setpriority) { return 0; }
+/* the nice value: one for the process (there is no other to ask about); raising it
+ * is allowed, lowering it needs privilege (RLIMIT_NICE is 0), as for a user on Linux */
+static int g_nice;
+static i64 prio_target(u64 which, u64 who)
+{
+    if (which > 2) return -EINVAL;                  /* PRIO_PROCESS, PRIO_PGRP, PRIO_USER */
+    u64 self = which == 2 ? FB_UID : FB_PID;
+    if (who && who != self && !(which == 0 && sched_tid_alive((i64)who))) return -ESRCH;
+    return 0;
+}
+SYSCALL(getpriority) { i64 r = prio_target(a, b); return r ? r : 20 - g_nice; } /* the kernel's 20 - nice */
+SYSCALL(setpriority)
+{
+    i64 r = prio_target(a, b);
+    if (r) return r;
+    int n = (int)c < -20 ? -20 : (int)c > 19 ? 19 : (int)c;
+    if (n < g_nice) return -EACCES;
+    g_nice = n;
+    return 0;
+}
 SYSCALL(futex) { return sys_futex((u32 *)a, b, c, (const struct ktimespec *)d, f); }
 SYSCALL(arch_prctl) { return sys_arch_prctl(a, b); }
 SYSCALL(set_tid_address) { sched_set_clear_tid(a); return sched_tid(); }

@@ -23,7 +23,8 @@ HOT u64 g_sys_total;
     X(82, rename) X(264, renameat) X(316, renameat2) X(83, mkdir) X(258, mkdirat) X(84, rmdir) \
     X(86, link) X(265, link) X(87, unlink) X(263, unlinkat) X(88, symlink) X(266, symlinkat) \
     X(89, readlink) X(267, readlinkat) X(90, chmod) X(268, fchmodat) X(91, fchmod) \
-    X(92, chown) X(93, chown) X(94, chown) X(260, chown) X(280, utimensat) \
+    X(92, chown) X(93, fchown) X(94, lchown) X(260, fchownat) X(280, utimensat) \
+    X(137, statfs) X(138, fstatfs) X(133, mknod) X(259, mknodat) \
     X(188, setxattr) X(189, setxattr) X(190, setxattr) X(191, getxattr) X(192, lgetxattr) X(194, listxattr) \
     X(195, llistxattr) X(197, removexattr) X(198, lremovexattr) X(193, fgetxattr) X(196, flistxattr) X(199, fgetxattr) \
     /* ipc.c: pipes, sockets, readiness */ \
