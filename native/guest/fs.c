@@ -1,6 +1,6 @@
 /*
  * fs.c — the path-based file syscalls over vfs.c: the stat family, statfs,
- * access, readlink, getdents64, mkdir, mknod (FIFOs), unlink/rmdir, rename,
+ * access, readlink, getdents64, mkdir, mknod (FIFOs), link, unlink/rmdir, rename,
  * symlink, truncate, chdir/getcwd, chmod, chown, utimensat. Paths are copied from the program into
  * runtime buffers (bounded, faults checked) before they are resolved.
  */
@@ -150,6 +150,33 @@ static i64 sys_renameat(int ofd, const char *op, int nfd, const char *np, u64 fl
     if (e && !(e == -ENOENT && tr.kind == VK_NONE)) return e;
     if (!e && (flags & 1)) return -EEXIST;
     return vfs_rename(from, &fr, to);
+}
+
+static i64 sys_linkat(int ofd, const char *op, int nfd, const char *np, u64 flags)
+{
+    static char from[PATH_MAX_RT];
+    struct vref fr, tr;
+    if (flags & ~(u64)(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) return -EINVAL;
+    int l = upath(op, g_path1);
+    if (l < 0) return l;
+    int e;
+    if (!l) {
+        if (!(flags & AT_EMPTY_PATH)) return -ENOENT;
+        struct file *f = fget(ofd);
+        if (!f) return -EBADF;
+        return -ENOENT;  /* linking a descriptor back into the tree (O_TMPFILE) is not served */
+    }
+    e = vfs_resolve(ofd, g_path1, !!(flags & AT_SYMLINK_FOLLOW), from, &fr);
+    if (e) return e;
+    l = upath(np, g_path1);
+    if (l < 0) return l;
+    e = vfs_resolve(nfd, g_path1, 0, g_path2, &tr);
+    if (!e) return -EEXIST;
+    if (e != -ENOENT || tr.kind != VK_NONE) return e;
+    if (g_path1[l - 1] == '/') return -ENOENT;
+    if (tr.kind == VK_DEV || !strncmp(g_path2, "/dev/", 5) || !strncmp(g_path2, "/proc/", 6) || !strncmp(g_path2, "/sys/", 5))
+        return -EXDEV;
+    return vfs_link(from, &fr, g_path2);
 }
 
 static i64 sys_symlinkat(const char *target, int dirfd, const char *up)
@@ -397,7 +424,8 @@ SYSCALL(renameat2) { return sys_renameat((int)a, (const char *)b, (int)c, (const
 SYSCALL(mkdir) { return sys_mkdir(AT_FDCWD, (const char *)a, b); }
 SYSCALL(mkdirat) { return sys_mkdir((int)a, (const char *)b, c); }
 SYSCALL(rmdir) { return sys_unlinkat(AT_FDCWD, (const char *)a, AT_REMOVEDIR); }
-SYSCALL(link) { return -EPERM; } /* hard links are not supported by the overlay */
+SYSCALL(link) { return sys_linkat(AT_FDCWD, (const char *)a, AT_FDCWD, (const char *)b, 0); }
+SYSCALL(linkat) { return sys_linkat((int)a, (const char *)b, (int)c, (const char *)d, e); }
 SYSCALL(unlink) { return sys_unlinkat(AT_FDCWD, (const char *)a, 0); }
 SYSCALL(unlinkat) { return sys_unlinkat((int)a, (const char *)b, c); }
 SYSCALL(symlink) { return sys_symlinkat((const char *)a, AT_FDCWD, (const char *)b); }

@@ -184,6 +184,8 @@ struct onode {
     u64 ino;
     struct ktimespec atime, mtime, ctime;
     struct pipe *fifo;       /* a FIFO's buffer while it is open (ipc.c) */
+    struct onode *ln;        /* a hard link: another name of this node (holds a reference) */
+    int links;               /* names beyond the first (nlink - 1) */
     u64 seq;                 /* insertion order: the directory-listing cursor */
     int refs;                /* open descriptions */
     int linked;              /* still in the namespace */
@@ -198,6 +200,7 @@ struct onode *ovl_create(const char *path, u32 mode);
 struct onode *ovl_copy_up(const char *path, const struct vref *r);
 int vfs_unlink(const char *path, const struct vref *r, int dir);
 int vfs_rename(const char *from, const struct vref *fr, const char *to);
+int vfs_link(const char *from, const struct vref *fr, const char *to);
 int ovl_set_size(struct onode *o, u64 n);
 void ovl_put(struct onode *o);
 /* timestamps, Linux semantics: TS_A access, TS_M modification, TS_C status change, to now */

@@ -21,7 +21,7 @@ HOT u64 g_sys_total;
     X(4, stat) X(6, lstat) X(262, newfstatat) X(332, statx) X(21, access) X(269, faccessat) X(439, faccessat2) \
     X(76, truncate) X(77, ftruncate) X(217, getdents64) X(79, getcwd) X(80, chdir) X(81, fchdir) \
     X(82, rename) X(264, renameat) X(316, renameat2) X(83, mkdir) X(258, mkdirat) X(84, rmdir) \
-    X(86, link) X(265, link) X(87, unlink) X(263, unlinkat) X(88, symlink) X(266, symlinkat) \
+    X(86, link) X(265, linkat) X(87, unlink) X(263, unlinkat) X(88, symlink) X(266, symlinkat) \
     X(89, readlink) X(267, readlinkat) X(90, chmod) X(268, fchmodat) X(91, fchmod) \
     X(92, chown) X(93, fchown) X(94, lchown) X(260, fchownat) X(280, utimensat) \
     X(137, statfs) X(138, fstatfs) X(133, mknod) X(259, mknodat) \

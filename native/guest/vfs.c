@@ -7,7 +7,9 @@
  * at a time (symlinks, "..", 40 hops max). Timestamps follow Linux: image
  * entries keep the build time until changed, a directory's mtime and ctime
  * move when an entry is created, removed or renamed in it (image directories
- * keep theirs in a small stamp table). Every image offset is untrusted.
+ * keep theirs in a small stamp table). A hard link is a node naming another
+ * (ln); the named node lives while a name or a descriptor holds it. Every
+ * image offset is untrusted.
  */
 #include "files.h"
 
@@ -279,6 +281,7 @@ int vfs_stat(const struct vref *r, struct kstat *st)
         struct dstamp *ds = (mode & S_IFMT) == S_IFDIR ? dstamp_find(r->img) : 0;
         if (ds) m = c = ds->t;
     } else if (r->kind == VK_OVL) {
+        st->nlink += (u64)r->o->links;
         st->ino = r->o->ino;
         st->size = (i64)r->o->size;
         st->uid = FB_UID; st->gid = FB_GID;
@@ -331,7 +334,7 @@ static int lookup_child(const struct vref *parent, const char *full, const char 
     struct onode *o = ovl_find(full);
     if (o) {
         if (o->whiteout) return -ENOENT;
-        out->kind = VK_OVL; out->o = o;
+        out->kind = VK_OVL; out->o = o->ln ? o->ln : o;
         return 0;
     }
     i64 dir = parent->kind == VK_IMG ? (i64)parent->img : parent->kind == VK_OVL ? parent->o->img : -1;
@@ -536,7 +539,8 @@ i64 vfs_getdents(const char *path, const struct vref *r, u64 *pos, u8 *buf, u64 
                 best = n;
         if (!best) break;
         const char *nm = best->path + pl + 1;
-        if (!put_dirent(buf, cap, &o, best->ino, (1ull << 32) + best->seq, dtype(best->mode), nm, strlen(nm))) goto full;
+        const struct onode *in = best->ln ? best->ln : best;
+        if (!put_dirent(buf, cap, &o, in->ino, (1ull << 32) + best->seq, dtype(in->mode), nm, strlen(nm))) goto full;
         *pos = (1ull << 32) + best->seq;
     }
 full:
@@ -567,10 +571,19 @@ int vfs_unlink(const char *path, const struct vref *r, int dir)
     int shadow = img_has(path);
     vfs_dir_changed(path);
     if (r->kind == VK_OVL) {
-        struct onode *o = r->o;
-        ovl_unhash(o);
+        struct onode *o = r->o, *name = ovl_find(path);
         ovl_stamp(o, TS_C);   /* its link count fell (seen by an open descriptor) */
-        if (o->refs == 0) { o->refs = 1; ovl_put(o); }
+        if (name && name->ln == o) {          /* a second name: drop it, the node stays */
+            ovl_unhash(name);
+            kfree(name->path);
+            kfree(name);
+            o->links--;
+            ovl_put(o);
+        } else {
+            if (o->links) o->links--;
+            ovl_unhash(o);
+            if (o->refs == 0) { o->refs = 1; ovl_put(o); }
+        }
     }
     if (shadow) {
         struct onode *w = kzalloc(sizeof *w);
@@ -596,6 +609,7 @@ int vfs_rename(const char *from, const struct vref *fr, const char *to)
     if (e && e != -ENOENT) return e;
     if (!e) {
         if (tr.kind == VK_DEV) return -EACCES;
+        if (tr.kind == VK_OVL && fr->kind == VK_OVL && tr.o == fr->o) return 0; /* two names of one node */
         vfs_mode(&tr, &tmode);
         if ((fmode & S_IFMT) == S_IFDIR && (tmode & S_IFMT) != S_IFDIR) return -ENOTDIR;
         if ((fmode & S_IFMT) != S_IFDIR && (tmode & S_IFMT) == S_IFDIR) return -EISDIR;
@@ -629,7 +643,8 @@ int vfs_rename(const char *from, const struct vref *fr, const char *to)
     }
     struct onode *o;
     if (fr->kind == VK_OVL) {
-        o = fr->o;
+        struct onode *name = ovl_find(from);
+        o = name && name->ln == fr->o ? name : fr->o;   /* move the name, not what it names */
         ovl_unhash(o);
     } else {
         o = ovl_copy_up(from, fr);
@@ -640,7 +655,7 @@ int vfs_rename(const char *from, const struct vref *fr, const char *to)
     if (w && w->whiteout) { ovl_unhash(w); w->refs = 1; ovl_put(w); }
     e = ovl_hash(o, t2);
     if (e) return e;
-    ovl_stamp(o, TS_C);
+    ovl_stamp(o->ln ? o->ln : o, TS_C);
     vfs_dir_changed(from);
     vfs_dir_changed(t2);
     if (img_has(from)) {
@@ -649,5 +664,23 @@ int vfs_rename(const char *from, const struct vref *fr, const char *to)
         wo->whiteout = 1; wo->img = -1;
         if (ovl_hash(wo, from)) { kfree(wo); return -ENOMEM; }
     }
+    return 0;
+}
+
+/* a second name `to` (which must not exist) for the non-directory fr names */
+int vfs_link(const char *from, const struct vref *fr, const char *to)
+{
+    u32 mode;
+    int e = vfs_mode(fr, &mode);
+    if (e) return e;
+    if ((mode & S_IFMT) == S_IFDIR || fr->kind == VK_DEV) return -EPERM;
+    struct onode *o = fr->kind == VK_OVL ? fr->o : ovl_copy_up(from, fr);
+    if (!o) return -ENOMEM;
+    struct onode *n = ovl_create(to, mode);
+    if (!n) return -ENOMEM;
+    n->ln = o;
+    o->refs++;
+    o->links++;
+    ovl_stamp(o, TS_C);
     return 0;
 }

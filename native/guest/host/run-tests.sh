@@ -18,7 +18,7 @@ fail() { echo "FAIL guest: $*"; exit 1; }
 mkdir -p "$T/tmp"
 printf 'hi from image\n' > "$T/hello.txt"
 python3 $H/mkimage.py "$T/unit.img" /etc/hello.txt="$T/hello.txt" /etc/passwd="$T/hello.txt" \
-    /etc/other.txt="$T/hello.txt" /etc/stamp.txt="$T/hello.txt" /etc/link@=/ /etc/loop@=/etc/loop /tmp="$T/tmp"
+    /etc/other.txt="$T/hello.txt" /etc/stamp.txt="$T/hello.txt" /etc/linkme.txt="$T/hello.txt" /etc/link@=/ /etc/loop@=/etc/loop /tmp="$T/tmp"
 "$OUT/guest-unit" "$T/unit.img"
 "$OUT/guest-unit-mm"
 

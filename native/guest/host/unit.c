@@ -6,7 +6,8 @@
  * file requests of files.c (every kind, path normalization, the change log,
  * the quota, and random garbage requests that must only ever get an errno),
  * and timestamps (a directory's mtime/ctime on create, remove and rename, in
- * the overlay and over image directories; file writes, truncation, copy-up).
+ * the overlay and over image directories; file writes, truncation, copy-up)
+ * and hard links (two names of one node through rename and unlink).
  * vfs.c and files.c are compiled in with libc standing in for the runtime's
  * allocator and string helpers.
  * usage: guest-unit IMAGE   (built by mkimage.py in run-tests.sh)
@@ -225,6 +226,39 @@ static void test_times(void)
     CHECK(resolve("/etc", 0, &r, canon) == 0 && r.kind == VK_IMG);
     o = ovl_copy_up("/etc", &r);
     CHECK(o && o->mtime.nsec == 123457790);
+}
+
+/* ---- hard links: two names, one node ---- */
+static void test_links(void)
+{
+    struct vref r, r2;
+    char canon[PATH_MAX_RT];
+    struct onode *o = ovl_create("/tmp/l1", S_IFREG | 0644);
+    CHECK(o && ovl_set_size(o, 3) == 0);
+    memcpy(o->data, "abc", 3);
+    CHECK(resolve("/tmp/l1", 0, &r, canon) == 0 && vfs_link("/tmp/l1", &r, "/tmp/l2") == 0);
+    CHECK(resolve("/tmp/l2", 0, &r2, canon) == 0 && r2.kind == VK_OVL && r2.o == o);
+    CHECK(stat_of("/tmp/l1").nlink == 2 && stat_of("/tmp/l2").ino == stat_of("/tmp/l1").ino);
+    CHECK(list_has("/tmp", "l1") == 1 && list_has("/tmp", "l2") == 1);
+    /* a rename between two names of one node changes nothing */
+    CHECK(vfs_rename("/tmp/l1", &r, "/tmp/l2") == 0 && list_has("/tmp", "l1") == 1);
+    /* removing the first name keeps the node under the second */
+    CHECK(vfs_unlink("/tmp/l1", &r, 0) == 0 && resolve("/tmp/l1", 0, &r, canon) == -ENOENT);
+    CHECK(resolve("/tmp/l2", 0, &r2, canon) == 0 && r2.o == o && o->size == 3 && !memcmp(o->data, "abc", 3));
+    CHECK(stat_of("/tmp/l2").nlink == 1);
+    /* the second name moves, then goes: the node with it */
+    CHECK(vfs_rename("/tmp/l2", &r2, "/tmp/l3") == 0 && resolve("/tmp/l3", 0, &r2, canon) == 0 && r2.o == o);
+    CHECK(list_has("/tmp", "l2") == 0 && list_has("/tmp", "l3") == 1);
+    CHECK(vfs_unlink("/tmp/l3", &r2, 0) == 0 && resolve("/tmp/l3", 0, &r2, canon) == -ENOENT);
+    /* an image file is copied up first; the image name then sees the same bytes */
+    CHECK(resolve("/etc/linkme.txt", 0, &r, canon) == 0 && r.kind == VK_IMG);
+    CHECK(vfs_link("/etc/linkme.txt", &r, "/tmp/lm") == 0);
+    CHECK(resolve("/etc/linkme.txt", 0, &r, canon) == 0 && resolve("/tmp/lm", 0, &r2, canon) == 0);
+    CHECK(r.kind == VK_OVL && r.o == r2.o && r.o->size == 14 && r.o->links == 1);
+    /* unlinking the second name leaves the first */
+    CHECK(vfs_unlink("/tmp/lm", &r2, 0) == 0 && resolve("/etc/linkme.txt", 0, &r, canon) == 0 && r.o->links == 0);
+    /* directories cannot be linked */
+    CHECK(resolve("/tmp", 0, &r, canon) == 0 && vfs_link("/tmp", &r, "/tmp2") == -EPERM);
 }
 
 /* ---- file requests ---- */
@@ -488,6 +522,7 @@ int main(int argc, char **argv)
     test_files();
     test_files_fuzz();
     test_times();
+    test_links();
     if (fails) { fprintf(stderr, "guest-unit: %d failures\n", fails); return 1; }
     printf("guest-unit: ok\n");
     return 0;
