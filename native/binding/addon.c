@@ -192,6 +192,8 @@ static napi_value resp_to_js(napi_env env, struct resp_copy *rc)
     napi_set_named_property(env, o, "detail", v);
     set_num(env, o, "exits", (double)r->exits);
     set_num(env, o, "runNs", (double)r->run_ns);
+    set_num(env, o, "arenaUsed", (double)r->arena_used);
+    set_num(env, o, "arenaPeak", (double)r->arena_peak);
     return o;
 }
 

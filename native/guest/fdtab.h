@@ -2,8 +2,8 @@
  * fdtab.h — the descriptor layer: the open file description, the file
  * operations each descriptor type provides, and the table (fd.c) that
  * dispatches through them. fd.c knows no type by name: files and directories
- * (file.c), pipes, socketpairs and epoll (ipc.c), devices and the console
- * (dev.c) each fill a struct file_ops.
+ * (file.c), pipes, FIFOs, socketpairs and epoll (ipc.c), eventfd (eventfd.c),
+ * devices and the console (dev.c) each fill a struct file_ops.
  */
 #ifndef FB_FDTAB_H
 #define FB_FDTAB_H
@@ -49,6 +49,8 @@ struct file {
     struct pipe *tx;         /* send side: a pipe's write end, a socket's peer */
     struct epitem *ep;       /* epoll: interest list */
     u32 ep_n, ep_cap;
+    u64 ev_count;            /* eventfd: the counter (eventfd.c) */
+    int ev_sem;              /* eventfd: EFD_SEMAPHORE */
 };
 struct fdent { struct file *f; int cloexec; };
 

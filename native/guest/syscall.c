@@ -51,6 +51,8 @@ HOT u64 g_sys_total;
     X(273, set_robust_list) X(157, prctl) X(324, membarrier) X(56, clone) X(435, clone3) \
     X(61, wait4) X(247, wait4) X(41, socket) X(42, netcall) X(43, netcall) X(46, netcall) X(47, netcall) \
     X(49, netcall) X(50, netcall) X(288, netcall) X(299, netcall) X(307, netcall) X(60, exit) X(231, exit_group) \
+    /* eventfd.c */ \
+    X(284, eventfd) X(290, eventfd2) X(330, pkey_alloc) X(125, capget) X(126, capset) \
     /* refused with a fixed answer */ \
     X(285, eopnotsupp) X(40, einval) X(326, exdev)
 

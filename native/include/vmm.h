@@ -83,6 +83,7 @@ struct vmm_response {
     uint64_t mmio_addr;
     char detail[128];            /* human-readable reason */
     /* accounting */
+    uint64_t arena_used, arena_peak;   /* as the guest reports them: informational only */
     uint64_t exits;              /* VM exits during this run */
     uint64_t run_ns;             /* wall time inside vmm_vm_run */
 };

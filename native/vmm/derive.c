@@ -51,7 +51,8 @@ struct child_header {
     uint32_t xsave_size, n_msrs, n_cpuid;
     uint32_t regs_size, sregs_size, events_size, xcrs_size, reserved0;
     uint64_t body_size, body_fnv;
-    uint8_t reserved[64];
+    uint64_t mem_sum;            /* content_sum() of the runs' bytes in the memory file */
+    uint8_t reserved[56];
     uint64_t header_fnv;         /* FNV-1a-64 of the bytes above */
 };
 _Static_assert(sizeof(struct child_header) == 192, "child header is 192 bytes");
@@ -166,31 +167,57 @@ int snapshot_overlay(const struct vmm_snapshot *s, uint8_t *ram, struct vmm_err 
     return 0;
 }
 
-static int copy_runs(int dst, const uint8_t *src_ram, int src_fd, const struct snap_run *runs, uint32_t n)
+/* A fast 64-bit checksum of page contents (a multiply-xorshift per word):
+ * it detects corruption of a paused session's memory file, not tampering
+ * (the store's directory is the service's own, like the template cache). */
+static uint64_t content_sum(uint64_t h, const uint8_t *p, size_t n)
 {
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 31;
+    }
+    return h;
+}
+
+/* Copies the runs from src_ram (or src_fd) to dst at the same offsets; the
+ * checksum of what was copied goes to *sum when it is not NULL. */
+static int copy_runs(int dst, const uint8_t *src_ram, int src_fd, const struct snap_run *runs, uint32_t n, uint64_t *sum)
+{
+    uint64_t h = FNV0;
     uint8_t *buf = src_ram ? NULL : malloc(1u << 20);
     if (!src_ram && !buf) return -ENOMEM;
     int rc = 0;
     for (uint32_t i = 0; i < n && !rc; i++) {
         for (uint64_t done = 0; done < runs[i].len && !rc;) {
             uint64_t off = runs[i].off + done, n1 = runs[i].len - done;
+            if (n1 > (1u << 20)) n1 = 1u << 20;   /* 1 MiB at a time: never a short write */
             const uint8_t *p;
             if (src_ram) p = src_ram + off;
             else {
-                if (n1 > (1u << 20)) n1 = 1u << 20;
                 ssize_t r = pread(src_fd, buf, n1, (off_t)off);
                 if (r < 0 && errno == EINTR) continue;
                 if (r <= 0) { rc = r < 0 ? -errno : -EIO; break; }
-                n1 = (uint64_t)r;
+                n1 = (uint64_t)r & ~7ull;
+                if (!n1) { rc = -EIO; break; }
                 p = buf;
+            }
+            if (dst < 0) {            /* checksum only */
+                h = content_sum(h, p, n1);
+                done += n1;
+                continue;
             }
             ssize_t w = pwrite(dst, p, n1, (off_t)off);
             if (w < 0 && errno == EINTR) continue;
             if (w <= 0) { rc = w < 0 ? -errno : -EIO; break; }
+            if ((uint64_t)w == n1) h = content_sum(h, p, n1);
+            else { rc = -EIO; break; }   /* short writes of page-aligned chunks do not happen on these files */
             done += (uint64_t)w;
         }
     }
     free(buf);
+    if (sum) *sum = h;
     return rc;
 }
 
@@ -235,7 +262,7 @@ int vmm_snapshot_derive(struct vmm_vm *vm, struct vmm_snapshot **out, struct vmm
     s->mem_fd = memfd_create("forkbox-child", MFD_CLOEXEC);
     if (s->mem_fd < 0) { rc = vmm_fail(err, -errno, "memfd_create", "%s", strerror(errno)); goto fail; }
     if (ftruncate(s->mem_fd, (off_t)s->ram_size) < 0) { rc = vmm_fail(err, -errno, "ftruncate", "child memory"); goto fail; }
-    rc = copy_runs(s->mem_fd, vm->ram, -1, s->runs, s->n_runs);
+    rc = copy_runs(s->mem_fd, vm->ram, -1, s->runs, s->n_runs, NULL);
     if (rc) { rc = vmm_fail(err, rc, "pwrite", "child memory: %s", strerror(-rc)); goto fail; }
     /* Re-base: the vm's own pages are replaced by the same bytes from the
      * child's file. If a mapping fails half-way the content is still right,
@@ -287,11 +314,13 @@ static int write_file_at(const char *path, const void *buf, size_t n, int (*fill
     return 0;
 }
 
+struct fill { const struct vmm_snapshot *s; uint64_t sum; };
+
 static int fill_memory(int fd, void *arg)
 {
-    const struct vmm_snapshot *s = arg;
-    if (ftruncate(fd, (off_t)s->ram_size) < 0) return -errno;
-    return copy_runs(fd, NULL, s->mem_fd, s->runs, s->n_runs);
+    struct fill *f = arg;
+    if (ftruncate(fd, (off_t)f->s->ram_size) < 0) return -errno;
+    return copy_runs(fd, NULL, f->s->mem_fd, f->s->runs, f->s->n_runs, &f->sum);
 }
 
 int vmm_snapshot_write(struct vmm_snapshot *s, const char *mem_path, const char *state_path, struct vmm_err *err)
@@ -300,8 +329,10 @@ int vmm_snapshot_write(struct vmm_snapshot *s, const char *mem_path, const char 
     if (!s->root) return vmm_fail(err, -EINVAL, "vmm_snapshot_write", "only child snapshots are written this way");
     struct child_header h;
     memset(&h, 0, sizeof h);
-    int rc = write_file_at(mem_path, NULL, 0, fill_memory, s, &h.mem_mtime_ns, err);
+    struct fill f = { .s = s };
+    int rc = write_file_at(mem_path, NULL, 0, fill_memory, &f, &h.mem_mtime_ns, err);
     if (rc) return rc;
+    h.mem_sum = f.sum;
     size_t msr_bytes = s->msrs->nmsrs * sizeof(struct kvm_msr_entry);
     size_t cpuid_bytes = s->cpuid->nent * sizeof(struct kvm_cpuid_entry2);
     size_t run_bytes = s->n_runs * sizeof(struct snap_run);
@@ -447,6 +478,10 @@ int vmm_snapshot_open_child(struct vmm_snapshot *root, const char *mem_path, con
         rc = vmm_fail(err, -ESTALE, "snapshot", "child memory file changed since it was written (size/mtime)");
         goto fail;
     }
+    uint64_t sum = 0;
+    rc = copy_runs(-1, NULL, s->mem_fd, s->runs, s->n_runs, &sum);
+    if (rc) { rc = vmm_fail(err, rc, "pread", "child memory: %s", strerror(-rc)); goto fail; }
+    if (sum != h.mem_sum) { rc = vmm_fail(err, -EBADMSG, "snapshot", "child memory file does not match its checksum (corrupt)"); goto fail; }
     free(buf);
     *out = s;
     return 0;

@@ -162,6 +162,9 @@ static void doorbell(struct vmm_vm *vm, int first, struct vmm_response *resp)
     resp->status = status;
     resp->exit_code = mb->exit_code;
     resp->out_flags = mb->out_flags;
+    /* informational, as the guest reports them (never used for a bound) */
+    resp->arena_used = mb->arena_used;
+    resp->arena_peak = mb->arena_peak;
     if (status != FB_ST_READY && status != FB_ST_DONE && status != FB_ST_EXIT && status != FB_ST_ERROR) {
         crash(resp, VMM_CRASH_PROTOCOL, "unknown response status %u", status);
         return;

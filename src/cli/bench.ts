@@ -3,7 +3,8 @@
 // the same run, fork+echo round trip, memory per idle fork, 1,000 forks, a
 // 1 MiB response. soak: bench/soak.ts (10,000 execs, descriptors/RSS/live
 // VMs before and after). exec: fork + exec of print(1+1) with numpy preloaded beside
-// a host python3 process and a host os.fork() of a numpy-loaded python.
+// a host python3 process and a host os.fork() of a numpy-loaded python; with
+// --language javascript, console.log(1+1) on node beside a host `node -e`.
 // Prints targets beside results; never fails on a number.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,9 +16,10 @@ import { repoRoot } from '../lib/paths.js';
 import { FB_REQ_ECHO, FB_REQ_EXEC } from '../vmm/abi.js';
 import { Pool, Snapshot, benchFloor, probe, setWorkers, type Vm } from '../vmm/vmm.js';
 import { buildTestTemplate, listTemplates } from '../template/build.js';
+import { languageModule } from '../languages/index.js';
 import { createEngine } from '../engine/index.js';
 
-const USAGE = 'usage: forkbox bench fork|exec [--json] [-n N] [--out FILE]\n       forkbox bench soak [-n 10000] [--concurrency 2] [--json]\n       forkbox bench http [--clients 200] [--duration 20] [--url URL] [--json]\n';
+const USAGE = 'usage: forkbox bench fork|exec [--json] [-n N] [--out FILE] [--language python|javascript]\n       forkbox bench soak [-n 10000] [--concurrency 2] [--json]\n       forkbox bench session [-n 200] [--json]\n       forkbox bench http [--clients 200] [--duration 20] [--url URL] [--json]\n';
 
 export interface Dist { n: number; p50: number; p99: number; mean: number; min: number; max: number }
 export function dist(xs: number[]): Dist {
@@ -167,8 +169,8 @@ for i in range(n):
 sys.stderr.write(" ".join(map(str, ts)))
 `;
 
-async function execSeries(n: number, warmForks: number, paceMs: number): Promise<{ total: Dist; fork: Dist; exec: Dist; warm: unknown }> {
-  const engine = await createEngine({ poolSize: Math.min(n, 32), warmForks, onProgress: (l) => process.stderr.write(`forkbox: ${l}\n`) });
+async function execSeries(n: number, warmForks: number, paceMs: number, language = 'python', code = 'print(1+1)'): Promise<{ total: Dist; fork: Dist; exec: Dist; warm: unknown }> {
+  const engine = await createEngine({ poolSize: Math.min(n, 32), warmForks, templates: [languageModule(language)?.recipe.name ?? 'python'], onProgress: (l) => process.stderr.write(`forkbox: ${l}\n`) });
   try {
     await engine.ready();
     if (warmForks) await new Promise((r) => setTimeout(r, 500)); // let the first forks warm up
@@ -177,14 +179,14 @@ async function execSeries(n: number, warmForks: number, paceMs: number): Promise
     const exec: number[] = [];
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
-      const r = await engine.exec({ code: 'print(1+1)', language: 'python', timeoutSeconds: 10 });
+      const r = await engine.exec({ code, language, timeoutSeconds: 10 });
       total.push(performance.now() - t0);
       fork.push(r.forkTimeMs);
       exec.push(r.execTimeMs);
       if (r.stdout !== '2\n') throw new Error(`exec printed ${JSON.stringify(r.stdout)} (stderr ${r.stderr.slice(0, 500)})`);
       if (paceMs) await new Promise((res) => setTimeout(res, paceMs));
     }
-    return { total: dist(total), fork: dist(fork), exec: dist(exec), warm: engine.warmStats() };
+    return { total: dist(total), fork: dist(fork), exec: dist(exec), warm: engine.warmStats(language) };
   } finally {
     await engine.close(0);
   }
@@ -200,11 +202,11 @@ function rssAnonKiB(): number {
 
 /** Pages a fork writes in its first exec: private (copy-on-write) pages show up as
  *  anonymous RSS of this process. Includes the few mailbox pages the exec touches. */
-async function dirtiedPages(forks: number): Promise<{ forks: number; pagesPerFork: number; memAvailableKiBPerFork: number }> {
-  const t = (await listTemplates()).find((x) => x.name === 'python');
-  if (!t) throw new Error('no python template');
+async function dirtiedPages(forks: number, template = 'python', code = 'print(1+1)'): Promise<{ forks: number; pagesPerFork: number; memAvailableKiBPerFork: number }> {
+  const t = (await listTemplates()).find((x) => x.name === template);
+  if (!t) throw new Error(`no ${template} template`);
   const snap = new Snapshot(t.memPath, t.statePath);
-  const payload = JSON.stringify({ code: 'print(1+1)', env: {}, stdin: '' });
+  const payload = JSON.stringify({ code, env: {}, stdin: '' });
   try {
     const before = rssAnonKiB();
     const availBefore = memAvailableKiB();
@@ -258,6 +260,36 @@ async function benchExec(n: number): Promise<{ json: Record<string, unknown>; ro
   return { json, rows };
 }
 
+/** bench exec --language javascript: console.log(1+1) on Debian's node, fresh and warm, beside a host `node -e`. */
+async function benchExecJs(n: number): Promise<{ json: Record<string, unknown>; rows: Row[] }> {
+  const code = 'console.log(1+1)';
+  const cold = await execSeries(n, 0, 0, 'javascript', code);
+  const warm = await execSeries(n, 2, 25, 'javascript', code);
+  const dirty = await dirtiedPages(Math.min(n, 50), 'javascript', code);
+  const rows: Row[] = [
+    { name: 'fresh fork + exec console.log(1+1) (node 18)', value: `p50 ${ms(cold.total.p50)} ms  p99 ${ms(cold.total.p99)} ms (fork p50 ${ms(cold.fork.p50)} ms, exec p50 ${ms(cold.exec.p50)} ms)` },
+    { name: 'pre-warmed fork + exec console.log(1+1), 1 exec / 25 ms', value: `p50 ${ms(warm.total.p50)} ms  p99 ${ms(warm.total.p99)} ms (exec p50 ${ms(warm.exec.p50)} ms; warm pool ${JSON.stringify(warm.warm)})`, target: 'p50 ≤3 ms' },
+    { name: 'pages written per exec (host RssAnon per live fork after one console.log(1+1))',
+      value: `${dirty.pagesPerFork.toFixed(0)} pages (${(dirty.pagesPerFork * 4).toFixed(0)} KiB) over ${dirty.forks} forks; host memory per live fork (MemAvailable) ${dirty.memAvailableKiBPerFork.toFixed(0)} KiB` },
+  ];
+  const json: Record<string, unknown> = { language: 'javascript', freshMs: mapD(cold.total, ms), warmMs: mapD(warm.total, ms), dirty };
+  const v = spawnSync('node', ['--version'], { encoding: 'utf8' });
+  if (v.status === 0) {
+    const host: number[] = [];
+    for (let i = 0; i < Math.min(n, 30); i++) {
+      const t0 = performance.now();
+      spawnSync('node', ['-e', code], { stdio: 'ignore' });
+      host.push(performance.now() - t0);
+    }
+    const hostD = dist(host);
+    rows.push({ name: `host node -e "${code}" (${v.stdout.trim()})`, value: `p50 ${ms(hostD.p50)} ms  p99 ${ms(hostD.p99)} ms  (fresh-fork forkbox ${(hostD.p50 / cold.total.p50).toFixed(1)}× faster, warm ${(hostD.p50 / warm.total.p50).toFixed(1)}×)` });
+    json.hostProcessMs = mapD(hostD, ms);
+  } else {
+    rows.push({ name: 'host node', value: 'skipped: no node on the host PATH' });
+  }
+  return { json, rows };
+}
+
 /** `bench http …` hands its arguments to the HTTP load benchmark (bench/http-load.ts). */
 function runHttpBench(args: string[]): Promise<number> {
   const script = join(repoRoot, 'dist', 'bench', 'http-load.js');
@@ -271,10 +303,11 @@ function runHttpBench(args: string[]): Promise<number> {
 export async function run(args: string[]): Promise<number> {
   if (args[0] === 'http') return runHttpBench(args.slice(1));
   if (args[0] === 'soak') return (await import('../../bench/soak.js')).runSoak(args.slice(1));
+  if (args[0] === 'session') return (await import('../../bench/session.js')).runSessionBench(args.slice(1));
   let parsed;
   try {
     parsed = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean' }, n: { type: 'string', short: 'n' },
-      out: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+      out: { type: 'string' }, help: { type: 'boolean', short: 'h' }, language: { type: 'string' } } });
   } catch (e) {
     process.stderr.write(`forkbox bench: ${(e as Error).message}\n${USAGE}`);
     return 2;
@@ -296,7 +329,12 @@ export async function run(args: string[]): Promise<number> {
     return 1;
   }
   if (!process.env.FORKBOX_LOG_LEVEL) setLogLevel('warn');
-  const { json, rows } = which === 'fork' ? await benchFork(n) : await benchExec(n);
+  const lang = values.language ?? 'python';
+  if (!['python', 'javascript', 'js', 'node'].includes(lang)) {
+    process.stderr.write(`forkbox bench: --language takes python or javascript\n`);
+    return 2;
+  }
+  const { json, rows } = which === 'fork' ? await benchFork(n) : lang === 'python' ? await benchExec(n) : await benchExecJs(n);
   if (values.out) writeFileSync(values.out, JSON.stringify(json, null, 2) + '\n');
   if (values.json) {
     process.stdout.write(JSON.stringify(json, null, 2) + '\n');

@@ -2,6 +2,7 @@
 // builds the template if missing (progress on stderr), runs the code in a
 // fresh fork, copies its stdout/stderr through and exits with its exit code.
 import { parseArgs } from 'node:util';
+import { languageModule } from '../languages/index.js';
 import { createEngine } from '../engine/index.js';
 import { setLogLevel } from '../lib/log.js';
 import { LANGUAGES, type Language } from '../engine/types.js';
@@ -51,7 +52,8 @@ export async function run(args: string[]): Promise<number> {
   // template must leave stderr to the program.
   const quiet = /^resolving packages|is cached$/;
   const onProgress = (l: string): void => { if (!quiet.test(l)) process.stderr.write(`forkbox: ${l}\n`); };
-  const engine = await createEngine({ poolSize: 0, warmForks: 0, workers: 1, onProgress });
+  const engine = await createEngine({ poolSize: 0, warmForks: 0, workers: 1, onProgress,
+    templates: [languageModule(lang)?.recipe.name ?? 'python'] });
   try {
     await engine.ready();
     const ac = new AbortController();

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // main.ts — the `forkbox` command: dispatches to one module per command
-// (serve, exec, bench, template, image, probe); each exports
+// (serve, exec, session, sync, bench, template, image, probe, conformance); each exports
 // run(args): Promise<number>, the process exit code.
 const USAGE = `usage: forkbox <command> [options]
 
@@ -8,6 +8,11 @@ commands:
   serve                       run the HTTP API (forkbox serve --help)
   exec [--lang python] [--timeout S] [--times] CODE|-
                               run code in a fresh fork; '-' reads the code from stdin
+  session create|exec|ls|rm|fork|pause ...
+                              sessions on a running server (forkbox session --help)
+  sync LOCAL_DIR SESSION:/path [--delete]
+  sync SESSION:/path LOCAL_DIR [--delete]
+                              copy a directory to or from a session (--delete mirrors)
   template build [python] [--force]
   template ls                 build / list cached templates
   image ...                   build / inspect read-only images (forkbox image --help)
@@ -15,16 +20,21 @@ commands:
   bench http [--clients N] [--duration S]
                               fork, exec and HTTP load benchmarks
   probe                       check that this machine can run forkbox VMs
+  conformance python [--modules a,b] [--json FILE] [--jobs N] [--timeout S]
+                              CPython's own tests in forks vs the host (docs/conformance.md)
 `;
 
 type Command = { run(args: string[]): Promise<number> };
 const commands: Record<string, () => Promise<Command>> = {
   serve: () => import('./serve.js'),
   exec: () => import('./exec.js'),
+  session: () => import('./session.js'),
+  sync: () => import('./sync.js'),
   bench: () => import('./bench.js'),
   template: () => import('./template.js'),
   image: () => import('./image.js'),
   probe: () => import('./probe.js'),
+  conformance: () => import('./conformance.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

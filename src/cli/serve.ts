@@ -19,12 +19,20 @@ function isLoopback(host: string): boolean {
 export function engineOptions(cfg: ServerConfig): EngineOptions {
   const o: EngineOptions = {
     buildIfMissing: true,
+    templates: 'all',
     onProgress: (line: string) => process.stderr.write(`forkbox: ${line}\n`),
   };
   if (cfg.poolSize !== undefined) o.poolSize = cfg.poolSize;
   if (cfg.warmForks !== undefined) o.warmForks = cfg.warmForks;
   if (cfg.workers !== undefined) o.workers = cfg.workers;
   if (cfg.memLimitMb !== undefined) o.memLimitMb = cfg.memLimitMb;
+  o.logOutput = cfg.logOutput;
+  // The server's session options are the engine's limits (one source: the server config).
+  o.sessions = {
+    defaultTimeoutSeconds: cfg.sessionTimeoutSeconds, maxTimeoutSeconds: cfg.maxSessionTimeoutSeconds,
+    defaultIdleSeconds: cfg.sessionIdleTimeoutSeconds, maxIdleSeconds: cfg.maxSessionIdleTimeoutSeconds,
+    maxForkCount: cfg.maxForkCount, ...(cfg.maxSessionsPerKey > 0 ? { maxPerOwner: cfg.maxSessionsPerKey } : { maxPerOwner: 1_000_000 }),
+  };
   if (cfg.stdoutCapBytes !== undefined) o.stdoutCap = cfg.stdoutCapBytes;
   if (cfg.stderrCapBytes !== undefined) o.stderrCap = cfg.stderrCapBytes;
   return o;

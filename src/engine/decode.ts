@@ -143,3 +143,10 @@ export function decodeResponse(id: string, r: Response, t: Timing,
 }
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** Crash detail a log may carry without FORKBOX_LOG_OUTPUT: the host-written part, not text the guest wrote. */
+export function crashForLog(crash: string, logOutput: boolean): string {
+  if (logOutput) return crash;
+  const m = /^guest runtime reported status \d+( \(error\))?/.exec(crash);
+  return m ? m[0] + ' (guest text withheld; FORKBOX_LOG_OUTPUT=1 logs it)' : crash.slice(0, 200);
+}

@@ -13,11 +13,27 @@ import { WarmPool, type WarmFork } from './warm-pool.js';
 import { MemoryBudget, defaultBudgetMb, type Charge } from './budget.js';
 import { FB_MAILBOX_SIZE } from '../vmm/abi.js';
 import { DEFAULT_RAM_MB, buildTemplate, listTemplates, type TemplateInfo } from '../template/build.js';
-import { decodeResponse, encodePayload, newExecId, validateExec, vmmCap, VMM_TIMEOUT } from './decode.js';
-import { Sandbox } from './sandbox.js';
+import { crashForLog, decodeResponse, encodePayload, newExecId, validateExec, vmmCap, VMM_TIMEOUT } from './decode.js';
+import { SESSION_LIMITS, SessionRegistry, type SessionLimits } from './sessions.js';
+import { SessionStore } from './session-store.js';
+import type { SessionHost } from './session.js';
+import type { FileInfo, SessionCreate, SessionEngine, SessionExecRequest, SessionExecResult, SessionInfo } from './session-types.js';
+import { cacheDir } from '../lib/paths.js';
+import { join } from 'node:path';
 import type { Engine, EngineHealth, ExecRequest, ExecResult, Language } from './types.js';
+import { LANGUAGE_MODULES, languageModule, templateOf } from '../languages/index.js';
+import type { TemplateName } from '../template/build.js';
 
-export { Sandbox } from './sandbox.js';
+/** The owner of sandboxes the engine's own caller holds (no API key can name it). */
+const INTERNAL_OWNER = '\0engine';
+
+/** What engine.sandbox() gives: one kept fork and its execs. */
+export interface EngineSandbox {
+  readonly id: string;
+  readonly closed: boolean;
+  exec(req: ExecRequest, signal?: AbortSignal): Promise<SessionExecResult>;
+  close(): void;
+}
 
 export interface EngineOptions {
   /** VM shells kept pre-created (default 16). */
@@ -41,13 +57,21 @@ export interface EngineOptions {
   memBudgetMb?: number;
   /** Rebuild the template even when cached. */
   forceBuild?: boolean;
+  /** Log guest-written text (crash detail from the guest runtime); off by default (FORKBOX_LOG_OUTPUT). */
+  logOutput?: boolean;
+  /** Session caps, lifetimes and quota (defaults: SESSION_LIMITS). */
+  sessions?: Partial<SessionLimits>;
+  /** Where paused sessions are kept (default: the cache's sessions/ directory); null keeps none. */
+  sessionDir?: string | null;
   /** Progress lines of a template build. */
   onProgress?: (line: string) => void;
+  /** Templates to load: 'all' (every language module's; the server and CLI) or a list (default ['python']). */
+  templates?: 'all' | readonly string[];
 }
 
 export const DEFAULT_CAP = 1024 * 1024;
 
-interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null; forkCost: number }
+interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null; forkCost: number; pool: Pool | null }
 
 /** Runs one exec in an already-warmed fork and destroys the fork afterwards. */
 function runWarm({ vm }: WarmFork, req: RunRequest): { done: Promise<{ response: Response; forkNs: number; runNs: number }>; kick: () => void } {
@@ -55,16 +79,18 @@ function runWarm({ vm }: WarmFork, req: RunRequest): { done: Promise<{ response:
   return { done, kick: () => vm.kick() };
 }
 
-export class ForkboxEngine implements Engine {
-  readonly opts: Required<Omit<EngineOptions, 'onProgress'>> & Pick<EngineOptions, 'onProgress'>;
+export class ForkboxEngine implements Engine, SessionEngine {
+  readonly opts: Required<Omit<EngineOptions, 'onProgress' | 'sessions' | 'sessionDir' | 'templates'>> & Pick<EngineOptions, 'onProgress'>;
+  readonly sessionLimits: SessionLimits;
+  #sessions: SessionRegistry;
   #templates = new Map<Language, { loaded?: Loaded; building: boolean; error?: ForkboxError }>();
   #pool: Pool | null = null;
   #ready: Promise<void>;
   #closing = false;
   #inFlight = new Map<string, { cancel: () => void; done: Promise<unknown> }>();
   #liveForks = 0;
-  #sandboxes = new Set<Sandbox>();
   readonly budget: MemoryBudget;
+  #explicitRam = false;
 
   constructor(opts: EngineOptions) {
     const memLimitMb = opts.memLimitMb ?? 512;
@@ -85,11 +111,20 @@ export class ForkboxEngine implements Engine {
       forceBuild: opts.forceBuild ?? false,
       warmForks: opts.warmForks ?? 4,
       memBudgetMb,
+      logOutput: opts.logOutput ?? false,
       onProgress: opts.onProgress,
     };
     if (this.opts.memLimitMb > this.opts.ramSizeMb) throw new RangeError('memLimitMb must not exceed ramSizeMb');
-    this.#templates.set('python', { building: true });
-    this.#ready = this.#load('python');
+    this.sessionLimits = { ...SESSION_LIMITS, ...(opts.sessions ?? {}) };
+    const dir = opts.sessionDir === undefined ? join(cacheDir(), 'sessions') : opts.sessionDir;
+    this.#sessions = new SessionRegistry(this.#sessionHost(), this.sessionLimits, dir ? new SessionStore(dir) : null,
+      (lang) => this.#template(lang).info.key);
+    // One template per image recipe of the language modules (typescript runs in javascript's).
+    const all = [...new Set(LANGUAGE_MODULES.map(templateOf))];
+    const names = opts.templates === 'all' ? all : all.filter((n) => (opts.templates ?? ['python']).includes(n));
+    for (const n of names) this.#templates.set(n, { building: true });
+    this.#explicitRam = opts.ramSizeMb !== undefined;
+    this.#ready = Promise.all(names.map((n) => this.#load(n))).then(() => this.#sessions.start());
     this.#ready.catch(() => {}); // reported through ready()/health()/exec()
   }
 
@@ -101,26 +136,33 @@ export class ForkboxEngine implements Engine {
       if (!workersConfigured()) setWorkers(this.opts.workers);
       let info: TemplateInfo | undefined;
       if (this.opts.buildIfMissing) {
-        info = await buildTemplate(lang, { force: this.opts.forceBuild, ramSizeMb: this.opts.ramSizeMb,
+        // A module's own RAM (node's idle arena is larger) unless the caller fixed one.
+        const mod = languageModule(lang);
+        const ramSizeMb = this.#explicitRam || !mod ? this.opts.ramSizeMb : Math.max(this.opts.ramSizeMb, mod.ramMb);
+        info = await buildTemplate(lang as TemplateName, { force: this.opts.forceBuild, ramSizeMb,
           ...(this.opts.onProgress ? { onProgress: this.opts.onProgress } : {}) });
       } else {
         info = (await listTemplates()).find((t) => t.name === lang);
         if (!info) throw templateNotReady(`no ${lang} template in the cache (run: forkbox template build ${lang})`);
       }
       const snapshot = new Snapshot(info.memPath, info.statePath);
-      if (!this.#pool) {
+      // The shell pool serves python (bound to its RAM size); other templates fork fresh shells
+      // (their warm forks hide that cost).
+      if (lang === 'python' && !this.#pool) {
         this.#pool = new Pool(this.opts.poolSize, snapshot.ramSize);
         this.#pool.bind(snapshot);
       }
+      const pool = lang === 'python' ? this.#pool : null;
       // What one fork can make the host hold: every page of its RAM slot and of its mailbox.
       const forkCost = snapshot.ramSize + FB_MAILBOX_SIZE;
       if (forkCost > this.budget.limit)
         log.warn('memory.budget_too_small', { budgetMb: this.opts.memBudgetMb, forkCostMb: forkCost / 1048576 });
       const warm = this.opts.warmForks > 0
-        ? new WarmPool(snapshot, this.#pool, { target: this.opts.warmForks, memLimit: this.opts.memLimitMb * 1024 * 1024,
-          outCap: this.opts.stdoutCap, errCap: this.opts.stderrCap, budget: this.budget, forkCost })
+        ? new WarmPool(snapshot, pool, { target: this.opts.warmForks, memLimit: this.opts.memLimitMb * 1024 * 1024,
+          outCap: this.opts.stdoutCap, errCap: this.opts.stderrCap, budget: this.budget, forkCost,
+          ...(languageModule(lang) ? { warmupCode: languageModule(lang)!.warmupCode } : {}) })
         : null;
-      slot.loaded = { info, snapshot, warm, forkCost };
+      slot.loaded = { info, snapshot, warm, forkCost, pool };
       log.info('template.loaded', { template: lang, key: info.key, built: info.built });
     } catch (e) {
       slot.error = e instanceof ForkboxError ? e
@@ -137,43 +179,75 @@ export class ForkboxEngine implements Engine {
   }
 
   #template(lang: Language): Loaded {
-    const slot = this.#templates.get(lang);
+    const m = languageModule(lang);
+    const slot = this.#templates.get(m ? templateOf(m) : lang);
     if (slot?.loaded) return slot.loaded;
     if (slot?.error) throw slot.error;
     throw templateNotReady(`the ${lang} template is still being prepared`);
   }
 
-  /** A sandbox: one fork that can run several execs, until close(). */
-  async sandbox(lang: Language = 'python'): Promise<Sandbox> {
+  /**
+   * A sandbox kept for several execs until close(): a session that only this
+   * engine's caller holds (not listed to any API key). Files and the program's
+   * namespace carry over between its execs.
+   */
+  async sandbox(lang: Language = 'python'): Promise<EngineSandbox> {
     if (this.#closing) throw shuttingDown();
-    const t = this.#template(lang);
-    // A kept fork can run code at any time: it holds its worst case until closed.
-    const charge = this.budget.reserve(t.forkCost, 'a sandbox');
-    let vm: Vm;
-    try {
-      vm = await t.snapshot.fork(this.#pool);
-    } catch (e) {
-      charge.release();
-      throw e;
-    }
-    this.#liveForks++;
-    log.debug('fork.created', { template: lang, sandbox: true });
-    const mem = {
-      beforeRun: (): void => charge.grow(t.forkCost, 'a sandbox exec'),
-      // Idle, the fork cannot write: charge what it holds (measured), never more than its worst case.
-      idle: (v: Vm): void => {
-        try {
-          charge.shrink(Math.min(t.forkCost, v.privateBytes()));
-        } catch (e) {
-          log.warn('memory.measure_failed', { err: e as Error });   // keeps the worst case
-        }
+    const info = await this.#sessions.createSession({ owner: INTERNAL_OWNER, language: lang });
+    let closed = false;
+    return {
+      id: info.id,
+      get closed() { return closed; },
+      exec: (req, signal) => this.#sessions.execSession(INTERNAL_OWNER, info.id, req, signal),
+      close: () => {
+        if (closed) return;
+        closed = true;
+        void this.#sessions.deleteSession(INTERNAL_OWNER, info.id).catch(() => {});
       },
     };
-    const sb: Sandbox = new Sandbox(vm, this.#execDefaults(), () => { this.#liveForks--; this.#sandboxes.delete(sb); },
-      () => charge.release(), mem);
-    this.#sandboxes.add(sb);
-    return sb;
   }
+
+  #sessionHost(): SessionHost {
+    const engine = this;
+    return {
+      template: (lang: Language) => {
+        if (engine.#closing) throw shuttingDown();
+        const t = engine.#template(lang);
+        const module = languageModule(lang);
+        if (!module) throw templateNotReady(`no language module for ${lang}`);
+        return { snapshot: t.snapshot, forkCost: t.forkCost, key: t.info.key, module };
+      },
+      pool: (lang: Language) => engine.#template(lang).pool,
+      budget: this.budget,
+      defaults: this.#execDefaults(),
+      quotaBytes: this.sessionLimits.quotaBytes,
+    };
+  }
+
+  // ---- sessions (sessions.ts) ------------------------------------------------
+  createSession(req: SessionCreate): Promise<SessionInfo> {
+    if (this.#closing) return Promise.reject(shuttingDown());
+    return this.#sessions.createSession(req);
+  }
+  listSessions(owner: string): SessionInfo[] { return this.#sessions.listSessions(owner); }
+  getSession(owner: string, id: string): SessionInfo { return this.#sessions.getSession(owner, id); }
+  deleteSession(owner: string, id: string): Promise<void> { return this.#sessions.deleteSession(owner, id); }
+  execSession(owner: string, id: string, req: SessionExecRequest, signal?: AbortSignal): Promise<SessionExecResult> {
+    if (this.#closing) return Promise.reject(shuttingDown());
+    return this.#sessions.execSession(owner, id, req, signal);
+  }
+  forkSession(owner: string, id: string, count: number): Promise<SessionInfo[]> { return this.#sessions.forkSession(owner, id, count); }
+  pauseSession(owner: string, id: string): Promise<SessionInfo> { return this.#sessions.pauseSession(owner, id); }
+  writeFile(owner: string, id: string, path: string, data: Buffer, opts?: { mode?: number; parents?: boolean }): Promise<FileInfo> {
+    return this.#sessions.writeFile(owner, id, path, data, opts);
+  }
+  readFile(owner: string, id: string, path: string): Promise<Buffer> { return this.#sessions.readFile(owner, id, path); }
+  statFile(owner: string, id: string, path: string): Promise<FileInfo> { return this.#sessions.statFile(owner, id, path); }
+  listFiles(owner: string, id: string, path: string): Promise<FileInfo[]> { return this.#sessions.listFiles(owner, id, path); }
+  removeFile(owner: string, id: string, path: string, opts?: { recursive?: boolean }): Promise<void> {
+    return this.#sessions.removeFile(owner, id, path, opts);
+  }
+  mkdir(owner: string, id: string, path: string): Promise<FileInfo> { return this.#sessions.mkdir(owner, id, path); }
 
   #execDefaults(): { stdoutCap: number; stderrCap: number; memLimit: number } {
     return { stdoutCap: this.opts.stdoutCap, stderrCap: this.opts.stderrCap, memLimit: this.opts.memLimitMb * 1024 * 1024 };
@@ -182,6 +256,13 @@ export class ForkboxEngine implements Engine {
   async exec(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult> {
     if (this.#closing) throw shuttingDown();
     const v = validateExec(req, this.opts);
+    const mod = languageModule(req.language);
+    if (mod?.prepare) {
+      // Host-side preparation (TypeScript → JavaScript): its failure is the program's (stderr, exit 1).
+      const p = mod.prepare(req.code);
+      if ('error' in p) return preparedFailure(newExecId(), p.error, v.stderrCap);
+      req = { ...req, code: p.code };
+    }
     const payload = encodePayload(req);
     const t = this.#template(req.language);
     const id = newExecId();
@@ -195,7 +276,7 @@ export class ForkboxEngine implements Engine {
     let fr: ReturnType<typeof runWarm>;
     try {
       if (!warm) charge = this.budget.reserve(t.forkCost, 'an exec');
-      fr = warm ? runWarm(warm, runReq) : t.snapshot.forkRun(runReq, { pool: this.#pool, destroy: true });
+      fr = warm ? runWarm(warm, runReq) : t.snapshot.forkRun(runReq, { pool: t.pool, destroy: true });
     } catch (e) {
       charge?.release();
       if (warm) warm.vm.close();
@@ -219,7 +300,7 @@ export class ForkboxEngine implements Engine {
       const fields = { id, exitCode: res.exitCode, forkMs: res.forkTimeMs, execMs: res.execTimeMs, totalMs: res.totalTimeMs,
         stdoutBytes: out.response.stdout.length, stderrBytes: out.response.stderr.length, exits: out.response.exits, warm: !!warm };
       if (res.outcome === 'timeout' || out.response.outcomeCode === VMM_TIMEOUT) log.info('exec.timeout', fields);
-      else if (res.outcome === 'crashed') log.warn('exec.crashed', { ...fields, crash: res.crash });
+      else if (res.outcome === 'crashed') log.warn('exec.crashed', { ...fields, crash: crashForLog(res.crash ?? '', this.opts.logOutput) });
       else if (res.outcome === 'cancelled') log.info('exec.cancelled', fields);
       else log.info('exec.done', fields);
       return res;
@@ -246,7 +327,7 @@ export class ForkboxEngine implements Engine {
     }
     const pool = this.#pool?.stats() ?? { ready: 0, target: this.opts.poolSize, created: 0, taken: 0, misses: 0 };
     const ready = !this.#closing && [...this.#templates.values()].every((s) => !!s.loaded);
-    return { ready, templates, pool, liveForks: this.#liveForks, inFlight: this.#inFlight.size };
+    return { ready, templates, pool, liveForks: this.#liveForks + this.#sessions.liveVms(), inFlight: this.#inFlight.size, sessions: this.#sessions.size };
   }
 
   /** The memory budget: limit, bytes charged to live forks, live charges, refusals. */
@@ -256,12 +337,14 @@ export class ForkboxEngine implements Engine {
 
   /** Warm-fork pool counters of a language (null when warming is off). */
   warmStats(lang: Language = 'python'): ReturnType<WarmPool['stats']> | null {
-    return this.#templates.get(lang)?.loaded?.warm?.stats() ?? null;
+    const m = languageModule(lang);
+    return this.#templates.get(m ? templateOf(m) : lang)?.loaded?.warm?.stats() ?? null;
   }
 
   /** The loaded template of a language (for benchmarks and the CLI). */
   templateInfo(lang: Language = 'python'): TemplateInfo | undefined {
-    return this.#templates.get(lang)?.loaded?.info;
+    const m = languageModule(lang);
+    return this.#templates.get(m ? templateOf(m) : lang)?.loaded?.info;
   }
 
   async close(graceMs = 10_000): Promise<void> {
@@ -277,7 +360,7 @@ export class ForkboxEngine implements Engine {
       await Promise.all([...this.#inFlight.values()].map((p) => p.done));
     }
     await this.#ready.catch(() => {});
-    for (const sb of [...this.#sandboxes]) sb.close();
+    await this.#sessions.close();
     for (const s of this.#templates.values()) {
       s.loaded?.warm?.close();
       s.loaded?.snapshot.close();
@@ -287,6 +370,16 @@ export class ForkboxEngine implements Engine {
     this.#pool = null;
     log.info('engine.closed', {});
   }
+}
+
+/** The result of an exec whose code failed host-side preparation (a TypeScript syntax error). */
+function preparedFailure(id: string, message: string, stderrCap: number): ExecResult {
+  const buf = Buffer.from(message, 'utf8');
+  const cut = buf.length > stderrCap;
+  return {
+    id, outcome: 'exited', exitCode: 1, stdout: '', stderr: (cut ? buf.subarray(0, stderrCap) : buf).toString('utf8'),
+    stdoutTruncated: false, stderrTruncated: cut, forkTimeMs: 0, execTimeMs: 0, totalTimeMs: 0,
+  } as ExecResult;
 }
 
 /** Creates the engine and starts loading its templates; await engine.ready() before exec. */

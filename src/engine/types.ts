@@ -2,8 +2,11 @@
 // tests. The engine owns templates, the fork pool and execs; the server only
 // validates, authenticates and maps results to JSON.
 
-export type Language = 'python';
-export const LANGUAGES: readonly Language[] = ['python'];
+import { LANGUAGE_NAMES } from '../languages/index.js';
+
+/** A language name or alias of a registered language module (src/languages). */
+export type Language = string;
+export const LANGUAGES: readonly Language[] = LANGUAGE_NAMES;
 
 export interface ExecRequest {
   code: string;
@@ -47,6 +50,8 @@ export interface EngineHealth {
   pool: PoolState;
   liveForks: number;
   inFlight: number;
+  /** Sessions held (live and paused). */
+  sessions?: number;
 }
 
 export interface Engine {

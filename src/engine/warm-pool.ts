@@ -25,6 +25,8 @@ export interface WarmPoolOptions {
   /** Charged forkCost bytes per warm fork (none when absent). */
   budget?: MemoryBudget;
   forkCost?: number;
+  /** The language's warm-up code (its module's warmupCode; default python's). */
+  warmupCode?: string;
 }
 
 export interface WarmFork { vm: Vm; charge: Charge | null }
@@ -95,7 +97,7 @@ export class WarmPool {
     let vm: Vm | null = null;
     try {
       const fr = this.#snap.forkRun({
-        kind: FB_REQ_EXEC, payload: JSON.stringify({ code: WARMUP_CODE, env: {}, stdin: '' }),
+        kind: FB_REQ_EXEC, payload: JSON.stringify({ code: this.#o.warmupCode ?? WARMUP_CODE, env: {}, stdin: '' }),
         outCap: this.#o.outCap, errCap: this.#o.errCap, memLimit: this.#o.memLimit, timeoutMs: 30_000,
       }, { pool: this.#pool, destroy: false });
       const r = await fr.done;

@@ -160,8 +160,10 @@ async function doBuild(recipe: Recipe, pkgs: ResolvedPackage[], guest: Record<st
     lap('extract');
     const pruned = await pruneTree(rootfs);
     lap('prune');
-    progress('byte-compiling python sources');
-    await compilePython(rootfs).catch((e: Error) => { throw fail(e.message, e); });
+    if (await lstat(join(rootfs, 'usr/bin/python3.11')).catch(() => undefined)) { // images without python (node) skip it
+      progress('byte-compiling python sources');
+      await compilePython(rootfs).catch((e: Error) => { throw fail(e.message, e); });
+    }
     lap('compile');
     progress('rewriting syscall instructions');
     const report = await rewriteTree(rootfs, (f) => progress(`  ${f.path}: ${f.sites} sites, ${f.rewritten.length} rewritten, ${f.refused.length} refused, ${f.data.length} in data`));

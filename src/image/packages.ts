@@ -79,16 +79,37 @@ export function parseDepends(text: string): Map<string, Alternative[][]> {
   return out;
 }
 
-/** Candidate versions from `apt-cache policy` (undefined when the package has none). */
+/**
+ * Candidate versions from `apt-cache policy` (undefined when the package has none).
+ * A candidate known only from the local dpkg status (a package installed on the
+ * build host from elsewhere, e.g. a newer nodejs) cannot be downloaded: then the
+ * highest-priority version an index offers is taken (apt lists versions newest
+ * first, so ties go to the newest).
+ */
 async function candidates(names: string[]): Promise<Map<string, string | undefined>> {
   const out = new Map<string, string | undefined>();
   let cur: string | undefined;
+  let cand: string | undefined;
+  let table: Array<{ version: string; prio: number; sources: string[] }> = [];
+  const flush = (): void => {
+    if (!cur) return;
+    const c = table.find((v) => v.version === cand);
+    if (cand && (!c || c.sources.some((s) => !s.includes('/var/lib/dpkg/status')))) { out.set(cur, cand); return; }
+    const fetchable = table.filter((v) => v.sources.some((s) => !s.includes('/var/lib/dpkg/status')));
+    fetchable.sort((a, b) => b.prio - a.prio);
+    out.set(cur, cand ? fetchable[0]?.version : undefined);
+  };
   for (const line of (await apt('apt-cache', ['policy', ...names])).split('\n')) {
     const head = /^(\S+):$/.exec(line);
-    if (head) { cur = head[1]!; continue; }
+    if (head) { flush(); cur = head[1]!; cand = undefined; table = []; continue; }
     const c = /^\s+Candidate: (\S+)/.exec(line);
-    if (c && cur) out.set(cur, c[1] === '(none)' ? undefined : c[1]);
+    if (c && cur) { cand = c[1] === '(none)' ? undefined : c[1]; continue; }
+    const v = /^ (?:\*\*\*| {3}) (\S+) (-?\d+)$/.exec(line);
+    if (v) { table.push({ version: v[1]!, prio: Number(v[2]), sources: [] }); continue; }
+    const src = /^ {8}-?\d+ (.+)$/.exec(line);
+    if (src && table.length > 0) table[table.length - 1]!.sources.push(src[1]!);
   }
+  flush();
   return out;
 }
 
@@ -109,7 +130,10 @@ export async function resolveClosure(roots: string[], allowUpdate = true): Promi
   const chosen = new Set<string>(roots);
   let frontier = [...roots];
   while (frontier.length > 0) {
-    const deps = parseDepends(await apt('apt-cache', ['depends', ...APT_DEPENDS_FLAGS, ...frontier]));
+    // the dependencies of the version that will be downloaded (not of a locally installed other one)
+    const fv = await candidates(frontier);
+    const specs = frontier.map((n) => (fv.get(n) ? `${n}=${fv.get(n)}` : n));
+    const deps = parseDepends(await apt('apt-cache', ['depends', ...APT_DEPENDS_FLAGS, ...specs]));
     const next: string[] = [];
     for (const name of frontier) {
       for (const group of deps.get(name) ?? []) {

@@ -4,6 +4,7 @@
 // reason it is never reached by the runner; if one is, that sandbox crashes
 // with a CPU fault, which the VMM reports — never a silent misbehaviour).
 
+import { NODE_RECIPE } from '../languages/javascript.js';
 import { PYTHON_RECIPE } from '../languages/python.js';
 
 export interface AcceptedRefusal { file: string; syscall: number; why: string }
@@ -24,6 +25,7 @@ export interface Recipe {
 /** Image recipes by name: each language's own (src/languages/*), plus any built for tools. */
 export const RECIPES: Record<string, Recipe> = {
   python: PYTHON_RECIPE,
+  javascript: NODE_RECIPE,
 };
 
 export function getRecipe(name: string): Recipe {

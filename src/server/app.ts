@@ -18,10 +18,12 @@ import { ByteBudget } from './budget.js';
 import type { ServerConfig } from './config.js';
 import type { ServerContext } from './context.js';
 import { registerExecRoutes } from './exec.js';
+import { registerFileRoutes } from './files.js';
 import { registerHealthRoutes } from './health.js';
 import { ServiceMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limit.js';
 import { formatSchemaErrors, type SchemaError } from './schema.js';
+import { registerSessionRoutes } from './sessions.js';
 
 export const VERSION = '0.1.0';
 
@@ -261,6 +263,8 @@ export function buildServer(opts: AppOptions): ForkboxServer {
   });
 
   registerExecRoutes(app, ctx);
+  registerSessionRoutes(app, ctx);
+  registerFileRoutes(app, ctx);
   registerHealthRoutes(app, ctx);
 
   return {

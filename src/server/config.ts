@@ -40,6 +40,14 @@ export interface ServerConfig {
   keepAliveTimeoutMs: number;
   /** Extra Host names accepted while auth is off (besides loopback and `host`). */
   allowedHosts: string[];
+  /** Sessions: live sessions per key (0 = no server cap), lifetime and idle timeout (default/max, seconds), largest file/tar transfer. */
+  maxSessionsPerKey: number;
+  sessionTimeoutSeconds: number;
+  maxSessionTimeoutSeconds: number;
+  sessionIdleTimeoutSeconds: number;
+  maxSessionIdleTimeoutSeconds: number;
+  maxForkCount: number;
+  transferLimitBytes: number;
   // Engine options (undefined: the engine's default).
   memLimitMb?: number;
   poolSize?: number;
@@ -91,6 +99,13 @@ export const OPTIONS: readonly Option[] = [
   { key: 'requestTimeoutMs', flag: 'request-timeout-ms', env: 'FORKBOX_REQUEST_TIMEOUT_MS', kind: 'int', def: () => 60000, min: 100, max: 3600000, help: 'a whole request (headers and body) must arrive within this time; the answer may take longer (up to the exec timeout)' },
   { key: 'keepAliveTimeoutMs', flag: 'keep-alive-timeout-ms', env: 'FORKBOX_KEEP_ALIVE_TIMEOUT_MS', kind: 'int', def: () => 5000, min: 100, max: 600000, help: 'an idle keep-alive connection is closed after this time' },
   { key: 'allowedHosts', flag: 'allowed-hosts', env: 'FORKBOX_ALLOWED_HOSTS', kind: 'list', def: () => [], help: 'comma-separated Host names accepted while auth is off, besides loopback names and --host (DNS-rebinding guard)' },
+  { key: 'maxSessionsPerKey', flag: 'max-sessions-per-key', env: 'FORKBOX_MAX_SESSIONS_PER_KEY', kind: 'int', def: () => 16, min: 0, max: 100000, help: 'sessions one API key (or "local" with auth off) may hold at once, paused ones included; beyond it: 429; 0 = no server cap (the engine still caps memory)' },
+  { key: 'sessionTimeoutSeconds', flag: 'session-timeout', env: 'FORKBOX_SESSION_TIMEOUT_SECONDS', kind: 'int', def: () => 3600, min: 1, max: 2592000, help: "a session's lifetime when the request gives no timeout_seconds" },
+  { key: 'maxSessionTimeoutSeconds', flag: 'max-session-timeout', env: 'FORKBOX_MAX_SESSION_TIMEOUT_SECONDS', kind: 'int', def: () => 86400, min: 1, max: 2592000, help: 'largest session lifetime (timeout_seconds) a request may ask for' },
+  { key: 'sessionIdleTimeoutSeconds', flag: 'session-idle-timeout', env: 'FORKBOX_SESSION_IDLE_TIMEOUT_SECONDS', kind: 'int', def: () => 300, min: 1, max: 2592000, help: 'seconds without a call after which a session is paused to disk, when the request gives no idle_timeout_seconds' },
+  { key: 'maxSessionIdleTimeoutSeconds', flag: 'max-session-idle-timeout', env: 'FORKBOX_MAX_SESSION_IDLE_TIMEOUT_SECONDS', kind: 'int', def: () => 86400, min: 1, max: 2592000, help: 'largest idle_timeout_seconds a request may ask for' },
+  { key: 'maxForkCount', flag: 'max-fork-count', env: 'FORKBOX_MAX_FORK_COUNT', kind: 'int', def: () => 16, min: 1, max: 1024, help: 'most sessions one POST /v1/sessions/{id}/fork may create' },
+  { key: 'transferLimitBytes', flag: 'transfer-limit', env: 'FORKBOX_TRANSFER_LIMIT_BYTES', kind: 'int', def: () => 32 * MiB, min: 1024, max: 4096 * MiB, help: 'largest file or tar upload to a session (held against --body-budget) and largest tar download from one, bytes; beyond it: 413' },
   { key: 'memLimitMb', flag: 'mem-limit-mb', env: 'FORKBOX_MEM_LIMIT_MB', kind: 'int', min: 16, max: 1920, help: 'memory limit per execution, MiB (engine default when unset; above 512 the template gets more RAM)' },
   { key: 'poolSize', flag: 'pool-size', env: 'FORKBOX_POOL_SIZE', kind: 'int', min: 0, max: 4096, help: 'pre-created VM shells (VM + vCPU + memory slots, bound to the template) kept ready (engine default when unset)' },
   { key: 'warmForks', flag: 'warm-forks', env: 'FORKBOX_WARM_FORKS', kind: 'int', min: 0, max: 1024, help: 'forks kept pre-warmed by one fixed warm-up exec, each serving one request (engine default when unset)' },

@@ -14,6 +14,7 @@ import { ForkboxError, payloadTooLarge, rateLimited, shuttingDown, unsupported }
 import { log } from '../lib/log.js';
 import type { Ticket } from './admission.js';
 import { Hold, jsonSize } from './budget.js';
+import { crashForLog } from '../engine/decode.js';
 import type { ServerContext } from './context.js';
 import { batchSchema, execSchema, type BatchBody, type ExecBody } from './schema.js';
 
@@ -56,7 +57,7 @@ function checkLanguage(b: ExecBody, where = 'language'): void {
   }
 }
 
-function toEngineRequest(ctx: ServerContext, b: ExecBody): ExecRequest {
+export function toEngineRequest(ctx: ServerContext, b: ExecBody): ExecRequest {
   const req: ExecRequest = { code: b.code, language: b.language as Language, timeoutSeconds: b.timeout_seconds };
   if (b.env !== undefined) req.env = b.env;
   if (b.stdin !== undefined) req.stdin = b.stdin;
@@ -66,7 +67,7 @@ function toEngineRequest(ctx: ServerContext, b: ExecBody): ExecRequest {
 }
 
 /** An AbortSignal that fires when the client disconnects before the reply is sent. */
-function disconnectSignal(request: FastifyRequest, reply: FastifyReply): AbortController {
+export function disconnectSignal(request: FastifyRequest, reply: FastifyReply): AbortController {
   const ac = new AbortController();
   const onClose = (): void => {
     if (!reply.raw.writableEnded) ac.abort(new Error('client disconnected'));
@@ -77,23 +78,23 @@ function disconnectSignal(request: FastifyRequest, reply: FastifyReply): AbortCo
 }
 
 /** The fairness and rate-limit key: the API key id, or the client address when auth is off. */
-const keyOf = (request: FastifyRequest): string => (request.keyId === 'anonymous' ? `ip:${request.ip}` : request.keyId);
+export const keyOf = (request: FastifyRequest): string => (request.keyId === 'anonymous' ? `ip:${request.ip}` : request.keyId);
 
-function takeTokens(ctx: ServerContext, request: FastifyRequest, n: number): void {
+export function takeTokens(ctx: ServerContext, request: FastifyRequest, n: number): void {
   const t = ctx.limiter.take(keyOf(request), n);
   if (!t.ok) throw rateLimited(t.retryAfterSeconds);
 }
 
 const MiB = 1024 * 1024;
 const mib = (n: number): string => `${Math.round((n / MiB) * 10) / 10} MiB`;
-const budgetFull = (what: string, limit: number): ForkboxError =>
+export const budgetFull = (what: string, limit: number): ForkboxError =>
   new ForkboxError('Overloaded', 503, `server is holding too many ${what} (budget ${mib(limit)}); retry after 2 s`, { retryAfter: 2 });
 
 /** Per-request byte accounting: result bytes held (freed when the answer is sent) and, for a batch, its total. */
-interface Bytes { results: Hold; batch?: { total: number } }
+export interface Bytes { results: Hold; batch?: { total: number } }
 
 /** Frees a request's holds once its answer is written or its socket closes. */
-function onDone(reply: FastifyReply, free: () => void): void {
+export function onDone(reply: FastifyReply, free: () => void): void {
   reply.raw.once('finish', free);
   reply.raw.once('close', free);
 }
@@ -102,21 +103,16 @@ function resultSize(r: ExecResult): number {
   return jsonSize(r.stdout) + jsonSize(r.stderr) + (r.crash !== undefined ? jsonSize(r.crash) : 0);
 }
 
-/** Crash detail a log may carry without FORKBOX_LOG_OUTPUT: the host-written part, not text the guest wrote. */
-function crashForLog(crash: string, logOutput: boolean): string {
-  if (logOutput) return crash;
-  const m = /^guest runtime reported status \d+( \(error\))?/.exec(crash);
-  return m ? m[0] + ' (guest text withheld; FORKBOX_LOG_OUTPUT=1 logs it)' : crash.slice(0, 200);
-}
-
-async function runOne(ctx: ServerContext, request: FastifyRequest, body: ExecBody, signal: AbortSignal,
-  ticket: Ticket, bytes: Bytes, index?: number): Promise<ExecResult> {
+/** One admitted, budgeted, logged exec; `run` is the engine call (a one-shot exec unless a session route passes its own). */
+export async function runOne<R extends ExecResult = ExecResult>(ctx: ServerContext, request: FastifyRequest, body: ExecBody, signal: AbortSignal,
+  ticket: Ticket, bytes: Bytes, index?: number,
+  run: (req: ExecRequest, signal: AbortSignal) => Promise<R> = (req, s) => ctx.engine.exec(req, s) as Promise<R>): Promise<R> {
   const release = await ticket.acquire(signal);
-  let result: ExecResult;
+  let result: R;
   try {
     // Refuse before running when finished results already fill the budget.
     if (ctx.resultBudget.inUse >= ctx.resultBudget.limit) throw budgetFull('result bytes', ctx.resultBudget.limit);
-    result = await ctx.engine.exec(toEngineRequest(ctx, body), signal);
+    result = await run(toEngineRequest(ctx, body), signal);
   } finally {
     release();
   }
@@ -160,7 +156,7 @@ async function runOne(ctx: ServerContext, request: FastifyRequest, body: ExecBod
 }
 
 /** Holds the request body against the body budget before it is read (Content-Length, else the body limit). */
-function holdBody(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply): void {
+export function holdBody(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply): void {
   const cl = Number(request.headers['content-length']);
   const n = Number.isFinite(cl) && cl >= 0 ? Math.min(cl, ctx.config.bodyLimitBytes) : ctx.config.bodyLimitBytes;
   const hold = new Hold(ctx.bodyBudget);
@@ -168,7 +164,7 @@ function holdBody(ctx: ServerContext, request: FastifyRequest, reply: FastifyRep
   onDone(reply, () => hold.free());
 }
 
-function newBytes(ctx: ServerContext, reply: FastifyReply, batch: boolean): Bytes {
+export function newBytes(ctx: ServerContext, reply: FastifyReply, batch: boolean): Bytes {
   const results = new Hold(ctx.resultBudget);
   onDone(reply, () => results.free());
   return batch ? { results, batch: { total: 0 } } : { results };

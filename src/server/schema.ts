@@ -17,7 +17,7 @@ export function execSchema(cfg: ServerConfig): Record<string, unknown> {
     properties: {
       code: { type: 'string' },
       // Known names outside LANGUAGES pass the schema and get 501 Unsupported from the route.
-      language: { type: 'string', enum: [...LANGUAGES, ...UNSUPPORTED_LANGUAGES], default: 'python' },
+      language: { type: 'string', enum: [...LANGUAGES, ...UNSUPPORTED_LANGUAGES.filter((l) => !LANGUAGES.includes(l))], default: 'python' },
       timeout_seconds: {
         type: 'number',
         exclusiveMinimum: 0,
@@ -94,3 +94,85 @@ export function formatSchemaErrors(errors: readonly SchemaError[], dataVar: stri
   }
   return new Error(msg);
 }
+
+const labels = {
+  type: 'object',
+  maxProperties: 64,
+  propertyNames: { pattern: '^[A-Za-z0-9_.:/-]{1,128}$' },
+  additionalProperties: { type: 'string', maxLength: 1024 },
+};
+
+/** POST /v1/sessions. */
+export function sessionCreateSchema(cfg: ServerConfig): Record<string, unknown> {
+  const env = (execSchema(cfg).properties as Record<string, unknown>).env;
+  return {
+    type: ['object', 'null'],
+    additionalProperties: false,
+    properties: {
+      language: { type: 'string', enum: [...LANGUAGES, ...UNSUPPORTED_LANGUAGES] },
+      name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' },
+      timeout_seconds: { type: 'integer', minimum: 1, maximum: cfg.maxSessionTimeoutSeconds },
+      idle_timeout_seconds: { type: 'integer', minimum: 1, maximum: cfg.maxSessionIdleTimeoutSeconds },
+      env,
+      metadata: labels,
+    },
+  };
+}
+
+/** POST /v1/sessions/{id}/exec: /v1/exec's body with an optional language, plus discard; `command` is accepted to answer 501. */
+export function sessionExecSchema(cfg: ServerConfig): Record<string, unknown> {
+  const base = execSchema(cfg);
+  const props = { ...(base.properties as Record<string, Record<string, unknown>>) };
+  const { default: _d, ...language } = props.language!;
+  return {
+    ...base,
+    required: [],
+    properties: { ...props, language, discard: { type: 'boolean' }, command: { type: 'string' } },
+  };
+}
+
+export function forkSchema(cfg: ServerConfig): Record<string, unknown> {
+  return {
+    type: ['object', 'null'],
+    additionalProperties: false,
+    properties: { count: { type: 'integer', minimum: 1, maximum: cfg.maxForkCount, default: 1 } },
+  };
+}
+
+export interface SessionCreateBody {
+  language?: string;
+  name?: string;
+  timeout_seconds?: number;
+  idle_timeout_seconds?: number;
+  env?: Record<string, string>;
+  metadata?: Record<string, string>;
+}
+
+export interface SessionExecBody extends Omit<ExecBody, 'code' | 'language'> {
+  code?: string;
+  language?: string;
+  discard?: boolean;
+  command?: string;
+}
+
+export const idParam = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' } },
+};
+
+/** Query of the file routes: path is required and checked by the route (absolute, normalized). */
+export const fileQuery = {
+  type: 'object',
+  required: ['path'],
+  additionalProperties: false,
+  properties: {
+    path: { type: 'string', minLength: 1, maxLength: 4096 },
+    mode: { type: 'string', pattern: '^0?[0-7]{1,4}$' },
+    parents: { type: 'string', enum: ['true', 'false'] },
+    recursive: { type: 'string', enum: ['true', 'false'] },
+    delete: { type: 'string', enum: ['true', 'false'] },
+  },
+};
+
+export interface FileQuery { path: string; mode?: string; parents?: string; recursive?: string; delete?: string }

@@ -60,13 +60,14 @@ export interface ListOptions {
   verify?: boolean;
 }
 
-export const TEMPLATE_NAMES = ['python'] as const;
+export const TEMPLATE_NAMES = ['python', 'javascript'] as const;
 export type TemplateName = (typeof TEMPLATE_NAMES)[number];
 // RAM of a template's VMs: the default 512 MiB memory limit (which counts the
 // template's own ~64 MiB heap) plus stacks and slack. On shadow-paging hosts
 // (PVM) the kernel keeps ~2.5 KiB per MiB of memory slots per live fork, so
 // RAM is sized to the limit rather than generously (docs/architecture.md).
-export const DEFAULT_RAM_MB: Record<TemplateName, number> = { python: 640 };
+// javascript: node idles at ~400 MiB of arena (V8's reservations are real pages here).
+export const DEFAULT_RAM_MB: Record<TemplateName, number> = { python: 640, javascript: 1024 };
 
 export const templatesRoot = (): string => join(cacheDir(), 'templates');
 

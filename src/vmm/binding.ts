@@ -51,6 +51,9 @@ export interface NativeResponse {
   detail: string;
   exits: number;
   runNs: number;
+  /** As the guest reports them (informational, never a bound): arena bytes in use, and the most since the exec began. */
+  arenaUsed: number;
+  arenaPeak: number;
 }
 
 export interface NativeForkRun {

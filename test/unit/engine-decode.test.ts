@@ -19,7 +19,7 @@ function resp(over: Partial<Response>): Response {
     outcome: 'ok', outcomeCode: 0, status: abi.FB_ST_DONE, exitCode: 0, outFlags: 0,
     result: Buffer.alloc(0), stdout: Buffer.alloc(0), stderr: Buffer.alloc(0),
     faultVector: 0, faultError: 0, faultRip: 0, faultCr2: 0, exitReason: 0, ioPort: 0, mmioAddr: 0,
-    detail: '', exits: 1, runNs: 1000, ...over,
+    detail: '', exits: 1, runNs: 1000, arenaUsed: 0, arenaPeak: 0, ...over,
   };
 }
 const t = { forkMs: 0.1, execMs: 1, totalMs: 1.2 };

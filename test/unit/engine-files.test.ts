@@ -128,7 +128,7 @@ function fakeVm(outSize = abi.FB_MB_OUT_SIZE): { vm: files.FileVm; store: Map<st
       }
       return { outcome: 'ok', outcomeCode: 0, status: abi.FB_ST_DONE, exitCode: 0, outFlags: 0, result: resp(r), stdout,
         stderr: Buffer.alloc(0), faultVector: 0, faultError: 0, faultRip: 0, faultCr2: 0, exitReason: 0, ioPort: 0,
-        mmioAddr: 0, detail: '', exits: 1, runNs: 1 };
+        mmioAddr: 0, detail: '', exits: 1, runNs: 1, arenaUsed: 0, arenaPeak: 0 };
     },
   };
   return { vm, store, reqs };

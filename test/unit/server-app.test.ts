@@ -125,10 +125,10 @@ test('validation: clear 400 envelopes', async () => {
     assert.match(e.error, re, JSON.stringify(payload));
     assert.equal(e.request_id, r.headers['x-request-id']);
   }
-  const js = await post(app, '/v1/exec', { code: 'console.log(1)', language: 'node' });
-  assert.equal(js.statusCode, 501);
-  assert.equal(js.json().code, 'Unsupported');
-  assert.match(js.json().error, /language "node" is not supported by this server yet \(supported: python\)/);
+  const rb = await post(app, '/v1/exec', { code: 'puts 1', language: 'ruby' });
+  assert.equal(rb.statusCode, 501);
+  assert.equal(rb.json().code, 'Unsupported');
+  assert.match(rb.json().error, /language "ruby" is not supported by this server yet \(supported: python, javascript, typescript, /);
   const bad = await app.inject({ method: 'POST', url: '/v1/exec', payload: '{"code":', headers: { 'content-type': 'application/json' } });
   assert.equal(bad.statusCode, 400);
   assert.match(bad.json().error, /not valid JSON/);

@@ -80,7 +80,7 @@ function zerobootNodeSdkMessage(status: number, body: { error?: unknown }): stri
 test('envelope: {error: string, code, request_id} on every error path, as Zeroboot\'s SDK reads it', async () => {
   const { app } = setup();
   const paths = [
-    { r: await post(app, '/v1/exec', { code: 'x', language: 'node' }), status: 501, code: 'Unsupported', re: /language "node" is not supported/ },
+    { r: await post(app, '/v1/exec', { code: 'x', language: 'ruby' }), status: 501, code: 'Unsupported', re: /language "ruby" is not supported/ },
     { r: await app.inject({ method: 'GET', url: '/v1/nope' }), status: 404, code: 'NotFound', re: /no route GET \/v1\/nope/ },
     { r: await app.inject({ method: 'POST', url: '/v1/exec', payload: '{"code":', headers: { 'content-type': 'application/json' } }), status: 400, code: 'InvalidRequest', re: /not valid JSON/ },
     { r: await app.inject({ method: 'POST', url: '/v1/exec', payload: 'x', headers: { 'content-type': 'text/plain' } }), status: 415, code: 'InvalidRequest', re: /Content-Type/ },

@@ -71,13 +71,13 @@ export declare class RateLimited extends ForkboxError {
 /** 503: the server's queue is full; see retryAfter. */
 export declare class Overloaded extends ForkboxError {
 }
-/** 404: no such route or resource. */
+/** 404: no such route or resource (or a session of another key). */
 export declare class NotFound extends ForkboxError {
 }
-/** 409: the session is busy with another call, or the name is taken. */
+/** 409: the session is busy (one exec at a time) or the name is taken. */
 export declare class Conflict extends ForkboxError {
 }
-/** 410: the session expired, was deleted, or its VM ended; create a new one. */
+/** 410: the session expired, was deleted, or its VM died. */
 export declare class Gone extends ForkboxError {
 }
 /** 503: the language template is not built/loaded yet. */
@@ -116,6 +116,24 @@ export declare class UnexpectedResponse extends ForkboxError {
 type ErrorClass = new (code: string, status: number, message: string, requestId?: string, retryAfter?: number, cause?: unknown) => ForkboxError;
 /** API error code → class. */
 export declare const ERROR_CLASSES: Readonly<Record<string, ErrorClass>>;
+export interface WireResult {
+    id: string;
+    stdout: string;
+    stderr: string;
+    exit_code: number;
+    outcome?: ExecResult['outcome'];
+    fork_time_ms: number;
+    exec_time_ms: number;
+    total_time_ms: number;
+    stdout_truncated?: boolean;
+    stderr_truncated?: boolean;
+    crash?: string;
+}
+export declare function fromWire(r: WireResult): ExecResult;
+export declare function toWire(code: string, o: Omit<RunOptions, 'signal'>): Record<string, unknown>;
+/** AbortSignal.any for runtimes that lack it (Node 18). */
+export declare function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal;
+export declare function envVar(name: string): string | undefined;
 /**
  * A client for one forkbox server.
  *
@@ -136,6 +154,40 @@ export declare class Sandbox {
      * @param options fetch override and request margin.
      */
     constructor(apiKey?: string, baseUrl?: string, options?: SandboxOptions);
+    /**
+     * Creates a session: a sandbox that keeps its globals, imports and files between runs.
+     *
+     * @param options language (default "python"), name (unique per key; a taken name is Conflict), timeout
+     *                (lifetime, seconds), idleTimeout (seconds without a call before it is paused to disk),
+     *                env, metadata, apiKey, baseUrl, fetch.
+     * @returns The new Session.
+     * @throws {Conflict} name taken; {InvalidRequest}; {Unsupported} language; {RateLimited} too many sessions.
+     * @example
+     * ```ts
+     * const s = await Sandbox.create({ language: 'python', timeout: 600 });
+     * await s.run('x = 41');
+     * console.log((await s.run('x + 1')).result); // '42'
+     * await s.kill();
+     * ```
+     */
+    static create(options?: CreateOptions): Promise<Session>;
+    /**
+     * A Session object for an existing session id (of this API key).
+     * @throws {NotFound} unknown id or another key's; {Gone} expired or deleted.
+     * @example
+     * ```ts
+     * const s = await Sandbox.connect('sess_…');
+     * ```
+     */
+    static connect(id: string, options?: ClientOptions): Promise<Session>;
+    /**
+     * The sessions of this API key.
+     * @example
+     * ```ts
+     * for (const s of await Sandbox.list()) console.log(s.id, s.state);
+     * ```
+     */
+    static list(options?: ClientOptions): Promise<SessionInfo[]>;
     /**
      * Runs `code` in a fresh fork.
      *
@@ -176,4 +228,5 @@ export declare class Sandbox {
      */
     health(): Promise<Health>;
 }
-export {};
+export { Session, type CreateOptions, type ClientOptions, type SessionInfo, type SessionExecResult, type SideEffects, type FileInfo, type SessionRunOptions, type SyncResult } from './session.js';
+import { Session, type ClientOptions, type CreateOptions, type SessionInfo } from './session.js';

@@ -1,8 +1,9 @@
 // forkbox-sdk — a zero-dependency client for the forkbox HTTP API (Node 18+,
 // Deno, Bun, browsers: anything with fetch). `new Sandbox()` reads
 // FORKBOX_API_KEY and FORKBOX_BASE_URL; `run()` executes code in a fresh
-// hardware-isolated fork and returns its output. Platform errors throw a class
-// named after the API's error code (all extend ForkboxError).
+// hardware-isolated fork and returns its output. `Sandbox.create()` gives a
+// Session that keeps state and files between runs (session.ts). Platform
+// errors throw a class named after the API's error code (all extend ForkboxError).
 /** Base of every error this client throws. `code` is the API's error code. */
 export class ForkboxError extends Error {
     /** The API error code, e.g. `RateLimited` (`ConnectionError`/`UnexpectedResponse` for client-side failures). */
@@ -40,13 +41,13 @@ export class RateLimited extends ForkboxError {
 /** 503: the server's queue is full; see retryAfter. */
 export class Overloaded extends ForkboxError {
 }
-/** 404: no such route or resource. */
+/** 404: no such route or resource (or a session of another key). */
 export class NotFound extends ForkboxError {
 }
-/** 409: the session is busy with another call, or the name is taken. */
+/** 409: the session is busy (one exec at a time) or the name is taken. */
 export class Conflict extends ForkboxError {
 }
-/** 410: the session expired, was deleted, or its VM ended; create a new one. */
+/** 410: the session expired, was deleted, or its VM died. */
 export class Gone extends ForkboxError {
 }
 /** 503: the language template is not built/loaded yet. */
@@ -88,7 +89,7 @@ export const ERROR_CLASSES = {
     TemplateBuildFailed, ImageBuildFailed, KvmUnavailable, SandboxCrashed, Unsupported, ShuttingDown, MemoryBudgetExceeded, Internal,
     ConnectionError, UnexpectedResponse,
 };
-function fromWire(r) {
+export function fromWire(r) {
     const out = {
         id: r.id,
         stdout: r.stdout,
@@ -105,7 +106,7 @@ function fromWire(r) {
         out.crash = r.crash;
     return out;
 }
-function toWire(code, o) {
+export function toWire(code, o) {
     if (typeof code !== 'string')
         throw new InvalidRequest('InvalidRequest', 0, 'code must be a string');
     const body = { code, language: o.language ?? 'python', timeout_seconds: o.timeout ?? 30 };
@@ -116,7 +117,7 @@ function toWire(code, o) {
     return body;
 }
 /** AbortSignal.any for runtimes that lack it (Node 18). */
-function anySignal(a, b) {
+export function anySignal(a, b) {
     const any = AbortSignal.any;
     if (any)
         return any([a, b]);
@@ -129,7 +130,7 @@ function anySignal(a, b) {
     }
     return ac.signal;
 }
-function envVar(name) {
+export function envVar(name) {
     const p = globalThis.process;
     const v = p?.env?.[name];
     return v === undefined || v === '' ? undefined : v;
@@ -147,22 +148,56 @@ function envVar(name) {
  */
 export class Sandbox {
     baseUrl;
-    #apiKey;
-    #fetch;
-    #margin;
+    #http;
     /**
      * @param apiKey  API key sent as `Authorization: Bearer …` (default: FORKBOX_API_KEY; none when the server has auth off).
      * @param baseUrl Server URL (default: FORKBOX_BASE_URL, else `http://127.0.0.1:8080`).
      * @param options fetch override and request margin.
      */
     constructor(apiKey, baseUrl, options = {}) {
-        this.#apiKey = apiKey ?? envVar('FORKBOX_API_KEY');
-        this.baseUrl = (baseUrl ?? envVar('FORKBOX_BASE_URL') ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-        const f = options.fetch ?? globalThis.fetch;
-        if (!f)
-            throw new ForkboxError('ConnectionError', 0, 'no fetch implementation: use Node 18+ or pass options.fetch');
-        this.#fetch = f;
-        this.#margin = options.requestMarginSeconds ?? 30;
+        this.#http = new Http(apiKey, baseUrl, options);
+        this.baseUrl = this.#http.baseUrl;
+    }
+    /**
+     * Creates a session: a sandbox that keeps its globals, imports and files between runs.
+     *
+     * @param options language (default "python"), name (unique per key; a taken name is Conflict), timeout
+     *                (lifetime, seconds), idleTimeout (seconds without a call before it is paused to disk),
+     *                env, metadata, apiKey, baseUrl, fetch.
+     * @returns The new Session.
+     * @throws {Conflict} name taken; {InvalidRequest}; {Unsupported} language; {RateLimited} too many sessions.
+     * @example
+     * ```ts
+     * const s = await Sandbox.create({ language: 'python', timeout: 600 });
+     * await s.run('x = 41');
+     * console.log((await s.run('x + 1')).result); // '42'
+     * await s.kill();
+     * ```
+     */
+    static async create(options = {}) {
+        const http = new Http(options.apiKey, options.baseUrl, options);
+        return Session.create(http, options);
+    }
+    /**
+     * A Session object for an existing session id (of this API key).
+     * @throws {NotFound} unknown id or another key's; {Gone} expired or deleted.
+     * @example
+     * ```ts
+     * const s = await Sandbox.connect('sess_…');
+     * ```
+     */
+    static async connect(id, options = {}) {
+        return Session.connect(new Http(options.apiKey, options.baseUrl, options), id);
+    }
+    /**
+     * The sessions of this API key.
+     * @example
+     * ```ts
+     * for (const s of await Sandbox.list()) console.log(s.id, s.state);
+     * ```
+     */
+    static async list(options = {}) {
+        return Session.list(new Http(options.apiKey, options.baseUrl, options));
     }
     /**
      * Runs `code` in a fresh fork.
@@ -181,7 +216,7 @@ export class Sandbox {
     async run(code, options = {}) {
         const { signal, ...rest } = options;
         const body = toWire(code, rest);
-        const wire = (await this.#request('POST', '/v1/exec', body, body.timeout_seconds + this.#margin, signal));
+        const wire = (await this.#http.json('POST', '/v1/exec', body, body.timeout_seconds + this.#http.margin, signal));
         return fromWire(wire);
     }
     /**
@@ -208,7 +243,7 @@ export class Sandbox {
             return toWire(it.code, it);
         });
         const longest = executions.reduce((m, e) => Math.max(m, e.timeout_seconds), 0);
-        const wire = (await this.#request('POST', '/v1/exec/batch', { executions }, longest * Math.max(1, executions.length) + this.#margin, options.signal));
+        const wire = (await this.#http.json('POST', '/v1/exec/batch', { executions }, longest * Math.max(1, executions.length) + this.#http.margin, options.signal));
         return wire.results.map(fromWire);
     }
     /**
@@ -220,52 +255,9 @@ export class Sandbox {
      * ```
      */
     async health() {
-        return (await this.#request('GET', '/v1/health', undefined, 10, undefined, true));
-    }
-    async #request(method, path, body, timeoutSeconds, signal, okOn503 = false) {
-        const headers = { accept: 'application/json' };
-        if (body !== undefined)
-            headers['content-type'] = 'application/json';
-        if (this.#apiKey !== undefined)
-            headers.authorization = `Bearer ${this.#apiKey}`;
-        const timeout = AbortSignal.timeout(Math.ceil(timeoutSeconds * 1000));
-        const sig = signal ? anySignal(signal, timeout) : timeout;
-        let res;
-        try {
-            res = await this.#fetch(this.baseUrl + path, { method, headers, body: body === undefined ? null : JSON.stringify(body), signal: sig });
-        }
-        catch (e) {
-            if (signal?.aborted)
-                throw e; // the caller cancelled: rethrow their AbortError as is
-            const why = timeout.aborted ? `no answer within ${timeoutSeconds} s` : e.message;
-            throw new ConnectionError('ConnectionError', 0, `cannot reach ${this.baseUrl}: ${why}`, undefined, undefined, e);
-        }
-        const text = await res.text();
-        let json;
-        try {
-            json = JSON.parse(text);
-        }
-        catch {
-            json = undefined;
-        }
-        if (res.ok || (okOn503 && res.status === 503 && json && typeof json === 'object' && 'status' in json)) {
-            if (json === undefined)
-                throw new UnexpectedResponse('UnexpectedResponse', res.status, `server answered ${res.status} with non-JSON body`);
-            return json;
-        }
-        const requestId = res.headers.get('x-request-id') ?? undefined;
-        const ra = res.headers.get('retry-after');
-        const retryAfter = ra !== null && /^\d+$/.test(ra) ? Number(ra) : undefined;
-        const env = json && typeof json === 'object' ? json : undefined;
-        const nested = env && typeof env.error === 'object' && env.error !== null
-            ? env.error : undefined;
-        const code = nested ? nested.code : env?.code;
-        if (typeof code === 'string') {
-            const Cls = ERROR_CLASSES[code] ?? ForkboxError;
-            const msg = nested ? nested.message : env?.error;
-            const rid = nested ? nested.requestId : env?.request_id;
-            throw new Cls(code, res.status, typeof msg === 'string' ? msg : code, typeof rid === 'string' ? rid : requestId, retryAfter);
-        }
-        throw new UnexpectedResponse('UnexpectedResponse', res.status, `server answered ${res.status}: ${text.slice(0, 200)}`, requestId, retryAfter);
+        return (await this.#http.json('GET', '/v1/health', undefined, 10, undefined, true));
     }
 }
+export { Session } from './session.js';
+import { Http } from './http.js';
+import { Session } from './session.js';

@@ -1,8 +1,9 @@
 // forkbox-sdk — a zero-dependency client for the forkbox HTTP API (Node 18+,
 // Deno, Bun, browsers: anything with fetch). `new Sandbox()` reads
 // FORKBOX_API_KEY and FORKBOX_BASE_URL; `run()` executes code in a fresh
-// hardware-isolated fork and returns its output. Platform errors throw a class
-// named after the API's error code (all extend ForkboxError).
+// hardware-isolated fork and returns its output. `Sandbox.create()` gives a
+// Session that keeps state and files between runs (session.ts). Platform
+// errors throw a class named after the API's error code (all extend ForkboxError).
 
 /** Result of one execution. A program failing is a result with a non-zero exitCode, not an exception. */
 export interface ExecResult {
@@ -81,11 +82,11 @@ export class Forbidden extends ForkboxError {}
 export class RateLimited extends ForkboxError {}
 /** 503: the server's queue is full; see retryAfter. */
 export class Overloaded extends ForkboxError {}
-/** 404: no such route or resource. */
+/** 404: no such route or resource (or a session of another key). */
 export class NotFound extends ForkboxError {}
-/** 409: the session is busy with another call, or the name is taken. */
+/** 409: the session is busy (one exec at a time) or the name is taken. */
 export class Conflict extends ForkboxError {}
-/** 410: the session expired, was deleted, or its VM ended; create a new one. */
+/** 410: the session expired, was deleted, or its VM died. */
 export class Gone extends ForkboxError {}
 /** 503: the language template is not built/loaded yet. */
 export class TemplateNotReady extends ForkboxError {}
@@ -119,13 +120,13 @@ export const ERROR_CLASSES: Readonly<Record<string, ErrorClass>> = {
   ConnectionError, UnexpectedResponse,
 };
 
-interface WireResult {
+export interface WireResult {
   id: string; stdout: string; stderr: string; exit_code: number; outcome?: ExecResult['outcome'];
   fork_time_ms: number; exec_time_ms: number; total_time_ms: number;
   stdout_truncated?: boolean; stderr_truncated?: boolean; crash?: string;
 }
 
-function fromWire(r: WireResult): ExecResult {
+export function fromWire(r: WireResult): ExecResult {
   const out: ExecResult = {
     id: r.id,
     stdout: r.stdout,
@@ -142,7 +143,7 @@ function fromWire(r: WireResult): ExecResult {
   return out;
 }
 
-function toWire(code: string, o: Omit<RunOptions, 'signal'>): Record<string, unknown> {
+export function toWire(code: string, o: Omit<RunOptions, 'signal'>): Record<string, unknown> {
   if (typeof code !== 'string') throw new InvalidRequest('InvalidRequest', 0, 'code must be a string');
   const body: Record<string, unknown> = { code, language: o.language ?? 'python', timeout_seconds: o.timeout ?? 30 };
   if (o.env !== undefined) body.env = o.env;
@@ -151,7 +152,7 @@ function toWire(code: string, o: Omit<RunOptions, 'signal'>): Record<string, unk
 }
 
 /** AbortSignal.any for runtimes that lack it (Node 18). */
-function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
+export function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
   const any = (AbortSignal as { any?: (s: AbortSignal[]) => AbortSignal }).any;
   if (any) return any([a, b]);
   const ac = new AbortController();
@@ -162,7 +163,7 @@ function anySignal(a: AbortSignal, b: AbortSignal): AbortSignal {
   return ac.signal;
 }
 
-function envVar(name: string): string | undefined {
+export function envVar(name: string): string | undefined {
   const p = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
   const v = p?.env?.[name];
   return v === undefined || v === '' ? undefined : v;
@@ -181,9 +182,7 @@ function envVar(name: string): string | undefined {
  */
 export class Sandbox {
   readonly baseUrl: string;
-  readonly #apiKey: string | undefined;
-  readonly #fetch: typeof fetch;
-  readonly #margin: number;
+  readonly #http: Http;
 
   /**
    * @param apiKey  API key sent as `Authorization: Bearer …` (default: FORKBOX_API_KEY; none when the server has auth off).
@@ -191,12 +190,52 @@ export class Sandbox {
    * @param options fetch override and request margin.
    */
   constructor(apiKey?: string, baseUrl?: string, options: SandboxOptions = {}) {
-    this.#apiKey = apiKey ?? envVar('FORKBOX_API_KEY');
-    this.baseUrl = (baseUrl ?? envVar('FORKBOX_BASE_URL') ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-    const f = options.fetch ?? (globalThis as { fetch?: typeof fetch }).fetch;
-    if (!f) throw new ForkboxError('ConnectionError', 0, 'no fetch implementation: use Node 18+ or pass options.fetch');
-    this.#fetch = f;
-    this.#margin = options.requestMarginSeconds ?? 30;
+    this.#http = new Http(apiKey, baseUrl, options);
+    this.baseUrl = this.#http.baseUrl;
+  }
+
+  /**
+   * Creates a session: a sandbox that keeps its globals, imports and files between runs.
+   *
+   * @param options language (default "python"), name (unique per key; a taken name is Conflict), timeout
+   *                (lifetime, seconds), idleTimeout (seconds without a call before it is paused to disk),
+   *                env, metadata, apiKey, baseUrl, fetch.
+   * @returns The new Session.
+   * @throws {Conflict} name taken; {InvalidRequest}; {Unsupported} language; {RateLimited} too many sessions.
+   * @example
+   * ```ts
+   * const s = await Sandbox.create({ language: 'python', timeout: 600 });
+   * await s.run('x = 41');
+   * console.log((await s.run('x + 1')).result); // '42'
+   * await s.kill();
+   * ```
+   */
+  static async create(options: CreateOptions = {}): Promise<Session> {
+    const http = new Http(options.apiKey, options.baseUrl, options);
+    return Session.create(http, options);
+  }
+
+  /**
+   * A Session object for an existing session id (of this API key).
+   * @throws {NotFound} unknown id or another key's; {Gone} expired or deleted.
+   * @example
+   * ```ts
+   * const s = await Sandbox.connect('sess_…');
+   * ```
+   */
+  static async connect(id: string, options: ClientOptions = {}): Promise<Session> {
+    return Session.connect(new Http(options.apiKey, options.baseUrl, options), id);
+  }
+
+  /**
+   * The sessions of this API key.
+   * @example
+   * ```ts
+   * for (const s of await Sandbox.list()) console.log(s.id, s.state);
+   * ```
+   */
+  static async list(options: ClientOptions = {}): Promise<SessionInfo[]> {
+    return Session.list(new Http(options.apiKey, options.baseUrl, options));
   }
 
   /**
@@ -216,7 +255,7 @@ export class Sandbox {
   async run(code: string, options: RunOptions = {}): Promise<ExecResult> {
     const { signal, ...rest } = options;
     const body = toWire(code, rest);
-    const wire = (await this.#request('POST', '/v1/exec', body, (body.timeout_seconds as number) + this.#margin, signal)) as WireResult;
+    const wire = (await this.#http.json('POST', '/v1/exec', body, (body.timeout_seconds as number) + this.#http.margin, signal)) as WireResult;
     return fromWire(wire);
   }
 
@@ -243,7 +282,7 @@ export class Sandbox {
       return toWire(it.code, it);
     });
     const longest = executions.reduce((m, e) => Math.max(m, e.timeout_seconds as number), 0);
-    const wire = (await this.#request('POST', '/v1/exec/batch', { executions }, longest * Math.max(1, executions.length) + this.#margin, options.signal)) as { results: WireResult[] };
+    const wire = (await this.#http.json('POST', '/v1/exec/batch', { executions }, longest * Math.max(1, executions.length) + this.#http.margin, options.signal)) as { results: WireResult[] };
     return wire.results.map(fromWire);
   }
 
@@ -256,50 +295,10 @@ export class Sandbox {
    * ```
    */
   async health(): Promise<Health> {
-    return (await this.#request('GET', '/v1/health', undefined, 10, undefined, true)) as Health;
-  }
-
-  async #request(method: string, path: string, body: unknown, timeoutSeconds: number, signal?: AbortSignal, okOn503 = false): Promise<unknown> {
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.#apiKey !== undefined) headers.authorization = `Bearer ${this.#apiKey}`;
-    const timeout = AbortSignal.timeout(Math.ceil(timeoutSeconds * 1000));
-    const sig = signal ? anySignal(signal, timeout) : timeout;
-    let res: Response;
-    try {
-      res = await this.#fetch(this.baseUrl + path, { method, headers, body: body === undefined ? null : JSON.stringify(body), signal: sig });
-    } catch (e) {
-      if (signal?.aborted) throw e; // the caller cancelled: rethrow their AbortError as is
-      const why = timeout.aborted ? `no answer within ${timeoutSeconds} s` : (e as Error).message;
-      throw new ConnectionError('ConnectionError', 0, `cannot reach ${this.baseUrl}: ${why}`, undefined, undefined, e);
-    }
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    if (res.ok || (okOn503 && res.status === 503 && json && typeof json === 'object' && 'status' in json)) {
-      if (json === undefined) throw new UnexpectedResponse('UnexpectedResponse', res.status, `server answered ${res.status} with non-JSON body`);
-      return json;
-    }
-    const requestId = res.headers.get('x-request-id') ?? undefined;
-    const ra = res.headers.get('retry-after');
-    const retryAfter = ra !== null && /^\d+$/.test(ra) ? Number(ra) : undefined;
-    // The envelope is {"error": "<message>", "code", "request_id"}; earlier forkbox servers nested
-    // {"error": {"code", "message", "requestId"}}, which is still read.
-    type Flat = { error?: unknown; code?: unknown; request_id?: unknown };
-    const env: Flat | undefined = json && typeof json === 'object' ? json as Flat : undefined;
-    const nested = env && typeof env.error === 'object' && env.error !== null
-      ? env.error as { code?: unknown; message?: unknown; requestId?: unknown } : undefined;
-    const code = nested ? nested.code : env?.code;
-    if (typeof code === 'string') {
-      const Cls = ERROR_CLASSES[code] ?? ForkboxError;
-      const msg = nested ? nested.message : env?.error;
-      const rid = nested ? nested.requestId : env?.request_id;
-      throw new Cls(code, res.status, typeof msg === 'string' ? msg : code, typeof rid === 'string' ? rid : requestId, retryAfter);
-    }
-    throw new UnexpectedResponse('UnexpectedResponse', res.status, `server answered ${res.status}: ${text.slice(0, 200)}`, requestId, retryAfter);
+    return (await this.#http.json('GET', '/v1/health', undefined, 10, undefined, true)) as Health;
   }
 }
+
+export { Session, type CreateOptions, type ClientOptions, type SessionInfo, type SessionExecResult, type SideEffects, type FileInfo, type SessionRunOptions, type SyncResult } from './session.js';
+import { Http } from './http.js';
+import { Session, type ClientOptions, type CreateOptions, type SessionInfo } from './session.js';

@@ -5,6 +5,11 @@ Example::
     from forkbox import Sandbox
     r = Sandbox().run("print(1 + 1)")
     print(r.stdout)   # 2
+
+    s = Sandbox.create(language="python")   # a session: state and files persist
+    s.run("x = 41")
+    print(s.run("x + 1").result)            # 42
+    s.kill()
 """
 
 from .errors import (  # noqa: F401
@@ -13,6 +18,8 @@ from .errors import (  # noqa: F401
     TemplateBuildFailed, TemplateNotReady, Unauthorized, UnexpectedResponse, Unsupported,
 )
 from .sandbox import ExecResult, Sandbox  # noqa: F401
+from .session import FileInfo, Files, Session, SessionExecResult, SessionInfo, SideEffects  # noqa: F401
 
 __version__ = "0.1.0"
-__all__ = ["Sandbox", "ExecResult", "ForkboxError", *sorted(ERROR_CLASSES)]
+__all__ = ["Sandbox", "ExecResult", "Session", "SessionInfo", "SessionExecResult", "SideEffects", "FileInfo", "Files",
+           "ForkboxError", *sorted(ERROR_CLASSES)]

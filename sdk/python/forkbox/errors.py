@@ -66,11 +66,11 @@ class NotFound(ForkboxError):
 
 
 class Conflict(ForkboxError):
-    """409: the session is busy with another call, or the name is taken."""
+    """409: the session is busy (one exec at a time) or the name is taken."""
 
 
 class Gone(ForkboxError):
-    """410: the session expired, was deleted, or its VM ended; create a new one."""
+    """410: the session expired, was deleted, or its VM died."""
 
 
 class TemplateNotReady(ForkboxError):

@@ -1,7 +1,8 @@
 """The forkbox client: run code in hardware-isolated, copy-on-write forked VMs.
 
 Standard library only (``urllib``). ``Sandbox()`` reads ``FORKBOX_API_KEY``
-and ``FORKBOX_BASE_URL`` (default ``http://127.0.0.1:8080``).
+and ``FORKBOX_BASE_URL`` (default ``http://127.0.0.1:8080``); ``Sandbox.create()``
+gives a :class:`~forkbox.session.Session` that keeps state between runs.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from .errors import ERROR_CLASSES, ConnectionError, ForkboxError, InvalidRequest, UnexpectedResponse
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .session import Session, SessionInfo
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 
@@ -166,18 +170,98 @@ class Sandbox:
         """
         return self._request("GET", "/v1/health", None, 10, ok_on_503=True)
 
+    @classmethod
+    def create(cls, language: str = "python", name: Optional[str] = None, timeout: Optional[int] = None,
+               idle_timeout: Optional[int] = None, env: Optional[Mapping[str, str]] = None,
+               metadata: Optional[Mapping[str, str]] = None, api_key: Optional[str] = None,
+               base_url: Optional[str] = None) -> "Session":
+        """Create a session: a sandbox that keeps globals, imports and files between runs.
+
+        Args:
+            language: language of every run (default ``"python"``).
+            name: unique among this key's sessions (a taken name raises Conflict).
+            timeout: lifetime in seconds (server default when None).
+            idle_timeout: seconds without a call before the session is paused to disk.
+            env: environment of every run. metadata: your labels, returned as given.
+            api_key, base_url: as for ``Sandbox()``.
+
+        Returns:
+            Session
+
+        Raises:
+            Conflict (name taken), InvalidRequest, Unsupported (language), RateLimited (too many sessions).
+
+        Example::
+
+            s = Sandbox.create(language="python", timeout=600)
+            s.run("x = 41")
+            assert s.run("x + 1").result == "42"
+            s.kill()
+        """
+        from .session import Session
+        body: Dict[str, Any] = {"language": language}
+        if name is not None:
+            body["name"] = name
+        if timeout is not None:
+            body["timeout_seconds"] = timeout
+        if idle_timeout is not None:
+            body["idle_timeout_seconds"] = idle_timeout
+        if env is not None:
+            body["env"] = dict(env)
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        client = cls(api_key, base_url)
+        w = client._request("POST", "/v1/sessions", body, 120)
+        return Session(client, w["id"])
+
+    @classmethod
+    def connect(cls, session_id: str, api_key: Optional[str] = None, base_url: Optional[str] = None) -> "Session":
+        """A Session object for an existing session of this key.
+
+        Raises:
+            NotFound (unknown id or another key's), Gone (expired or deleted).
+
+        Example::
+
+            s = Sandbox.connect("sess_...")
+        """
+        from .session import Session
+        s = Session(cls(api_key, base_url), session_id)
+        s.info()
+        return s
+
+    @classmethod
+    def list(cls, api_key: Optional[str] = None, base_url: Optional[str] = None) -> List["SessionInfo"]:
+        """The sessions of this API key.
+
+        Example::
+
+            for s in Sandbox.list():
+                print(s.id, s.state)
+        """
+        from .session import SessionInfo
+        w = cls(api_key, base_url)._request("GET", "/v1/sessions", None, 120)
+        return [SessionInfo.from_wire(x) for x in w["sessions"]]
+
     def _request(self, method: str, path: str, body: Any, timeout: float, ok_on_503: bool = False) -> Any:
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        status, _ctype, raw = self._call(method, path, data, "application/json", timeout, ok_on_503)
+        if status == 204:
+            return None
+        return _parse(status, raw, None)
+
+    def _call(self, method: str, path: str, data: Optional[bytes], content_type: str, timeout: float,
+              ok_on_503: bool = False) -> "tuple[int, str, bytes]":
+        """One HTTP call: (status, content type, body bytes); an error envelope raises its class."""
         headers = {"Accept": "application/json", "User-Agent": "forkbox-sdk-python/0.1.0"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode("utf-8")
-            headers["Content-Type"] = "application/json"
+        if data is not None:
+            headers["Content-Type"] = content_type
         if self._api_key is not None:
             headers["Authorization"] = f"Bearer {self._api_key}"
         req = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as res:
-                return _parse(res.status, res.read(), res.headers)
+                return res.status, res.headers.get("content-type", ""), res.read()
         except urllib.error.HTTPError as e:
             raw = e.read()
             status = e.code
@@ -185,7 +269,7 @@ class Sandbox:
                 try:
                     doc = json.loads(raw)
                     if isinstance(doc, dict) and "status" in doc:
-                        return doc
+                        return status, "application/json", raw
                 except ValueError:
                     pass
             raise _error(status, raw, e.headers) from None
