@@ -31,11 +31,12 @@ static i64 eventfd_read(struct file *f, u8 *buf, u64 n, u64 *off)
     while (f->ev_count == 0) {
         if (f->flags & O_NONBLOCK) return -EAGAIN;
         f->refs++;
-        int r = sched_block(W_IO, 0, 0, 0);
+        int r = sig_block(W_IO, 0, 0, 0);
         int closed = f->refs == 1;
         fput(f);
         if (closed) return -EBADF;
         if (r == -EDEADLK) return -EAGAIN; /* no thread could ever write it */
+        if (r == -EINTR) return -EINTR;
     }
     u64 v = f->ev_sem ? 1 : f->ev_count;
     f->ev_count -= v;

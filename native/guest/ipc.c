@@ -19,11 +19,11 @@ static void pipe_free(struct pipe *p);
 static int io_wait(struct file *f)
 {
     f->refs++;
-    int r = sched_block(W_IO, 0, 0, 0);
+    int r = sig_block(W_IO, 0, 0, 0);
     int closed = f->refs == 1;
     fput(f);
     if (closed) return -EBADF;
-    return r == -EDEADLK ? -EAGAIN : 0;
+    return r == -EDEADLK ? -EAGAIN : r == -EINTR ? -EINTR : 0;
 }
 
 /* receive side f->pipe; blocks while empty with a live writer (unless O_NONBLOCK) */
@@ -171,7 +171,7 @@ int fifo_open(struct onode *o, u32 flags, struct file **out)
         u32 seen = acc == O_RDONLY ? p->w_opens : p->r_opens;
         while (acc == O_RDONLY ? !p->writers && p->w_opens == seen : !p->readers && p->r_opens == seen) {
             f->refs++;
-            int r = sched_block(W_IO, 0, 0, 0);
+            int r = sig_block(W_IO, 0, 0, 0);
             f->refs--;
             if (r) { fput(f); return r == -EDEADLK ? -EDEADLK : r; }
         }
@@ -216,7 +216,7 @@ static i64 do_poll(struct pollfd *p, u64 n, i64 timeout_ms)
         }
         if (c || timeout_ms == 0) return c;
         /* another thread may make one ready; with none, EDEADLK or the timeout */
-        int r = sched_block(W_IO, 0, 0, deadline);
+        int r = sig_block(W_IO, 0, 0, deadline);
         if (r == -ETIMEDOUT) return 0;
         if (r) return r;
     }
@@ -253,7 +253,7 @@ static i64 do_select(i64 n, u64 *rd, u64 *wr, u64 *ex, i64 timeout_ns)
             if (ex) ex[w] &= ~bit;
         }
         if (c || timeout_ns == 0) return c;
-        int r = sched_block(W_IO, 0, 0, deadline);
+        int r = sig_block(W_IO, 0, 0, deadline);
         if (r == -ETIMEDOUT) return 0;
         if (r) return r;
     }
@@ -398,7 +398,7 @@ static i64 sys_epoll_wait(i64 epfd, struct epoll_event_k *out, i64 max, i64 time
         if (c || timeout_ms == 0) return c;
         /* nothing ready: another thread may change that; with none, EDEADLK or the timeout */
         ep->refs++;
-        int r = sched_block(W_IO, 0, 0, deadline);
+        int r = sig_block(W_IO, 0, 0, deadline);
         int closed = ep->refs == 1;
         fput(ep);
         if (closed) return -EBADF;

@@ -279,6 +279,12 @@ u64 *sched_sigmask(void);
 void sched_set_clear_tid(u64 a);
 void sched_set_robust(u64 head, u64 len);
 
+/* ---- signal.c ---- */
+/* sched_block, cut short with EINTR when a signal is to be delivered (timers included) */
+int sig_block(int kind, const void *chan, u32 bitset, u64 deadline);
+i64 sig_exit(u64 nr, i64 ret);        /* at every syscall's return while g_sig_work */
+extern u32 g_sig_work;
+
 /* ---- elf.c ---- */
 struct loaded { u64 entry, base, phdr, phnum, phent, end; char interp[256]; };
 int elf_load(const char *path, int is_interp, struct loaded *out);

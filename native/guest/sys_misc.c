@@ -1,81 +1,11 @@
 /*
- * sys_misc.c — identity, signals (bookkeeping only: handlers are stored, a
- * signal sent to ourselves with the default action ends the program as
- * 128+n), limits, threads and futex (over sched.c), process creation
- * (refused honestly), uname, sysinfo, rusage. Identity: pid 2, ppid 1,
+ * sys_misc.c — identity, limits, threads and futex (over sched.c), process
+ * creation (refused honestly), uname, sysinfo, rusage (signals: signal.c). Identity: pid 2, ppid 1,
  * uid/gid 1000, thread ids from 3 (see docs/guest-runtime.md).
  */
 #include "rt.h"
 
-struct ksigaction { u64 handler, flags, restorer, mask; };
-static struct ksigaction g_sig[65];
-#define g_sigmask (*sched_sigmask()) /* per thread */
-static u64 g_altstack[3];
 extern u64 g_ram_size;
-
-#define SIGKILL 9
-#define SIGSTOP 19
-#define SIG_DFL 0
-#define SIG_IGN 1
-
-static i64 sys_rt_sigaction(u64 sig, const struct ksigaction *act, struct ksigaction *old, u64 sz)
-{
-    if (sig < 1 || sig > 64 || sz != 8) return -EINVAL;
-    if (act && (sig == SIGKILL || sig == SIGSTOP)) return -EINVAL;
-    if (act && !uaccess_ok(act, sizeof *act)) return -EFAULT;
-    if (old && !uaccess_w(old, sizeof *old)) return -EFAULT;
-    struct ksigaction prev = g_sig[sig];
-    if (act) g_sig[sig] = *act;
-    if (old) *old = prev;
-    return 0;
-}
-
-static i64 sys_rt_sigprocmask(u64 how, const u64 *set, u64 *old, u64 sz)
-{
-    if (sz != 8) return -EINVAL;
-    if (set && !uaccess_ok(set, 8)) return -EFAULT;
-    if (old && !uaccess_w(old, 8)) return -EFAULT;
-    u64 prev = g_sigmask;
-    if (set) {
-        u64 s = *set & ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
-        if (how == 0) g_sigmask |= s;
-        else if (how == 1) g_sigmask &= ~s;
-        else if (how == 2) g_sigmask = s;
-        else return -EINVAL;
-    }
-    if (old) *old = prev;
-    return 0;
-}
-
-static i64 sys_sigaltstack(const u64 *ss, u64 *old)
-{
-    if (ss && !uaccess_ok(ss, 24)) return -EFAULT;
-    if (old && !uaccess_w(old, 24)) return -EFAULT;
-    u64 prev[3] = { g_altstack[0], g_altstack[1], g_altstack[2] };
-    if (!prev[0] && !prev[2]) prev[1] = 2; /* SS_DISABLE */
-    if (ss) {
-        if ((u32)ss[1] & ~(2u | (1u << 31))) return -EINVAL;
-        if (!((u32)ss[1] & 2) && ss[2] < 2048) return -ENOMEM;
-        g_altstack[0] = ss[0]; g_altstack[1] = ss[1]; g_altstack[2] = ss[2];
-    }
-    if (old) { old[0] = prev[0]; old[1] = prev[1]; old[2] = prev[2]; }
-    return 0;
-}
-
-/* a signal to ourselves: default action of a fatal signal ends the program */
-static i64 self_signal(u64 sig)
-{
-    if (sig == 0) return 0;
-    if (sig > 64) return -EINVAL;
-    u64 h = g_sig[sig].handler;
-    if (sig == SIGKILL || (h == SIG_DFL && (g_sigmask & (1ull << (sig - 1))) == 0)) {
-        /* SIGCHLD, SIGCONT, SIGURG, SIGWINCH are ignored by default */
-        if (sig == 17 || sig == 18 || sig == 23 || sig == 28) return 0;
-        ctl_exit(128 + (int)sig);
-    }
-    if (h == SIG_IGN || (g_sigmask & (1ull << (sig - 1)))) return 0;
-    return -EPERM; /* running a handler asynchronously is not supported */
-}
 
 #define FUTEX_WAIT 0
 #define FUTEX_WAKE 1
@@ -110,7 +40,7 @@ static i64 sys_futex(u32 *uaddr, u64 op, u64 val, const struct ktimespec *ts, u6
             deadline = mono + (ns ? ns : 1);
         }
         if (*uaddr != (u32)val) return -EAGAIN;
-        return sched_block(W_FUTEX, uaddr, bits, deadline);
+        return sig_block(W_FUTEX, uaddr, bits, deadline);
     }
     return -ENOSYS;
 }
@@ -234,19 +164,6 @@ static i64 sys_sched_getaffinity(u64 pid, u64 len, u8 *mask)
 }
 
 /* ---- the syscalls (listed in syscall.c) ---- */
-SYSCALL(rt_sigaction) { return sys_rt_sigaction(a, (const struct ksigaction *)b, (struct ksigaction *)c, d); }
-SYSCALL(rt_sigprocmask) { return sys_rt_sigprocmask(a, (const u64 *)b, (u64 *)c, d); }
-SYSCALL(rt_sigpending) { if (!uaccess_w((void *)a, 8)) return -EFAULT; *(u64 *)a = 0; return 0; }
-SYSCALL(sigaltstack) { return sys_sigaltstack((const u64 *)a, (u64 *)b); }
-SYSCALL(pause) { return sched_pause(); } /* no signal can ever arrive: waits while others run, else EDEADLK */
-SYSCALL(alarm) { return 0; }             /* no timers are delivered; report none pending */
-SYSCALL(kill)
-{
-    if ((i64)a == FB_PID || a == 0 || (i64)a == -1 || (i64)a == -FB_PID) return self_signal(b);
-    return -ESRCH;
-}
-SYSCALL(tkill) { return sched_tid_alive((i64)a) ? self_signal(b) : -ESRCH; }
-SYSCALL(tgkill) { return (a == FB_PID && sched_tid_alive((i64)b)) ? self_signal(c) : -ESRCH; }
 SYSCALL(getpid) { return FB_PID; }
 SYSCALL(gettid) { return sched_tid(); }
 SYSCALL(getppid) { return FB_PPID; }

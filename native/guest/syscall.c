@@ -3,7 +3,8 @@
  * the entry stub calls: counts every call (per number, for debugging,
  * published as a total in the mailbox) and calls the handler. Handlers are
  * defined with SYSCALL(name) in the file that owns them. A number not listed
- * is ENOSYS: rt_sigreturn, itimers, rseq, fork/vfork/execve among them.
+ * is ENOSYS: rseq, fork/vfork/execve among them. Signals are delivered as a
+ * call returns (signal.c).
  */
 #include "rt.h"
 
@@ -38,9 +39,10 @@ HOT u64 g_sys_total;
     /* time.c, random.c */ \
     X(228, clock_gettime) X(229, clock_getres) X(230, clock_nanosleep) X(35, nanosleep) X(96, gettimeofday) \
     X(201, time) X(227, clock_settime) X(318, getrandom) \
-    /* sys_misc.c: signals, identity, limits, threads */ \
+    /* signal.c; sys_misc.c: identity, limits, threads */ \
     X(13, rt_sigaction) X(14, rt_sigprocmask) X(127, rt_sigpending) X(131, sigaltstack) X(34, pause) \
-    X(130, pause) X(37, alarm) X(62, kill) X(200, tkill) X(234, tgkill) \
+    X(130, rt_sigsuspend) X(37, alarm) X(36, getitimer) X(38, setitimer) X(15, rt_sigreturn) \
+    X(62, kill) X(200, tkill) X(234, tgkill) \
     X(39, getpid) X(186, gettid) X(110, getppid) X(111, getpgrp) X(121, getpgrp) X(124, getpgrp) \
     X(102, getuid) X(107, getuid) X(104, getgid) X(108, getgid) X(115, getgroups) X(118, getresuid) \
     X(120, getresgid) X(105, setid) X(106, setid) X(113, setid) X(114, setid) X(116, setid) X(117, setid) \
@@ -73,6 +75,7 @@ i64 rt_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f)
 {
     g_sys_total++;
     g_sys_count[nr < 512 ? nr : 511]++;
-    if (nr >= NSYS || !g_systab[nr]) return -ENOSYS;
-    return g_systab[nr](a, b, c, d, e, f);
+    i64 r = nr < NSYS && g_systab[nr] ? g_systab[nr](a, b, c, d, e, f) : -ENOSYS;
+    if (g_sig_work) r = sig_exit(nr, r);
+    return r;
 }

@@ -128,14 +128,21 @@ static int ts_ns(const struct ktimespec *req, u64 *ns)
     return 0;
 }
 
+/* a sleep's answer: 0 at its end; interrupted by a signal, EINTR and the time left */
+static i64 sleep_rem(int r, u64 end, struct ktimespec *rem)
+{
+    u64 now = time_mono_ns(), left = r == -EINTR && end > now ? end - now : 0;
+    if (rem && uaccess_w(rem, sizeof *rem)) { rem->sec = (i64)(left / 1000000000ull); rem->nsec = (i64)(left % 1000000000ull); }
+    return r == -EINTR ? -EINTR : 0;
+}
+
 i64 sys_nanosleep(const struct ktimespec *req, struct ktimespec *rem)
 {
     u64 ns;
     int r = ts_ns(req, &ns);
     if (r) return r;
-    sched_block(W_SLEEP, 0, 0, time_mono_ns() + ns);
-    if (rem && uaccess_w(rem, sizeof *rem)) { rem->sec = 0; rem->nsec = 0; }
-    return 0;
+    u64 end = time_mono_ns() + ns;
+    return sleep_rem(sig_block(W_SLEEP, 0, 0, end), end, rem);
 }
 
 #define TIMER_ABSTIME 1
@@ -148,9 +155,8 @@ i64 sys_clock_nanosleep(u64 clk, u64 flags, const struct ktimespec *req, struct 
     if (r) return r;
     if (clk == CLOCK_PROCESS_CPUTIME_ID || clk == CLOCK_THREAD_CPUTIME_ID) return -EINVAL;
     u64 wait = (flags & TIMER_ABSTIME) ? (ns > now ? ns - now : 0) : ns;
-    sched_block(W_SLEEP, 0, 0, time_mono_ns() + wait);
-    if (rem && !(flags & TIMER_ABSTIME) && uaccess_w(rem, sizeof *rem)) { rem->sec = 0; rem->nsec = 0; }
-    return 0;
+    u64 end = time_mono_ns() + wait;
+    return sleep_rem(sig_block(W_SLEEP, 0, 0, end), end, (flags & TIMER_ABSTIME) ? 0 : rem);
 }
 
 /* ---- the syscalls (listed in syscall.c) ---- */

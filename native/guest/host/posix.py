@@ -1,8 +1,9 @@
 # posix.py — run inside the guest (python3 in the image) by run-tests.sh: the
 # POSIX fidelity items of the runtime, each checked as Linux answers it —
 # directory and file timestamps (ns), a module written then imported, FIFOs,
-# hard links, statfs/pathconf, priorities, affinity, chown to oneself, blocking calls
-# that nothing could satisfy failing instead of hanging. Prints "posix ok".
+# hard links, statfs/pathconf, priorities, affinity, chown to oneself, signals and
+# timers, blocking calls that nothing could satisfy failing instead of hanging.
+# Prints "posix ok".
 import errno, os, stat, sys, threading, time
 
 fails = []
@@ -152,6 +153,35 @@ def chown():
     check('chown to root', err(os.chown, f, 0, -1) == errno.EPERM)
     check('chown of an image file', err(os.chown, '/usr/lib/python3.11/stat.py', os.getuid(), -1) == errno.EPERM)
 section('chown', chown)
+
+# signals: alarm and interval timers reach their handlers; a blocking call is interrupted
+# (Python retries it after the handler, PEP 475); a signal sent to ourselves is handled
+def signals():
+    import signal
+    got = []
+    r, w = os.pipe()
+    signal.signal(signal.SIGALRM, lambda s, f: (got.append(s), os.write(w, b'bar')))
+    signal.setitimer(signal.ITIMER_REAL, 0.02)
+    check('alarm interrupts a blocking read', os.read(r, 3) == b'bar' and got == [signal.SIGALRM])
+    n = [0]
+    signal.signal(signal.SIGALRM, lambda s, f: n.__setitem__(0, n[0] + 1))
+    signal.setitimer(signal.ITIMER_REAL, 0.005, 0.005)
+    t0 = time.monotonic()
+    time.sleep(0.1)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    check('interval timer', n[0] >= 5 and time.monotonic() - t0 >= 0.1 and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0))
+    check('alarm returns the seconds left', signal.alarm(30) == 0 and signal.alarm(0) == 30)
+    signal.signal(signal.SIGUSR1, lambda s, f: got.append(s))
+    os.kill(os.getpid(), signal.SIGUSR1)
+    check('kill to self runs the handler', got[-1] == signal.SIGUSR1)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+    signal.raise_signal(signal.SIGUSR1)
+    check('blocked: pending', signal.SIGUSR1 in signal.sigpending() and got.count(signal.SIGUSR1) == 1)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGUSR1])
+    check('unblocked: delivered', got.count(signal.SIGUSR1) == 2 and not signal.sigpending())
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+section('signals', signals)
 
 # a blocking write to a full pipe whose only reader is this thread fails, never waits
 r, w = os.pipe()
