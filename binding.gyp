@@ -4,9 +4,6 @@
       "target_name": "forkbox_vmm",
       "sources": [
         "native/binding/addon.c",
-        "native/binding/handles.c",
-        "native/binding/jobs.c",
-        "native/binding/reaper.c",
         "<!@(ls -1 native/vmm/*.c)"
       ],
       "include_dirs": ["native/include"],

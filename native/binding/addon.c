@@ -1,48 +1,43 @@
 /*
  * addon.c — the N-API binding of the VMM library (the only file that includes
- * node_api.h): twenty functions taking already-validated primitives;
- * src/vmm/vmm.ts owns options, defaults and messages. Every vCPU runs on its
- * native worker thread; results come back through one threadsafe function.
+ * node_api.h). It only translates: JS values to C arguments of the VMM's
+ * calls (src/vmm/vmm.ts owns options, defaults and messages), C results to JS
+ * values. Threads, jobs, the reaper and lifetimes live in the VMM (async.c).
  */
 
 /*
- * Threads: every KVM_RUN of a vm happens on the one native worker it is bound
- * to for life (vmm_workers_*), never on the JS thread or the libuv pool. The
- * worker side of a job is jobs.c (outputs are copied out of the mailbox
- * there); teardown goes to the low-priority reaper (reaper.c). All handle
- * bookkeeping (handles.c: reference counts, the registry; here: the
- * pending-job count) happens on the JS thread, except the per-vm mutex that
- * orders kick() against teardown.
- *
- * Lifetimes: handles are napi_externals with finalizers. A vm dropped without
- * close() is destroyed on its worker; a snapshot or pool is released once it
- * is closed (or collected) and no fork job or live vm still uses it. An env
- * cleanup hook kicks every vm, drains the workers and releases everything.
+ * Handles are napi_externals with finalizers: a vm handle holds one reference
+ * to a vmm_async_vm, a snapshot handle one vmm snapshot reference, a pool
+ * handle its pool (forks in flight hold their own references inside the VMM).
+ * Completions arrive on the VMM's threads as C callbacks; one threadsafe
+ * function hops each onto the JS thread. An env cleanup hook shuts the VMM's
+ * async side down (kick all, drain, destroy) and releases every object.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
 
 #include <errno.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "binding.h"
-
-/* ---- handles ----------------------------------------------------------- */
+#include "abi.h"
+#include "vmm.h"
 
 static const napi_type_tag tag_vm = {0x666f726b626f7801ull, 0x766d000000000001ull};
 static const napi_type_tag tag_snap = {0x666f726b626f7801ull, 0x736e617000000002ull};
 static const napi_type_tag tag_pool = {0x666f726b626f7801ull, 0x706f6f6c00000003ull};
 
-static struct vmm_workers *g_workers;
+static struct vmm_async *g_async;
 static int g_nworkers;
 static napi_threadsafe_function g_tsfn;
-static int g_pending;          /* jobs submitted and not yet completed */
+static int g_pending;          /* completions expected and not yet delivered (JS thread) */
+static int g_live_vms;         /* vm externals not yet finalized (JS thread) */
 static bool g_env_set;
+static atomic_bool g_shutdown; /* set by the cleanup hook; read by the VMM's threads */
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -136,18 +131,7 @@ static bool is_function(napi_env env, napi_value v)
     return napi_typeof(env, v, &t) == napi_ok && t == napi_function;
 }
 
-/* ---- jobs ----------------------------------------------------------------- */
-
-/* Worker side: hands a finished job to the JS thread. */
-void job_post(struct job *j)
-{
-    if (napi_call_threadsafe_function(g_tsfn, j, napi_tsfn_nonblocking) != napi_ok) {
-        /* Shutting down: the JS side is gone; handles are released by the cleanup hook. */
-        job_free_data(j);
-    }
-}
-
-static napi_value make_buffer(napi_env env, uint8_t **data, uint64_t len)
+static napi_value make_buffer(napi_env env, const uint8_t *data, uint64_t len)
 {
     napi_value b;
     if (len == 0) {
@@ -156,7 +140,7 @@ static napi_value make_buffer(napi_env env, uint8_t **data, uint64_t len)
         return b;
     }
     void *copy;
-    if (napi_create_buffer_copy(env, len, *data, &copy, &b) != napi_ok) return NULL;
+    if (napi_create_buffer_copy(env, len, data, &copy, &b) != napi_ok) return NULL;
     return b;
 }
 
@@ -167,9 +151,8 @@ static void set_num(napi_env env, napi_value o, const char *name, double v)
     napi_set_named_property(env, o, name, x);
 }
 
-static napi_value resp_to_js(napi_env env, struct resp_copy *rc)
+static napi_value resp_to_js(napi_env env, const struct vmm_response *r)
 {
-    const struct vmm_response *r = &rc->r;
     napi_value o, v;
     if (napi_create_object(env, &o) != napi_ok) return NULL;
     napi_create_string_utf8(env, vmm_outcome_name(r->outcome), NAPI_AUTO_LENGTH, &v);
@@ -178,9 +161,9 @@ static napi_value resp_to_js(napi_env env, struct resp_copy *rc)
     set_num(env, o, "status", (double)r->status);
     set_num(env, o, "exitCode", (double)r->exit_code);
     set_num(env, o, "outFlags", (double)r->out_flags);
-    if ((v = make_buffer(env, &rc->result, r->result_len))) napi_set_named_property(env, o, "result", v);
-    if ((v = make_buffer(env, &rc->out, r->out_len))) napi_set_named_property(env, o, "stdout", v);
-    if ((v = make_buffer(env, &rc->err, r->err_len))) napi_set_named_property(env, o, "stderr", v);
+    if ((v = make_buffer(env, r->result, r->result_len))) napi_set_named_property(env, o, "result", v);
+    if ((v = make_buffer(env, r->out, r->out_len))) napi_set_named_property(env, o, "stdout", v);
+    if ((v = make_buffer(env, r->err, r->err_len))) napi_set_named_property(env, o, "stderr", v);
     set_num(env, o, "faultVector", (double)r->fault_vector);
     set_num(env, o, "faultError", (double)r->fault_error);
     set_num(env, o, "faultRip", (double)r->fault_rip);
@@ -197,18 +180,97 @@ static napi_value resp_to_js(napi_env env, struct resp_copy *rc)
     return o;
 }
 
-static void vm_finalize(napi_env env, void *data, void *hint);
-static napi_value snap_external(napi_env env, struct vmm_snapshot *s);
+/* ---- snapshot and pool handles --------------------------------------------- */
 
-/* A new external for a vm handle (the external holds one ref). */
-static napi_value vm_external(napi_env env, struct vm_h *v)
+enum otype { H_SNAP = 1, H_POOL };
+
+/* A snapshot or pool handle; listed for the cleanup hook (JS thread only). */
+struct obj_h {
+    enum otype type;
+    struct vmm_snapshot *snap;   /* H_SNAP: one reference, NULL once closed */
+    struct vmm_pool *pool;       /* H_POOL: NULL once closed */
+    struct obj_h *prev, *next;
+};
+static struct obj_h g_objs = {0, NULL, NULL, &g_objs, &g_objs};
+static int g_live_objs;
+
+static void obj_release(struct obj_h *h)
+{
+    if (h->snap) { vmm_snapshot_close(h->snap); h->snap = NULL; }
+    if (h->pool) { vmm_pool_destroy(h->pool); h->pool = NULL; }
+}
+
+static void obj_finalize(napi_env env, void *data, void *hint)
+{
+    struct obj_h *h = data;
+    (void)env; (void)hint;
+    obj_release(h);   /* after the cleanup hook: released already */
+    h->prev->next = h->next;
+    h->next->prev = h->prev;
+    g_live_objs--;
+    free(h);
+}
+
+/* A new external owning `obj` (released if the external cannot be made). */
+static napi_value obj_external(napi_env env, enum otype type, void *obj)
+{
+    struct obj_h *h = calloc(1, sizeof(*h));
+    napi_value ext = NULL;
+    if (h) {
+        h->type = type;
+        if (type == H_SNAP) h->snap = obj; else h->pool = obj;
+        if (napi_create_external(env, h, obj_finalize, NULL, &ext) != napi_ok) { obj_release(h); free(h); return NULL; }
+        napi_type_tag_object(env, ext, type == H_SNAP ? &tag_snap : &tag_pool);
+        h->next = g_objs.next;
+        h->prev = &g_objs;
+        g_objs.next->prev = h;
+        g_objs.next = h;
+        g_live_objs++;
+        return ext;
+    }
+    if (type == H_SNAP) vmm_snapshot_close(obj); else vmm_pool_destroy(obj);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+}
+
+/* ---- vm handles ------------------------------------------------------------------ */
+
+static void vm_finalize(napi_env env, void *data, void *hint)
+{
+    struct vmm_async_vm *v = data;
+    (void)env; (void)hint;
+    /* Dropped without close(): destroyed on its worker. After the cleanup hook
+     * the VMM has destroyed it already (-EALREADY) and only the handle goes. */
+    (void)vmm_async_destroy(v, NULL, NULL);
+    vmm_async_vm_put(v);
+    g_live_vms--;
+}
+
+/* A new external holding the caller's reference to v (released on failure). */
+static napi_value vm_external(napi_env env, struct vmm_async_vm *v)
 {
     napi_value ext;
-    if (napi_create_external(env, v, vm_finalize, NULL, &ext) != napi_ok) return NULL;
+    if (napi_create_external(env, v, vm_finalize, NULL, &ext) != napi_ok) {
+        (void)vmm_async_destroy(v, NULL, NULL);
+        vmm_async_vm_put(v);
+        return NULL;
+    }
     napi_type_tag_object(env, ext, &tag_vm);
-    v->h.refs++;
+    g_live_vms++;
     return ext;
 }
+
+/* ---- completions ------------------------------------------------------------------ */
+
+enum ckind { C_RESP = 1, C_FORK, C_FORKRUN, C_DONE, C_DERIVE, C_GONE };
+
+/* One expected completion: the JS callback and, once the VMM delivers it, the result. */
+struct completion {
+    enum ckind kind;
+    napi_ref cb;
+    struct vmm_async_vm *vm;        /* C_FORK: the new vm's handle (our reference) */
+    struct vmm_async_result *res;
+};
 
 static void pending_add(napi_env env, int d)
 {
@@ -218,217 +280,141 @@ static void pending_add(napi_env env, int d)
     else if (before > 0 && g_pending == 0) napi_unref_threadsafe_function(env, g_tsfn);
 }
 
-/* JS thread: completion of a job. env is NULL when the tsfn is torn down. */
-static void vm_queue_destroy(napi_env env, struct vm_h *v, napi_value gone);
-
-static void call_js(napi_env env, napi_value js_cb, void *context, void *data)
+/* Any thread: the JS side is gone (shutdown), drop what a completion holds.
+ * Its napi_ref cannot be deleted off the JS thread; the env frees it. */
+static void completion_drop(struct completion *c)
 {
-    struct job *j = data;
-    (void)js_cb; (void)context;
-    if (!env || g_shutdown) { job_free_data(j); return; }
-    pending_add(env, -1);
-
-    napi_value argv[2] = {NULL, NULL}, undef;
-    napi_get_undefined(env, &undef);
-    argv[1] = undef;
-    bool ok = j->rc == 0;
-
-    /* bookkeeping first, so a throwing callback cannot skip it */
-    if (j->kind == J_FORK || j->kind == J_FORKRUN) {
-        pool_unuse(j->pool);
-        j->pool = NULL;
-        if (j->rc != 0 && j->kind == J_FORK && !vm_of(j->vm)) {
-            /* fork failed: nothing to destroy; the handle dies with the job */
-            j->vm->h.closed = true;
-        }
-    }
-    if (j->vm_gone || (j->kind == J_FORK && !ok) || (j->kind == J_FORKRUN && j->fork_failed && !j->destroy_after)) {
-        /* the vm no longer exists: release its hold on the snapshot once */
-        if (j->vm->snap) { struct snap_h *s = j->vm->snap; j->vm->snap = NULL; snap_unuse(s); }
-    }
-    if (j->snap) { hdr_unref(&j->snap->h); j->snap = NULL; }
-
-    if (j->cb) {
-        if (!ok) {
-            argv[0] = make_error(env, j->rc, &j->err);
-        } else {
-            napi_get_null(env, &argv[0]);
-            switch (j->kind) {
-            case J_START: case J_RUN:
-                argv[1] = resp_to_js(env, &j->resp);
-                break;
-            case J_FORK:
-                argv[1] = vm_external(env, j->vm);
-                if (!argv[1]) {   /* could not hand the vm to JS: tear it down */
-                    j->vm->h.closed = true;
-                    vm_queue_destroy(env, j->vm, NULL);
-                }
-                break;
-            case J_DERIVE:
-                argv[1] = snap_external(env, j->derived);   /* owns it now, or closed it */
-                j->derived = NULL;
-                if (!argv[1]) {   /* snap_external threw: report it as the job's error below */
-                    bool pending = false;
-                    napi_value exc;
-                    if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &exc);
-                }
-                break;
-            case J_FORKRUN: {
-                napi_value o, r = resp_to_js(env, &j->resp);
-                if (!r || napi_create_object(env, &o) != napi_ok) { argv[1] = NULL; break; }   /* error below */
-                napi_set_named_property(env, o, "response", r);
-                set_num(env, o, "forkNs", (double)j->fork_ns);
-                set_num(env, o, "runNs", (double)j->run_ns);
-                argv[1] = o;
-                break;
-            }
-            default:
-                break;
-            }
-            if (!argv[1]) {
-                struct vmm_err e = {.code = -ENOMEM, .op = "napi", .msg = "could not build the result"};
-                argv[0] = make_error(env, -ENOMEM, &e);
-                argv[1] = undef;
-            }
-        }
-        napi_value cb;
-        if (napi_get_reference_value(env, j->cb, &cb) == napi_ok && cb)
-            napi_call_function(env, undef, cb, 2, argv, NULL);
-        napi_delete_reference(env, j->cb);
-    }
-    if (j->vm) hdr_unref(&j->vm->h);
-    job_free_data(j);
+    vmm_async_result_free(c->res);
+    if (c->vm) vmm_async_vm_put(c->vm);
+    free(c);
 }
 
-static int ensure_workers(napi_env env)
+/* VMM thread: hands a completion to the JS thread. */
+static void post(struct completion *c)
 {
-    if (g_shutdown) return -ESHUTDOWN;
-    if (g_workers) return 0;
+    if (atomic_load(&g_shutdown) || napi_call_threadsafe_function(g_tsfn, c, napi_tsfn_nonblocking) != napi_ok)
+        completion_drop(c);
+}
+
+static void on_result(void *arg, struct vmm_async_result *res)
+{
+    struct completion *c = arg;
+    c->res = res;
+    post(c);
+}
+
+static void on_gone(void *arg)
+{
+    post(arg);
+}
+
+/* JS thread: a new expected completion (counted until delivered). */
+static struct completion *completion_new(napi_env env, enum ckind kind, napi_value cb)
+{
+    struct completion *c = calloc(1, sizeof(*c));
+    if (!c) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
+    c->kind = kind;
+    if (cb && napi_create_reference(env, cb, 1, &c->cb) != napi_ok) { free(c); return NULL; }
+    pending_add(env, +1);
+    return c;
+}
+
+/* JS thread: undo of completion_new when the VMM refused the job. */
+static void completion_abort(napi_env env, struct completion *c)
+{
+    if (!c) return;
+    if (c->cb) napi_delete_reference(env, c->cb);
+    pending_add(env, -1);
+    free(c);
+}
+
+static napi_value build_value(napi_env env, struct completion *c)
+{
+    const struct vmm_async_result *r = c->res;
+    napi_value v = NULL;
+    switch (c->kind) {
+    case C_RESP:
+        return resp_to_js(env, &r->resp);
+    case C_FORK:
+        v = vm_external(env, c->vm);   /* owns the reference now, or released it */
+        c->vm = NULL;
+        return v;
+    case C_FORKRUN: {
+        napi_value o, resp = resp_to_js(env, &r->resp);
+        if (!resp || napi_create_object(env, &o) != napi_ok) return NULL;
+        napi_set_named_property(env, o, "response", resp);
+        set_num(env, o, "forkNs", (double)r->fork_ns);
+        set_num(env, o, "runNs", (double)r->run_ns);
+        return o;
+    }
+    case C_DERIVE:
+        v = obj_external(env, H_SNAP, c->res->derived);   /* owns it now, or closed it */
+        c->res->derived = NULL;
+        if (!v) {
+            bool pending = false;
+            napi_value exc;
+            if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &exc);
+        }
+        return v;
+    default:
+        napi_get_undefined(env, &v);
+        return v;
+    }
+}
+
+/* JS thread: delivers a completion. env is NULL when the tsfn is torn down. */
+static void call_js(napi_env env, napi_value js_cb, void *context, void *data)
+{
+    struct completion *c = data;
+    (void)js_cb; (void)context;
+    if (!env || atomic_load(&g_shutdown)) { completion_drop(c); return; }
+    pending_add(env, -1);
+    napi_value argv[2], undef, cb;
+    napi_get_undefined(env, &undef);
+    argv[0] = undef;
+    argv[1] = undef;
+    int argc = 0;
+    if (c->kind != C_GONE) {
+        argc = 2;
+        if (c->res->rc != 0) {
+            argv[0] = make_error(env, c->res->rc, &c->res->err);
+        } else if (!(argv[1] = build_value(env, c))) {
+            struct vmm_err e = {.code = -ENOMEM, .op = "napi", .msg = "could not build the result"};
+            argv[0] = make_error(env, -ENOMEM, &e);
+            argv[1] = undef;
+        } else {
+            napi_get_null(env, &argv[0]);
+        }
+    }
+    if (c->cb) {
+        if (napi_get_reference_value(env, c->cb, &cb) == napi_ok && cb) napi_call_function(env, undef, cb, (size_t)argc, argv, NULL);
+        napi_delete_reference(env, c->cb);
+        c->cb = NULL;
+    }
+    completion_drop(c);
+}
+
+static int ensure_async(napi_env env)
+{
+    if (atomic_load(&g_shutdown)) { napi_throw_error(env, "ESHUTDOWN", "shutting down"); return -ESHUTDOWN; }
+    if (g_async) return 0;
     if (g_nworkers <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         g_nworkers = (int)(n > 0 ? 2 * n : 2);
     }
     struct vmm_err e = {0};
-    int rc = vmm_workers_create(g_nworkers, &g_workers, &e);
+    int rc = vmm_async_create(g_nworkers, &g_async, &e);
     if (rc != 0) { throw_vmm(env, rc, &e); return rc; }
-    reaper_start();
     return 0;
 }
 
-/* Submits a job; on failure frees it and throws (the caller returns NULL). */
-static bool submit(napi_env env, struct job *j, unsigned worker)
-{
-    struct vmm_err e = {0};
-    /* Count before submitting: once submitted, the job belongs to the worker
-     * (which may already have finished it and cleared j->followup). */
-    int completions = j->followup ? 2 : 1;
-    pending_add(env, completions);
-    int rc = vmm_workers_submit(g_workers, worker, job_work, j);
-    if (rc != 0) {
-        e.code = rc;
-        e.op = "vmm_workers_submit";
-        pending_add(env, -completions);
-        throw_vmm(env, rc, &e);
-        return false;
-    }
-    return true;
-}
-
-static struct job *job_new(napi_env env, enum jkind kind, napi_value cb)
-{
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
-    j->kind = kind;
-    napi_ref ref = NULL;
-    if (cb && napi_create_reference(env, cb, 1, &ref) != napi_ok) { free(j); return NULL; }
-    j->cb = ref;
-    return j;
-}
-
-/* Undo of job_new (+ refs taken) when submission fails. */
-static void job_abort(napi_env env, struct job *j)
-{
-    if (j->cb) napi_delete_reference(env, j->cb);
-    if (j->pool) { j->pool->users--; hdr_unref(&j->pool->h); }
-    if (j->snap) hdr_unref(&j->snap->h);
-    if (j->vm) hdr_unref(&j->vm->h);
-    job_free_data(j);
-}
-
-/* Calls gone() now (when its vm is already gone or cannot be tracked). */
+/* Calls gone() now (its vm is already gone or going). */
 static void call_gone(napi_env env, napi_value gone)
 {
     napi_value undef;
-    if (!gone || g_shutdown) return;
+    if (!gone || atomic_load(&g_shutdown)) return;
     napi_get_undefined(env, &undef);
     napi_call_function(env, undef, gone, 0, NULL, NULL);
-}
-
-/* Queues the destruction of a vm on its worker (or does it here at shutdown).
- * `gone` (a function or NULL) is called once the vm's memory is released. */
-static void vm_queue_destroy(napi_env env, struct vm_h *v, napi_value gone)
-{
-    if (v->destroy_queued) { call_gone(env, gone); return; }
-    v->destroy_queued = true;
-    if (g_workers && !g_shutdown) {
-        struct job *j = job_new(env, J_DESTROY, gone);
-        if (j) {
-            j->vm = v;
-            v->h.refs++;
-            pending_add(env, +1);
-            if (vmm_workers_submit(g_workers, v->worker, job_work, j) == 0) return;
-            pending_add(env, -1);
-            v->h.refs--;
-            if (j->cb) napi_delete_reference(env, (napi_ref)j->cb);
-            free(j);
-        } else {
-            napi_value exc;   /* job_new threw ENOMEM: keep going without it */
-            napi_get_and_clear_last_exception(env, &exc);
-        }
-        /* Out of memory, or the workers refused the job. A run of this vm may be in
-         * flight on its worker (that job holds a ref), so it must not be destroyed
-         * here: end any run, and the last hdr_unref destroys it. */
-        pthread_mutex_lock(&v->mu);
-        if (v->vm) vmm_vm_kick(v->vm);
-        v->kick_pending = true;
-        pthread_mutex_unlock(&v->mu);
-        call_gone(env, gone);   /* approximate: the last unref destroys it soon after the kick */
-        return;
-    }
-    /* No worker (never started, or gone): no run can be in flight. */
-    destroy_vm_of(v);
-    if (v->snap) { struct snap_h *s = v->snap; v->snap = NULL; snap_unuse(s); }
-    call_gone(env, gone);
-}
-
-static void vm_finalize(napi_env env, void *data, void *hint)
-{
-    struct vm_h *v = data;
-    (void)hint;
-    if (g_shutdown) return;
-    v->h.closed = true;
-    vm_queue_destroy(env, v, NULL);
-    hdr_unref(&v->h);
-}
-
-static void snap_finalize(napi_env env, void *data, void *hint)
-{
-    struct snap_h *s = data;
-    (void)env; (void)hint;
-    if (g_shutdown) return;
-    s->h.closed = true;
-    snap_release_if_unused(s);
-    hdr_unref(&s->h);
-}
-
-static void pool_finalize(napi_env env, void *data, void *hint)
-{
-    struct pool_h *p = data;
-    (void)env; (void)hint;
-    if (g_shutdown) return;
-    p->h.closed = true;
-    pool_release_if_unused(p);
-    hdr_unref(&p->h);
 }
 
 /* ---- exported functions --------------------------------------------------- */
@@ -438,13 +424,15 @@ static void pool_finalize(napi_env env, void *data, void *hint)
     NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL)); \
     if (argc < (size_t)(n)) return throw_type(env, "missing arguments")
 
+struct req_arg { struct vmm_request req; };
+
 /* init(workers) */
 static napi_value js_init(napi_env env, napi_callback_info info)
 {
     ARGS(1);
     uint64_t n;
     if (!get_u64(env, argv[0], &n) || n < 1 || n > 1024) return throw_type(env, "workers must be 1..1024");
-    if (g_workers && (int)n != g_nworkers) {
+    if (g_async && (int)n != g_nworkers) {
         napi_throw_error(env, "EBUSY", "workers already started with a different count");
         return NULL;
     }
@@ -537,66 +525,71 @@ static napi_value js_boot_vm(napi_env env, napi_callback_info info)
     struct vmm_vm *vm = NULL;
     int rc = vmm_vm_boot(&cfg, &vm, &e);
     if (rc != 0) { throw_vmm(env, rc, &e); goto out; }
-    struct vm_h *h = vm_h_new(NULL);
-    if (!h) { vmm_vm_destroy(vm); napi_throw_error(env, "ENOMEM", "out of memory"); goto out; }
-    h->vm = vm;
-    ret = vm_external(env, h);
-    if (!ret) { h->h.refs++; h->h.closed = true; vm_queue_destroy(env, h, NULL); hdr_unref(&h->h); }
+    struct vmm_async_vm *h = NULL;
+    if (ensure_async(env) != 0) { vmm_vm_destroy(vm); goto out; }
+    rc = vmm_async_adopt(g_async, vm, &h, &e);
+    if (rc != 0) { vmm_vm_destroy(vm); throw_vmm(env, rc, &e); goto out; }
+    ret = vm_external(env, h);   /* owns h now, or released it */
 out:
     free(elf);
     free(image);
     return ret;
 }
 
-static struct vm_h *arg_vm(napi_env env, napi_value v)
+static struct vmm_async_vm *arg_vm(napi_env env, napi_value v)
 {
-    struct vm_h *h = get_handle(env, v, &tag_vm);
-    if (!h) { throw_type(env, "expected a vm handle"); return NULL; }
-    if (h->h.closed) { napi_throw_error(env, "EBADF", "vm is closed"); return NULL; }
+    struct vmm_async_vm *h = get_handle(env, v, &tag_vm);
+    if (!h) throw_type(env, "expected a vm handle");
     return h;
 }
 
-static struct snap_h *arg_snap(napi_env env, napi_value v)
+static struct obj_h *arg_snap(napi_env env, napi_value v)
 {
-    struct snap_h *h = get_handle(env, v, &tag_snap);
+    struct obj_h *h = get_handle(env, v, &tag_snap);
     if (!h) { throw_type(env, "expected a snapshot handle"); return NULL; }
-    if (h->h.closed || !h->s) { napi_throw_error(env, "EBADF", "snapshot is closed"); return NULL; }
+    if (!h->snap) { napi_throw_error(env, "EBADF", "snapshot is closed"); return NULL; }
     return h;
 }
 
 /* null/undefined -> no pool (*out = NULL, true). */
-static bool arg_pool(napi_env env, napi_value v, struct pool_h **out)
+static bool arg_pool(napi_env env, napi_value v, struct obj_h **out)
 {
     napi_valuetype t;
     *out = NULL;
     if (napi_typeof(env, v, &t) != napi_ok) return false;
     if (t == napi_null || t == napi_undefined) return true;
-    struct pool_h *h = get_handle(env, v, &tag_pool);
+    struct obj_h *h = get_handle(env, v, &tag_pool);
     if (!h) { throw_type(env, "expected a pool handle or null"); return false; }
-    if (h->h.closed || !h->p) { napi_throw_error(env, "EBADF", "pool is closed"); return false; }
+    if (!h->pool) { napi_throw_error(env, "EBADF", "pool is closed"); return false; }
     *out = h;
     return true;
+}
+
+/* The VMM refused a job: undo its completion and throw. */
+static napi_value refused(napi_env env, struct completion *c, int rc, const struct vmm_err *e)
+{
+    completion_abort(env, c);
+    return throw_vmm(env, rc, e);
 }
 
 /* start(vm, timeoutNs, cb) */
 static napi_value js_start(napi_env env, napi_callback_info info)
 {
     ARGS(3);
-    struct vm_h *h = arg_vm(env, argv[0]);
+    struct vmm_async_vm *h = arg_vm(env, argv[0]);
     if (!h) return NULL;
     uint64_t t;
     if (!get_u64(env, argv[1], &t) || !is_function(env, argv[2])) return throw_type(env, "start(vm, timeoutNs, cb)");
-    if (ensure_workers(env) != 0) return NULL;
-    struct job *j = job_new(env, J_START, argv[2]);
-    if (!j) return NULL;
-    j->vm = h; h->h.refs++;
-    j->timeout_ns = t;
-    if (!submit(env, j, h->worker)) job_abort(env, j);
-    return NULL;
+    struct completion *c = completion_new(env, C_RESP, argv[2]);
+    if (!c) return NULL;
+    struct vmm_err e = {0};
+    int rc = vmm_async_start(h, t, on_result, c, &e);
+    return rc ? refused(env, c, rc, &e) : NULL;
 }
 
-/* Parses {kind, payload, outCap, errCap, memLimit, timeoutNs, entropy?} into j->req. */
-static bool parse_request(napi_env env, napi_value o, struct job *j)
+/* Parses {kind, payload, outCap, errCap, memLimit, timeoutNs, entropy?} into q->req,
+ * pointing into the JS buffers: the VMM copies them at submission. */
+static bool parse_request(napi_env env, napi_value o, struct req_arg *q)
 {
     uint64_t kind, oc, ec, ml, to;
     napi_value v;
@@ -614,17 +607,15 @@ static bool parse_request(napi_env env, napi_value o, struct job *j)
         throw_type(env, "request.payload must be a Buffer of at most FB_MB_REQ_SIZE bytes");
         return false;
     }
-    j->payload = malloc(len ? len : 1);
-    if (!j->payload) { napi_throw_error(env, "ENOMEM", "out of memory"); return false; }
-    if (len) memcpy(j->payload, data, len);
-    j->req.kind = (uint32_t)kind;
-    j->req.payload = j->payload;
-    j->req.payload_len = len;
-    j->req.out_cap = oc;
-    j->req.err_cap = ec;
-    j->req.mem_limit = ml;
-    j->req.timeout_ns = to;
-    j->req.entropy = NULL;
+    memset(&q->req, 0, sizeof q->req);
+    q->req.kind = (uint32_t)kind;
+    q->req.payload = data;
+    q->req.payload_len = len;
+    q->req.out_cap = oc;
+    q->req.err_cap = ec;
+    q->req.mem_limit = ml;
+    q->req.timeout_ns = to;
+    q->req.entropy = NULL;
     bool has = false;
     if (napi_has_named_property(env, o, "entropy", &has) == napi_ok && has) {
         napi_valuetype t;
@@ -635,60 +626,43 @@ static bool parse_request(napi_env env, napi_value o, struct job *j)
                 throw_type(env, "request.entropy must be a Buffer of FB_ENTROPY_SIZE bytes");
                 return false;
             }
-            memcpy(j->entropy, data, FB_ENTROPY_SIZE);
-            j->req.entropy = j->entropy;
+            q->req.entropy = data;
         }
     }
     return true;
 }
 
+
 /* run(vm, request, cb) */
 static napi_value js_run(napi_env env, napi_callback_info info)
 {
     ARGS(3);
-    struct vm_h *h = arg_vm(env, argv[0]);
+    struct vmm_async_vm *h = arg_vm(env, argv[0]);
     if (!h) return NULL;
     if (!is_function(env, argv[2])) return throw_type(env, "run(vm, request, cb)");
-    if (ensure_workers(env) != 0) return NULL;
-    struct job *j = job_new(env, J_RUN, argv[2]);
-    if (!j) return NULL;
-    j->vm = h; h->h.refs++;
-    if (!parse_request(env, argv[1], j) || !submit(env, j, h->worker)) job_abort(env, j);
-    return NULL;
-}
-
-/* Shared by fork and forkRun: a job holding the snapshot, the pool and a new vm handle. */
-static struct job *fork_job(napi_env env, enum jkind kind, napi_value snapv, napi_value poolv, napi_value cb)
-{
-    struct snap_h *s = arg_snap(env, snapv);
-    if (!s) return NULL;
-    struct pool_h *p;
-    if (!arg_pool(env, poolv, &p)) return NULL;
-    if (!is_function(env, cb)) { throw_type(env, "callback must be a function"); return NULL; }
-    if (ensure_workers(env) != 0) return NULL;
-    struct job *j = job_new(env, kind, cb);
-    if (!j) return NULL;
-    struct vm_h *v = vm_h_new(s);
-    if (!v) { napi_delete_reference(env, j->cb); free(j); napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
-    j->vm = v; v->h.refs++;
-    j->snap = s; s->h.refs++;
-    if (p) { j->pool = p; p->h.refs++; p->users++; }
-    return j;
+    struct req_arg q;
+    if (!parse_request(env, argv[1], &q)) return NULL;
+    struct completion *c = completion_new(env, C_RESP, argv[2]);
+    if (!c) return NULL;
+    struct vmm_err e = {0};
+    int rc = vmm_async_run(h, &q.req, on_result, c, &e);
+    return rc ? refused(env, c, rc, &e) : NULL;
 }
 
 /* fork(snapshot, pool|null, cb(err, vm)) */
 static napi_value js_fork(napi_env env, napi_callback_info info)
 {
     ARGS(3);
-    struct job *j = fork_job(env, J_FORK, argv[0], argv[1], argv[2]);
-    if (!j) return NULL;
-    if (!submit(env, j, j->vm->worker)) {
-        struct vm_h *v = j->vm;
-        v->h.closed = true;
-        if (v->snap) { struct snap_h *s = v->snap; v->snap = NULL; snap_unuse(s); }
-        job_abort(env, j);
-    }
-    return NULL;
+    struct obj_h *s = arg_snap(env, argv[0]), *p;
+    if (!s || !arg_pool(env, argv[1], &p)) return NULL;
+    if (!is_function(env, argv[2])) return throw_type(env, "callback must be a function");
+    if (ensure_async(env) != 0) return NULL;
+    struct completion *c = completion_new(env, C_FORK, argv[2]);
+    if (!c) return NULL;
+    struct vmm_err e = {0};
+    /* c->vm is written before the JS thread can see the completion (it is this thread). */
+    int rc = vmm_async_fork(g_async, s->snap, p ? p->pool : NULL, on_result, c, &c->vm, &e);
+    return rc ? refused(env, c, rc, &e) : NULL;
 }
 
 /* forkRun(snapshot, pool|null, request, destroy, cb(err, {response, forkNs, runNs}), gone?) -> vm
@@ -701,48 +675,34 @@ static napi_value js_fork_run(napi_env env, napi_callback_info info)
     if (argc < 5) return throw_type(env, "missing arguments");
     bool destroy = false;
     if (napi_get_value_bool(env, argv[3], &destroy) != napi_ok) return throw_type(env, "destroy must be a boolean");
-    struct job *j = fork_job(env, J_FORKRUN, argv[0], argv[1], argv[4]);
-    if (!j) return NULL;
-    struct vm_h *v = j->vm;
-    j->destroy_after = destroy;
-    if (destroy) {
-        v->destroy_queued = true;   /* the job itself destroys it */
-        j->followup = calloc(1, sizeof(*j->followup));
-        if (!j->followup) { napi_throw_error(env, "ENOMEM", "out of memory"); goto fail; }
-        j->followup->kind = J_DESTROY;
-        j->followup->vm = v;
-        v->h.refs++;
-        napi_ref gref = NULL;
-        if (argc >= 6 && is_function(env, argv[5]) && napi_create_reference(env, argv[5], 1, &gref) == napi_ok)
-            j->followup->cb = gref;
-    }
-    napi_value ext = NULL;
-    if (!parse_request(env, argv[2], j) || !(ext = vm_external(env, v)) || !submit(env, j, v->worker)) {
-fail:
-        if (j->followup) {
-            if (j->followup->cb) napi_delete_reference(env, (napi_ref)j->followup->cb);
-            free(j->followup);
-            j->followup = NULL;
-            v->h.refs--;
-        }
-        v->h.closed = true;
-        if (v->snap) { struct snap_h *s = v->snap; v->snap = NULL; snap_unuse(s); }
-        job_abort(env, j);
+    struct obj_h *s = arg_snap(env, argv[0]), *p;
+    if (!s || !arg_pool(env, argv[1], &p)) return NULL;
+    if (!is_function(env, argv[4])) return throw_type(env, "callback must be a function");
+    struct req_arg q;
+    if (!parse_request(env, argv[2], &q)) return NULL;
+    if (ensure_async(env) != 0) return NULL;
+    struct completion *c = completion_new(env, C_FORKRUN, argv[4]), *g = NULL;
+    if (!c) return NULL;
+    /* With destroy, the teardown is counted in pendingJobs until it is done (gone or not). */
+    if (destroy && !(g = completion_new(env, C_GONE, argc >= 6 && is_function(env, argv[5]) ? argv[5] : NULL))) {
+        completion_abort(env, c);
         return NULL;
     }
-    return ext;
+    struct vmm_err e = {0};
+    struct vmm_async_vm *v = NULL;
+    int rc = vmm_async_fork_run(g_async, s->snap, p ? p->pool : NULL, &q.req, destroy ? VMM_ASYNC_DESTROY : 0,
+                                on_result, c, g ? on_gone : NULL, g, &v, &e);
+    if (rc) { completion_abort(env, g); return refused(env, c, rc, &e); }
+    return vm_external(env, v);   /* the job runs on either way */
 }
 
-/* kick(vm): any time; a run in flight ends with VMM_KILLED. */
+/* kick(vm): any time; a run in flight (or the next) ends with VMM_KILLED. */
 static napi_value js_kick(napi_env env, napi_callback_info info)
 {
     ARGS(1);
-    struct vm_h *h = get_handle(env, argv[0], &tag_vm);
-    if (!h) return throw_type(env, "expected a vm handle");
-    pthread_mutex_lock(&h->mu);
-    if (h->vm) vmm_vm_kick(h->vm);
-    else h->kick_pending = true;
-    pthread_mutex_unlock(&h->mu);
+    struct vmm_async_vm *h = arg_vm(env, argv[0]);
+    if (!h) return NULL;
+    vmm_async_kick(h);
     return NULL;
 }
 
@@ -751,21 +711,11 @@ static napi_value js_kick(napi_env env, napi_callback_info info)
 static napi_value js_private_bytes(napi_env env, napi_callback_info info)
 {
     ARGS(1);
-    struct vm_h *h = get_handle(env, argv[0], &tag_vm);
-    if (!h) return throw_type(env, "expected a vm handle");
+    struct vmm_async_vm *h = arg_vm(env, argv[0]);
+    if (!h) return NULL;
     uint64_t bytes = 0;
     struct vmm_err e = {0};
-    int rc;
-    pthread_mutex_lock(&h->mu);
-    if (h->vm) {
-        rc = vmm_vm_private_bytes(h->vm, &bytes, &e);
-    } else {
-        rc = -EBADF;
-        e.code = rc;
-        e.op = "privateBytes";
-        snprintf(e.msg, sizeof e.msg, "vm is closed");
-    }
-    pthread_mutex_unlock(&h->mu);
+    int rc = vmm_async_private_bytes(h, &bytes, &e);
     if (rc) return throw_vmm(env, rc, &e);
     napi_value v;
     NAPI_OK(napi_create_double(env, (double)bytes, &v));
@@ -776,39 +726,21 @@ static napi_value js_private_bytes(napi_env env, napi_callback_info info)
 static napi_value js_save(napi_env env, napi_callback_info info)
 {
     ARGS(4);
-    struct vm_h *h = arg_vm(env, argv[0]);
+    struct vmm_async_vm *h = arg_vm(env, argv[0]);
     if (!h) return NULL;
     if (!is_function(env, argv[3])) return throw_type(env, "saveSnapshot(vm, memPath, statePath, cb)");
-    if (ensure_workers(env) != 0) return NULL;
-    struct job *j = job_new(env, J_SAVE, argv[3]);
-    if (!j) return NULL;
-    j->vm = h; h->h.refs++;
-    if (!(j->mem_path = get_string(env, argv[1])) || !(j->state_path = get_string(env, argv[2]))) {
-        throw_type(env, "paths must be strings");
-        job_abort(env, j);
-        return NULL;
-    }
-    if (!submit(env, j, h->worker)) job_abort(env, j);
-    return NULL;
-}
-
-/* A new external owning `s` (closed if the external cannot be made). */
-static napi_value snap_external(napi_env env, struct vmm_snapshot *s)
-{
-    napi_value ext = NULL;
-    struct snap_h *h = calloc(1, sizeof(*h));
-    if (!h) { vmm_snapshot_close(s); napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
-    h->h.type = H_SNAP;
-    h->s = s;
-    reg_add(&h->h);
-    h->h.refs = 1;
-    if (napi_create_external(env, h, snap_finalize, NULL, &ext) != napi_ok) {
-        h->h.closed = true;
-        hdr_unref(&h->h);
-        return NULL;
-    }
-    napi_type_tag_object(env, ext, &tag_snap);
-    return ext;
+    char *mem = get_string(env, argv[1]), *state = get_string(env, argv[2]);
+    napi_value ret = NULL;
+    if (!mem || !state) { throw_type(env, "paths must be strings"); goto out; }
+    struct completion *c = completion_new(env, C_DONE, argv[3]);
+    if (!c) goto out;
+    struct vmm_err e = {0};
+    int rc = vmm_async_save(h, mem, state, on_result, c, &e);
+    if (rc) refused(env, c, rc, &e);
+out:
+    free(mem);
+    free(state);
+    return ret;
 }
 
 /* openSnapshot(memPath, statePath) -> snapshot */
@@ -822,7 +754,7 @@ static napi_value js_open_snapshot(napi_env env, napi_callback_info info)
     struct vmm_err e = {0};
     int rc = vmm_snapshot_open(mem, state, &s, &e);
     if (rc != 0) { throw_vmm(env, rc, &e); goto out; }
-    ext = snap_external(env, s);
+    ext = obj_external(env, H_SNAP, s);
 out:
     free(mem);
     free(state);
@@ -833,16 +765,16 @@ out:
 static napi_value js_open_child(napi_env env, napi_callback_info info)
 {
     ARGS(3);
-    struct snap_h *root = arg_snap(env, argv[0]);
+    struct obj_h *root = arg_snap(env, argv[0]);
     if (!root) return NULL;
     char *mem = get_string(env, argv[1]), *state = get_string(env, argv[2]);
     napi_value ext = NULL;
     if (!mem || !state) { throw_type(env, "openChildSnapshot(root, memPath, statePath)"); goto out; }
     struct vmm_snapshot *s = NULL;
     struct vmm_err e = {0};
-    int rc = vmm_snapshot_open_child(root->s, mem, state, &s, &e);
+    int rc = vmm_snapshot_open_child(root->snap, mem, state, &s, &e);
     if (rc != 0) { throw_vmm(env, rc, &e); goto out; }
-    ext = snap_external(env, s);
+    ext = obj_external(env, H_SNAP, s);
 out:
     free(mem);
     free(state);
@@ -853,54 +785,54 @@ out:
 static napi_value js_derive(napi_env env, napi_callback_info info)
 {
     ARGS(2);
-    struct vm_h *h = arg_vm(env, argv[0]);
+    struct vmm_async_vm *h = arg_vm(env, argv[0]);
     if (!h) return NULL;
     if (!is_function(env, argv[1])) return throw_type(env, "deriveSnapshot(vm, cb)");
-    if (ensure_workers(env) != 0) return NULL;
-    struct job *j = job_new(env, J_DERIVE, argv[1]);
-    if (!j) return NULL;
-    j->vm = h; h->h.refs++;
-    if (!submit(env, j, h->worker)) job_abort(env, j);
-    return NULL;
+    struct completion *c = completion_new(env, C_DERIVE, argv[1]);
+    if (!c) return NULL;
+    struct vmm_err e = {0};
+    int rc = vmm_async_derive(h, on_result, c, &e);
+    return rc ? refused(env, c, rc, &e) : NULL;
 }
 
 /* writeSnapshot(snapshot, memPath, statePath, cb(err)): a child, off the JS thread. */
 static napi_value js_write(napi_env env, napi_callback_info info)
 {
     ARGS(4);
-    struct snap_h *s = arg_snap(env, argv[0]);
+    struct obj_h *s = arg_snap(env, argv[0]);
     if (!s) return NULL;
     if (!is_function(env, argv[3])) return throw_type(env, "writeSnapshot(snapshot, memPath, statePath, cb)");
-    if (ensure_workers(env) != 0) return NULL;
-    struct job *j = job_new(env, J_WRITE, argv[3]);
-    if (!j) return NULL;
-    j->snap = s; s->h.refs++;
-    if (!(j->mem_path = get_string(env, argv[1])) || !(j->state_path = get_string(env, argv[2]))) {
-        throw_type(env, "paths must be strings");
-        job_abort(env, j);
-        return NULL;
-    }
-    if (!submit(env, j, 0)) job_abort(env, j);
+    if (ensure_async(env) != 0) return NULL;
+    char *mem = get_string(env, argv[1]), *state = get_string(env, argv[2]);
+    if (!mem || !state) { throw_type(env, "paths must be strings"); goto out; }
+    struct completion *c = completion_new(env, C_DONE, argv[3]);
+    if (!c) goto out;
+    struct vmm_err e = {0};
+    int rc = vmm_async_write(g_async, s->snap, mem, state, on_result, c, &e);
+    if (rc) refused(env, c, rc, &e);
+out:
+    free(mem);
+    free(state);
     return NULL;
 }
 
 static napi_value js_snapshot_pages(napi_env env, napi_callback_info info)
 {
     ARGS(1);
-    struct snap_h *h = arg_snap(env, argv[0]);
+    struct obj_h *h = arg_snap(env, argv[0]);
     if (!h) return NULL;
     napi_value v;
-    napi_create_double(env, (double)vmm_snapshot_pages(h->s), &v);
+    napi_create_double(env, (double)vmm_snapshot_pages(h->snap), &v);
     return v;
 }
 
 static napi_value js_snapshot_ram_size(napi_env env, napi_callback_info info)
 {
     ARGS(1);
-    struct snap_h *h = arg_snap(env, argv[0]);
+    struct obj_h *h = arg_snap(env, argv[0]);
     if (!h) return NULL;
     napi_value v;
-    napi_create_double(env, (double)vmm_snapshot_ram_size(h->s), &v);
+    napi_create_double(env, (double)vmm_snapshot_ram_size(h->snap), &v);
     return v;
 }
 
@@ -916,36 +848,23 @@ static napi_value js_pool_create(napi_env env, napi_callback_info info)
     struct vmm_err e = {0};
     int rc = vmm_pool_create(&cfg, &p, &e);
     if (rc != 0) return throw_vmm(env, rc, &e);
-    struct pool_h *h = calloc(1, sizeof(*h));
-    if (!h) { vmm_pool_destroy(p); napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
-    h->h.type = H_POOL;
-    h->p = p;
-    reg_add(&h->h);
-    h->h.refs = 1;
-    napi_value ext;
-    if (napi_create_external(env, h, pool_finalize, NULL, &ext) != napi_ok) {
-        h->h.closed = true;
-        hdr_unref(&h->h);
-        return NULL;
-    }
-    napi_type_tag_object(env, ext, &tag_pool);
-    return ext;
+    return obj_external(env, H_POOL, p);
 }
 
 /* poolBind(pool, snapshot|null): shells get that snapshot's RAM mapped off the fork path. */
 static napi_value js_pool_bind(napi_env env, napi_callback_info info)
 {
     ARGS(2);
-    struct pool_h *p;
+    struct obj_h *p;
     if (!arg_pool(env, argv[0], &p)) return NULL;
     if (!p) return throw_type(env, "poolBind(pool, snapshot|null)");
     napi_valuetype t;
-    struct snap_h *s = NULL;
+    struct obj_h *s = NULL;
     if (napi_typeof(env, argv[1], &t) != napi_ok) return NULL;
     if (t != napi_null && t != napi_undefined && !(s = arg_snap(env, argv[1]))) return NULL;
     struct vmm_err e = {0};
     /* The pool takes its own reference on the snapshot inside the VMM. */
-    int rc = vmm_pool_bind(p->p, s ? s->s : NULL, &e);
+    int rc = vmm_pool_bind(p->pool, s ? s->snap : NULL, &e);
     if (rc != 0) return throw_vmm(env, rc, &e);
     return NULL;
 }
@@ -953,11 +872,11 @@ static napi_value js_pool_bind(napi_env env, napi_callback_info info)
 static napi_value js_pool_stats(napi_env env, napi_callback_info info)
 {
     ARGS(1);
-    struct pool_h *h = get_handle(env, argv[0], &tag_pool);
+    struct obj_h *h = get_handle(env, argv[0], &tag_pool);
     if (!h) return throw_type(env, "expected a pool handle");
     struct vmm_pool_stats st;
     memset(&st, 0, sizeof(st));
-    if (h->p) vmm_pool_stats(h->p, &st);
+    if (h->pool) vmm_pool_stats(h->pool, &st);
     napi_value o;
     NAPI_OK(napi_create_object(env, &o));
     set_num(env, o, "ready", st.ready);
@@ -976,19 +895,21 @@ static napi_value js_close(napi_env env, napi_callback_info info)
     NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
     if (argc < 1) return throw_type(env, "missing arguments");
     napi_value gone = argc >= 2 && is_function(env, argv[1]) ? argv[1] : NULL;
-    struct vm_h *v;
-    struct snap_h *s;
-    struct pool_h *p;
+    struct vmm_async_vm *v;
+    struct obj_h *o;
     if ((v = get_handle(env, argv[0], &tag_vm))) {
-        if (v->h.closed) { call_gone(env, gone); return NULL; }
-        v->h.closed = true;
-        vm_queue_destroy(env, v, gone);
-    } else if ((s = get_handle(env, argv[0], &tag_snap))) {
-        s->h.closed = true;
-        snap_release_if_unused(s);
-    } else if ((p = get_handle(env, argv[0], &tag_pool))) {
-        p->h.closed = true;
-        pool_release_if_unused(p);
+        /* counted in pendingJobs until the vm is gone, with or without a gone() */
+        struct completion *g = completion_new(env, C_GONE, gone);
+        if (!g) {   /* out of memory: close without tracking */
+            napi_value exc;
+            napi_get_and_clear_last_exception(env, &exc);
+        }
+        if (vmm_async_destroy(v, g ? on_gone : NULL, g) != 0) {   /* closed already */
+            completion_abort(env, g);
+            call_gone(env, gone);
+        }
+    } else if ((o = get_handle(env, argv[0], &tag_snap)) || (o = get_handle(env, argv[0], &tag_pool))) {
+        obj_release(o);
     } else {
         return throw_type(env, "close(handle)");
     }
@@ -1013,8 +934,8 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
     set_num(env, o, "crashes", (double)st.crashes);
     set_num(env, o, "timeouts", (double)st.timeouts);
     set_num(env, o, "kicks", (double)st.kicks);
-    set_num(env, o, "handlesLive", handles_live());
-    set_num(env, o, "workers", g_workers ? g_nworkers : 0);
+    set_num(env, o, "handlesLive", g_live_objs + g_live_vms);
+    set_num(env, o, "workers", g_async ? vmm_async_workers(g_async) : 0);
     set_num(env, o, "pendingJobs", g_pending);
     return o;
 }
@@ -1024,14 +945,14 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
 static void cleanup_hook(void *arg)
 {
     (void)arg;
-    g_shutdown = true;
-    /* 1. end every run in flight, so draining the workers terminates */
-    handles_kick_all();
-    /* 2. drain and join the workers (their completions are dropped) */
-    if (g_workers) { vmm_workers_destroy(g_workers); g_workers = NULL; }
-    reaper_stop();
-    /* 3. release every object: vms, then pools, then snapshots */
-    handles_release_all();
+    atomic_store(&g_shutdown, true);
+    /* kick every vm, drain the workers and the reaper, destroy the vms left
+     * (completions on the way are dropped by post()) */
+    if (g_async) { vmm_async_shutdown(g_async); g_async = NULL; }
+    /* then pools (a pool may hold a snapshot), then snapshots */
+    for (struct obj_h *h = g_objs.next; h != &g_objs; h = h->next)
+        if (h->type == H_POOL) obj_release(h);
+    for (struct obj_h *h = g_objs.next; h != &g_objs; h = h->next) obj_release(h);
     if (g_tsfn) { napi_release_threadsafe_function(g_tsfn, napi_tsfn_abort); g_tsfn = NULL; }
 }
 

@@ -4,8 +4,9 @@
  * Objects: a *snapshot* (memory file + state file, opened read-only and shared
  * by every fork of it), a *vm* (one KVM VM with one vCPU: booted from a static
  * ELF at build time, or forked from a snapshot), a *pool* of pre-created VM
- * shells, and *workers* (native threads that own vCPUs: every KVM_RUN of a vm
- * happens on the one worker it is bound to).
+ * shells, *workers* (native threads that own vCPUs: every KVM_RUN of a vm
+ * happens on the one worker it is bound to), and the *async* API on top of
+ * them (jobs with C completion callbacks, and the reaper).
  *
  * Conventions: functions return 0 or -errno; `err` (may be NULL) receives the
  * failing operation and a message. Nothing here prints, exits or aborts on
@@ -192,6 +193,8 @@ void vmm_vm_destroy(struct vmm_vm *vm);
 struct vmm_pool_config { int target; uint64_t max_ram_size; };
 int vmm_pool_create(const struct vmm_pool_config *cfg, struct vmm_pool **out,
                     struct vmm_err *err) VMM_MUST_CHECK;   /* starts its refill thread */
+/* Drops the creator's reference: the refill thread stops and the shells go once
+ * no fork submitted through vmm_async_fork(_run) still holds the pool. */
 void vmm_pool_destroy(struct vmm_pool *p);
 /* Optional: binds the pool to one snapshot. Shells made from then on also get
  * that snapshot's RAM mapped (a private copy-on-write mapping of its memory
@@ -210,6 +213,91 @@ int vmm_workers_create(int n, struct vmm_workers **out, struct vmm_err *err) VMM
 /* Runs fn(arg) on worker `index % n` (jobs of one worker run in order). */
 int vmm_workers_submit(struct vmm_workers *w, unsigned index, vmm_job_fn fn, void *arg) VMM_MUST_CHECK;
 void vmm_workers_destroy(struct vmm_workers *w);   /* drains, then joins */
+
+/* ---- async: jobs on the workers, completions through a C callback (async.c) --
+ * A vmm_async owns a set of workers and the reaper, a low-priority thread that
+ * tears finished vms down off the latency path (KVM's VM release and the unmaps
+ * cost hundreds of µs of CPU; past a backlog of 32 the worker destroys inline,
+ * so dead vms never pile up). A vmm_async_vm is a vm bound for life to one
+ * worker (every job touching it runs there, in submission order); it exists
+ * before its vm does (a fork in flight), so it can be kicked from any thread at
+ * any time. Completions are called on the worker (gone callbacks on the reaper
+ * or the worker); a successful submission calls its callback exactly once, a
+ * failed one (rc < 0) never. Callbacks must not block for long: they hold up
+ * every vm of their worker. */
+struct vmm_async;
+struct vmm_async_vm;
+
+struct vmm_async_result {
+    int rc;                        /* 0 or -errno, err says where */
+    struct vmm_err err;
+    int has_resp;                  /* start, run, fork+run with rc == 0 */
+    struct vmm_response resp;      /* result/out/err point into this result: copied out
+                                      of the mailbox, clamped to the mailbox areas */
+    struct vmm_snapshot *derived;  /* derive: the child; freed with the result unless the
+                                      callee takes it (sets it to NULL) */
+    uint64_t fork_ns, run_ns;      /* fork, fork+run: wall time of each part */
+};
+/* `res` belongs to the callee: release it with vmm_async_result_free (any thread). */
+typedef void (*vmm_async_cb)(void *arg, struct vmm_async_result *res);
+typedef void (*vmm_async_gone_fn)(void *arg);
+void vmm_async_result_free(struct vmm_async_result *res);
+
+/* Starts `workers` worker threads (1..1024) and the reaper. */
+int vmm_async_create(int workers, struct vmm_async **out, struct vmm_err *err) VMM_MUST_CHECK;
+int vmm_async_workers(const struct vmm_async *a);
+/* Kicks every vm, drains the workers and the reaper (their callbacks are still
+ * called, on those threads), destroys every vm left and frees `a`. Handles
+ * stay valid for vmm_async_vm_put (other calls on them fail -ESHUTDOWN). Not
+ * concurrently with other calls on `a` or its handles. */
+void vmm_async_shutdown(struct vmm_async *a);
+
+/* Hands a booted (not yet started) vm to `a`, bound to the next worker. On
+ * failure the caller still owns vm. *out holds one reference. */
+int vmm_async_adopt(struct vmm_async *a, struct vmm_vm *vm, struct vmm_async_vm **out,
+                    struct vmm_err *err) VMM_MUST_CHECK;
+/* Drops a reference; the handle is freed after the last (a vm never passed to
+ * vmm_async_destroy is destroyed then: no job holds it any more). A job drops
+ * its reference just after its callback returns, on the worker. */
+void vmm_async_vm_put(struct vmm_async_vm *v);
+
+/* Forks `snap` (through `pool`, may be NULL) on the next worker; *out (one
+ * reference) exists at once. Job references keep snap and pool alive until the
+ * fork is done. A failed fork leaves a closed handle (runs fail -EBADF). */
+int vmm_async_fork(struct vmm_async *a, struct vmm_snapshot *snap, struct vmm_pool *pool,
+                   vmm_async_cb cb, void *arg, struct vmm_async_vm **out, struct vmm_err *err) VMM_MUST_CHECK;
+/* The one-shot path: fork and run `req` in one job. With VMM_ASYNC_DESTROY the
+ * handle is closed at once (vmm_async_destroy gives -EALREADY) and the fork is
+ * torn down after cb returns, by the reaper; gone(gone_arg) (may be NULL) is
+ * called once its memory is released. */
+#define VMM_ASYNC_DESTROY 1u
+int vmm_async_fork_run(struct vmm_async *a, struct vmm_snapshot *snap, struct vmm_pool *pool,
+                       const struct vmm_request *req, unsigned flags, vmm_async_cb cb, void *arg,
+                       vmm_async_gone_fn gone, void *gone_arg, struct vmm_async_vm **out,
+                       struct vmm_err *err) VMM_MUST_CHECK;
+/* vmm_vm_start / vmm_vm_run / vmm_snapshot_save / vmm_snapshot_derive on the
+ * vm's worker. The request (payload, entropy) is copied at submission. -EBADF
+ * when the handle is closed. */
+int vmm_async_start(struct vmm_async_vm *v, uint64_t timeout_ns, vmm_async_cb cb, void *arg,
+                    struct vmm_err *err) VMM_MUST_CHECK;
+int vmm_async_run(struct vmm_async_vm *v, const struct vmm_request *req, vmm_async_cb cb, void *arg,
+                  struct vmm_err *err) VMM_MUST_CHECK;
+int vmm_async_save(struct vmm_async_vm *v, const char *mem_path, const char *state_path,
+                   vmm_async_cb cb, void *arg, struct vmm_err *err) VMM_MUST_CHECK;
+int vmm_async_derive(struct vmm_async_vm *v, vmm_async_cb cb, void *arg, struct vmm_err *err) VMM_MUST_CHECK;
+/* vmm_snapshot_write on a worker (the snapshot is referenced until done). */
+int vmm_async_write(struct vmm_async *a, struct vmm_snapshot *snap, const char *mem_path,
+                    const char *state_path, vmm_async_cb cb, void *arg, struct vmm_err *err) VMM_MUST_CHECK;
+/* From any thread: ends the current or next run of v with VMM_KILLED, also
+ * when the fork that makes its vm is still queued. */
+void vmm_async_kick(struct vmm_async_vm *v);
+/* Closes v: once the jobs queued before it are done, its vm goes to the
+ * reaper; gone(arg) (may be NULL) is called once its memory is released.
+ * -EALREADY (gone not called) when v was closed already. */
+int vmm_async_destroy(struct vmm_async_vm *v, vmm_async_gone_fn gone, void *arg);
+/* vmm_vm_private_bytes on the calling thread (-EBADF once closed); not while
+ * a job of v is running (the count would be stale, never unsafe). */
+int vmm_async_private_bytes(struct vmm_async_vm *v, uint64_t *out, struct vmm_err *err) VMM_MUST_CHECK;
 
 /* ---- counters --------------------------------------------------------------- */
 struct vmm_stats {

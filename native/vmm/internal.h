@@ -156,6 +156,7 @@ extern _Atomic uint64_t fork_phase_ns[FP__N];
 
 /* pool.c */
 int pool_take(struct vmm_pool *p, struct vmm_shell *out);
+void pool_get(struct vmm_pool *p);   /* vmm_pool_destroy drops it */
 
 /* stats.c */
 enum stat_id { ST_LIVE, ST_CREATED, ST_DESTROYED, ST_FORKS, ST_BOOTS, ST_RUNS, ST_EXITS,

@@ -14,6 +14,7 @@
 #include "internal.h"
 
 struct vmm_pool {
+    atomic_int refs;              /* the creator's + one per async fork in flight */
     pthread_mutex_t lock;
     pthread_cond_t need;          /* refill thread waits here */
     pthread_t thread;
@@ -83,6 +84,7 @@ int vmm_pool_create(const struct vmm_pool_config *cfg, struct vmm_pool **out, st
     if (!kvm_global(err)) return err ? err->code : -ENODEV;
     struct vmm_pool *p = calloc(1, sizeof *p);
     if (!p) return vmm_fail(err, -ENOMEM, "calloc", "pool");
+    atomic_init(&p->refs, 1);
     p->target = cfg->target;
     p->shells = calloc((size_t)(cfg->target ? cfg->target : 1), sizeof *p->shells);
     if (!p->shells) { free(p); return vmm_fail(err, -ENOMEM, "calloc", "pool shells"); }
@@ -154,9 +156,14 @@ void vmm_pool_stats(struct vmm_pool *p, struct vmm_pool_stats *out)
     pthread_mutex_unlock(&p->lock);
 }
 
+void pool_get(struct vmm_pool *p)
+{
+    atomic_fetch_add(&p->refs, 1);
+}
+
 void vmm_pool_destroy(struct vmm_pool *p)
 {
-    if (!p) return;
+    if (!p || atomic_fetch_sub(&p->refs, 1) != 1) return;
     pthread_mutex_lock(&p->lock);
     p->stop = 1;
     pthread_cond_signal(&p->need);

@@ -4,7 +4,7 @@ VMM_SRCS := $(wildcard vmm/*.c)
 VMM_HDRS := $(wildcard vmm/*.h) include/vmm.h include/abi.h
 TEST_GUESTS := echo counter spin crash rogue big cpuinfo fill
 TEST_GUEST_ELFS := $(TEST_GUESTS:%=$(OUT)/guests/%.elf)
-VMM_TESTS := test_vmm test_snapshot_fuzz test_derive
+VMM_TESTS := test_vmm test_snapshot_fuzz test_derive test_async
 VMM_TEST_BINS := $(VMM_TESTS:%=$(OUT)/test/%)
 
 .PHONY: vmm-leak vmm-tsan bench
@@ -22,6 +22,7 @@ test:: $(TEST_GUEST_ELFS) $(VMM_TEST_BINS) $(OUT)/bench/test_leak
 	$(OUT)/test/test_vmm $(OUT)/guests
 	$(OUT)/test/test_snapshot_fuzz $(OUT)/guests
 	$(OUT)/test/test_derive $(OUT)/guests
+	$(OUT)/test/test_async $(OUT)/guests
 	$(OUT)/bench/test_leak $(OUT)/guests
 
 # test_leak: 10,000 fork+echo+destroy cycles, fd and RSS checked (~20 s; built
@@ -42,5 +43,6 @@ $(OUT)/tsan/%: test/%.c test/check.h test/util.h $(VMM_SRCS) $(VMM_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Ivmm -fsanitize=thread -o $@ $< $(VMM_SRCS) -lpthread
 
-vmm-tsan: $(TEST_GUEST_ELFS) $(OUT)/tsan/test_vmm
+vmm-tsan: $(TEST_GUEST_ELFS) $(OUT)/tsan/test_vmm $(OUT)/tsan/test_async
 	TSAN_OPTIONS=halt_on_error=1 $(OUT)/tsan/test_vmm $(OUT)/guests
+	TSAN_OPTIONS=halt_on_error=1 $(OUT)/tsan/test_async $(OUT)/guests

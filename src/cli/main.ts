@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // main.ts — the `forkbox` command: dispatches to one module per command
-// (serve, exec, session, sync, bench, template, image, probe, conformance); each exports
+// (serve, exec, session, sync, bench, template, image, probe, conformance, mcp); each exports
 // run(args): Promise<number>, the process exit code.
 const USAGE = `usage: forkbox <command> [options]
 
@@ -22,6 +22,7 @@ commands:
   probe                       check that this machine can run forkbox VMs
   conformance python [--modules a,b] [--json FILE] [--jobs N] [--timeout S]
                               CPython's own tests in forks vs the host (docs/conformance.md)
+  mcp [--embedded]            serve the forkbox tools over MCP on stdio (forkbox mcp --help)
 `;
 
 type Command = { run(args: string[]): Promise<number> };
@@ -35,6 +36,7 @@ const commands: Record<string, () => Promise<Command>> = {
   image: () => import('./image.js'),
   probe: () => import('./probe.js'),
   conformance: () => import('./conformance.js'),
+  mcp: () => import('./mcp.js'),
 };
 
 async function main(argv: string[]): Promise<number> {

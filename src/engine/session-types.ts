@@ -12,7 +12,7 @@ export type SandboxState =
   | 'running'   // an exec or a file call is in progress
   | 'idle'      // between execs, its VM kept
   | 'paused'    // written to disk, no VM; the next call resumes it
-  | 'poisoned'  // its VM died (timeout, crash, the program exited); only delete
+  | 'poisoned'  // its VM died (timeout, crash, or the program ended its process: os._exit; sys.exit is an exit code); only delete
   | 'closed';   // deleted or expired
 
 export interface SessionCreate {

@@ -20,6 +20,7 @@ import type { ServerContext } from './context.js';
 import { registerExecRoutes } from './exec.js';
 import { registerFileRoutes } from './files.js';
 import { registerHealthRoutes } from './health.js';
+import { registerMcpRoutes } from './mcp.js';
 import { ServiceMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limit.js';
 import { formatSchemaErrors, type SchemaError } from './schema.js';
@@ -266,6 +267,7 @@ export function buildServer(opts: AppOptions): ForkboxServer {
   registerSessionRoutes(app, ctx);
   registerFileRoutes(app, ctx);
   registerHealthRoutes(app, ctx);
+  registerMcpRoutes(app, ctx);
 
   return {
     app,

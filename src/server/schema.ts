@@ -109,7 +109,7 @@ export function sessionCreateSchema(cfg: ServerConfig): Record<string, unknown> 
     type: ['object', 'null'],
     additionalProperties: false,
     properties: {
-      language: { type: 'string', enum: [...LANGUAGES, ...UNSUPPORTED_LANGUAGES] },
+      language: { type: 'string', enum: [...LANGUAGES, ...UNSUPPORTED_LANGUAGES.filter((l) => !LANGUAGES.includes(l))] },
       name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' },
       timeout_seconds: { type: 'integer', minimum: 1, maximum: cfg.maxSessionTimeoutSeconds },
       idle_timeout_seconds: { type: 'integer', minimum: 1, maximum: cfg.maxSessionIdleTimeoutSeconds },

@@ -84,7 +84,7 @@ test('JS SDK: Sandbox.create → run/files/fork/pause/info/kill; connect, list, 
   assert.deepEqual(info.metadata, { t: '1' });
   assert.equal(info.parentId, undefined);
   await assert.rejects(Sandbox.create({ ...opts, name: 'js-1' }), Conflict);
-  await assert.rejects(Sandbox.create({ ...opts, language: 'node' }), Unsupported);
+  await assert.rejects(Sandbox.create({ ...opts, language: 'ruby' }), Unsupported);
   const r = await s.run('set x 41; write /workspace/a.txt abc; get G; expr 42', { timeout: 5 });
   assert.equal(r.stdout, 'hi\n');
   assert.equal(r.result, '42');

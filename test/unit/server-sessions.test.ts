@@ -65,7 +65,7 @@ test('POST /v1/sessions: 201 with the snake_case session; defaults from the conf
     assert.equal(bad.statusCode, 400, JSON.stringify(body));
     assert.match(bad.json().error, re);
   }
-  const node = await post(app, '/v1/sessions', { language: 'node' });
+  const node = await post(app, '/v1/sessions', { language: 'ruby' });
   assert.equal(node.statusCode, 501);
   assert.equal(node.json().code, 'Unsupported');
   assert.equal((await app.inject({ method: 'POST', url: '/v1/sessions' })).statusCode, 401);

@@ -83,10 +83,10 @@ echo "guest: static harness tests ok"
 IMG=${FORKBOX_PYTHON_IMAGE:-}
 if [ -z "$IMG" ]; then
     CACHE=${FORKBOX_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/forkbox}
-    # the newest python image (the cache may hold other languages' images too)
-    for m in $(ls -t "$CACHE"/images/*/manifest.json 2>/dev/null || true); do
-        if grep -q '"recipe": "python"' "$m"; then IMG=$(dirname "$m")/image.fbimg; break; fi
-    done
+    # the newest python image (other languages' images sit beside it)
+    IMG=$(for m in $(ls -t "$CACHE"/images/*/manifest.json 2>/dev/null); do
+              grep -q '"recipe": "python"' "$m" && { echo "${m%manifest.json}image.fbimg"; break; }
+          done || true)
 fi
 if [ -z "$IMG" ] || [ ! -f "$IMG" ]; then
     echo "skipped: python harness tests (no built python image in the cache; build one with the image builder)"
