@@ -242,6 +242,8 @@ i64 sys_clock_gettime(u64 clk, struct ktimespec *ts);
 i64 sys_clock_getres(u64 clk, struct ktimespec *ts);
 i64 sys_gettimeofday(void *tv, void *tz);
 i64 sys_time(i64 *t);
+int time_clock_ns(u64 clk, u64 *ns);          /* the clock's now in ns, or -EINVAL */
+/* ---- sleep.c ---- */
 i64 sys_nanosleep(const struct ktimespec *req, struct ktimespec *rem);
 i64 sys_clock_nanosleep(u64 clk, u64 flags, const struct ktimespec *req, struct ktimespec *rem);
 static inline u64 rdtsc(void) { u32 lo, hi; __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)); return ((u64)hi << 32) | lo; }
