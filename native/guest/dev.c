@@ -1,13 +1,14 @@
 /*
  * dev.c — synthetic files (/dev/null, zero, urandom, the /proc and /sys
- * entries the runtimes read), the console (fd 1/2 write into the mailbox OUT
- * and ERR areas, bounded by the host's caps, never blocking), and the control
- * device /dev/forkbox: read() rings the doorbell when no request is open and
+ * entries the runtimes read) and their file operations, the console (fd 1/2
+ * write into the mailbox OUT and ERR areas, bounded by the host's caps, never
+ * blocking; fd 0 is empty), and the control device /dev/forkbox: read() rings the doorbell when no request is open and
  * returns the request payload; write() stores the response; exit rings with
  * FB_ST_EXIT. Requests of the runtime's own kinds (file requests, files.c) are
  * answered inside read(), which rings again: the program never sees them.
  * Every mailbox field written by the host is validated.
  */
+#include "fdtab.h"
 #include "files.h"
 
 void fb_doorbell(void);
@@ -97,6 +98,85 @@ int dev_text(int idx, char **out, u64 *len)
     *out = b;
     *len = strlen(b);
     return 0;
+}
+
+/* ---- descriptor types (fdtab.h) ---- */
+static i64 seek_nothing(struct file *f, i64 off, int whence) { return 0; }
+static i64 null_read(struct file *f, u8 *buf, u64 n, u64 *off) { return 0; }
+static i64 sink_write(struct file *f, const u8 *buf, u64 n, u64 *off) { return (i64)n; }
+#define FIONREAD 0x541B
+static i64 null_ioctl(struct file *f, u64 req, u64 arg)
+{
+    if (req != FIONREAD) return -ENOTTY;
+    if (!uaccess_w((void *)arg, 4)) return -EFAULT;
+    *(int *)arg = 0;
+    return 0;
+}
+static const struct file_ops null_ops = {
+    .mode = S_IFCHR, .read = null_read, .write = sink_write, .lseek = seek_nothing, .ioctl = null_ioctl,
+};
+
+static i64 zero_read(struct file *f, u8 *buf, u64 n, u64 *off) { memset(buf, 0, n); return (i64)n; }
+static int zero_map(struct file *f, const u8 **data, u64 *size) { *data = 0; *size = 0; return 0; }
+static const struct file_ops zero_ops = {
+    .mode = S_IFCHR, .read = zero_read, .write = sink_write, .lseek = seek_nothing, .map = zero_map,
+};
+
+static i64 random_read(struct file *f, u8 *buf, u64 n, u64 *off) { rng_fill(buf, n); return (i64)n; }
+static i64 random_write(struct file *f, const u8 *buf, u64 n, u64 *off) { rng_reseed(buf, n < 64 ? n : 64); return (i64)n; }
+static const struct file_ops random_ops = {
+    .mode = S_IFCHR, .read = random_read, .write = random_write, .lseek = seek_nothing,
+};
+
+static i64 ctl_fread(struct file *f, u8 *buf, u64 n, u64 *off) { return ctl_read(buf, n); }
+static i64 ctl_fwrite(struct file *f, const u8 *buf, u64 n, u64 *off) { return ctl_write(buf, n); }
+static const struct file_ops ctl_ops = { .mode = S_IFCHR, .read = ctl_fread, .write = ctl_fwrite };
+
+static i64 text_read(struct file *f, u8 *buf, u64 n, u64 *off)
+{
+    if (*off >= f->text_len) return 0;
+    u64 c = f->text_len - *off < n ? f->text_len - *off : n;
+    memcpy(buf, f->text + *off, c);
+    *off += c;
+    return (i64)c;
+}
+static i64 text_lseek(struct file *f, i64 off, int whence) { return fd_seek(f, off, whence, (i64)f->text_len); }
+static void text_release(struct file *f) { kfree(f->text); }
+static const struct file_ops text_ops = {
+    .mode = S_IFREG, .caps = FOP_PIO, .read = text_read, .lseek = text_lseek, .release = text_release,
+};
+
+/* a device node found by vfs_resolve (directories and links are not opened here) */
+int dev_open(const struct vref *r, u32 flags, struct file **out)
+{
+    int t = g_devs[r->dev].type;
+    const struct file_ops *ops = t == DEV_NULL ? &null_ops : t == DEV_ZERO ? &zero_ops : t == DEV_URANDOM ? &random_ops
+                               : t == DEV_CTL ? &ctl_ops : &text_ops;
+    if (ops == &text_ops && (flags & O_ACCMODE) != O_RDONLY) return -EACCES;
+    struct file *f = fnew(ops, flags);
+    if (!f) return -ENOMEM;
+    f->ref = *r;
+    int e;
+    if (ops == &text_ops && (e = dev_text(r->dev, (char **)&f->text, &f->text_len))) { fput(f); return e; }
+    *out = f;
+    return 0;
+}
+
+/* the console: stdin is empty, stdout and stderr go to the mailbox */
+static i64 out_write(struct file *f, const u8 *buf, u64 n, u64 *off) { return console_write(1, buf, n); }
+static i64 err_write(struct file *f, const u8 *buf, u64 n, u64 *off) { return console_write(2, buf, n); }
+static int out_stat(struct file *f, struct kstat *st) { return fd_anon_stat(st, S_IFIFO | 0600, 58); }
+static int err_stat(struct file *f, struct kstat *st) { return fd_anon_stat(st, S_IFIFO | 0600, 59); }
+static int in_stat(struct file *f, struct kstat *st) { return fd_anon_stat(st, S_IFIFO | 0600, 60); }
+static const struct file_ops stdin_ops = { .mode = S_IFIFO, .read = null_read, .stat = in_stat };
+static const struct file_ops stdout_ops = { .mode = S_IFIFO, .write = out_write, .stat = out_stat };
+static const struct file_ops stderr_ops = { .mode = S_IFIFO, .write = err_write, .stat = err_stat };
+
+void console_init(void)
+{
+    struct file *in = fnew(&stdin_ops, O_RDONLY), *out = fnew(&stdout_ops, O_WRONLY), *err = fnew(&stderr_ops, O_WRONLY);
+    if (!in || !out || !err) rt_panic("console_init: out of memory");
+    if (fd_install(in, 0, 0) != 0 || fd_install(out, 1, 0) != 1 || fd_install(err, 2, 0) != 2) rt_panic("console_init: fds 0-2 taken");
 }
 
 /* ---- mailbox, console, control device ---- */

@@ -210,10 +210,10 @@ static int op_write(struct req *c)
     if (off + n > o->size) { if ((e = ovl_set_size(o, off + n))) return e; }
     else ovl_touch(o);
     if (n) memcpy(o->data + off, c->data, n);
-    o->mtime = (i64)(time_wall_ns() / 1000000000ull);
+    ovl_stamp(o, TS_M | TS_C);
     c->rs->size = o->size;
     c->rs->mode = o->mode;
-    c->rs->mtime = o->mtime;
+    c->rs->mtime = o->mtime.sec;
     c->rs->length = n;
     return 0;
 }

@@ -1,10 +1,11 @@
 /*
- * fs.c — the path-based file syscalls over vfs.c: the stat family, access,
- * readlink, getdents64, mkdir, unlink/rmdir, rename, symlink, truncate,
- * chdir/getcwd, chmod, utimensat. Paths are copied from the program into
+ * fs.c — the path-based file syscalls over vfs.c: the stat family, statfs,
+ * access, readlink, getdents64, mkdir, mknod (FIFOs), link, unlink/rmdir, rename,
+ * symlink, truncate, chdir/getcwd, chmod, chown, utimensat. Paths are copied from the program into
  * runtime buffers (bounded, faults checked) before they are resolved.
  */
 #include "fdtab.h"
+#include "files.h"
 
 /* ---- stat family ---- */
 #define AT_NO_AUTOMOUNT 0x800
@@ -20,15 +21,7 @@ static i64 stat_path(int dirfd, const char *up, struct kstat *st, u64 flags)
         else {
             struct file *f = fget(dirfd);
             if (!f) return -EBADF;
-            if (f->ref.kind == VK_NONE) {
-                memset(st, 0, sizeof *st);
-                st->mode = f->type == F_PIPE_R || f->type == F_PIPE_W ? S_IFIFO | 0600
-                         : f->type == F_SOCK ? 0140000 | 0777 : f->type == F_EPOLL ? 0600 : S_IFCHR | 0620;
-                st->ino = 50 + (u64)f->type; st->dev = 5; st->nlink = 1; st->blksize = 4096;
-                if (f->type == F_OUT || f->type == F_ERR || f->type == F_IN) st->mode = S_IFIFO | 0600;
-                return 0;
-            }
-            return vfs_stat(&f->ref, st);
+            return fd_stat(f, st);
         }
     }
     int e = vfs_resolve(dirfd, g_path1, !(flags & AT_SYMLINK_NOFOLLOW), g_path2, &r);
@@ -36,7 +29,6 @@ static i64 stat_path(int dirfd, const char *up, struct kstat *st, u64 flags)
     return vfs_stat(&r, st);
 }
 
-static i64 sys_fstat(i64 fd, struct kstat *st) { return stat_path((int)fd, "", st, AT_EMPTY_PATH); }
 
 struct statx_ts { i64 sec; u32 nsec; i32 res; };
 struct kstatx {
@@ -70,7 +62,9 @@ static i64 sys_statx(int dirfd, const char *up, u64 flags, u64 mask, struct ksta
     sx->mask = 0x7ff; sx->blksize = (u32)st.blksize; sx->nlink = (u32)st.nlink;
     sx->uid = st.uid; sx->gid = st.gid; sx->mode = (u16)st.mode; sx->ino = st.ino;
     sx->size = (u64)st.size; sx->blocks = (u64)st.blocks;
-    sx->atime.sec = sx->btime.sec = sx->ctime.sec = sx->mtime.sec = st.mtime;
+    sx->atime.sec = st.atime; sx->atime.nsec = (u32)st.atime_ns;
+    sx->mtime.sec = st.mtime; sx->mtime.nsec = (u32)st.mtime_ns;
+    sx->ctime.sec = sx->btime.sec = st.ctime; sx->ctime.nsec = sx->btime.nsec = (u32)st.ctime_ns;
     sx->dev_major = 8; sx->dev_minor = 1;
     sx->rdev_major = (u32)(st.rdev >> 8); sx->rdev_minor = (u32)(st.rdev & 0xff);
     return 0;
@@ -110,7 +104,7 @@ static i64 sys_getdents64(i64 fd, u8 *buf, u64 n)
 {
     struct file *f = fget(fd);
     if (!f) return -EBADF;
-    if (f->type != F_DIR) return -ENOTDIR;
+    if (f->ops != &g_dir_ops) return -ENOTDIR;
     if (!uaccess_w(buf, n)) return -EFAULT;
     return vfs_getdents(f->path, &f->ref, &f->off, buf, n);
 }
@@ -156,6 +150,33 @@ static i64 sys_renameat(int ofd, const char *op, int nfd, const char *np, u64 fl
     if (e && !(e == -ENOENT && tr.kind == VK_NONE)) return e;
     if (!e && (flags & 1)) return -EEXIST;
     return vfs_rename(from, &fr, to);
+}
+
+static i64 sys_linkat(int ofd, const char *op, int nfd, const char *np, u64 flags)
+{
+    static char from[PATH_MAX_RT];
+    struct vref fr, tr;
+    if (flags & ~(u64)(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) return -EINVAL;
+    int l = upath(op, g_path1);
+    if (l < 0) return l;
+    int e;
+    if (!l) {
+        if (!(flags & AT_EMPTY_PATH)) return -ENOENT;
+        struct file *f = fget(ofd);
+        if (!f) return -EBADF;
+        return -ENOENT;  /* linking a descriptor back into the tree (O_TMPFILE) is not served */
+    }
+    e = vfs_resolve(ofd, g_path1, !!(flags & AT_SYMLINK_FOLLOW), from, &fr);
+    if (e) return e;
+    l = upath(np, g_path1);
+    if (l < 0) return l;
+    e = vfs_resolve(nfd, g_path1, 0, g_path2, &tr);
+    if (!e) return -EEXIST;
+    if (e != -ENOENT || tr.kind != VK_NONE) return e;
+    if (g_path1[l - 1] == '/') return -ENOENT;
+    if (tr.kind == VK_DEV || !strncmp(g_path2, "/dev/", 5) || !strncmp(g_path2, "/proc/", 6) || !strncmp(g_path2, "/sys/", 5))
+        return -EXDEV;
+    return vfs_link(from, &fr, g_path2);
 }
 
 static i64 sys_symlinkat(const char *target, int dirfd, const char *up)
@@ -205,7 +226,7 @@ static i64 sys_ftruncate(i64 fd, i64 len)
 {
     struct file *f = fget(fd);
     if (!f) return -EBADF;
-    if (f->type != F_FILE || !writable(f) || f->ref.kind != VK_OVL) return -EINVAL;
+    if (f->ops != &g_file_ops || !writable(f) || f->ref.kind != VK_OVL) return -EINVAL;
     if (len < 0) return -EINVAL;
     return ovl_set_size(f->ref.o, (u64)len);
 }
@@ -252,14 +273,22 @@ static i64 sys_chmodat(int dirfd, const char *up, u64 mode)
         r.kind = VK_OVL; r.o = o;
     }
     r.o->mode = (r.o->mode & S_IFMT) | (u32)(mode & 07777);
+    ovl_stamp(r.o, TS_C);
     return 0;
 }
 
+#define UTIME_NOW ((1l << 30) - 1)
+#define UTIME_OMIT ((1l << 30) - 2)
 static i64 sys_utimensat(int dirfd, const char *up, const struct ktimespec *ts, u64 flags)
 {
     struct vref r;
     int e;
+    if (flags & ~(u64)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return -EINVAL;
     if (ts && !uaccess_ok(ts, 2 * sizeof *ts)) return -EFAULT;
+    struct ktimespec t[2] = { { 0, UTIME_NOW }, { 0, UTIME_NOW } };
+    if (ts) { t[0] = ts[0]; t[1] = ts[1]; }
+    for (int i = 0; i < 2; i++)
+        if (t[i].nsec != UTIME_NOW && t[i].nsec != UTIME_OMIT && (t[i].nsec < 0 || t[i].nsec >= 1000000000)) return -EINVAL;
     if (!up) {
         struct file *f = fget(dirfd);
         if (!f) return -EBADF;
@@ -273,71 +302,173 @@ static i64 sys_utimensat(int dirfd, const char *up, const struct ktimespec *ts, 
         if (e) return e;
     }
     if (r.kind == VK_DEV) return 0;
+    if (t[0].nsec == UTIME_OMIT && t[1].nsec == UTIME_OMIT) return 0;
     if (r.kind == VK_IMG) {
         if (!g_path2[0]) return -EROFS;
         struct onode *o = ovl_copy_up(g_path2, &r);
         if (!o) return -ENOMEM;
         r.kind = VK_OVL; r.o = o;
     }
-    u64 now = time_wall_ns() / 1000000000ull;
-    r.o->mtime = (ts && ts[1].nsec != ((1l << 30) - 1) && ts[1].nsec != ((1l << 30) - 2)) ? ts[1].sec
-               : (ts && ts[1].nsec == ((1l << 30) - 2)) ? r.o->mtime : (i64)now;
+    struct onode *o = r.o;
+    ovl_stamp(o, TS_C);
+    if (t[0].nsec == UTIME_NOW) o->atime = o->ctime; else if (t[0].nsec != UTIME_OMIT) o->atime = t[0];
+    if (t[1].nsec == UTIME_NOW) o->mtime = o->ctime; else if (t[1].nsec != UTIME_OMIT) o->mtime = t[1];
     return 0;
 }
 
-
-/* ---- dispatch ---- */
-i64 fs_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled)
+/* ---- ownership: uid/gid 1000 owns what it created, uid 0 the image and devices ---- */
+static i64 chown_ref(struct vref *r, u64 uid, u64 gid)
 {
-    *handled = 1;
-    switch (nr) {
-    case 4: return stat_path(AT_FDCWD, (const char *)a, (struct kstat *)b, 0);
-    case 5: return sys_fstat((i64)a, (struct kstat *)b);
-    case 6: return stat_path(AT_FDCWD, (const char *)a, (struct kstat *)b, AT_SYMLINK_NOFOLLOW);
-    case 21: return sys_access(AT_FDCWD, (const char *)a, b, 0);
-    case 76: return sys_truncate((const char *)a, (i64)b);
-    case 77: return sys_ftruncate((i64)a, (i64)b);
-    case 217: return sys_getdents64((i64)a, (u8 *)b, c);
-    case 79: return sys_getcwd((char *)a, b);
-    case 80: return sys_chdir((const char *)a);
-    case 81: { struct file *x = fget((i64)a); if (!x) return -EBADF; if (!x->path) return -ENOTDIR; return sys_chdir_ref(&x->ref, x->path); }
-    case 82: return sys_renameat(AT_FDCWD, (const char *)a, AT_FDCWD, (const char *)b, 0);
-    case 264: return sys_renameat((int)a, (const char *)b, (int)c, (const char *)d, 0);
-    case 316: return sys_renameat((int)a, (const char *)b, (int)c, (const char *)d, e);
-    case 83: return sys_mkdir(AT_FDCWD, (const char *)a, b);
-    case 258: return sys_mkdir((int)a, (const char *)b, c);
-    case 84: return sys_unlinkat(AT_FDCWD, (const char *)a, AT_REMOVEDIR);
-    case 86: case 265: return -EPERM; /* hard links are not supported by the overlay */
-    case 87: return sys_unlinkat(AT_FDCWD, (const char *)a, 0);
-    case 263: return sys_unlinkat((int)a, (const char *)b, c);
-    case 88: return sys_symlinkat((const char *)a, AT_FDCWD, (const char *)b);
-    case 266: return sys_symlinkat((const char *)a, (int)b, (const char *)c);
-    case 89: return sys_readlink(AT_FDCWD, (const char *)a, (char *)b, (i64)c);
-    case 267: return sys_readlink((int)a, (const char *)b, (char *)c, (i64)d);
-    case 90: return sys_chmodat(AT_FDCWD, (const char *)a, b);
-    case 268: return sys_chmodat((int)a, (const char *)b, c);
-    case 91: { struct file *x = fget((i64)a); if (!x) return -EBADF;
-               if (x->ref.kind == VK_OVL) { x->ref.o->mode = (x->ref.o->mode & S_IFMT) | (u32)(b & 07777); return 0; }
-               return x->ref.kind == VK_IMG ? -EROFS : 0; }
-    case 92: case 93: case 94: case 260: return -EPERM; /* not root */
-    case 262: return stat_path((int)a, (const char *)b, (struct kstat *)c, d);
-    case 332: return sys_statx((int)a, (const char *)b, c, d, (struct kstatx *)e);
-    case 269: return sys_access((int)a, (const char *)b, c, 0);
-    case 439: return sys_access((int)a, (const char *)b, c, d);
-    case 280: return sys_utimensat((int)a, (const char *)b, (const struct ktimespec *)c, d);
-    /* Extended attributes: the image and the overlay store none. Listing gives an
-     * empty list, reading or removing one ENODATA, setting one EOPNOTSUPP — what
-     * a filesystem without stored xattrs answers (shutil.copy2 relies on it). */
-    case 188: case 189: case 190: return -EOPNOTSUPP;
-    case 191: case 192: case 194: case 195: case 197: case 198: {
-        i64 r = sys_access(AT_FDCWD, (const char *)a, 0, (nr == 192 || nr == 195 || nr == 198) ? AT_SYMLINK_NOFOLLOW : 0);
-        if (r < 0) return r;   /* the path must exist, as for the kernel */
-        return (nr == 194 || nr == 195) ? 0 : -ENODATA;
-    }
-    case 193: case 196: case 199: {
-        if (!fget((i64)a)) return -EBADF;
-        return nr == 196 ? 0 : -ENODATA;
-    }
-    default: return ipc_syscall(nr, a, b, c, d, e, f, handled);
-    }
+    struct kstat st;
+    int e = vfs_stat(r, &st);
+    if (e) return e;
+    u32 u = (u32)uid, g = (u32)gid, mine = st.uid == FB_UID;
+    /* as Linux for an unprivileged caller: the owner may "change" the owner to
+     * itself and the group to its current group or one of its own (1000) */
+    if (u != (u32)-1 && !(mine && u == st.uid)) return -EPERM;
+    if (g != (u32)-1 && !(mine && (g == st.gid || g == FB_GID))) return -EPERM;
+    if (r->kind == VK_OVL) ovl_stamp(r->o, TS_C);
+    return 0;
 }
+
+SYSCALL(fchown);
+static i64 sys_fchownat(int dirfd, const char *up, u64 uid, u64 gid, u64 flags)
+{
+    struct vref r;
+    if (flags & ~(u64)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return -EINVAL;
+    int l = upath(up, g_path1);
+    if (l < 0) return l;
+    if (!l) {
+        if (!(flags & AT_EMPTY_PATH)) return -ENOENT;
+        if (dirfd != AT_FDCWD) return sc_fchown((u64)dirfd, uid, gid, 0, 0, 0);
+        g_path1[0] = '.'; g_path1[1] = 0;
+    }
+    int e = vfs_resolve(dirfd, g_path1, !(flags & AT_SYMLINK_NOFOLLOW), g_path2, &r);
+    if (e) return e;
+    return chown_ref(&r, uid, gid);
+}
+
+/* ---- statfs: the tree is one in-memory filesystem (the overlay over the image) ---- */
+struct kstatfs { i64 type, bsize; u64 blocks, bfree, bavail, files, ffree; i32 fsid[2]; i64 namelen, frsize, flags, spare[4]; };
+_Static_assert(sizeof(struct kstatfs) == 120, "statfs");
+extern u64 g_ram_size;
+static i64 fill_statfs(const char *path, int dev, struct kstatfs *sf)
+{
+    if (!uaccess_w(sf, sizeof *sf)) return -EFAULT;
+    memset(sf, 0, sizeof *sf);
+    u64 cap = g_ovl_quota ? g_ovl_quota : g_mem_limit ? g_mem_limit : g_ram_size;
+    u64 used = g_ovl_used < cap ? g_ovl_used : cap;
+    sf->type = 0x01021994;                                  /* TMPFS_MAGIC */
+    if (dev && !strncmp(path, "/proc", 5)) sf->type = 0x9fa0;   /* PROC_SUPER_MAGIC */
+    if (dev && !strncmp(path, "/sys", 4)) sf->type = 0x62656572; /* SYSFS_MAGIC */
+    sf->bsize = sf->frsize = 4096;
+    sf->blocks = cap / 4096;
+    sf->bfree = sf->bavail = (cap - used) / 4096;
+    sf->files = 1 << 20; sf->ffree = 1 << 19;
+    sf->namelen = 255;
+    sf->flags = 0x20 | 0x400;                               /* ST_VALID | ST_RELATIME */
+    return 0;
+}
+static i64 sys_statfs(const char *up, struct kstatfs *sf)
+{
+    struct vref r;
+    int l = upath(up, g_path1);
+    if (l < 0) return l;
+    int e = vfs_resolve(AT_FDCWD, g_path1, 1, g_path2, &r);
+    if (e) return e;
+    return fill_statfs(g_path2, r.kind == VK_DEV, sf);
+}
+static i64 sys_fstatfs(i64 fd, struct kstatfs *sf)
+{
+    struct file *f = fget(fd);
+    if (!f) return -EBADF;
+    return fill_statfs(f->path ? f->path : "/", f->ref.kind == VK_DEV, sf);
+}
+
+/* ---- mknod: FIFOs and empty regular files in the overlay; devices need privilege ---- */
+static i64 sys_mknodat(int dirfd, const char *up, u64 mode, u64 dev)
+{
+    struct vref r;
+    u32 t = (u32)mode & S_IFMT;
+    if (t == 0) t = S_IFREG;
+    if (t == S_IFCHR || t == 0060000u) return -EPERM;        /* S_IFBLK: CAP_MKNOD */
+    if (t != S_IFREG && t != S_IFIFO && t != 0140000u) return -EINVAL;
+    int l = upath(up, g_path1);
+    if (l < 0) return l;
+    int e = vfs_resolve(dirfd, g_path1, 0, g_path2, &r);
+    if (!e) return -EEXIST;
+    if (e != -ENOENT || r.kind != VK_NONE) return e;
+    if (g_path1[l - 1] == '/') return -ENOENT;
+    if (dev_lookup(g_path2) >= 0 || !strncmp(g_path2, "/dev/", 5) || !strncmp(g_path2, "/proc/", 6) || !strncmp(g_path2, "/sys/", 5))
+        return -EACCES;
+    return ovl_create(g_path2, t | ((u32)mode & 07777 & ~g_umask)) ? 0 : -ENOMEM;
+}
+
+/* ---- the syscalls (listed in syscall.c) ---- */
+SYSCALL(stat) { return stat_path(AT_FDCWD, (const char *)a, (struct kstat *)b, 0); }
+SYSCALL(lstat) { return stat_path(AT_FDCWD, (const char *)a, (struct kstat *)b, AT_SYMLINK_NOFOLLOW); }
+SYSCALL(newfstatat) { return stat_path((int)a, (const char *)b, (struct kstat *)c, d); }
+SYSCALL(statx) { return sys_statx((int)a, (const char *)b, c, d, (struct kstatx *)e); }
+SYSCALL(access) { return sys_access(AT_FDCWD, (const char *)a, b, 0); }
+SYSCALL(faccessat) { return sys_access((int)a, (const char *)b, c, 0); }
+SYSCALL(faccessat2) { return sys_access((int)a, (const char *)b, c, d); }
+SYSCALL(truncate) { return sys_truncate((const char *)a, (i64)b); }
+SYSCALL(ftruncate) { return sys_ftruncate((i64)a, (i64)b); }
+SYSCALL(getdents64) { return sys_getdents64((i64)a, (u8 *)b, c); }
+SYSCALL(getcwd) { return sys_getcwd((char *)a, b); }
+SYSCALL(chdir) { return sys_chdir((const char *)a); }
+SYSCALL(fchdir) { struct file *x = fget((i64)a); if (!x) return -EBADF; if (!x->path) return -ENOTDIR; return sys_chdir_ref(&x->ref, x->path); }
+SYSCALL(rename) { return sys_renameat(AT_FDCWD, (const char *)a, AT_FDCWD, (const char *)b, 0); }
+SYSCALL(renameat) { return sys_renameat((int)a, (const char *)b, (int)c, (const char *)d, 0); }
+SYSCALL(renameat2) { return sys_renameat((int)a, (const char *)b, (int)c, (const char *)d, e); }
+SYSCALL(mkdir) { return sys_mkdir(AT_FDCWD, (const char *)a, b); }
+SYSCALL(mkdirat) { return sys_mkdir((int)a, (const char *)b, c); }
+SYSCALL(rmdir) { return sys_unlinkat(AT_FDCWD, (const char *)a, AT_REMOVEDIR); }
+SYSCALL(link) { return sys_linkat(AT_FDCWD, (const char *)a, AT_FDCWD, (const char *)b, 0); }
+SYSCALL(linkat) { return sys_linkat((int)a, (const char *)b, (int)c, (const char *)d, e); }
+SYSCALL(unlink) { return sys_unlinkat(AT_FDCWD, (const char *)a, 0); }
+SYSCALL(unlinkat) { return sys_unlinkat((int)a, (const char *)b, c); }
+SYSCALL(symlink) { return sys_symlinkat((const char *)a, AT_FDCWD, (const char *)b); }
+SYSCALL(symlinkat) { return sys_symlinkat((const char *)a, (int)b, (const char *)c); }
+SYSCALL(readlink) { return sys_readlink(AT_FDCWD, (const char *)a, (char *)b, (i64)c); }
+SYSCALL(readlinkat) { return sys_readlink((int)a, (const char *)b, (char *)c, (i64)d); }
+SYSCALL(chmod) { return sys_chmodat(AT_FDCWD, (const char *)a, b); }
+SYSCALL(fchmodat) { return sys_chmodat((int)a, (const char *)b, c); }
+SYSCALL(fchmod)
+{
+    struct file *x = fget((i64)a);
+    if (!x) return -EBADF;
+    if (x->ref.kind == VK_OVL) { x->ref.o->mode = (x->ref.o->mode & S_IFMT) | (u32)(b & 07777); ovl_stamp(x->ref.o, TS_C); return 0; }
+    return x->ref.kind == VK_IMG ? -EROFS : 0;
+}
+SYSCALL(chown) { return sys_fchownat(AT_FDCWD, (const char *)a, b, c, 0); }
+SYSCALL(lchown) { return sys_fchownat(AT_FDCWD, (const char *)a, b, c, AT_SYMLINK_NOFOLLOW); }
+SYSCALL(fchown)
+{
+    struct file *x = fget((i64)a);
+    if (!x) return -EBADF;
+    return x->ref.kind == VK_NONE ? 0 : chown_ref(&x->ref, b, c);
+}
+SYSCALL(fchownat) { return sys_fchownat((int)a, (const char *)b, c, d, e); }
+SYSCALL(statfs) { return sys_statfs((const char *)a, (struct kstatfs *)b); }
+SYSCALL(fstatfs) { return sys_fstatfs((i64)a, (struct kstatfs *)b); }
+SYSCALL(mknod) { return sys_mknodat(AT_FDCWD, (const char *)a, b, c); }
+SYSCALL(mknodat) { return sys_mknodat((int)a, (const char *)b, c, d); }
+SYSCALL(utimensat) { return sys_utimensat((int)a, (const char *)b, (const struct ktimespec *)c, d); }
+/* Extended attributes: the image and the overlay store none. Listing gives an
+ * empty list, reading or removing one ENODATA, setting one EOPNOTSUPP — what
+ * a filesystem without stored xattrs answers (shutil.copy2 relies on it). */
+SYSCALL(setxattr) { return -EOPNOTSUPP; }
+static i64 xattr_path(u64 path, int nofollow, i64 answer)
+{
+    i64 r = sys_access(AT_FDCWD, (const char *)path, 0, nofollow ? AT_SYMLINK_NOFOLLOW : 0);
+    return r < 0 ? r : answer;   /* the path must exist, as for the kernel */
+}
+SYSCALL(getxattr) { return xattr_path(a, 0, -ENODATA); }
+SYSCALL(lgetxattr) { return xattr_path(a, 1, -ENODATA); }
+SYSCALL(listxattr) { return xattr_path(a, 0, 0); }
+SYSCALL(llistxattr) { return xattr_path(a, 1, 0); }
+SYSCALL(removexattr) { return xattr_path(a, 0, -ENODATA); }
+SYSCALL(lremovexattr) { return xattr_path(a, 1, -ENODATA); }
+SYSCALL(fgetxattr) { return fget((i64)a) ? -ENODATA : -EBADF; }
+SYSCALL(flistxattr) { return fget((i64)a) ? 0 : -EBADF; }

@@ -1,11 +1,16 @@
 /*
- * ipc.c — in-memory pipes, AF_UNIX socketpairs (a pipe per direction, e.g.
- * asyncio's self-pipe), and readiness: poll, select, epoll (level-triggered).
+ * ipc.c — in-memory pipes, FIFOs (a pipe that an overlay node names),
+ * AF_UNIX socketpairs (a pipe per direction, e.g. asyncio's self-pipe) and
+ * epoll as descriptor types (their file_ops), and readiness over any
+ * descriptor: poll, select, epoll (level-triggered).
  * A wait blocks the thread (sched.c) while other threads run; when no thread
  * could ever make it ready (e.g. there is only one), a wait with no timeout is
  * EDEADLK and a read or write that would block is EAGAIN, instead of a hang.
  */
 #include "fdtab.h"
+
+static const struct file_ops pipe_r_ops, pipe_w_ops, sock_ops, epoll_ops;
+static void pipe_free(struct pipe *p);
 
 /* ---- pipes (and the two directions of a socketpair) ---- */
 /* wait for another thread to change some descriptor: 0 to look again, else
@@ -14,15 +19,15 @@
 static int io_wait(struct file *f)
 {
     f->refs++;
-    int r = sched_block(W_IO, 0, 0, 0);
+    int r = sig_block(W_IO, 0, 0, 0);
     int closed = f->refs == 1;
     fput(f);
     if (closed) return -EBADF;
-    return r == -EDEADLK ? -EAGAIN : 0;
+    return r == -EDEADLK ? -EAGAIN : r == -EINTR ? -EINTR : 0;
 }
 
 /* receive side f->pipe; blocks while empty with a live writer (unless O_NONBLOCK) */
-i64 pipe_read(struct file *f, u8 *buf, u64 n)
+static i64 pipe_read(struct file *f, u8 *buf, u64 n, u64 *off)
 {
     for (;;) {
         struct pipe *p = f->pipe;
@@ -41,12 +46,12 @@ i64 pipe_read(struct file *f, u8 *buf, u64 n)
     }
 }
 
-/* send side: the pipe, or the socket's tx; a blocking write writes everything */
-i64 pipe_write(struct file *f, const u8 *buf, u64 n)
+/* send side f->tx (a pipe's write end, a socket's peer); a blocking write writes everything */
+static i64 pipe_write(struct file *f, const u8 *buf, u64 n, u64 *off)
 {
     u64 done = 0;
     for (;;) {
-        struct pipe *p = f->type == F_SOCK ? f->tx : f->pipe;
+        struct pipe *p = f->tx;
         if (!p || !p->readers) return done ? (i64)done : -EPIPE;
         u64 room = PIPE_CAP - p->len, c = n - done < room ? n - done : room;
         for (u64 i = 0; i < c; i++) p->buf[(p->head + p->len + i) % PIPE_CAP] = buf[done + i];
@@ -58,7 +63,7 @@ i64 pipe_write(struct file *f, const u8 *buf, u64 n)
     }
 }
 
-struct pipe *pipe_new(void)
+static struct pipe *pipe_new(void)
 {
     struct pipe *p = kzalloc(sizeof *p);
     if (!p) return 0;
@@ -68,47 +73,134 @@ struct pipe *pipe_new(void)
 }
 
 
+static void pipe_free(struct pipe *p)
+{
+    if (p->fifo) p->fifo->fifo = 0;   /* a FIFO's buffer lives while it is open */
+    kfree(p->buf);
+    kfree(p);
+}
+
+/* last reference to an end: the peer sees EOF or EPIPE; a pipe nobody holds is freed */
+static void pipe_release(struct file *f)
+{
+    struct pipe *rd = f->pipe, *wr = f->tx;
+    if (rd) rd->readers--;
+    if (wr) wr->writers--;
+    if (rd && !rd->readers && !rd->writers) pipe_free(rd);
+    if (wr && wr != rd && !wr->readers && !wr->writers) pipe_free(wr); /* a FIFO opened O_RDWR holds one pipe twice */
+}
+
+static short rx_ready(struct pipe *p) { return !p || !p->writers ? POLLHUP | POLLIN : p->len ? POLLIN : 0; }
+static short tx_ready(struct pipe *t) { return !t || !t->readers ? POLLERR : t->len < PIPE_CAP ? POLLOUT : 0; }
+static short pipe_r_poll(struct file *f) { return rx_ready(f->pipe); }
+static short pipe_w_poll(struct file *f) { return tx_ready(f->tx); }
+static short sock_poll(struct file *f) { return rx_ready(f->pipe) | tx_ready(f->tx); }
+
+#define FIONREAD 0x541B
+static i64 pipe_ioctl(struct file *f, u64 req, u64 arg)
+{
+    if (req != FIONREAD) return -ENOTTY;
+    if (!uaccess_w((void *)arg, 4)) return -EFAULT;
+    struct pipe *p = f->pipe ? f->pipe : f->tx;
+    if (!p) return -ENOTTY;
+    *(int *)arg = (int)p->len;
+    return 0;
+}
+
+#define F_GETPIPE_SZ 1032
+static i64 pipe_fcntl(struct file *f, u64 cmd, u64 arg)
+{
+    if (cmd != F_GETPIPE_SZ) return -EINVAL;
+    return f->pipe || f->tx ? PIPE_CAP : -EBADF;
+}
+
+static int pipe_r_stat(struct file *f, struct kstat *st) { return fd_anon_stat(st, S_IFIFO | 0600, 61); }
+static int pipe_w_stat(struct file *f, struct kstat *st) { return fd_anon_stat(st, S_IFIFO | 0600, 62); }
+static int sock_stat(struct file *f, struct kstat *st) { return fd_anon_stat(st, 0140000 | 0777, 64); }
+
+static const struct file_ops pipe_r_ops = {
+    .mode = S_IFIFO, .read = pipe_read, .ioctl = pipe_ioctl, .fcntl = pipe_fcntl, .poll = pipe_r_poll,
+    .stat = pipe_r_stat, .release = pipe_release,
+};
+static const struct file_ops pipe_w_ops = {
+    .mode = S_IFIFO, .write = pipe_write, .ioctl = pipe_ioctl, .fcntl = pipe_fcntl, .poll = pipe_w_poll,
+    .stat = pipe_w_stat, .release = pipe_release,
+};
+static const struct file_ops sock_ops = {
+    .mode = 0140000, .read = pipe_read, .write = pipe_write, .ioctl = pipe_ioctl, .fcntl = pipe_fcntl,
+    .poll = sock_poll, .stat = sock_stat, .release = pipe_release,
+};
+
+/* ---- FIFOs: an overlay node (mknod) whose pipe exists while some end is open ---- */
+static void fifo_release(struct file *f) { pipe_release(f); ovl_put(f->ref.o); }
+static short fifo_rw_poll(struct file *f) { return rx_ready(f->pipe) | tx_ready(f->tx); }
+static const struct file_ops fifo_r_ops = {
+    .mode = S_IFIFO, .read = pipe_read, .ioctl = pipe_ioctl, .fcntl = pipe_fcntl, .poll = pipe_r_poll, .release = fifo_release,
+};
+static const struct file_ops fifo_w_ops = {
+    .mode = S_IFIFO, .write = pipe_write, .ioctl = pipe_ioctl, .fcntl = pipe_fcntl, .poll = pipe_w_poll, .release = fifo_release,
+};
+static const struct file_ops fifo_rw_ops = {
+    .mode = S_IFIFO, .read = pipe_read, .write = pipe_write, .ioctl = pipe_ioctl, .fcntl = pipe_fcntl, .poll = fifo_rw_poll,
+    .release = fifo_release,
+};
+
+/* open(2) of a FIFO, as Linux: O_RDWR never waits; a blocking open for reading
+ * (writing) waits until a writer (reader) opens; O_WRONLY|O_NONBLOCK without a
+ * reader is ENXIO. A wait no thread could ever end is EDEADLK instead of a hang. */
+int fifo_open(struct onode *o, u32 flags, struct file **out)
+{
+    u32 acc = flags & O_ACCMODE;
+    if (acc == O_ACCMODE) return -EINVAL;
+    struct pipe *p = o->fifo;
+    if (!p) {
+        if (!(p = pipe_new())) return -ENFILE;
+        p->fifo = o;
+        o->fifo = p;
+    }
+    if (acc == O_WRONLY && !p->readers && (flags & O_NONBLOCK)) {
+        if (!p->readers && !p->writers) pipe_free(p);
+        return -ENXIO;
+    }
+    struct file *f = fnew(acc == O_RDONLY ? &fifo_r_ops : acc == O_WRONLY ? &fifo_w_ops : &fifo_rw_ops, flags);
+    if (!f) { if (!p->readers && !p->writers) pipe_free(p); return -ENOMEM; }
+    f->ref.kind = VK_OVL; f->ref.o = o; o->refs++;
+    if (acc != O_WRONLY) { f->pipe = p; p->readers++; p->r_opens++; }
+    if (acc != O_RDONLY) { f->tx = p; p->writers++; p->w_opens++; }
+    if (acc != O_RDWR && !(flags & O_NONBLOCK)) {
+        u32 seen = acc == O_RDONLY ? p->w_opens : p->r_opens;
+        while (acc == O_RDONLY ? !p->writers && p->w_opens == seen : !p->readers && p->r_opens == seen) {
+            f->refs++;
+            int r = sig_block(W_IO, 0, 0, 0);
+            f->refs--;
+            if (r) { fput(f); return r == -EDEADLK ? -EDEADLK : r; }
+        }
+    }
+    *out = f;
+    return 0;
+}
+
 static i64 sys_pipe2(int *fds, u64 flags)
 {
     if (flags & ~(u64)(O_CLOEXEC | O_NONBLOCK)) return -EINVAL;
     if (!uaccess_w(fds, 8)) return -EFAULT;
     struct pipe *p = pipe_new();
     if (!p) return -ENFILE;
-    struct file *r = fnew(F_PIPE_R, O_RDONLY | (u32)(flags & O_NONBLOCK));
-    struct file *w = fnew(F_PIPE_W, O_WRONLY | (u32)(flags & O_NONBLOCK));
+    struct file *r = fnew(&pipe_r_ops, O_RDONLY | (u32)(flags & O_NONBLOCK));
+    struct file *w = fnew(&pipe_w_ops, O_WRONLY | (u32)(flags & O_NONBLOCK));
     if (!r || !w) { kfree(p->buf); kfree(p); kfree(r); kfree(w); return -ENFILE; }
-    r->pipe = w->pipe = p;
+    r->pipe = w->tx = p;
     p->readers = p->writers = 1;
     int a = fd_install(r, 0, !!(flags & O_CLOEXEC));
     if (a < 0) { fput(r); fput(w); return a; }
     int b = fd_install(w, 0, !!(flags & O_CLOEXEC));
-    if (b < 0) { sys_close(a); fput(w); return b; }
+    if (b < 0) { fd_close(a); fput(w); return b; }
     fds[0] = a; fds[1] = b;
     return 0;
 }
 
 
 /* ---- readiness ---- */
-short revents(i64 fd, short ev)
-{
-    struct file *f = fget(fd);
-    if (!f) return POLLNVAL;
-    short r = 0;
-    if (f->type == F_PIPE_R || f->type == F_SOCK) {
-        if (!f->pipe || !f->pipe->writers) r |= POLLHUP | POLLIN;
-        else if (f->pipe->len) r |= POLLIN;
-    }
-    if (f->type == F_PIPE_W || f->type == F_SOCK) {
-        struct pipe *t = f->type == F_SOCK ? f->tx : f->pipe;
-        if (!t || !t->readers) r |= POLLERR;
-        else if (t->len < PIPE_CAP) r |= POLLOUT;
-    }
-    if (f->type == F_EPOLL) r = 0;
-    else if (f->type == F_EVENTFD) r = eventfd_revents(f);
-    else if (f->type != F_PIPE_R && f->type != F_PIPE_W && f->type != F_SOCK) r = POLLIN | POLLOUT;
-    return r & (ev | POLLERR | POLLHUP | POLLNVAL);
-}
-
 struct pollfd { int fd; short events, revents; };
 static i64 do_poll(struct pollfd *p, u64 n, i64 timeout_ms)
 {
@@ -119,12 +211,12 @@ static i64 do_poll(struct pollfd *p, u64 n, i64 timeout_ms)
     for (;;) {
         i64 c = 0;
         for (u64 i = 0; i < n; i++) {
-            p[i].revents = p[i].fd < 0 ? 0 : revents(p[i].fd, p[i].events);
+            p[i].revents = p[i].fd < 0 ? 0 : fd_revents(p[i].fd, p[i].events);
             if (p[i].revents) c++;
         }
         if (c || timeout_ms == 0) return c;
         /* another thread may make one ready; with none, EDEADLK or the timeout */
-        int r = sched_block(W_IO, 0, 0, deadline);
+        int r = sig_block(W_IO, 0, 0, deadline);
         if (r == -ETIMEDOUT) return 0;
         if (r) return r;
     }
@@ -154,14 +246,14 @@ static i64 do_select(i64 n, u64 *rd, u64 *wr, u64 *ex, i64 timeout_ns)
             u64 bit = 1ull << (fd & 63), w = (u64)fd / 64;
             int want_r = (in_r[w] & bit) != 0, want_w = (in_w[w] & bit) != 0;
             if (!want_r && !want_w && !(in_x[w] & bit)) continue;
-            short r = revents(fd, POLLIN | POLLOUT);
+            short r = fd_revents(fd, POLLIN | POLLOUT);
             if (r & POLLNVAL) return -EBADF;
             if (want_r) { if (r & (POLLIN | POLLHUP)) { c++; rd[w] |= bit; } else rd[w] &= ~bit; }
             if (want_w) { if (r & (POLLOUT | POLLERR)) { c++; wr[w] |= bit; } else wr[w] &= ~bit; }
             if (ex) ex[w] &= ~bit;
         }
         if (c || timeout_ns == 0) return c;
-        int r = sched_block(W_IO, 0, 0, deadline);
+        int r = sig_block(W_IO, 0, 0, deadline);
         if (r == -ETIMEDOUT) return 0;
         if (r) return r;
     }
@@ -178,7 +270,7 @@ static i64 sys_socketpair(u64 dom, u64 type, u64 proto, int *sv)
     if ((type & ~(u64)(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM || proto) return -EOPNOTSUPP;
     if (!uaccess_w(sv, 8)) return -EFAULT;
     struct pipe *p1 = pipe_new(), *p2 = pipe_new();
-    struct file *a = fnew(F_SOCK, O_RDWR | (u32)(type & O_NONBLOCK)), *b = fnew(F_SOCK, O_RDWR | (u32)(type & O_NONBLOCK));
+    struct file *a = fnew(&sock_ops, O_RDWR | (u32)(type & O_NONBLOCK)), *b = fnew(&sock_ops, O_RDWR | (u32)(type & O_NONBLOCK));
     if (!p1 || !p2 || !a || !b) {
         if (p1) { kfree(p1->buf); kfree(p1); }
         if (p2) { kfree(p2->buf); kfree(p2); }
@@ -191,7 +283,7 @@ static i64 sys_socketpair(u64 dom, u64 type, u64 proto, int *sv)
     int x = fd_install(a, 0, cl);
     if (x < 0) { fput(a); fput(b); return x; }
     int y = fd_install(b, 0, cl);
-    if (y < 0) { sys_close(x); fput(b); return y; }
+    if (y < 0) { fd_close(x); fput(b); return y; }
     sv[0] = x; sv[1] = y;
     return 0;
 }
@@ -199,7 +291,7 @@ static i64 sys_socketpair(u64 dom, u64 type, u64 proto, int *sv)
 static struct file *sock_get(i64 fd, i64 *err)
 {
     struct file *f = fget(fd);
-    *err = !f ? -EBADF : f->type != F_SOCK ? -ENOTSOCK : 0;
+    *err = !f ? -EBADF : f->ops != &sock_ops ? -ENOTSOCK : 0;
     return *err ? 0 : f;
 }
 
@@ -242,16 +334,21 @@ static i64 sys_shutdown(i64 fd, u64 how)
     if ((how == 0 || how == 2) && f->pipe) { f->pipe->readers--; f->pipe->len = 0; gone[0] = f->pipe; f->pipe = 0; }
     if ((how == 1 || how == 2) && f->tx) { f->tx->writers--; gone[1] = f->tx; f->tx = 0; }
     for (int i = 0; i < 2; i++)
-        if (gone[i] && !gone[i]->readers && !gone[i]->writers) { kfree(gone[i]->buf); kfree(gone[i]); }
+        if (gone[i] && !gone[i]->readers && !gone[i]->writers) pipe_free(gone[i]);
     return 0;
 }
 
 /* ---- epoll over the descriptors above (level-triggered; EPOLLET/ONESHOT bookkeeping only) ---- */
 struct epoll_event_k { u32 events; u64 data; } __attribute__((packed));
+static short epoll_poll(struct file *f) { return 0; }
+static int epoll_stat(struct file *f, struct kstat *st) { return fd_anon_stat(st, 0600, 65); }
+static void epoll_release(struct file *f) { kfree(f->ep); }
+static const struct file_ops epoll_ops = { .mode = 0, .poll = epoll_poll, .stat = epoll_stat, .release = epoll_release };
+
 static i64 sys_epoll_create(u64 flags)
 {
     if (flags & ~(u64)O_CLOEXEC) return -EINVAL;
-    struct file *f = fnew(F_EPOLL, O_RDWR);
+    struct file *f = fnew(&epoll_ops, O_RDWR);
     if (!f) return -ENOMEM;
     int fd = fd_install(f, 0, !!(flags & O_CLOEXEC));
     if (fd < 0) fput(f);
@@ -262,8 +359,8 @@ static i64 sys_epoll_ctl(i64 epfd, u64 op, i64 fd, const struct epoll_event_k *e
 {
     struct file *ep = fget(epfd), *t = fget(fd);
     if (!ep || !t) return -EBADF;
-    if (ep->type != F_EPOLL || ep == t) return -EINVAL;
-    if (t->type == F_FILE || t->type == F_DIR) return -EPERM; /* like Linux: regular files cannot be polled */
+    if (ep->ops != &epoll_ops || ep == t) return -EINVAL;
+    if (t->ops->caps & FOP_NOEPOLL) return -EPERM; /* like Linux: regular files cannot be polled */
     if (op != 2 && !uaccess_ok(ev, sizeof *ev)) return -EFAULT;
     u32 i;
     for (i = 0; i < ep->ep_n && ep->ep[i].fd != fd; i++) {}
@@ -288,20 +385,20 @@ static i64 sys_epoll_wait(i64 epfd, struct epoll_event_k *out, i64 max, i64 time
 {
     struct file *ep = fget(epfd);
     if (!ep) return -EBADF;
-    if (ep->type != F_EPOLL || max <= 0 || max > 65536) return -EINVAL;
+    if (ep->ops != &epoll_ops || max <= 0 || max > 65536) return -EINVAL;
     if (!uaccess_w(out, (u64)max * sizeof *out)) return -EFAULT;
     u64 deadline = timeout_ms > 0 ? time_mono_ns() + (u64)timeout_ms * 1000000ull : 0;
     for (;;) {
         i64 c = 0;
         for (u32 i = 0; i < ep->ep_n && c < max; i++) {
-            short r = revents(ep->ep[i].fd, (short)(ep->ep[i].events & 0xffff));
+            short r = fd_revents(ep->ep[i].fd, (short)(ep->ep[i].events & 0xffff));
             if (r & POLLNVAL) continue; /* closed: Linux drops it with its last reference */
             if (r) { out[c].events = (u32)r; out[c].data = ep->ep[i].data; c++; }
         }
         if (c || timeout_ms == 0) return c;
         /* nothing ready: another thread may change that; with none, EDEADLK or the timeout */
         ep->refs++;
-        int r = sched_block(W_IO, 0, 0, deadline);
+        int r = sig_block(W_IO, 0, 0, deadline);
         int closed = ep->refs == 1;
         fput(ep);
         if (closed) return -EBADF;
@@ -311,43 +408,43 @@ static i64 sys_epoll_wait(i64 epfd, struct epoll_event_k *out, i64 max, i64 time
 }
 
 
-/* ---- dispatch ---- */
-i64 ipc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled)
+/* ---- the syscalls (listed in syscall.c) ---- */
+SYSCALL(poll) { return do_poll((struct pollfd *)a, b, (i64)(int)c); }
+SYSCALL(ppoll) { return sys_ppoll((struct pollfd *)a, b, (const struct ktimespec *)c); }
+SYSCALL(pipe) { return sys_pipe2((int *)a, 0); }
+SYSCALL(pipe2) { return sys_pipe2((int *)a, b); }
+SYSCALL(select)
 {
-    *handled = 1;
-    switch (nr) {
-    case 7: return do_poll((struct pollfd *)a, b, (i64)(int)c);
-    case 22: return sys_pipe2((int *)a, 0);
-    case 293: return sys_pipe2((int *)a, b);
-    case 23: {
-        i64 ns = -1;
-        if (e) { if (!uaccess_ok((void *)e, 16)) return -EFAULT; ns = ((i64 *)e)[0] * 1000000000 + ((i64 *)e)[1] * 1000; }
-        return do_select((i64)a, (u64 *)b, (u64 *)c, (u64 *)d, ns);
-    }
-    case 270: {
-        i64 ns = -1;
-        if (e) { if (!uaccess_ok((void *)e, 16)) return -EFAULT; ns = ((i64 *)e)[0] * 1000000000 + ((i64 *)e)[1]; }
-        return do_select((i64)a, (u64 *)b, (u64 *)c, (u64 *)d, ns);
-    }
-    case 271: return sys_ppoll((struct pollfd *)a, b, (const struct ktimespec *)c);
-    case 53: return sys_socketpair(a, b, c, (int *)d);
-    case 44: { i64 er; if (!sock_get((i64)a, &er)) return er; if (e) return -EISCONN; return sys_write((i64)a, (const u8 *)b, c); }
-    case 45: { i64 er; if (!sock_get((i64)a, &er)) return er;
-               if (e && uaccess_w((void *)f, 4)) *(u32 *)f = 0;
-               return sys_read((i64)a, (u8 *)b, c); }
-    case 48: return sys_shutdown((i64)a, b);
-    case 51: case 52: return sys_getsockname((i64)a, (u8 *)b, (u32 *)c);
-    case 54: { i64 er; if (!sock_get((i64)a, &er)) return er; return 0; } /* setsockopt: options have no effect here */
-    case 55: return sys_getsockopt((i64)a, b, c, (int *)d, (u32 *)e);
-    case 213: return (i64)a > 0 ? sys_epoll_create(0) : -EINVAL;
-    case 291: return sys_epoll_create(a);
-    case 233: return sys_epoll_ctl((i64)a, b, (i64)c, (const struct epoll_event_k *)d);
-    case 232: case 281: return sys_epoll_wait((i64)a, (struct epoll_event_k *)b, (i64)(int)c, (i64)(int)d);
-    case 441: {
-        i64 ms = -1;
-        if (d) { if (!uaccess_ok((void *)d, 16)) return -EFAULT; ms = ((i64 *)d)[0] * 1000 + ((i64 *)d)[1] / 1000000; }
-        return sys_epoll_wait((i64)a, (struct epoll_event_k *)b, (i64)(int)c, ms);
-    }
-    default: *handled = 0; return -ENOSYS;
-    }
+    i64 ns = -1;
+    if (e) { if (!uaccess_ok((void *)e, 16)) return -EFAULT; ns = ((i64 *)e)[0] * 1000000000 + ((i64 *)e)[1] * 1000; }
+    return do_select((i64)a, (u64 *)b, (u64 *)c, (u64 *)d, ns);
+}
+SYSCALL(pselect6)
+{
+    i64 ns = -1;
+    if (e) { if (!uaccess_ok((void *)e, 16)) return -EFAULT; ns = ((i64 *)e)[0] * 1000000000 + ((i64 *)e)[1]; }
+    return do_select((i64)a, (u64 *)b, (u64 *)c, (u64 *)d, ns);
+}
+SYSCALL(socketpair) { return sys_socketpair(a, b, c, (int *)d); }
+SYSCALL(sendto) { i64 er; if (!sock_get((i64)a, &er)) return er; if (e) return -EISCONN; return fd_write((i64)a, (const u8 *)b, c); }
+SYSCALL(recvfrom)
+{
+    i64 er;
+    if (!sock_get((i64)a, &er)) return er;
+    if (e && uaccess_w((void *)f, 4)) *(u32 *)f = 0;
+    return fd_read((i64)a, (u8 *)b, c);
+}
+SYSCALL(shutdown) { return sys_shutdown((i64)a, b); }
+SYSCALL(getsockname) { return sys_getsockname((i64)a, (u8 *)b, (u32 *)c); }
+SYSCALL(setsockopt) { i64 er; if (!sock_get((i64)a, &er)) return er; return 0; } /* options have no effect here */
+SYSCALL(getsockopt) { return sys_getsockopt((i64)a, b, c, (int *)d, (u32 *)e); }
+SYSCALL(epoll_create) { return (i64)a > 0 ? sys_epoll_create(0) : -EINVAL; }
+SYSCALL(epoll_create1) { return sys_epoll_create(a); }
+SYSCALL(epoll_ctl) { return sys_epoll_ctl((i64)a, b, (i64)c, (const struct epoll_event_k *)d); }
+SYSCALL(epoll_wait) { return sys_epoll_wait((i64)a, (struct epoll_event_k *)b, (i64)(int)c, (i64)(int)d); }
+SYSCALL(epoll_pwait2)
+{
+    i64 ms = -1;
+    if (d) { if (!uaccess_ok((void *)d, 16)) return -EFAULT; ms = ((i64 *)d)[0] * 1000 + ((i64 *)d)[1] / 1000000; }
+    return sys_epoll_wait((i64)a, (struct epoll_event_k *)b, (i64)(int)c, ms);
 }

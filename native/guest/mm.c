@@ -358,3 +358,22 @@ int mm_maps_text(char *buf, u64 cap)
         o += (u64)rt_snprintf(buf + o, cap - o, "%08lx-%08lx r--s 00000000 00:00 0 [image]\n", g_img_base, g_img_base + g_img_size);
     return (int)o;
 }
+
+/* ---- the syscalls (listed in syscall.c) ---- */
+SYSCALL(mmap) { return sys_mmap(a, b, c, d, (i64)e, f); }
+SYSCALL(mprotect) { return sys_mprotect(a, b, c); }
+SYSCALL(munmap) { return sys_munmap(a, b); }
+SYSCALL(brk) { return sys_brk(a); }
+SYSCALL(mremap) { return sys_mremap(a, b, c, d, e); }
+SYSCALL(madvise) { return sys_madvise(a, b, c); }
+SYSCALL(msync) { return uaccess_w((void *)a, b) ? 0 : -ENOMEM; } /* memory is the file */
+SYSCALL(mincore) /* everything is resident */
+{
+    u64 n = PAGE_UP(b) / PAGE;
+    if (a & (PAGE - 1)) return -EINVAL;
+    if (!uaccess_w((void *)a, b)) return -ENOMEM;
+    if (!uaccess_w((void *)c, n)) return -EFAULT;
+    memset((void *)c, 1, n);
+    return 0;
+}
+SYSCALL(mlock) { return 0; } /* the mlock family: nothing is ever swapped */

@@ -88,3 +88,5 @@ i64 sys_getrandom(u8 *buf, u64 len, u64 flags)
     rng_fill(buf, len);
     return (i64)len;
 }
+
+SYSCALL(getrandom) { return sys_getrandom((u8 *)a, b, c); } /* listed in syscall.c */

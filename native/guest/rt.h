@@ -165,6 +165,7 @@ int mm_maps_text(char *buf, u64 cap);
 /* ---- vfs.c ---- */
 enum { VK_NONE, VK_IMG, VK_OVL, VK_DEV };
 struct onode;
+struct pipe;
 struct vref {
     u8 kind;
     u32 img;                 /* VK_IMG: entry index */
@@ -181,7 +182,10 @@ struct onode {
     u8 *data;
     u64 size, cap;
     u64 ino;
-    i64 mtime;
+    struct ktimespec atime, mtime, ctime;
+    struct pipe *fifo;       /* a FIFO's buffer while it is open (ipc.c) */
+    struct onode *ln;        /* a hard link: another name of this node (holds a reference) */
+    int links;               /* names beyond the first (nlink - 1) */
     u64 seq;                 /* insertion order: the directory-listing cursor */
     int refs;                /* open descriptions */
     int linked;              /* still in the namespace */
@@ -196,8 +200,16 @@ struct onode *ovl_create(const char *path, u32 mode);
 struct onode *ovl_copy_up(const char *path, const struct vref *r);
 int vfs_unlink(const char *path, const struct vref *r, int dir);
 int vfs_rename(const char *from, const struct vref *fr, const char *to);
+int vfs_link(const char *from, const struct vref *fr, const char *to);
 int ovl_set_size(struct onode *o, u64 n);
 void ovl_put(struct onode *o);
+/* timestamps, Linux semantics: TS_A access, TS_M modification, TS_C status change, to now */
+#define TS_A 1
+#define TS_M 2
+#define TS_C 4
+void ovl_stamp(struct onode *o, int which);
+/* the directory holding `path` gained or lost an entry: its mtime and ctime are now */
+void vfs_dir_changed(const char *path);
 /* directory listing: fills dirents into buf; *pos is an opaque cursor */
 i64 vfs_getdents(const char *path, const struct vref *r, u64 *pos, u8 *buf, u64 cap);
 extern u64 g_img_base, g_img_size;
@@ -218,9 +230,7 @@ void ctl_exit(int code) __attribute__((noreturn));
 void ctl_boot(void);
 extern u64 g_mem_limit;
 
-/* ---- fd.c ---- */
-void fd_init(void);
-i64 fd_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled);
+void console_init(void);                          /* fds 0, 1, 2 */
 
 /* ---- time.c ---- */
 void time_init(u64 tsc_khz, u64 wall_ns);
@@ -232,6 +242,8 @@ i64 sys_clock_gettime(u64 clk, struct ktimespec *ts);
 i64 sys_clock_getres(u64 clk, struct ktimespec *ts);
 i64 sys_gettimeofday(void *tv, void *tz);
 i64 sys_time(i64 *t);
+int time_clock_ns(u64 clk, u64 *ns);          /* the clock's now in ns, or -EINVAL */
+/* ---- sleep.c ---- */
 i64 sys_nanosleep(const struct ktimespec *req, struct ktimespec *rem);
 i64 sys_clock_nanosleep(u64 clk, u64 flags, const struct ktimespec *req, struct ktimespec *rem);
 static inline u64 rdtsc(void) { u32 lo, hi; __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)); return ((u64)hi << 32) | lo; }
@@ -243,9 +255,9 @@ void rng_reseed(const u8 *seed, u64 len);
 void rng_fill(u8 *out, u64 len);
 i64 sys_getrandom(u8 *buf, u64 len, u64 flags);
 
-/* ---- sys_misc.c / syscall.c ---- */
-i64 misc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled);
-i64 ev_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled); /* eventfd.c */
+/* ---- syscall.c: the one table, number -> handler; every handler is defined
+ * with SYSCALL(name) in the file that owns it and listed once in syscall.c ---- */
+#define SYSCALL(name) i64 sc_##name(u64 a, u64 b, u64 c, u64 d, u64 e, u64 f)
 extern u32 g_sys_count[512];
 extern u64 g_sys_total;
 
@@ -268,6 +280,12 @@ int sched_tid_alive(i64 tid);
 u64 *sched_sigmask(void);
 void sched_set_clear_tid(u64 a);
 void sched_set_robust(u64 head, u64 len);
+
+/* ---- signal.c ---- */
+/* sched_block, cut short with EINTR when a signal is to be delivered (timers included) */
+int sig_block(int kind, const void *chan, u32 bitset, u64 deadline);
+i64 sig_exit(u64 nr, i64 ret);        /* at every syscall's return while g_sig_work */
+extern u32 g_sig_work;
 
 /* ---- elf.c ---- */
 struct loaded { u64 entry, base, phdr, phnum, phent, end; char interp[256]; };

@@ -54,7 +54,7 @@ void rt_start(void)
     mm_init(b->ram_size);
     if (mm_reserve(b->ram_size - STACK_SIZE, STACK_SIZE)) rt_panic("cannot reserve the program stack");
     if (img_init(b->image_base, b->image_size)) rt_panic("image: bad header");
-    fd_init();
+    console_init();
 
     /* args: argv..., "", envp..., "" */
     int argc = 0, envc = 0, part = 0;

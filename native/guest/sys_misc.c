@@ -1,81 +1,11 @@
 /*
- * sys_misc.c — identity, signals (bookkeeping only: handlers are stored, a
- * signal sent to ourselves with the default action ends the program as
- * 128+n), limits, threads and futex (over sched.c), process creation
- * (refused honestly), uname, sysinfo, rusage. Identity: pid 2, ppid 1,
+ * sys_misc.c — identity, limits, threads and futex (over sched.c), process
+ * creation (refused honestly), uname, sysinfo, rusage (signals: signal.c). Identity: pid 2, ppid 1,
  * uid/gid 1000, thread ids from 3 (see docs/guest-runtime.md).
  */
 #include "rt.h"
 
-struct ksigaction { u64 handler, flags, restorer, mask; };
-static struct ksigaction g_sig[65];
-#define g_sigmask (*sched_sigmask()) /* per thread */
-static u64 g_altstack[3];
 extern u64 g_ram_size;
-
-#define SIGKILL 9
-#define SIGSTOP 19
-#define SIG_DFL 0
-#define SIG_IGN 1
-
-static i64 sys_rt_sigaction(u64 sig, const struct ksigaction *act, struct ksigaction *old, u64 sz)
-{
-    if (sig < 1 || sig > 64 || sz != 8) return -EINVAL;
-    if (act && (sig == SIGKILL || sig == SIGSTOP)) return -EINVAL;
-    if (act && !uaccess_ok(act, sizeof *act)) return -EFAULT;
-    if (old && !uaccess_w(old, sizeof *old)) return -EFAULT;
-    struct ksigaction prev = g_sig[sig];
-    if (act) g_sig[sig] = *act;
-    if (old) *old = prev;
-    return 0;
-}
-
-static i64 sys_rt_sigprocmask(u64 how, const u64 *set, u64 *old, u64 sz)
-{
-    if (sz != 8) return -EINVAL;
-    if (set && !uaccess_ok(set, 8)) return -EFAULT;
-    if (old && !uaccess_w(old, 8)) return -EFAULT;
-    u64 prev = g_sigmask;
-    if (set) {
-        u64 s = *set & ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
-        if (how == 0) g_sigmask |= s;
-        else if (how == 1) g_sigmask &= ~s;
-        else if (how == 2) g_sigmask = s;
-        else return -EINVAL;
-    }
-    if (old) *old = prev;
-    return 0;
-}
-
-static i64 sys_sigaltstack(const u64 *ss, u64 *old)
-{
-    if (ss && !uaccess_ok(ss, 24)) return -EFAULT;
-    if (old && !uaccess_w(old, 24)) return -EFAULT;
-    u64 prev[3] = { g_altstack[0], g_altstack[1], g_altstack[2] };
-    if (!prev[0] && !prev[2]) prev[1] = 2; /* SS_DISABLE */
-    if (ss) {
-        if ((u32)ss[1] & ~(2u | (1u << 31))) return -EINVAL;
-        if (!((u32)ss[1] & 2) && ss[2] < 2048) return -ENOMEM;
-        g_altstack[0] = ss[0]; g_altstack[1] = ss[1]; g_altstack[2] = ss[2];
-    }
-    if (old) { old[0] = prev[0]; old[1] = prev[1]; old[2] = prev[2]; }
-    return 0;
-}
-
-/* a signal to ourselves: default action of a fatal signal ends the program */
-static i64 self_signal(u64 sig)
-{
-    if (sig == 0) return 0;
-    if (sig > 64) return -EINVAL;
-    u64 h = g_sig[sig].handler;
-    if (sig == SIGKILL || (h == SIG_DFL && (g_sigmask & (1ull << (sig - 1))) == 0)) {
-        /* SIGCHLD, SIGCONT, SIGURG, SIGWINCH are ignored by default */
-        if (sig == 17 || sig == 18 || sig == 23 || sig == 28) return 0;
-        ctl_exit(128 + (int)sig);
-    }
-    if (h == SIG_IGN || (g_sigmask & (1ull << (sig - 1)))) return 0;
-    return -EPERM; /* running a handler asynchronously is not supported */
-}
 
 #define FUTEX_WAIT 0
 #define FUTEX_WAKE 1
@@ -110,7 +40,7 @@ static i64 sys_futex(u32 *uaddr, u64 op, u64 val, const struct ktimespec *ts, u6
             deadline = mono + (ns ? ns : 1);
         }
         if (*uaddr != (u32)val) return -EAGAIN;
-        return sched_block(W_FUTEX, uaddr, bits, deadline);
+        return sig_block(W_FUTEX, uaddr, bits, deadline);
     }
     return -ENOSYS;
 }
@@ -233,105 +163,87 @@ static i64 sys_sched_getaffinity(u64 pid, u64 len, u8 *mask)
     return 8;
 }
 
-i64 misc_syscall(u64 nr, u64 a, u64 b, u64 c, u64 d, u64 e, u64 f, int *handled)
+/* ---- the syscalls (listed in syscall.c) ---- */
+SYSCALL(getpid) { return FB_PID; }
+SYSCALL(gettid) { return sched_tid(); }
+SYSCALL(getppid) { return FB_PPID; }
+SYSCALL(getpgrp) { return FB_PID; } /* getpgrp, getpgid, getsid */
+SYSCALL(getuid) { return FB_UID; }
+SYSCALL(getgid) { return FB_GID; }
+SYSCALL(getgroups)
 {
-    *handled = 1;
-    switch (nr) {
-    case 9: return sys_mmap(a, b, c, d, (i64)e, f);
-    case 10: return sys_mprotect(a, b, c);
-    case 11: return sys_munmap(a, b);
-    case 12: return sys_brk(a);
-    case 25: return sys_mremap(a, b, c, d, e);
-    case 26: return uaccess_w((void *)a, b) ? 0 : -ENOMEM; /* msync: memory is the file */
-    case 27: { /* mincore: everything is resident */
-        u64 n = PAGE_UP(b) / PAGE;
-        if (a & (PAGE - 1)) return -EINVAL;
-        if (!uaccess_w((void *)a, b)) return -ENOMEM;
-        if (!uaccess_w((void *)c, n)) return -EFAULT;
-        memset((void *)c, 1, n);
-        return 0;
-    }
-    case 28: return sys_madvise(a, b, c);
-    case 149: case 150: case 151: case 152: return 0; /* mlock family: nothing is ever swapped */
-    case 13: return sys_rt_sigaction(a, (const struct ksigaction *)b, (struct ksigaction *)c, d);
-    case 14: return sys_rt_sigprocmask(a, (const u64 *)b, (u64 *)c, d);
-    case 15: return -ENOSYS; /* rt_sigreturn: signals are never delivered */
-    case 127: if (!uaccess_w((void *)a, 8)) return -EFAULT; *(u64 *)a = 0; return 0; /* rt_sigpending */
-    case 131: return sys_sigaltstack((const u64 *)a, (u64 *)b);
-    case 34: case 130: return sched_pause(); /* no signal can ever arrive: waits while others run, else EDEADLK */
-    case 37: return 0; /* alarm: no timers are delivered; report none pending */
-    case 36: case 38: return -ENOSYS; /* itimers */
-    case 62: /* kill */
-        if ((i64)a == FB_PID || a == 0 || (i64)a == -1 || (i64)a == -FB_PID) return self_signal(b);
-        return -ESRCH;
-    case 200: return sched_tid_alive((i64)a) ? self_signal(b) : -ESRCH;                 /* tkill */
-    case 234: return (a == FB_PID && sched_tid_alive((i64)b)) ? self_signal(c) : -ESRCH; /* tgkill */
-    case 39: return FB_PID;
-    case 186: return sched_tid();
-    case 110: return FB_PPID;
-    case 111: case 121: case 124: return FB_PID; /* getpgrp, getpgid, getsid */
-    case 102: case 107: return FB_UID;
-    case 104: case 108: return FB_GID;
-    case 115: /* getgroups */
-        if ((i64)a < 0) return -EINVAL;
-        if (a == 0) return 1;
-        if (!uaccess_w((void *)b, 4)) return -EFAULT;
-        *(u32 *)b = FB_GID;
-        return 1;
-    case 118: case 120: /* getresuid/getresgid */
-        if (!uaccess_w((void *)a, 4) || !uaccess_w((void *)b, 4) || !uaccess_w((void *)c, 4)) return -EFAULT;
-        *(u32 *)a = *(u32 *)b = *(u32 *)c = nr == 118 ? FB_UID : FB_GID;
-        return 0;
-    case 105: case 106: case 113: case 114: case 116: case 117: case 119: case 122: case 123:
-        return -EPERM; /* changing identity needs privileges the sandbox does not have */
-    case 109: case 112: return -EPERM; /* setpgid, setsid */
-    case 63: return sys_uname((char *)a);
-    case 97: { /* getrlimit */
-        return sys_prlimit(0, a, 0, (struct rlimit *)b);
-    }
-    case 160: return sys_prlimit(0, a, (const struct rlimit *)b, 0); /* setrlimit */
-    case 302: return sys_prlimit(a, b, (const struct rlimit *)c, (struct rlimit *)d);
-    case 98: return sys_getrusage((i64)a, (i64 *)b);
-    case 99: return sys_sysinfo((struct ksysinfo *)a);
-    case 100: return sys_times((i64 *)a);
-    case 24: sched_yield(); return 0;
-    case 204: return sys_sched_getaffinity(a, b, (u8 *)c);
-    case 203: return 0; /* sched_setaffinity: there is one CPU */
-    case 309: /* getcpu */
-        if (a) { if (!uaccess_w((void *)a, 4)) return -EFAULT; *(u32 *)a = 0; }
-        if (b) { if (!uaccess_w((void *)b, 4)) return -EFAULT; *(u32 *)b = 0; }
-        return 0;
-    case 140: return 20; /* getpriority: nice 0 */
-    case 141: return 0;
-    case 202: return sys_futex((u32 *)a, b, c, (const struct ktimespec *)d, f);
-    case 158: return sys_arch_prctl(a, b);
-    case 218: sched_set_clear_tid(a); return sched_tid(); /* set_tid_address */
-    case 273: /* set_robust_list: recorded per thread (the list is not walked at exit) */
-        if (b != 24) return -EINVAL;
-        sched_set_robust(a, b);
-        return 0;
-    case 334: return -ENOSYS;                /* rseq: glibc runs without it */
-    case 157: /* prctl */
-        if (a == 15 || a == 16) return 0;    /* PR_SET_NAME / PR_GET_NAME */
-        return -EINVAL;
-    case 324: return a == 0 ? 0 : -EINVAL;   /* membarrier: query, nothing supported */
-    case 318: return sys_getrandom((u8 *)a, b, c);
-    case 228: return sys_clock_gettime(a, (struct ktimespec *)b);
-    case 229: return sys_clock_getres(a, (struct ktimespec *)b);
-    case 230: return sys_clock_nanosleep(a, b, (const struct ktimespec *)c, (struct ktimespec *)d);
-    case 35: return sys_nanosleep((const struct ktimespec *)a, (struct ktimespec *)b);
-    case 96: return sys_gettimeofday((void *)a, (void *)b);
-    case 201: return sys_time((i64 *)a);
-    case 227: return -EPERM; /* clock_settime */
-    case 56: return sched_clone(a, b, c, d, e); /* threads only (sched.c) */
-    case 435: return sys_clone3((const struct clone_args *)a, b);
-    case 57: case 58: case 59: case 322: return -ENOSYS; /* fork, vfork, execve, execveat */
-    case 61: case 247: return -ECHILD;                   /* wait4, waitid: there are no children */
-    case 41: return -EACCES;                             /* socket: no network (socketpair is in fd.c) */
-    case 42: case 43: case 46: case 47: case 49: case 50: case 288: case 299: case 307:
-        return -ENOTSOCK;                                /* no fd here can be a network socket */
-    case 60: sched_exit_thread((int)(a & 0xff)); /* the last thread's exit ends the program */
-    case 231: ctl_exit((int)(a & 0xff));
-    default: *handled = 0; return -ENOSYS;
-    }
+    if ((i64)a < 0) return -EINVAL;
+    if (a == 0) return 1;
+    if (!uaccess_w((void *)b, 4)) return -EFAULT;
+    *(u32 *)b = FB_GID;
+    return 1;
 }
+static i64 getres(u64 a, u64 b, u64 c, u32 id)
+{
+    if (!uaccess_w((void *)a, 4) || !uaccess_w((void *)b, 4) || !uaccess_w((void *)c, 4)) return -EFAULT;
+    *(u32 *)a = *(u32 *)b = *(u32 *)c = id;
+    return 0;
+}
+SYSCALL(getresuid) { return getres(a, b, c, FB_UID); }
+SYSCALL(getresgid) { return getres(a, b, c, FB_GID); }
+SYSCALL(setid) { return -EPERM; } /* changing identity, setpgid, setsid: privileges the sandbox does not have */
+SYSCALL(uname) { return sys_uname((char *)a); }
+SYSCALL(getrlimit) { return sys_prlimit(0, a, 0, (struct rlimit *)b); }
+SYSCALL(setrlimit) { return sys_prlimit(0, a, (const struct rlimit *)b, 0); }
+SYSCALL(prlimit64) { return sys_prlimit(a, b, (const struct rlimit *)c, (struct rlimit *)d); }
+SYSCALL(getrusage) { return sys_getrusage((i64)a, (i64 *)b); }
+SYSCALL(sysinfo) { return sys_sysinfo((struct ksysinfo *)a); }
+SYSCALL(times) { return sys_times((i64 *)a); }
+SYSCALL(sched_yield) { sched_yield(); return 0; }
+SYSCALL(sched_getaffinity) { return sys_sched_getaffinity(a, b, (u8 *)c); }
+SYSCALL(sched_setaffinity) /* there is one CPU: a mask without it is EINVAL, as Linux */
+{
+    if (a && a != FB_PID && !sched_tid_alive((i64)a)) return -ESRCH;
+    if (!b) return -EINVAL;
+    if (!uaccess_ok((void *)c, b)) return -EFAULT;
+    return *(const u8 *)c & 1 ? 0 : -EINVAL;
+}
+SYSCALL(getcpu)
+{
+    if (a) { if (!uaccess_w((void *)a, 4)) return -EFAULT; *(u32 *)a = 0; }
+    if (b) { if (!uaccess_w((void *)b, 4)) return -EFAULT; *(u32 *)b = 0; }
+    return 0;
+}
+/* the nice value: one for the process (there is no other to ask about); raising it
+ * is allowed, lowering it needs privilege (RLIMIT_NICE is 0), as for a user on Linux */
+static int g_nice;
+static i64 prio_target(u64 which, u64 who)
+{
+    if (which > 2) return -EINVAL;                  /* PRIO_PROCESS, PRIO_PGRP, PRIO_USER */
+    u64 self = which == 2 ? FB_UID : FB_PID;
+    if (who && who != self && !(which == 0 && sched_tid_alive((i64)who))) return -ESRCH;
+    return 0;
+}
+SYSCALL(getpriority) { i64 r = prio_target(a, b); return r ? r : 20 - g_nice; } /* the kernel's 20 - nice */
+SYSCALL(setpriority)
+{
+    i64 r = prio_target(a, b);
+    if (r) return r;
+    int n = (int)c < -20 ? -20 : (int)c > 19 ? 19 : (int)c;
+    if (n < g_nice) return -EACCES;
+    g_nice = n;
+    return 0;
+}
+SYSCALL(futex) { return sys_futex((u32 *)a, b, c, (const struct ktimespec *)d, f); }
+SYSCALL(arch_prctl) { return sys_arch_prctl(a, b); }
+SYSCALL(set_tid_address) { sched_set_clear_tid(a); return sched_tid(); }
+SYSCALL(set_robust_list) /* recorded per thread (the list is not walked at exit) */
+{
+    if (b != 24) return -EINVAL;
+    sched_set_robust(a, b);
+    return 0;
+}
+SYSCALL(prctl) { return a == 15 || a == 16 ? 0 : -EINVAL; } /* PR_SET_NAME / PR_GET_NAME */
+SYSCALL(membarrier) { return a == 0 ? 0 : -EINVAL; }       /* query, nothing supported */
+SYSCALL(clone) { return sched_clone(a, b, c, d, e); }       /* threads only (sched.c) */
+SYSCALL(clone3) { return sys_clone3((const struct clone_args *)a, b); }
+SYSCALL(wait4) { return -ECHILD; }                           /* wait4, waitid: there are no children */
+SYSCALL(socket) { return -EACCES; }                          /* no network (socketpair is in ipc.c) */
+SYSCALL(netcall) { return -ENOTSOCK; }                       /* no fd here can be a network socket */
+SYSCALL(exit) { sched_exit_thread((int)(a & 0xff)); }        /* the last thread's exit ends the program */
+SYSCALL(exit_group) { ctl_exit((int)(a & 0xff)); }

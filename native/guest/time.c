@@ -1,9 +1,8 @@
 /*
  * time.c — clocks from rdtsc. The host gives tsc_khz and a wall-clock base at
  * boot and again with every request (a fork may run on another host, its TSC
- * may restart); MONOTONIC never goes back across a rebase. Sleeping blocks
- * the thread until its deadline (sched.c): other threads run meanwhile; with
- * none it spins on the TSC.
+ * may restart); MONOTONIC never goes back across a rebase. The sleeps are in
+ * sleep.c.
  */
 #include "rt.h"
 
@@ -54,7 +53,7 @@ void time_spin_until_mono(u64 ns)
 #define CLOCK_BOOTTIME_ALARM 9
 #define CLOCK_TAI 11
 
-static int clock_ns(u64 clk, u64 *ns)
+int time_clock_ns(u64 clk, u64 *ns)
 {
     switch (clk) {
     case CLOCK_REALTIME: case CLOCK_REALTIME_COARSE: case CLOCK_REALTIME_ALARM: case CLOCK_TAI:
@@ -73,7 +72,7 @@ static int clock_ns(u64 clk, u64 *ns)
 i64 sys_clock_gettime(u64 clk, struct ktimespec *ts)
 {
     u64 ns;
-    int r = clock_ns(clk, &ns);
+    int r = time_clock_ns(clk, &ns);
     if (r) return r;
     if (!uaccess_w(ts, sizeof *ts)) return -EFAULT;
     ts->sec = (i64)(ns / 1000000000ull);
@@ -84,7 +83,7 @@ i64 sys_clock_gettime(u64 clk, struct ktimespec *ts)
 i64 sys_clock_getres(u64 clk, struct ktimespec *ts)
 {
     u64 ns;
-    int r = clock_ns(clk, &ns);
+    int r = time_clock_ns(clk, &ns);
     if (r) return r;
     if (ts) {
         if (!uaccess_w(ts, sizeof *ts)) return -EFAULT;
@@ -119,36 +118,9 @@ i64 sys_time(i64 *t)
     return s;
 }
 
-static int ts_ns(const struct ktimespec *req, u64 *ns)
-{
-    if (!uaccess_ok(req, sizeof *req)) return -EFAULT;
-    if (req->sec < 0 || req->nsec < 0 || req->nsec >= 1000000000) return -EINVAL;
-    if ((u64)req->sec > 100000000ull) { *ns = 100000000ull * 1000000000ull; return 0; }
-    *ns = (u64)req->sec * 1000000000ull + (u64)req->nsec;
-    return 0;
-}
-
-i64 sys_nanosleep(const struct ktimespec *req, struct ktimespec *rem)
-{
-    u64 ns;
-    int r = ts_ns(req, &ns);
-    if (r) return r;
-    sched_block(W_SLEEP, 0, 0, time_mono_ns() + ns);
-    if (rem && uaccess_w(rem, sizeof *rem)) { rem->sec = 0; rem->nsec = 0; }
-    return 0;
-}
-
-#define TIMER_ABSTIME 1
-i64 sys_clock_nanosleep(u64 clk, u64 flags, const struct ktimespec *req, struct ktimespec *rem)
-{
-    u64 ns, now;
-    int r = ts_ns(req, &ns);
-    if (r) return r;
-    r = clock_ns(clk, &now);
-    if (r) return r;
-    if (clk == CLOCK_PROCESS_CPUTIME_ID || clk == CLOCK_THREAD_CPUTIME_ID) return -EINVAL;
-    u64 wait = (flags & TIMER_ABSTIME) ? (ns > now ? ns - now : 0) : ns;
-    sched_block(W_SLEEP, 0, 0, time_mono_ns() + wait);
-    if (rem && !(flags & TIMER_ABSTIME) && uaccess_w(rem, sizeof *rem)) { rem->sec = 0; rem->nsec = 0; }
-    return 0;
-}
+/* ---- the syscalls (listed in syscall.c) ---- */
+SYSCALL(clock_gettime) { return sys_clock_gettime(a, (struct ktimespec *)b); }
+SYSCALL(clock_getres) { return sys_clock_getres(a, (struct ktimespec *)b); }
+SYSCALL(gettimeofday) { return sys_gettimeofday((void *)a, (void *)b); }
+SYSCALL(time) { return sys_time((i64 *)a); }
+SYSCALL(clock_settime) { return -EPERM; }

@@ -4,7 +4,12 @@
  * nodes of dev.c. Overlay nodes live in a path-keyed hash; a whiteout node
  * hides an image path; an overlay dir remembers the image dir it shadows
  * (img >= 0) or hides it (opaque, img = -1). Paths are resolved one component
- * at a time (symlinks, "..", 40 hops max). Every image offset is untrusted.
+ * at a time (symlinks, "..", 40 hops max). Timestamps follow Linux: image
+ * entries keep the build time until changed, a directory's mtime and ctime
+ * move when an entry is created, removed or renamed in it (image directories
+ * keep theirs in a small stamp table). A hard link is a node naming another
+ * (ln); the named node lives while a name or a descriptor holds it. Every
+ * image offset is untrusted.
  */
 #include "files.h"
 
@@ -28,6 +33,45 @@ void ovl_touch(struct onode *o)
 {
     if (chg_tracked(o)) chg_note(o->path, 1, o->mode, o->size);
 }
+
+static struct ktimespec now_ts(void)
+{
+    u64 ns = time_wall_ns();
+    return (struct ktimespec){ (i64)(ns / 1000000000ull), (i64)(ns % 1000000000ull) };
+}
+void ovl_stamp(struct onode *o, int which)
+{
+    struct ktimespec t = now_ts();
+    if (which & TS_A) o->atime = t;
+    if (which & TS_M) o->mtime = t;
+    if (which & TS_C) o->ctime = t;
+}
+
+/* image directories whose entries changed: their mtime (= ctime) since */
+struct dstamp { u32 img; struct ktimespec t; };
+static struct dstamp *g_dstamp;
+static u32 g_ndstamp, g_dstamp_cap;
+static struct dstamp *dstamp_find(u32 img)
+{
+    for (u32 i = 0; i < g_ndstamp; i++) if (g_dstamp[i].img == img) return &g_dstamp[i];
+    return 0;
+}
+static void dstamp_set(u32 img, struct ktimespec t)
+{
+    struct dstamp *d = dstamp_find(img);
+    if (!d) {
+        if (g_ndstamp == g_dstamp_cap) {
+            u32 nc = g_dstamp_cap ? g_dstamp_cap * 2 : 16;
+            struct dstamp *n = krealloc(g_dstamp, nc * sizeof *n);
+            if (!n) return; /* out of memory: the stamp stays the build time */
+            g_dstamp = n; g_dstamp_cap = nc;
+        }
+        d = &g_dstamp[g_ndstamp++];
+        d->img = img;
+    }
+    d->t = t;
+}
+static struct ktimespec build_ts(void) { return (struct ktimespec){ (i64)g_hdr->build_time, 0 }; }
 
 int fd_dir_path(int fd, const char **path); /* fd.c */
 extern char g_cwd[PATH_MAX_RT];
@@ -147,7 +191,8 @@ struct onode *ovl_create(const char *path, u32 mode)
         o->mode = mode;
         o->img = -1;  /* opaque: hides what the image had here */
         o->size = 0;
-        o->mtime = (i64)(time_wall_ns() / 1000000000ull);
+        ovl_stamp(o, TS_A | TS_M | TS_C);
+        vfs_dir_changed(path);
         return o;
     }
     if (o) return 0;
@@ -156,8 +201,9 @@ struct onode *ovl_create(const char *path, u32 mode)
     o->mode = mode;
     o->img = -1;
     o->ino = g_next_ino++;
-    o->mtime = (i64)(time_wall_ns() / 1000000000ull);
+    ovl_stamp(o, TS_A | TS_M | TS_C);
     if (ovl_hash(o, path)) { kfree(o); return 0; }
+    vfs_dir_changed(path);
     return o;
 }
 
@@ -172,7 +218,8 @@ struct onode *ovl_copy_up(const char *path, const struct vref *r)
     o->mode = e->mode;
     o->img = (e->mode & S_IFMT) == S_IFDIR ? (i64)r->img : -1;
     o->ino = r->img + 1;
-    o->mtime = (i64)g_hdr->build_time;
+    o->atime = o->mtime = o->ctime = build_ts();
+    if ((e->mode & S_IFMT) == S_IFDIR) { struct dstamp *ds = dstamp_find(r->img); if (ds) o->mtime = o->ctime = ds->t; }
     /* a symlink's target is its data too */
     if (((e->mode & S_IFMT) == S_IFREG || (e->mode & S_IFMT) == S_IFLNK) && n) {
         o->data = kmalloc(n);
@@ -202,7 +249,7 @@ int ovl_set_size(struct onode *o, u64 n)
     }
     g_ovl_used = g_ovl_used - o->size + n;
     o->size = n;
-    o->mtime = (i64)(time_wall_ns() / 1000000000ull);
+    ovl_stamp(o, TS_M | TS_C);
     return 0;
 }
 
@@ -227,15 +274,18 @@ int vfs_stat(const struct vref *r, struct kstat *st)
     st->mode = mode;
     st->nlink = (mode & S_IFMT) == S_IFDIR ? 2 : 1;
     st->blksize = 4096;
-    i64 t = (i64)g_hdr->build_time;
+    struct ktimespec a = build_ts(), m = a, c = a;
     if (r->kind == VK_IMG) {
         st->ino = r->img + 1;
         st->size = (i64)img_entry(r->img)->size;
+        struct dstamp *ds = (mode & S_IFMT) == S_IFDIR ? dstamp_find(r->img) : 0;
+        if (ds) m = c = ds->t;
     } else if (r->kind == VK_OVL) {
+        st->nlink += (u64)r->o->links;
         st->ino = r->o->ino;
         st->size = (i64)r->o->size;
         st->uid = FB_UID; st->gid = FB_GID;
-        t = r->o->mtime;
+        a = r->o->atime; m = r->o->mtime; c = r->o->ctime;
     } else {
         st->dev = 5;
         st->ino = 100 + (u64)r->dev;
@@ -243,7 +293,9 @@ int vfs_stat(const struct vref *r, struct kstat *st)
         if ((mode & S_IFMT) == S_IFCHR) st->rdev = (1 << 8) | (u64)r->dev;
     }
     st->blocks = (st->size + 511) / 512;
-    st->atime = st->mtime = st->ctime = t;
+    st->atime = a.sec; st->atime_ns = a.nsec;
+    st->mtime = m.sec; st->mtime_ns = m.nsec;
+    st->ctime = c.sec; st->ctime_ns = c.nsec;
     return 0;
 }
 
@@ -282,7 +334,7 @@ static int lookup_child(const struct vref *parent, const char *full, const char 
     struct onode *o = ovl_find(full);
     if (o) {
         if (o->whiteout) return -ENOENT;
-        out->kind = VK_OVL; out->o = o;
+        out->kind = VK_OVL; out->o = o->ln ? o->ln : o;
         return 0;
     }
     i64 dir = parent->kind == VK_IMG ? (i64)parent->img : parent->kind == VK_OVL ? parent->o->img : -1;
@@ -368,21 +420,38 @@ int vfs_resolve(int dirfd, const char *path, int follow, char *out, struct vref 
     return 0;
 }
 
-/* does the image (ignoring the overlay) hold `path`? */
-static int img_has(const char *path)
+/* the image's entry for `path` (ignoring the overlay), or -1 */
+static i64 img_lookup(const char *path)
 {
     u32 cur = 0;
     const char *p = path;
     for (;;) {
         while (*p == '/') p++;
-        if (!*p) return 1;
+        if (!*p) return cur;
         const char *q = p;
         while (*q && *q != '/') q++;
         i64 c = img_child(cur, p, (u64)(q - p));
-        if (c < 0) return 0;
+        if (c < 0) return -1;
         cur = (u32)c;
         p = q;
     }
+}
+static int img_has(const char *path) { return img_lookup(path) >= 0; }
+
+void vfs_dir_changed(const char *path)
+{
+    static char dir[PATH_MAX_RT];
+    u64 l = strnlen(path, PATH_MAX_RT - 1);
+    while (l && path[l - 1] != '/') l--;
+    if (l > 1) l--;            /* drop the slash, keep "/" for the root */
+    if (!l) return;            /* not an absolute path */
+    memcpy(dir, path, l);
+    dir[l] = 0;
+    if (is_dev_path(dir) && dev_lookup(dir) >= 0) return;
+    struct onode *o = ovl_find(dir);
+    if (o) { if (!o->whiteout) ovl_stamp(o, TS_M | TS_C); return; }
+    i64 i = img_lookup(dir);
+    if (i >= 0 && (img_entry((u32)i)->mode & S_IFMT) == S_IFDIR) dstamp_set((u32)i, now_ts());
 }
 
 static int parent_is(const char *child, const char *dir)
@@ -393,6 +462,7 @@ static int parent_is(const char *child, const char *dir)
     return 1;
 }
 
+#define DT_FIFO 1
 #define DT_CHR 2
 #define DT_DIR 4
 #define DT_REG 8
@@ -403,6 +473,8 @@ static u8 dtype(u32 mode)
     case S_IFDIR: return DT_DIR;
     case S_IFLNK: return DT_LNK;
     case S_IFCHR: return DT_CHR;
+    case S_IFIFO: return DT_FIFO;
+    case 0140000u: return 12; /* DT_SOCK */
     default: return DT_REG;
     }
 }
@@ -467,7 +539,8 @@ i64 vfs_getdents(const char *path, const struct vref *r, u64 *pos, u8 *buf, u64 
                 best = n;
         if (!best) break;
         const char *nm = best->path + pl + 1;
-        if (!put_dirent(buf, cap, &o, best->ino, (1ull << 32) + best->seq, dtype(best->mode), nm, strlen(nm))) goto full;
+        const struct onode *in = best->ln ? best->ln : best;
+        if (!put_dirent(buf, cap, &o, in->ino, (1ull << 32) + best->seq, dtype(in->mode), nm, strlen(nm))) goto full;
         *pos = (1ull << 32) + best->seq;
     }
 full:
@@ -496,10 +569,21 @@ int vfs_unlink(const char *path, const struct vref *r, int dir)
         chg_note(path, 1, mode, vfs_stat(r, &st) ? 0 : (u64)st.size);
     }
     int shadow = img_has(path);
+    vfs_dir_changed(path);
     if (r->kind == VK_OVL) {
-        struct onode *o = r->o;
-        ovl_unhash(o);
-        if (o->refs == 0) { o->refs = 1; ovl_put(o); }
+        struct onode *o = r->o, *name = ovl_find(path);
+        ovl_stamp(o, TS_C);   /* its link count fell (seen by an open descriptor) */
+        if (name && name->ln == o) {          /* a second name: drop it, the node stays */
+            ovl_unhash(name);
+            kfree(name->path);
+            kfree(name);
+            o->links--;
+            ovl_put(o);
+        } else {
+            if (o->links) o->links--;
+            ovl_unhash(o);
+            if (o->refs == 0) { o->refs = 1; ovl_put(o); }
+        }
     }
     if (shadow) {
         struct onode *w = kzalloc(sizeof *w);
@@ -525,6 +609,7 @@ int vfs_rename(const char *from, const struct vref *fr, const char *to)
     if (e && e != -ENOENT) return e;
     if (!e) {
         if (tr.kind == VK_DEV) return -EACCES;
+        if (tr.kind == VK_OVL && fr->kind == VK_OVL && tr.o == fr->o) return 0; /* two names of one node */
         vfs_mode(&tr, &tmode);
         if ((fmode & S_IFMT) == S_IFDIR && (tmode & S_IFMT) != S_IFDIR) return -ENOTDIR;
         if ((fmode & S_IFMT) != S_IFDIR && (tmode & S_IFMT) == S_IFDIR) return -EISDIR;
@@ -558,7 +643,8 @@ int vfs_rename(const char *from, const struct vref *fr, const char *to)
     }
     struct onode *o;
     if (fr->kind == VK_OVL) {
-        o = fr->o;
+        struct onode *name = ovl_find(from);
+        o = name && name->ln == fr->o ? name : fr->o;   /* move the name, not what it names */
         ovl_unhash(o);
     } else {
         o = ovl_copy_up(from, fr);
@@ -569,11 +655,32 @@ int vfs_rename(const char *from, const struct vref *fr, const char *to)
     if (w && w->whiteout) { ovl_unhash(w); w->refs = 1; ovl_put(w); }
     e = ovl_hash(o, t2);
     if (e) return e;
+    ovl_stamp(o->ln ? o->ln : o, TS_C);
+    vfs_dir_changed(from);
+    vfs_dir_changed(t2);
     if (img_has(from)) {
         struct onode *wo = kzalloc(sizeof *wo);
         if (!wo) return -ENOMEM;
         wo->whiteout = 1; wo->img = -1;
         if (ovl_hash(wo, from)) { kfree(wo); return -ENOMEM; }
     }
+    return 0;
+}
+
+/* a second name `to` (which must not exist) for the non-directory fr names */
+int vfs_link(const char *from, const struct vref *fr, const char *to)
+{
+    u32 mode;
+    int e = vfs_mode(fr, &mode);
+    if (e) return e;
+    if ((mode & S_IFMT) == S_IFDIR || fr->kind == VK_DEV) return -EPERM;
+    struct onode *o = fr->kind == VK_OVL ? fr->o : ovl_copy_up(from, fr);
+    if (!o) return -ENOMEM;
+    struct onode *n = ovl_create(to, mode);
+    if (!n) return -ENOMEM;
+    n->ln = o;
+    o->refs++;
+    o->links++;
+    ovl_stamp(o, TS_C);
     return 0;
 }

@@ -18,7 +18,7 @@ fail() { echo "FAIL guest: $*"; exit 1; }
 mkdir -p "$T/tmp"
 printf 'hi from image\n' > "$T/hello.txt"
 python3 $H/mkimage.py "$T/unit.img" /etc/hello.txt="$T/hello.txt" /etc/passwd="$T/hello.txt" \
-    /etc/other.txt="$T/hello.txt" /etc/link@=/ /etc/loop@=/etc/loop /tmp="$T/tmp"
+    /etc/other.txt="$T/hello.txt" /etc/stamp.txt="$T/hello.txt" /etc/linkme.txt="$T/hello.txt" /etc/link@=/ /etc/loop@=/etc/loop /tmp="$T/tmp"
 "$OUT/guest-unit" "$T/unit.img"
 "$OUT/guest-unit-mm"
 
@@ -132,6 +132,13 @@ go = threading.Event()
 a = threading.Thread(target=lambda: (go.wait(), b.join())); b = threading.Thread(target=lambda: (go.wait(), a.join()))
 a.start(); b.start(); go.set(); a.join()' > "$T/d.out" 2>&1 && rc=0 || rc=$?
 [ "$rc" != 0 ] && grep -q 'forkbox: deadlock: 3 thread' "$T/d.out" || { cat "$T/d.out"; fail "threads: deadlock not reported (rc $rc)"; }
+# POSIX fidelity (host/posix.py) through the runner as a session's two steps: the second
+# imports a module the first wrote after its directory had been scanned
+python3 -c 'import json, sys; open(sys.argv[2], "w").write(json.dumps({"code": open(sys.argv[1]).read(), "session": True}))' \
+    $H/posix.py "$T/posix.req"
+$FB --env LANG=C.UTF-8 --request-file "$T/posix.req" --request '{"code":"import m_later; print(\"later\", m_later.C)","session":true}' \
+    "$IMG" /usr/bin/python3.11 -I -B /opt/forkbox/runner.py > "$T/px.out" 2>&1 || { cat "$T/px.out"; fail "posix: failed"; }
+grep -qx 'posix ok' "$T/px.out" && grep -qx 'later 3' "$T/px.out" || { cat "$T/px.out"; fail "posix: wrong output"; }
 $FB "$IMG" /usr/bin/python3.11 -I -B -c "$(cat $H/fuzz-syscalls.py)" > "$T/f.out" 2>&1 || { cat "$T/f.out"; fail "syscall fuzz: the guest died"; }
 grep -q '^fuzz [0-9]* calls .* alive$' "$T/f.out" || { cat "$T/f.out"; fail "syscall fuzz: no result"; }
 echo "guest: python harness tests ok ($IMG)"

@@ -4,7 +4,10 @@
  * file tree (image lookup, symlinks, "..", overlay create/rename/unlink,
  * whiteouts, directory listings, a corrupt header) and the runtime-served
  * file requests of files.c (every kind, path normalization, the change log,
- * the quota, and random garbage requests that must only ever get an errno).
+ * the quota, and random garbage requests that must only ever get an errno),
+ * and timestamps (a directory's mtime/ctime on create, remove and rename, in
+ * the overlay and over image directories; file writes, truncation, copy-up)
+ * and hard links (two names of one node through rename and unlink).
  * vfs.c and files.c are compiled in with libc standing in for the runtime's
  * allocator and string helpers.
  * usage: guest-unit IMAGE   (built by mkimage.py in run-tests.sh)
@@ -20,7 +23,8 @@ void *kmalloc(u64 n) { return malloc(n ? n : 1); }
 void *kzalloc(u64 n) { return calloc(1, n ? n : 1); }
 void kfree(void *p) { free(p); }
 void *krealloc(void *p, u64 n) { return realloc(p, n); }
-u64 time_wall_ns(void) { return 1700000000ull * 1000000000ull; }
+static u64 g_now = 1700000000ull * 1000000000ull;
+u64 time_wall_ns(void) { return g_now; }
 const struct devfile g_devs[] = { { "/dev", DEV_DIR, S_IFDIR | 0755 }, { "/dev/null", DEV_NULL, S_IFCHR | 0666 } };
 int dev_count(void) { return 2; }
 int dev_lookup(const char *p) { for (int i = 0; i < 2; i++) if (!strcmp(g_devs[i].path, p)) return i; return -ENOENT; }
@@ -164,6 +168,97 @@ static void test_vfs(const char *image)
     }
     /* the image stays mapped: test_files goes on with this tree */
     (void)m;
+}
+
+/* ---- timestamps (Linux semantics) ---- */
+static struct kstat stat_of(const char *p)
+{
+    struct vref r;
+    struct kstat st;
+    char canon[PATH_MAX_RT];
+    memset(&st, 0, sizeof st);
+    if (resolve(p, 0, &r, canon) || vfs_stat(&r, &st)) st.mode = 0;
+    return st;
+}
+#define AT(s, ns) (st.mtime == (s) && st.mtime_ns == (ns))
+static void test_times(void)
+{
+    const struct fb_img_header *h = (const void *)g_img_base;
+    i64 bt = (i64)h->build_time, t0 = 1700000100;
+    struct kstat st;
+    struct vref r;
+    char canon[PATH_MAX_RT];
+    /* image entries keep the build time */
+    st = stat_of("/etc/stamp.txt");
+    CHECK(st.mode && AT(bt, 0) && st.ctime == bt && st.atime == bt);
+    /* creating in an image directory moves its mtime and ctime (to the ns) */
+    g_now = (u64)t0 * 1000000000ull + 123456789;
+    CHECK(ovl_create("/etc/new.py", S_IFREG | 0644) != 0);
+    st = stat_of("/etc");
+    CHECK(AT(t0, 123456789) && st.ctime == t0 && st.ctime_ns == 123456789);
+    st = stat_of("/etc/new.py");
+    CHECK(AT(t0, 123456789) && st.ctime == t0 && st.atime == t0);
+    /* the root holds /etc: unchanged by a change inside /etc */
+    CHECK(stat_of("/").mtime != t0);
+    /* removing: the directory moves again, 1 ns later is enough to tell */
+    g_now += 1;
+    CHECK(resolve("/etc/new.py", 0, &r, canon) == 0 && vfs_unlink("/etc/new.py", &r, 0) == 0);
+    st = stat_of("/etc");
+    CHECK(AT(t0, 123456790));
+    /* rename across directories: both parents and the node's ctime; not its mtime */
+    CHECK(ovl_create("/tmp/td", S_IFDIR | 0755) && ovl_create("/tmp/td/x", S_IFREG | 0644));
+    i64 xm = stat_of("/tmp/td/x").mtime_ns;
+    g_now += 1000;
+    CHECK(resolve("/tmp/td/x", 0, &r, canon) == 0 && vfs_rename("/tmp/td/x", &r, "/etc/x") == 0);
+    st = stat_of("/tmp/td");
+    CHECK(AT(t0, 123457790));
+    st = stat_of("/etc");
+    CHECK(AT(t0, 123457790));
+    st = stat_of("/etc/x");
+    CHECK(st.mtime_ns == xm && st.ctime_ns == 123457790);
+    /* a copy-up keeps the image's stamps; a write changes mtime and ctime only */
+    CHECK(resolve("/etc/stamp.txt", 0, &r, canon) == 0);
+    g_now += 1000;
+    struct onode *o = ovl_copy_up("/etc/stamp.txt", &r);
+    CHECK(o && o->mtime.sec == bt && o->ctime.sec == bt);
+    CHECK(ovl_set_size(o, 0) == 0 && o->mtime.nsec == 123458790 && o->ctime.nsec == 123458790 && o->atime.sec == bt);
+    /* a copied-up image directory starts from its stamp, not the build time */
+    CHECK(resolve("/etc", 0, &r, canon) == 0 && r.kind == VK_IMG);
+    o = ovl_copy_up("/etc", &r);
+    CHECK(o && o->mtime.nsec == 123457790);
+}
+
+/* ---- hard links: two names, one node ---- */
+static void test_links(void)
+{
+    struct vref r, r2;
+    char canon[PATH_MAX_RT];
+    struct onode *o = ovl_create("/tmp/l1", S_IFREG | 0644);
+    CHECK(o && ovl_set_size(o, 3) == 0);
+    memcpy(o->data, "abc", 3);
+    CHECK(resolve("/tmp/l1", 0, &r, canon) == 0 && vfs_link("/tmp/l1", &r, "/tmp/l2") == 0);
+    CHECK(resolve("/tmp/l2", 0, &r2, canon) == 0 && r2.kind == VK_OVL && r2.o == o);
+    CHECK(stat_of("/tmp/l1").nlink == 2 && stat_of("/tmp/l2").ino == stat_of("/tmp/l1").ino);
+    CHECK(list_has("/tmp", "l1") == 1 && list_has("/tmp", "l2") == 1);
+    /* a rename between two names of one node changes nothing */
+    CHECK(vfs_rename("/tmp/l1", &r, "/tmp/l2") == 0 && list_has("/tmp", "l1") == 1);
+    /* removing the first name keeps the node under the second */
+    CHECK(vfs_unlink("/tmp/l1", &r, 0) == 0 && resolve("/tmp/l1", 0, &r, canon) == -ENOENT);
+    CHECK(resolve("/tmp/l2", 0, &r2, canon) == 0 && r2.o == o && o->size == 3 && !memcmp(o->data, "abc", 3));
+    CHECK(stat_of("/tmp/l2").nlink == 1);
+    /* the second name moves, then goes: the node with it */
+    CHECK(vfs_rename("/tmp/l2", &r2, "/tmp/l3") == 0 && resolve("/tmp/l3", 0, &r2, canon) == 0 && r2.o == o);
+    CHECK(list_has("/tmp", "l2") == 0 && list_has("/tmp", "l3") == 1);
+    CHECK(vfs_unlink("/tmp/l3", &r2, 0) == 0 && resolve("/tmp/l3", 0, &r2, canon) == -ENOENT);
+    /* an image file is copied up first; the image name then sees the same bytes */
+    CHECK(resolve("/etc/linkme.txt", 0, &r, canon) == 0 && r.kind == VK_IMG);
+    CHECK(vfs_link("/etc/linkme.txt", &r, "/tmp/lm") == 0);
+    CHECK(resolve("/etc/linkme.txt", 0, &r, canon) == 0 && resolve("/tmp/lm", 0, &r2, canon) == 0);
+    CHECK(r.kind == VK_OVL && r.o == r2.o && r.o->size == 14 && r.o->links == 1);
+    /* unlinking the second name leaves the first */
+    CHECK(vfs_unlink("/tmp/lm", &r2, 0) == 0 && resolve("/etc/linkme.txt", 0, &r, canon) == 0 && r.o->links == 0);
+    /* directories cannot be linked */
+    CHECK(resolve("/tmp", 0, &r, canon) == 0 && vfs_link("/tmp", &r, "/tmp2") == -EPERM);
 }
 
 /* ---- file requests ---- */
@@ -426,6 +521,8 @@ int main(int argc, char **argv)
     test_vfs(argv[1]);
     test_files();
     test_files_fuzz();
+    test_times();
+    test_links();
     if (fails) { fprintf(stderr, "guest-unit: %d failures\n", fails); return 1; }
     printf("guest-unit: ok\n");
     return 0;
