@@ -7,20 +7,8 @@
 import { NODE_RECIPE } from '../languages/javascript.js';
 import { PYTHON_RECIPE } from '../languages/python.js';
 
-export interface AcceptedRefusal { file: string; syscall: number; why: string }
-export interface ExtraFile { /** Path under guest/. */ source: string; /** Absolute image path. */ path: string; executable?: boolean }
-
-export interface Recipe {
-  name: string;
-  packages: string[];
-  extraFiles: ExtraFile[];
-  argv: string[];
-  env: Record<string, string>;
-  preload: string[];
-  acceptedRefusals: AcceptedRefusal[];
-  /** Image paths that must resolve (following links) in the finished image. */
-  mustExist: string[];
-}
+export type { AcceptedRefusal, ExtraFile, Recipe } from './recipe-types.js';
+import type { Recipe } from './recipe-types.js';
 
 /** Image recipes by name: each language's own (src/languages/*), plus any built for tools. */
 export const RECIPES: Record<string, Recipe> = {

@@ -4,7 +4,7 @@
 // answer {"exit_code": n[, "result": inspect]}), and TypeScript as a second
 // module whose prepare() strips types on the host (typescript's transpileModule).
 import { createRequire } from 'node:module';
-import type { Recipe } from '../image/recipes.js';
+import type { Recipe } from '../image/recipe-types.js';
 import type { LanguageModule, RunnerAnswer, RunnerRequest } from './types.js';
 
 /** Node's built-in modules the runner loads before the snapshot (so execs do not pay for them). */

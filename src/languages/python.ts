@@ -1,7 +1,7 @@
 // python.ts — the Python language: Debian's python3.11 with numpy, the runner
 // guest/runner.py (preloads, then serves JSON requests from /dev/forkbox and
 // answers {"exit_code": n[, "result": repr]}), 640 MiB of template RAM.
-import type { Recipe } from '../image/recipes.js';
+import type { Recipe } from '../image/recipe-types.js';
 import type { LanguageModule, RunnerAnswer, RunnerRequest } from './types.js';
 
 /** Modules the python runner imports before the snapshot (so execs do not pay for them). */

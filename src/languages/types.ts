@@ -3,7 +3,7 @@
 // exec request is encoded for the runner inside the guest, how its answer is
 // read) and the warm-up exec. The engine, the template builder and the server
 // know languages only through this shape (see src/languages/index.ts).
-import type { Recipe } from '../image/recipes.js';
+import type { Recipe } from '../image/recipe-types.js';
 
 /** What the runner is asked to do in one exec. */
 export interface RunnerRequest {
