@@ -238,11 +238,12 @@ static struct vmm_snapshot *child_alloc(struct vmm_snapshot *root)
     return s;
 }
 
-int vmm_snapshot_derive(struct vmm_vm *vm, struct vmm_snapshot **out, struct vmm_err *err)
+/* A child of the vm's root holding the vm's vCPU state and the runs of pages
+ * it owns (its earlier child's runs and its private pages); no memory yet. */
+static int child_of(struct vmm_vm *vm, const char *op, struct vmm_snapshot **out, struct vmm_err *err)
 {
-    if (!vm || !out) return vmm_fail(err, -EINVAL, "vmm_snapshot_derive", "missing argument");
     if (!vm->snap || vm->dead || atomic_load(&vm->killed) || vm->ram_fd >= 0)
-        return vmm_fail(err, -EINVAL, "vmm_snapshot_derive", "only a live fork stopped at a doorbell can be derived");
+        return vmm_fail(err, -EINVAL, op, "only a live fork stopped at a doorbell can be captured as a child");
     struct vmm_snapshot *root = vm->snap->root ? vm->snap->root : vm->snap;
     uint64_t pages = vm->ram_size / FB_PAGE_SIZE;
     uint8_t *own = calloc(pages, 1);
@@ -259,6 +260,21 @@ int vmm_snapshot_derive(struct vmm_vm *vm, struct vmm_snapshot **out, struct vmm
     rc = make_runs(own, pages, &s->runs, &s->n_runs, err);
     if (rc) goto fail;
     for (uint32_t i = 0; i < s->n_runs; i++) s->pages += s->runs[i].len / FB_PAGE_SIZE;
+    free(own);
+    *out = s;
+    return 0;
+fail:
+    free(own);
+    snapshot_put(s);
+    return rc;
+}
+
+int vmm_snapshot_derive(struct vmm_vm *vm, struct vmm_snapshot **out, struct vmm_err *err)
+{
+    if (!vm || !out) return vmm_fail(err, -EINVAL, "vmm_snapshot_derive", "missing argument");
+    struct vmm_snapshot *s;
+    int rc = child_of(vm, "vmm_snapshot_derive", &s, err);
+    if (rc) return rc;
     s->mem_fd = memfd_create("forkbox-child", MFD_CLOEXEC);
     if (s->mem_fd < 0) { rc = vmm_fail(err, -errno, "memfd_create", "%s", strerror(errno)); goto fail; }
     if (ftruncate(s->mem_fd, (off_t)s->ram_size) < 0) { rc = vmm_fail(err, -errno, "ftruncate", "child memory"); goto fail; }
@@ -272,11 +288,9 @@ int vmm_snapshot_derive(struct vmm_vm *vm, struct vmm_snapshot **out, struct vmm
     atomic_fetch_add(&s->refs, 1);
     snapshot_put(vm->snap);
     vm->snap = s;
-    free(own);
     *out = s;
     return 0;
 fail:
-    free(own);
     snapshot_put(s);
     return rc;
 }
@@ -382,26 +396,10 @@ int vmm_snapshot_write(struct vmm_snapshot *s, const char *mem_path, const char 
 int vmm_snapshot_save_child(struct vmm_vm *vm, const char *mem_path, const char *state_path, struct vmm_err *err)
 {
     if (!vm || !mem_path || !state_path) return vmm_fail(err, -EINVAL, "vmm_snapshot_save_child", "missing argument");
-    if (!vm->snap || vm->dead || atomic_load(&vm->killed) || vm->ram_fd >= 0)
-        return vmm_fail(err, -EINVAL, "vmm_snapshot_save_child", "only a live fork stopped at a doorbell can be saved as a child");
-    struct vmm_snapshot *root = vm->snap->root ? vm->snap->root : vm->snap;
-    uint64_t pages = vm->ram_size / FB_PAGE_SIZE;
-    uint8_t *own = calloc(pages, 1);
-    if (!own) return vmm_fail(err, -ENOMEM, "calloc", "page map");
-    struct vmm_snapshot *s = child_alloc(root);
-    int rc;
-    if (!s) { free(own); return vmm_fail(err, -ENOMEM, "calloc", "snapshot"); }
-    rc = vcpu_state_capture(vm, s, err);
-    if (rc) goto out;
-    for (uint32_t i = 0; i < vm->snap->n_runs; i++)
-        memset(own + vm->snap->runs[i].off / FB_PAGE_SIZE, 1, vm->snap->runs[i].len / FB_PAGE_SIZE);
-    rc = mark_private(vm->ram, vm->ram_size, own, err);
-    if (rc) goto out;
-    rc = make_runs(own, pages, &s->runs, &s->n_runs, err);
-    if (rc) goto out;
+    struct vmm_snapshot *s;
+    int rc = child_of(vm, "vmm_snapshot_save_child", &s, err);
+    if (rc) return rc;
     rc = write_child(s, vm->ram, mem_path, state_path, err);
-out:
-    free(own);
     snapshot_put(s);
     return rc;
 }
