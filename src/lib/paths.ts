@@ -25,7 +25,7 @@ export const addonPath = join(repoRoot, 'build', 'Release', 'forkbox_vmm.node');
 export const guestFilesDir = join(repoRoot, 'guest');
 
 /** The cache's subdirectories the server and the builders use. */
-export const CACHE_SUBDIRS = ['templates', 'images', 'debs', 'resolve'] as const;
+export const CACHE_SUBDIRS = ['templates', 'images', 'debs', 'resolve', 'sessions'] as const;
 
 function untrusted(message: string): ForkboxError {
   return new ForkboxError('TemplateBuildFailed', 500, message);
