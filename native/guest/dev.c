@@ -303,6 +303,7 @@ i64 ctl_write(const u8 *buf, u64 n)
 
 void ctl_exit(int code)
 {
+    shmap_sync_all(); /* shared file mappings reach their files */
     for (;;) {
         publish(FB_ST_EXIT, code);
         fb_doorbell();
