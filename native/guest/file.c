@@ -33,7 +33,7 @@ static i64 reg_write(struct file *f, const u8 *buf, u64 n, u64 *off)
     memcpy(o->data + *off, buf, n);
     *off += n;
     ovl_stamp(o, TS_M | TS_C);
-    if (g_shmap_n) shmap_refresh_node(o); /* shared mappings see the write */
+    if (g_shmap_n) shmap_refresh_node(o, *off - n, n); /* shared mappings see the write */
     return (i64)n;
 }
 

@@ -1,7 +1,8 @@
 /*
  * mm.c — the arena: a page bitmap over guest RAM [FB_ARENA_BASE, ram_size),
  * the Linux memory syscalls on top of it (brk, mmap, munmap, mremap,
- * madvise; mprotect is bookkeeping only: the guest never edits page tables),
+ * madvise, msync; mprotect is bookkeeping only: the guest never edits page
+ * tables; shared writable file mappings are recorded and written back by shmap.c),
  * and kmalloc for the runtime's own objects (same pages, same limit).
  * Invariants: a page is either free or used; freed pages may hold garbage and
  * are zeroed (read-before-write, see zero_pages) when handed out again. The

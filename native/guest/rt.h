@@ -173,7 +173,7 @@ int shmap_unmap(u64 addr, u64 len);
 int shmap_remap_check(u64 old, u64 olen);
 void shmap_remapped(u64 old, u64 olen, u64 nb, u64 nlen);
 void shmap_flush_node(struct onode *o);
-void shmap_refresh_node(struct onode *o);
+void shmap_refresh_node(struct onode *o, u64 off, u64 n);
 
 /* ---- vfs.c ---- */
 enum { VK_NONE, VK_IMG, VK_OVL, VK_DEV };

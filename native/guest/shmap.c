@@ -137,14 +137,15 @@ void shmap_flush_node(struct onode *o)
         if (g_sm[i].o == o) wb(&g_sm[i], g_sm[i].addr, g_sm[i].len);
 }
 
-/* a write(2) changed o's bytes: the mappings see them (one coherent page cache) */
-void shmap_refresh_node(struct onode *o)
+/* a write(2) changed o's bytes [off, off+n): the mappings see them (one
+ * coherent page cache) */
+void shmap_refresh_node(struct onode *o, u64 off, u64 n)
 {
     for (u32 i = 0; i < g_shmap_n; i++) {
         struct shmap *m = &g_sm[i];
-        if (m->o != o || m->off >= o->size) continue;
-        u64 n = o->size - m->off;
-        if (n > m->len) n = m->len;
-        memcpy((void *)m->addr, o->data + m->off, n);
+        if (m->o != o) continue;
+        u64 s = off > m->off ? off : m->off, e = off + n < m->off + m->len ? off + n : m->off + m->len;
+        if (e > o->size) e = o->size;
+        if (s < e) memcpy((void *)(m->addr + (s - m->off)), o->data + s, e - s);
     }
 }
