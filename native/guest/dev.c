@@ -241,6 +241,7 @@ static void serve_runtime(u32 kind)
 {
     struct fb_file_resp rs;
     u64 ol = 0;
+    shmap_sync_all(); /* the host reads what shared file mappings hold */
     files_serve(kind, (const u8 *)g_mb + FB_MB_REQ_OFF, g_req_len, &rs, (u8 *)g_mb + FB_MB_OUT_OFF, g_out_cap, &ol);
     memcpy((u8 *)g_mb + FB_MB_RESULT_OFF, &rs, sizeof rs);
     g_mb->result_len = sizeof rs;
@@ -291,6 +292,7 @@ i64 ctl_read(u8 *buf, u64 n)
 i64 ctl_write(const u8 *buf, u64 n)
 {
     if (!g_req_open) return -EINVAL; /* no request to answer */
+    shmap_sync_all(); /* an exec's mapping writes are in its change log and its files */
     u64 c = n < FB_MB_RESULT_SIZE ? n : FB_MB_RESULT_SIZE;
     memcpy((u8 *)g_mb + FB_MB_RESULT_OFF, buf, c);
     g_mb->result_len = c;
@@ -303,6 +305,7 @@ i64 ctl_write(const u8 *buf, u64 n)
 
 void ctl_exit(int code)
 {
+    shmap_sync_all(); /* shared file mappings reach their files */
     for (;;) {
         publish(FB_ST_EXIT, code);
         fb_doorbell();

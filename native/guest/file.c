@@ -11,6 +11,7 @@
 static i64 reg_read(struct file *f, u8 *buf, u64 n, u64 *off)
 {
     const u8 *d; u64 size;
+    if (g_shmap_n && f->ref.kind == VK_OVL) shmap_flush_node(f->ref.o); /* a shared mapping's bytes first */
     int e = vfs_file_data(&f->ref, &d, &size);
     if (e) return e;
     if (*off >= size) return 0;
@@ -24,6 +25,7 @@ static i64 reg_write(struct file *f, const u8 *buf, u64 n, u64 *off)
 {
     struct onode *o = f->ref.o;
     if (f->ref.kind != VK_OVL) return -EBADF;
+    if (g_shmap_n) shmap_flush_node(o);
     if (f->flags & O_APPEND) *off = o->size;
     if (*off + n < *off || *off + n > (1ull << 40)) return -EFBIG;
     if (*off + n > o->size) { if (ovl_set_size(o, *off + n)) return -ENOSPC; }
@@ -31,6 +33,7 @@ static i64 reg_write(struct file *f, const u8 *buf, u64 n, u64 *off)
     memcpy(o->data + *off, buf, n);
     *off += n;
     ovl_stamp(o, TS_M | TS_C);
+    if (g_shmap_n) shmap_refresh_node(o, *off - n, n); /* shared mappings see the write */
     return (i64)n;
 }
 
@@ -60,12 +63,18 @@ static int reg_map(struct file *f, const u8 **data, u64 *size)
     return f->ref.kind == VK_OVL ? 1 : 0;
 }
 
+static int reg_stat(struct file *f, struct kstat *st)
+{
+    if (g_shmap_n && f->ref.kind == VK_OVL) shmap_flush_node(f->ref.o); /* the mtime a mapping write gave */
+    return vfs_stat(&f->ref, st);
+}
+
 static void reg_release(struct file *f) { if (f->ref.kind == VK_OVL) ovl_put(f->ref.o); }
 
 const struct file_ops g_file_ops = {
     .mode = S_IFREG, .caps = FOP_PIO | FOP_NOEPOLL,
     .read = reg_read, .write = reg_write, .lseek = reg_lseek, .ioctl = reg_ioctl,
-    .map = reg_map, .release = reg_release,
+    .stat = reg_stat, .map = reg_map, .release = reg_release,
 };
 
 /* ---- directories (listed by getdents64 in fs.c) ---- */

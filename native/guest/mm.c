@@ -1,7 +1,8 @@
 /*
  * mm.c — the arena: a page bitmap over guest RAM [FB_ARENA_BASE, ram_size),
  * the Linux memory syscalls on top of it (brk, mmap, munmap, mremap,
- * madvise; mprotect is bookkeeping only: the guest never edits page tables),
+ * madvise, msync; mprotect is bookkeeping only: the guest never edits page
+ * tables; shared writable file mappings are recorded and written back by shmap.c),
  * and kmalloc for the runtime's own objects (same pages, same limit).
  * Invariants: a page is either free or used; freed pages may hold garbage and
  * are zeroed (read-before-write, see zero_pages) when handed out again. The
@@ -240,10 +241,15 @@ i64 sys_mmap(u64 addr, u64 len, u64 prot, u64 flags, i64 fd, u64 off)
     if (!len || (off & (PAGE - 1)) || (addr & (PAGE - 1) && (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))))
         return -EINVAL;
     if (len > g_ram_size) return -ENOMEM;
+    int shared_w = 0;
     if (!(flags & MAP_ANONYMOUS)) {
         int r = fd_map_source(fd, &src, &srcsz);
         if (r < 0) return r;
-        if ((flags & 3) == MAP_SHARED && (prot & 2) && r == 1) return -EACCES; /* r==1: writable shared file */
+        if ((flags & 3) == MAP_SHARED && (prot & 2)) { /* a regular file: written back to it (shmap.c) */
+            shared_w = shmap_check(fd);
+            if (shared_w < 0) return shared_w;
+            if (!shared_w && r == 1) return -EACCES; /* r==1: another source that would be written */
+        }
     }
     u64 n = PAGE_UP(len) / PAGE, base;
     if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
@@ -253,6 +259,7 @@ i64 sys_mmap(u64 addr, u64 len, u64 prot, u64 flags, i64 fd, u64 off)
             if (flags & MAP_FIXED_NOREPLACE) return -EEXIST;
         }
         if (over_limit(count_new(addr / PAGE, n))) return -ENOMEM;
+        if (g_shmap_n) { int r = shmap_unmap(addr, n * PAGE); if (r) return r; } /* what it replaces is written back */
         pg_set(addr / PAGE, n, 1);
         base = addr;
         zero_pages((void *)base, n * PAGE);
@@ -273,6 +280,7 @@ i64 sys_mmap(u64 addr, u64 len, u64 prot, u64 flags, i64 fd, u64 off)
         if (c > len) c = len;
         memcpy((void *)base, src + off, c);
     }
+    if (shared_w) shmap_add(fd, base, len, off);
     return (i64)base;
 }
 
@@ -283,6 +291,7 @@ i64 sys_munmap(u64 addr, u64 len)
     if (addr < FB_ARENA_BASE) return -EINVAL;
     if (end > g_ram_size) end = g_ram_size;
     if (addr >= end) return 0;
+    if (g_shmap_n) { int r = shmap_unmap(addr, end - addr); if (r) return r; }
     mm_free(addr, end - addr);
     return 0;
 }
@@ -294,11 +303,9 @@ i64 sys_mprotect(u64 addr, u64 len, u64 prot)
     return 0;
 }
 
-i64 sys_mremap(u64 old, u64 olen, u64 nlen, u64 flags, u64 naddr)
+/* the page work of mremap on a checked, page-rounded request */
+static i64 mremap_pages(u64 old, u64 olen, u64 nlen, u64 flags, u64 naddr)
 {
-    if ((old & (PAGE - 1)) || !nlen || (flags & ~7ull) || (flags & MREMAP_DONTUNMAP)) return -EINVAL;
-    olen = PAGE_UP(olen); nlen = PAGE_UP(nlen);
-    if (!olen || !uaccess_w((void *)old, olen)) return -EFAULT;
     if (flags & MREMAP_FIXED) {
         if (!(flags & MREMAP_MAYMOVE) || (naddr & (PAGE - 1))) return -EINVAL;
         if (naddr < FB_ARENA_BASE || naddr + nlen > g_ram_size || naddr + nlen < naddr) return -EINVAL;
@@ -328,6 +335,22 @@ i64 sys_mremap(u64 old, u64 olen, u64 nlen, u64 flags, u64 naddr)
     memcpy((void *)nb, (void *)old, olen);
     mm_free(old, olen);
     return (i64)nb;
+}
+
+i64 sys_mremap(u64 old, u64 olen, u64 nlen, u64 flags, u64 naddr)
+{
+    if ((old & (PAGE - 1)) || !nlen || (flags & ~7ull) || (flags & MREMAP_DONTUNMAP)) return -EINVAL;
+    olen = PAGE_UP(olen); nlen = PAGE_UP(nlen);
+    if (!olen || !uaccess_w((void *)old, olen)) return -EFAULT;
+    if (!g_shmap_n) return mremap_pages(old, olen, nlen, flags, naddr);
+    /* a shared file mapping moves or resizes only as a whole (else EINVAL) */
+    int r = shmap_remap_check(old, olen);
+    if (r) return r;
+    if ((flags & MREMAP_FIXED) && !(naddr < old + olen && old < naddr + nlen) && (r = shmap_unmap(naddr, nlen))) return r;
+    if (nlen < olen) shmap_sync(old + nlen, olen - nlen);
+    i64 res = mremap_pages(old, olen, nlen, flags, naddr);
+    if (res >= 0) shmap_remapped(old, olen, (u64)res, nlen);
+    return res;
 }
 
 #define MADV_DONTNEED 4
@@ -366,7 +389,16 @@ SYSCALL(munmap) { return sys_munmap(a, b); }
 SYSCALL(brk) { return sys_brk(a); }
 SYSCALL(mremap) { return sys_mremap(a, b, c, d, e); }
 SYSCALL(madvise) { return sys_madvise(a, b, c); }
-SYSCALL(msync) { return uaccess_w((void *)a, b) ? 0 : -ENOMEM; } /* memory is the file */
+#define MS_ASYNC 1
+#define MS_INVALIDATE 2
+#define MS_SYNC 4
+SYSCALL(msync) /* anonymous and private memory is its own backing; shared file mappings are written back */
+{
+    if ((a & (PAGE - 1)) || (c & ~7ull) || ((c & MS_ASYNC) && (c & MS_SYNC))) return -EINVAL;
+    if (!uaccess_w((void *)a, b)) return -ENOMEM;
+    if (g_shmap_n) shmap_sync(a, b);
+    return 0;
+}
 SYSCALL(mincore) /* everything is resident */
 {
     u64 n = PAGE_UP(b) / PAGE;

@@ -162,6 +162,19 @@ i64 sys_mremap(u64 old, u64 olen, u64 nlen, u64 flags, u64 naddr);
 i64 sys_madvise(u64 addr, u64 len, u64 adv);
 int mm_maps_text(char *buf, u64 cap);
 
+/* ---- shmap.c: shared writable file mappings, written back to the file ---- */
+struct onode;
+extern u32 g_shmap_n;
+int shmap_check(i64 fd);
+void shmap_add(i64 fd, u64 addr, u64 len, u64 off);
+void shmap_sync(u64 addr, u64 len);
+void shmap_sync_all(void);
+int shmap_unmap(u64 addr, u64 len);
+int shmap_remap_check(u64 old, u64 olen);
+void shmap_remapped(u64 old, u64 olen, u64 nb, u64 nlen);
+void shmap_flush_node(struct onode *o);
+void shmap_refresh_node(struct onode *o, u64 off, u64 n);
+
 /* ---- vfs.c ---- */
 enum { VK_NONE, VK_IMG, VK_OVL, VK_DEV };
 struct onode;

@@ -139,6 +139,9 @@ python3 -c 'import json, sys; open(sys.argv[2], "w").write(json.dumps({"code": o
 $FB --env LANG=C.UTF-8 --request-file "$T/posix.req" --request '{"code":"import m_later; print(\"later\", m_later.C)","session":true}' \
     "$IMG" /usr/bin/python3.11 -I -B /opt/forkbox/runner.py > "$T/px.out" 2>&1 || { cat "$T/px.out"; fail "posix: failed"; }
 grep -qx 'posix ok' "$T/px.out" && grep -qx 'later 3' "$T/px.out" || { cat "$T/px.out"; fail "posix: wrong output"; }
+# shared writable file mappings (host/shmap.py)
+$FB "$IMG" /usr/bin/python3.11 -I -B -c "$(cat $H/shmap.py)" > "$T/sm.out" 2>&1 || { cat "$T/sm.out"; fail "shmap: failed"; }
+grep -qx 'shmap ok' "$T/sm.out" || { cat "$T/sm.out"; fail "shmap: wrong output"; }
 $FB "$IMG" /usr/bin/python3.11 -I -B -c "$(cat $H/fuzz-syscalls.py)" > "$T/f.out" 2>&1 || { cat "$T/f.out"; fail "syscall fuzz: the guest died"; }
 grep -q '^fuzz [0-9]* calls .* alive$' "$T/f.out" || { cat "$T/f.out"; fail "syscall fuzz: no result"; }
 echo "guest: python harness tests ok ($IMG)"
