@@ -5,7 +5,7 @@
 // module whose prepare() strips types on the host (typescript's transpileModule).
 import { createRequire } from 'node:module';
 import type { Recipe } from '../image/recipe-types.js';
-import type { LanguageModule, RunnerAnswer, RunnerRequest } from './types.js';
+import { decodeJsonAnswer as decodeAnswer, type LanguageModule, type RunnerRequest } from './types.js';
 
 /** Node's built-in modules the runner loads before the snapshot (so execs do not pay for them). */
 export const NODE_PRELOAD = ['fs', 'path', 'crypto', 'util', 'buffer', 'events', 'zlib', 'stream', 'os', 'url',
@@ -41,20 +41,6 @@ export const NODE_RECIPE: Recipe = {
   mustExist: ['/usr/bin/node', '/lib64/ld-linux-x86-64.so.2', '/usr/lib/x86_64-linux-gnu/libc.so.6',
     '/usr/lib/x86_64-linux-gnu/libnode.so.108', '/opt/forkbox/runner.js', '/etc/passwd'],
 };
-
-function decodeAnswer(result: Buffer): RunnerAnswer {
-  if (!result.length) return {};
-  try {
-    const j = JSON.parse(result.toString('utf8')) as { exit_code?: unknown; result?: unknown; result_truncated?: unknown };
-    return {
-      ...(typeof j.exit_code === 'number' && Number.isInteger(j.exit_code) ? { exitCode: j.exit_code } : {}),
-      ...(typeof j.result === 'string' ? { result: j.result } : {}),
-      ...(j.result_truncated === true ? { resultTruncated: true } : {}),
-    };
-  } catch {
-    return {};
-  }
-}
 
 const encodeRequest = (r: RunnerRequest): Buffer => Buffer.from(JSON.stringify({
   code: r.code, env: r.env ?? {}, stdin: r.stdin ?? '',

@@ -2,7 +2,7 @@
 // guest/runner.py (preloads, then serves JSON requests from /dev/forkbox and
 // answers {"exit_code": n[, "result": repr]}), 640 MiB of template RAM.
 import type { Recipe } from '../image/recipe-types.js';
-import type { LanguageModule, RunnerAnswer, RunnerRequest } from './types.js';
+import { decodeJsonAnswer as decodeAnswer, type LanguageModule, type RunnerRequest } from './types.js';
 
 /** Modules the python runner imports before the snapshot (so execs do not pay for them). */
 export const PYTHON_PRELOAD = [
@@ -49,20 +49,6 @@ export const PYTHON_RECIPE: Recipe = {
     '/usr/lib/python3/dist-packages/numpy/__init__.py', '/usr/lib/python3.11/__pycache__/os.cpython-311.pyc', '/etc/passwd',
     '/usr/share/zoneinfo/Europe/Paris'],
 };
-
-function decodeAnswer(result: Buffer): RunnerAnswer {
-  if (!result.length) return {};
-  try {
-    const j = JSON.parse(result.toString('utf8')) as { exit_code?: unknown; result?: unknown; result_truncated?: unknown };
-    return {
-      ...(typeof j.exit_code === 'number' && Number.isInteger(j.exit_code) ? { exitCode: j.exit_code } : {}),
-      ...(typeof j.result === 'string' ? { result: j.result } : {}),
-      ...(j.result_truncated === true ? { resultTruncated: true } : {}),
-    };
-  } catch {
-    return {};
-  }
-}
 
 export const python: LanguageModule = {
   name: 'python',

@@ -41,3 +41,18 @@ export interface LanguageModule {
   encodeRequest(req: RunnerRequest): Buffer;
   decodeAnswer(result: Buffer): RunnerAnswer;
 }
+
+/** The answer both runners write: `{"exit_code": n[, "result": "...", "result_truncated": true]}`. */
+export function decodeJsonAnswer(result: Buffer): RunnerAnswer {
+  if (!result.length) return {};
+  try {
+    const j = JSON.parse(result.toString('utf8')) as { exit_code?: unknown; result?: unknown; result_truncated?: unknown };
+    return {
+      ...(typeof j.exit_code === 'number' && Number.isInteger(j.exit_code) ? { exitCode: j.exit_code } : {}),
+      ...(typeof j.result === 'string' ? { result: j.result } : {}),
+      ...(j.result_truncated === true ? { resultTruncated: true } : {}),
+    };
+  } catch {
+    return {};
+  }
+}
