@@ -5,7 +5,9 @@
 // and reads the next one (the first read is the template's snapshot point), runs
 // the code, and lets timers and promises run to completion before answering
 // {"exit_code": n[, "result": inspect]}. process.exit(n) is intercepted: it ends
-// the exec with n, never the VM.
+// the exec with n, never the VM. Before the snapshot it dry-runs typical programs
+// (output to /dev/null) and collects garbage, and a fork's warm-up request dry-runs
+// one more, so a user's exec finds its code compiled and its pages touched.
 'use strict';
 const fs = require('fs');
 const vm = require('vm');
@@ -16,14 +18,35 @@ const { Writable } = require('stream');
 const CONTROL = '/dev/forkbox';
 const CHUNK = 1 << 20;
 const RESULT_MAX = 16 * 1024; // characters of a session exec's result kept (the result area is 60 KiB)
-const WARMUP_EXECS = 8;
+// The engine's warm-up request for a fork (javascript.ts warmupCode): a program that does
+// nothing, which the runner answers by dry-running DRY_PROGRAMS[0] with its output discarded.
+const FORK_WARMUP = '/* forkbox: warm-up */';
+// Dry runs before the snapshot: the paths user programs take (console.log, a top-level
+// await, timers, an uncaught error, process.exit, a session result), compiled and their
+// inline caches settled in the template. Not the benchmark's program text: V8's
+// compilation cache must not answer a user's program from a warm-up.
+// Every declaration is inside a block: a dry run leaves nothing in the global scope.
+const DRY_PROGRAMS = [
+  '{ const v = [3, 4]; console.log(v[0] * v[1] - 10); }',
+  '{ const nums = [1, 2, 3]; console.log(nums.reduce((a, b) => a + b, 0) / nums.length, "ok", { a: 1 }); }',
+  '{ const r = await new Promise((res) => setTimeout(() => res(7), 0)); console.log(r); }',
+  'setTimeout(() => console.log("t"), 0); Promise.resolve().then(() => console.error("p"));',
+  'throw new TypeError("dry run")',
+  'process.exit(3)',
+  '({ dry: [1, "run"] })',
+];
+const DRY_ROUNDS = 4;
+const SETTLE_MS = 20; // ms the runner idles after its last collection before the snapshot
 
 const writeSync = fs.writeSync;
 const readSync = fs.readSync;
 const inspect = util.inspect;
 
 // ---- output: fds 1 and 2, written through synchronously (a crash loses nothing) ----
+// While a dry run is on, everything the runner would write goes to /dev/null.
+const sink = { on: false, fd: fs.openSync('/dev/null', 'w') };
 function writeAll(fd, data) {
+  if (sink.on) fd = sink.fd;
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   let off = 0;
   while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
@@ -193,6 +216,7 @@ function statusOf(code) {
 // like a real exit would: nothing the program scheduled runs afterwards.
 const timersMod = require('timers');
 const rawSetImmediate = timersMod.setImmediate;
+const rawSetTimeout = timersMod.setTimeout;
 const liveTimers = new Map(); // timer -> its clear function
 function tracked(orig, clear, repeats) {
   const wrapped = function (cb, ...args) {
@@ -297,7 +321,12 @@ function runRequest(payload) {
     return;
   }
   const isSession = req.session === true;
-  current = { code: 0, done: false, result: undefined };
+  current = { code: 0, done: false, result: undefined, dry: false };
+  if (req.code === FORK_WARMUP && !isSession) {
+    // the fork's warm-up: a typical program, its output discarded (the answer is real)
+    current.dry = sink.on = true;
+    req.code = `${DRY_PROGRAMS[0]} // in a fork`; // text new to the compilation cache: the parser runs too
+  }
   if (!isSession || req.reseed !== false) reseedMath();
   if (!isSession) {
     for (const k of Object.keys(process.env)) if (!(k in baseEnv)) delete process.env[k];
@@ -349,28 +378,55 @@ function readRequest() {
   return Buffer.concat(chunks);
 }
 
-function answer() {
+/** Writes the answer to `fd`: the control device, or /dev/null for a dry run before the snapshot. */
+function answer(fd) {
   const c = current;
   current = null;
+  if (c.dry) sink.on = false;
   const code = c.done ? c.code : statusOf(process.exitCode);
-  const body = { exit_code: code };
-  if (c.result !== undefined) {
+  const body = { exit_code: c.dry ? 0 : code };
+  if (c.result !== undefined && !c.dry) {
     body.result = c.result.length > RESULT_MAX ? c.result.slice(0, RESULT_MAX) : c.result;
     if (c.result.length > RESULT_MAX) body.result_truncated = true;
   }
-  writeSync(ctl, Buffer.from(JSON.stringify(body), 'utf8'));
+  writeSync(fd, Buffer.from(JSON.stringify(body), 'utf8'));
 }
 
-let warmups = WARMUP_EXECS;
+/** A full garbage collection (gc() from a throwaway context: the program's globals never get
+ *  one), so the snapshot holds a compact heap and an empty young generation. */
+function collectGarbage() {
+  try {
+    const v8 = require('v8');
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc');
+    v8.setFlagsFromString('--no-expose-gc');
+    gc();
+  } catch { /* no gc: the snapshot is only larger */ }
+}
+
+// dry runs before the snapshot, each through the whole exec path (request, timers, answer)
+const dryQueue = [];
+for (let i = 0; i < DRY_ROUNDS; i++) {
+  for (const code of DRY_PROGRAMS) dryQueue.push(JSON.stringify({ code, env: {}, stdin: '', session: code.startsWith('({') }));
+}
+let dryLeft = dryQueue.length;
 function serve() {
-  if (current) answer();
-  if (warmups > 0) {
-    warmups--;
-    current = null;
-    runRequest(Buffer.from('{"code":"void 0"}'));
-    current.done = true; // warm-up answers go nowhere
-    current = null;
+  if (current) answer(current.dry && dryLeft >= 0 ? sink.fd : ctl);
+  if (dryLeft > 0) {
+    const payload = Buffer.from(dryQueue[dryQueue.length - dryLeft--]);
+    sink.on = true;
+    runRequest(payload);
+    current.dry = true;
     rawSetImmediate(noop);
+    return;
+  }
+  if (dryLeft === 0) {
+    // Collect, then idle a moment: V8's worker thread finishes sweeping (and any
+    // compile job) now, not in every fork.
+    dryLeft = -1;
+    sink.on = false;
+    collectGarbage();
+    rawSetTimeout(noop, SETTLE_MS);
     return;
   }
   const payload = readRequest();
