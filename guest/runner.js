@@ -13,6 +13,7 @@ const fs = require('fs');
 const vm = require('vm');
 const util = require('util');
 const Module = require('module');
+const inspector = require('inspector');
 const { Writable } = require('stream');
 
 const CONTROL = '/dev/forkbox';
@@ -33,7 +34,13 @@ const DRY_PROGRAMS = [
   'setTimeout(() => console.log("t"), 0); Promise.resolve().then(() => console.error("p"));',
   'throw new TypeError("dry run")',
   'process.exit(3)',
+];
+// ... and in a session's REPL mode (declaration-free: a session's names are its own)
+const DRY_SESSION_PROGRAMS = [
   '({ dry: [1, "run"] })',
+  'await new Promise((res) => setTimeout(res, 0)); 2 ** 3',
+  'throw new RangeError("dry run")',
+  '1 +',
 ];
 const DRY_ROUNDS = 4;
 const SETTLE_MS = 20; // ms the runner idles after its last collection before the snapshot
@@ -300,12 +307,69 @@ function compile(source) {
   } catch (e) {
     if (!(e instanceof SyntaxError) || !/await/.test(source)) throw e;
     try {
-      // Top-level await: the body of an async function (declarations stay local to the exec).
+      // Top-level await: the body of an async function (declarations stay local to a
+      // one-shot exec; a session's go through runSession).
       return { fn: new AsyncFunction('exports', 'require', 'module', '__filename', '__dirname', source) };
     } catch {
       throw e; // the script's own error is the better message
     }
   }
+}
+
+// ---- sessions: code evaluated as a console evaluates it ----
+// V8's REPL mode (the inspector's Runtime.evaluate with replMode, through an in-process
+// session): top-level let/const/class persist and may be declared again, top-level await
+// keeps its declarations, the completion value is the result.
+let repl = null;
+const CAPTURE = 'function () { \'use strict\'; globalThis[Symbol.for(\'forkbox.capture\')](this); }';
+const CAPTURE_KEY = Symbol.for('forkbox.capture');
+
+/** The live value behind an inspector RemoteObject (primitives come by value). */
+function valueOf(remote) {
+  if (!remote || remote.type === 'undefined') return undefined;
+  if ('unserializableValue' in remote) {
+    const u = remote.unserializableValue;
+    return u.endsWith('n') ? BigInt(u.slice(0, -1)) : u === '-0' ? -0 : Number(u);
+  }
+  if (!remote.objectId) return remote.value;
+  let v;
+  // the function runs inside post(): the key exists only for that moment
+  Object.defineProperty(globalThis, CAPTURE_KEY, { configurable: true, value: (x) => { v = x; } });
+  try {
+    repl.post('Runtime.callFunctionOn', { objectId: remote.objectId, functionDeclaration: CAPTURE, silent: true }, noop);
+  } finally {
+    delete globalThis[CAPTURE_KEY];
+  }
+  return v;
+}
+
+/** A compile error as `node -e` prints it: where, the line, a caret, the message. */
+function syntaxErrorText(details, code, e) {
+  const line = code.split('\n')[details.lineNumber] ?? '';
+  return `[eval]:${details.lineNumber + 1}\n${line}\n${' '.repeat(Math.max(0, details.columnNumber))}^\n\n${e && e.stack ? e.stack.split('\n')[0] : String(e)}\n`;
+}
+
+function runSession(code, me) {
+  if (!repl) {
+    repl = new inspector.Session();
+    repl.connect();
+  }
+  repl.post('Runtime.evaluate', { expression: code, replMode: true, awaitPromise: true, objectGroup: 'forkbox', silent: true }, (err, res) => {
+    try {
+      if (current !== me || me.done) return; // the exec is over (exit, fatal error): dropped
+      if (err) { writeAll(2, `forkbox runner: ${err.message}\n`); finish(1); return; }
+      if (res.exceptionDetails) {
+        const e = valueOf(res.exceptionDetails.exception);
+        const compileError = e instanceof SyntaxError && !/\n\s+at /.test(e.stack || '');
+        if (compileError) { writeAll(2, syntaxErrorText(res.exceptionDetails, code, e)); finish(1); } else onFatal(e);
+        return;
+      }
+      const v = valueOf(res.result);
+      if (v !== undefined) me.result = inspect(v);
+    } finally {
+      repl.post('Runtime.releaseObjectGroup', { objectGroup: 'forkbox' }, noop);
+    }
+  });
 }
 
 function runRequest(payload) {
@@ -338,12 +402,17 @@ function runRequest(payload) {
     try { process.chdir(req.cwd); } catch (e) { writeAll(2, `forkbox runner: cannot enter ${req.cwd}: ${e.code}\n`); }
   }
   process.exitCode = undefined;
+  const me = current;
   const filename = `${process.cwd()}/[eval]`;
   const mod = new Module(filename, null);
   mod.filename = filename;
   mod.paths = Module._nodeModulePaths(process.cwd());
   const req2 = Module.createRequire(filename);
   Object.assign(globalThis, { require: req2, module: mod, exports: mod.exports, __filename: filename, __dirname: process.cwd() });
+  if (isSession) {
+    runSession(req.code, me);
+    return;
+  }
   let compiled;
   try {
     compiled = compile(req.code);
@@ -353,11 +422,9 @@ function runRequest(payload) {
     finish(1);
     return;
   }
-  const me = current;
   try {
     if (compiled.script) {
-      const value = compiled.script.runInThisContext({ displayErrors: true });
-      if (isSession && value !== undefined) me.result = inspect(value);
+      compiled.script.runInThisContext({ displayErrors: true });
     } else {
       compiled.fn(mod.exports, req2, mod, filename, process.cwd()).catch(onFatal);
     }
@@ -407,7 +474,8 @@ function collectGarbage() {
 // dry runs before the snapshot, each through the whole exec path (request, timers, answer)
 const dryQueue = [];
 for (let i = 0; i < DRY_ROUNDS; i++) {
-  for (const code of DRY_PROGRAMS) dryQueue.push(JSON.stringify({ code, env: {}, stdin: '', session: code.startsWith('({') }));
+  for (const code of DRY_PROGRAMS) dryQueue.push(JSON.stringify({ code, env: {}, stdin: '' }));
+  for (const code of DRY_SESSION_PROGRAMS) dryQueue.push(JSON.stringify({ code, env: {}, stdin: '', session: true }));
 }
 let dryLeft = dryQueue.length;
 function serve() {
