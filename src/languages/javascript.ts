@@ -57,9 +57,12 @@ export const javascript: LanguageModule = {
   name: 'javascript',
   aliases: ['js', 'node', 'nodejs'],
   recipe: NODE_RECIPE,
-  // Measured: node idles at ~400 MiB of arena (V8's code range and heap
-  // reservations are real pages here), plus what a program may use.
-  ramMb: 1024,
+  // Measured: the runner idles at ~275 MiB of arena (V8's 128 MiB code range and its
+  // heap reservations are arena pages here, never touched, so no host memory). The
+  // exec's memory limit (default 512 MiB) bounds every arena page, idle ones included,
+  // so RAM past limit + 128 MiB is never usable: 640 MiB, python's formula. A fork
+  // writes ~1 MiB of it per exec.
+  ramMb: 640,
   // a no-op program the runner answers by dry-running a typical one (output discarded)
   warmupCode: JS_FORK_WARMUP,
   encodeRequest,

@@ -219,6 +219,12 @@ if (!p.available || !existsSync(runtimeElf)) {
       assert.equal(w.failures, 0);
     });
 
+    test('process.memoryUsage() and os.totalmem() report the sandbox (the /proc/self/stat libuv reads)', async () => {
+      const r = await run('const m = process.memoryUsage(); console.log(m.rss > 100 * 2 ** 20 && m.rss <= require("os").totalmem(), m.heapUsed > 0, require("os").totalmem() / 2 ** 20)');
+      ok(r);
+      assert.equal(r.stdout, 'true true 512\n'); // the engine's default memory limit
+    });
+
     test('health lists both templates', () => {
       const h = engine.health();
       assert.equal(h.templates.python?.ready, true);
