@@ -276,7 +276,7 @@ function finish(code) {
 // the program's frames only: the runner's own start at the frame that ran the code
 function trimStack(text) {
   const lines = text.split('\n');
-  const i = lines.findIndex((l) => /^\s+at (Script\.runInThisContext|runRequest) |\/opt\/forkbox\/runner\.js:/.test(l));
+  const i = lines.findIndex((l) => /^\s+at (Script\.runInThisContext|runRequest|Session\.post) |\/opt\/forkbox\/runner\.js:/.test(l));
   return i > 0 ? lines.slice(0, i).join('\n') : text;
 }
 
@@ -360,7 +360,8 @@ function runSession(code, me) {
       if (err) { writeAll(2, `forkbox runner: ${err.message}\n`); finish(1); return; }
       if (res.exceptionDetails) {
         const e = valueOf(res.exceptionDetails.exception);
-        const compileError = e instanceof SyntaxError && !/\n\s+at /.test(e.stack || '');
+        // a compile error has no frame of the program's own (a runtime SyntaxError does)
+        const compileError = e instanceof SyntaxError && !/\n\s+at /.test(trimStack(String(e.stack)));
         if (compileError) { writeAll(2, syntaxErrorText(res.exceptionDetails, code, e)); finish(1); } else onFatal(e);
         return;
       }

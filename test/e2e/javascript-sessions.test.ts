@@ -76,6 +76,26 @@ if (!p.available || !existsSync(runtimeElf)) {
       await engine.deleteSession('a', s.id);
     });
 
+    test('errors and exits in a session: as node prints them, and the session goes on', async () => {
+      const s = await engine.createSession({ owner: 'a', language: 'javascript' });
+      await ok(s.id, 'let n = 1');
+      const syn = await run(s.id, 'n = ;');
+      assert.equal(syn.exitCode, 1);
+      assert.equal(syn.stderr, "[eval]:1\nn = ;\n    ^\n\nSyntaxError: Unexpected token ';'\n");
+      const rt = await run(s.id, 'function f() { return JSON.parse("{") }\nf()');
+      assert.equal(rt.exitCode, 1);
+      assert.match(rt.stderr, /^SyntaxError: .*JSON[\s\S]*at f \(/);
+      assert.doesNotMatch(rt.stderr, /runner\.js|Session\.post|node:inspector/);
+      const thrown = await run(s.id, 'throw 5');
+      assert.deepEqual([thrown.exitCode, thrown.stderr], [1, 'Uncaught 5\n']);
+      const exit = await run(s.id, 'console.log("bye"); process.exit(4); console.log("never")');
+      assert.deepEqual([exit.exitCode, exit.stdout], [4, 'bye\n']);
+      assert.equal((await ok(s.id, 'Promise.resolve(n)')).result, 'Promise { 1 }');
+      assert.equal((await ok(s.id, '[1n << 70n, -0, Symbol("s")]')).result, '[ 1180591620717411303424n, -0, Symbol(s) ]');
+      assert.equal((await ok(s.id, 'n + 1')).result, '2');
+      await engine.deleteSession('a', s.id);
+    });
+
     test('files and cwd persist; an error leaves the session usable; Math.random differs across forks', async () => {
       const s = await engine.createSession({ owner: 'a', language: 'javascript' });
       await ok(s.id, 'const fs = require("fs"); fs.writeFileSync("notes.txt", "hello"); process.chdir("/tmp")');
