@@ -202,7 +202,7 @@ function rssAnonKiB(): number {
 
 /** Pages a fork writes in its first exec: private (copy-on-write) pages show up as
  *  anonymous RSS of this process. Includes the few mailbox pages the exec touches. */
-async function dirtiedPages(forks: number, template = 'python', code = 'print(1+1)'): Promise<{ forks: number; pagesPerFork: number; memAvailableKiBPerFork: number }> {
+async function dirtiedPages(forks: number, template = 'python', code = 'print(1+1)'): Promise<{ forks: number; pagesPerFork: number; memAvailableKiBPerFork: number; privateKiBPerFork: number; ramMiB: number }> {
   const t = (await listTemplates()).find((x) => x.name === template);
   if (!t) throw new Error(`no ${template} template`);
   const snap = new Snapshot(t.memPath, t.statePath);
@@ -217,9 +217,12 @@ async function dirtiedPages(forks: number, template = 'python', code = 'print(1+
     }
     const after = rssAnonKiB();
     const availAfter = memAvailableKiB();
+    // each fork's own copies of RAM + its mailbox pages (pagemap), what a session reports
+    const privateKiB = live.reduce((a, v) => a + v.privateBytes() / 1024, 0);
     for (const v of live) v.close();
     const k = Math.max(1, live.length);
-    return { forks: live.length, pagesPerFork: (after - before) / 4 / k, memAvailableKiBPerFork: (availBefore - availAfter) / k };
+    return { forks: live.length, pagesPerFork: (after - before) / 4 / k, memAvailableKiBPerFork: (availBefore - availAfter) / k,
+      privateKiBPerFork: privateKiB / k, ramMiB: snap.ramSize / 1048576 };
   } finally {
     snap.close();
   }
@@ -234,7 +237,7 @@ async function benchExec(n: number): Promise<{ json: Record<string, unknown>; ro
   ];
   const dirty = await dirtiedPages(Math.min(n, 50));
   rows.push({ name: 'pages written per exec (host RssAnon per live fork after one print(1+1))',
-    value: `${dirty.pagesPerFork.toFixed(0)} pages (${(dirty.pagesPerFork * 4).toFixed(0)} KiB) over ${dirty.forks} forks; host memory per live fork (MemAvailable) ${dirty.memAvailableKiBPerFork.toFixed(0)} KiB` });
+    value: `${dirty.pagesPerFork.toFixed(0)} pages (${(dirty.pagesPerFork * 4).toFixed(0)} KiB) over ${dirty.forks} forks; per live fork: private ${dirty.privateKiBPerFork.toFixed(0)} KiB, host MemAvailable ${dirty.memAvailableKiBPerFork.toFixed(0)} KiB (RAM ${dirty.ramMiB} MiB)` });
   const json: Record<string, unknown> = { bench: 'exec', n, time: new Date().toISOString(),
     freshForkExecMs: mapD(cold.total, ms), freshForkMs: mapD(cold.fork, ms), freshExecMs: mapD(cold.exec, ms),
     warmForkExecMs: mapD(warm.total, ms), warmExecMs: mapD(warm.exec, ms), warmPool: warm.warm, pagesWrittenPerExec: dirty };
@@ -270,7 +273,7 @@ async function benchExecJs(n: number): Promise<{ json: Record<string, unknown>; 
     { name: 'fresh fork + exec console.log(1+1) (node 18)', value: `p50 ${ms(cold.total.p50)} ms  p99 ${ms(cold.total.p99)} ms (fork p50 ${ms(cold.fork.p50)} ms, exec p50 ${ms(cold.exec.p50)} ms)` },
     { name: 'pre-warmed fork + exec console.log(1+1), 1 exec / 25 ms', value: `p50 ${ms(warm.total.p50)} ms  p99 ${ms(warm.total.p99)} ms (exec p50 ${ms(warm.exec.p50)} ms; warm pool ${JSON.stringify(warm.warm)})`, target: 'p50 ≤3 ms' },
     { name: 'pages written per exec (host RssAnon per live fork after one console.log(1+1))',
-      value: `${dirty.pagesPerFork.toFixed(0)} pages (${(dirty.pagesPerFork * 4).toFixed(0)} KiB) over ${dirty.forks} forks; host memory per live fork (MemAvailable) ${dirty.memAvailableKiBPerFork.toFixed(0)} KiB` },
+      value: `${dirty.pagesPerFork.toFixed(0)} pages (${(dirty.pagesPerFork * 4).toFixed(0)} KiB) over ${dirty.forks} forks; per live fork: private ${dirty.privateKiBPerFork.toFixed(0)} KiB, host MemAvailable ${dirty.memAvailableKiBPerFork.toFixed(0)} KiB (RAM ${dirty.ramMiB} MiB)` },
   ];
   const json: Record<string, unknown> = { language: 'javascript', freshMs: mapD(cold.total, ms), warmMs: mapD(warm.total, ms), dirty };
   const v = spawnSync('node', ['--version'], { encoding: 'utf8' });
