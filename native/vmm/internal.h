@@ -117,6 +117,7 @@ struct vmm_snapshot {
     uint64_t seq;
     int cpuid_same;              /* CPUID equals the shells' (no per-fork KVM_SET_CPUID2) */
     const uint8_t *image;        /* shared read-only image mapping for every fork */
+    const uint8_t *_Atomic clean; /* roots: read-only shared mapping of mem_fd, made by the first recycle */
     uint64_t image_size, image_map_size;
     uint64_t tsc_khz;
     struct kvm_regs regs;

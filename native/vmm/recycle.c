@@ -128,6 +128,22 @@ static int private_runs(int fd, const uint8_t *base, uint64_t len, struct runs *
     return scan_pread(fd, base, len, out, err);
 }
 
+/* The memory file mapped read-only and shared (its page cache: no copy), once
+ * per snapshot; racing first recycles keep one mapping. */
+static const uint8_t *clean_map(struct vmm_snapshot *s, struct vmm_err *err)
+{
+    const uint8_t *m = atomic_load(&s->clean);
+    if (m) return m;
+    void *p = mmap(NULL, s->ram_size, PROT_READ, MAP_SHARED | MAP_NORESERVE, s->mem_fd, 0);
+    if (p == MAP_FAILED) { vmm_fail(err, -errno, "mmap", "memory file (read-only): %s", strerror(errno)); return NULL; }
+    const uint8_t *expect = NULL;
+    if (!atomic_compare_exchange_strong(&s->clean, &expect, (const uint8_t *)p)) {
+        munmap(p, s->ram_size);
+        return expect;
+    }
+    return p;
+}
+
 /* RAM: the memory file's bytes back into every private page (or the pages
  * dropped when there are too many). The system area is never written by a
  * guest that answered (CPL3 cannot reach it; the fault stack is written only
@@ -145,6 +161,8 @@ static int reset_ram(struct vmm_vm *vm, int pm, struct vmm_recycle_stats *st, st
     }
     st->ram_pages = r.pages;
     int drop = r.pages > RECYCLE_KEEP_MAX;
+    const uint8_t *clean = drop ? NULL : clean_map(vm->snap, err);
+    if (!drop && !clean) { rc = err ? err->code : -ENOMEM; goto out; }
     for (uint32_t i = 0; i < r.n; i++) {
         uint8_t *p = vm->ram + r.v[i].off;
         uint64_t len = r.v[i].len;
@@ -152,12 +170,7 @@ static int reset_ram(struct vmm_vm *vm, int pm, struct vmm_recycle_stats *st, st
             if (madvise(p, len, MADV_DONTNEED) < 0) { rc = vmm_fail(err, -errno, "madvise", "ram: %s", strerror(errno)); goto out; }
             continue;
         }
-        for (uint64_t done = 0; done < len;) {
-            ssize_t n = pread(vm->snap->mem_fd, p + done, len - done, (off_t)(r.v[i].off + done));
-            if (n < 0) { rc = vmm_fail(err, -errno, "pread", "memory file: %s", strerror(errno)); goto out; }
-            if (n == 0) { memset(p + done, 0, len - done); break; }   /* past EOF reads as zeros */
-            done += (uint64_t)n;
-        }
+        memcpy(p, clean + r.v[i].off, len);
     }
     if (drop) st->dropped = r.pages; else st->restored = r.pages;
 out:

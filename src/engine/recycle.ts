@@ -1,0 +1,20 @@
+// recycle.ts — when a one-shot fork may be recycled (vm.recycle(): its RAM,
+// mailbox and vCPU put back, byte for byte, into a fresh fork's state) instead
+// of destroyed, and the switch that turns recycling off (FORKBOX_RECYCLE=0,
+// e.g. for a benchmark's baseline). Only a clean answer is recycled: a crash,
+// timeout, kill, exit_group (os._exit), non-zero exit status or cancelled
+// exec ends its fork as before. The pool side is WarmPool.recycle().
+import { FB_ST_DONE } from '../vmm/abi.js';
+import type { Response } from '../vmm/vmm.js';
+import { VMM_OK } from './decode.js';
+
+/** FORKBOX_RECYCLE: unset or anything but "0"/"false"/"off" = on. */
+export function recycleDefault(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = (env.FORKBOX_RECYCLE ?? '').trim().toLowerCase();
+  return !(v === '0' || v === 'false' || v === 'off' || v === 'no');
+}
+
+/** True when a one-shot fork that gave this answer may serve another exec after a recycle. */
+export function recyclable(r: Response, cancelled: boolean): boolean {
+  return !cancelled && r.outcomeCode === VMM_OK && r.status === FB_ST_DONE && r.exitCode === 0;
+}
