@@ -304,16 +304,22 @@ export class ForkboxEngine implements Engine, SessionEngine {
     try {
       const out = await fr.done;
       const totalMs = performance.now() - t0;
-      if (out.vm) {
-        // A clean answer: the fork is reset and kept with its budget share; anything else ends it.
-        if (t.warm && !this.#closing && recyclable(out.response, cancelled)) { t.warm.recycle(out.vm, charge); charge = null; }
-        else out.vm.close();
-      }
       const forkMs = out.forkNs / 1e6;
       const execMs = out.runNs / 1e6;
       log.debug('fork.created', { id, template: req.language, forkMs, warm: !!warm, recycled: !!warm?.recycled });
-      const res = decodeResponse(id, out.response, { forkMs, execMs, totalMs }, { timeoutSeconds: req.timeoutSeconds, cancelled,
-        stdoutCap: v.stdoutCap, stderrCap: v.stderrCap });
+      let res: ExecResult | undefined;
+      try {
+        res = decodeResponse(id, out.response, { forkMs, execMs, totalMs }, { timeoutSeconds: req.timeoutSeconds, cancelled,
+          stdoutCap: v.stdoutCap, stderrCap: v.stderrCap });
+      } finally {
+        // A clean answer: the fork is reset and kept with its budget share; anything else ends it.
+        if (out.vm && t.warm && !this.#closing && res && recyclable(out.response, res.exitCode, cancelled)) {
+          t.warm.recycle(out.vm, charge);
+          charge = null;
+        } else {
+          out.vm?.close();
+        }
+      }
       const fields = { id, exitCode: res.exitCode, forkMs: res.forkTimeMs, execMs: res.execTimeMs, totalMs: res.totalTimeMs,
         stdoutBytes: out.response.stdout.length, stderrBytes: out.response.stderr.length, exits: out.response.exits, warm: !!warm, recycled: !!warm?.recycled };
       if (res.outcome === 'timeout' || out.response.outcomeCode === VMM_TIMEOUT) log.info('exec.timeout', fields);

@@ -14,7 +14,8 @@ export function recycleDefault(env: NodeJS.ProcessEnv = process.env): boolean {
   return !(v === '0' || v === 'false' || v === 'off' || v === 'no');
 }
 
-/** True when a one-shot fork that gave this answer may serve another exec after a recycle. */
-export function recyclable(r: Response, cancelled: boolean): boolean {
-  return !cancelled && r.outcomeCode === VMM_OK && r.status === FB_ST_DONE && r.exitCode === 0;
+/** True when a one-shot fork that gave this answer (`exitCode`: the program's status as decoded
+ *  from the runner's result) may serve another exec after a recycle. */
+export function recyclable(r: Response, exitCode: number, cancelled: boolean): boolean {
+  return !cancelled && r.outcomeCode === VMM_OK && r.status === FB_ST_DONE && exitCode === 0;
 }
