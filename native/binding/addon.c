@@ -735,6 +735,24 @@ static napi_value js_private_bytes(napi_env env, napi_callback_info info)
     return v;
 }
 
+/* kvmStats(vm) -> {exits, pfFixed, pfTaken}: KVM's vCPU counters (between runs). */
+static napi_value js_kvm_stats(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    struct vmm_async_vm *h = arg_vm(env, argv[0]);
+    if (!h) return NULL;
+    struct vmm_kvm_stats st;
+    struct vmm_err e = {0};
+    int rc = vmm_async_kvm_stats(h, &st, &e);
+    if (rc) return throw_vmm(env, rc, &e);
+    napi_value o;
+    NAPI_OK(napi_create_object(env, &o));
+    set_num(env, o, "exits", (double)st.exits);
+    set_num(env, o, "pfFixed", (double)st.pf_fixed);
+    set_num(env, o, "pfTaken", (double)st.pf_taken);
+    return o;
+}
+
 /* recycle(vm, cb(err, {ramPages, restored, dropped, mailboxPages, ns})) and
  * diffSnapshot(vm, cb(err, {ramPagesDiffering, mailboxPagesNonZero})): on the
  * vm's worker, after its queued jobs. A failed recycle leaves the vm dead. */
@@ -1022,6 +1040,7 @@ static napi_value init(napi_env env, napi_value exports)
         FN("kick", js_kick),
         FN("privateBytes", js_private_bytes),
         FN("recycle", js_recycle),
+        FN("kvmStats", js_kvm_stats),
         FN("diffSnapshot", js_diff),
         FN("saveSnapshot", js_save),
         FN("deriveSnapshot", js_derive),

@@ -190,6 +190,13 @@ int vmm_vm_recycle(struct vmm_vm *vm, struct vmm_recycle_stats *st, struct vmm_e
 int vmm_vm_diff_snapshot(struct vmm_vm *vm, uint64_t *ram_diff, uint64_t *mailbox_nonzero,
                          struct vmm_err *err) VMM_MUST_CHECK;
 
+/* KVM's own counters of the vm's vCPU since it was created (KVM_GET_STATS_FD):
+ * exits it handled, including those that never reach the VMM, and page faults
+ * fixed in the kernel (first touches under shadow paging). -ENOTSUP when the
+ * kernel has no binary stats. */
+struct vmm_kvm_stats { uint64_t exits, pf_fixed, pf_taken; };
+int vmm_vm_kvm_stats(struct vmm_vm *vm, struct vmm_kvm_stats *out, struct vmm_err *err) VMM_MUST_CHECK;
+
 /* ---- child snapshots (derive.c) -------------------------------------------
  * A live fork stopped at a doorbell becomes a snapshot of its own, holding the
  * vCPU state and only the pages that differ from its root template (copied to
@@ -334,6 +341,8 @@ int vmm_async_recycle(struct vmm_async_vm *v, vmm_async_cb cb, void *arg, struct
 /* vmm_vm_diff_snapshot on the vm's worker; the counts are in the result's
  * `recycle.ram_pages` (RAM pages that differ) and `recycle.mailbox_pages`. */
 int vmm_async_diff(struct vmm_async_vm *v, vmm_async_cb cb, void *arg, struct vmm_err *err) VMM_MUST_CHECK;
+/* vmm_vm_kvm_stats on the calling thread (-EBADF once closed); between jobs. */
+int vmm_async_kvm_stats(struct vmm_async_vm *v, struct vmm_kvm_stats *out, struct vmm_err *err) VMM_MUST_CHECK;
 /* vmm_vm_private_bytes on the calling thread (-EBADF once closed); not while
  * a job of v is running (the count would be stale, never unsafe). */
 int vmm_async_private_bytes(struct vmm_async_vm *v, uint64_t *out, struct vmm_err *err) VMM_MUST_CHECK;

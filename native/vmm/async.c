@@ -199,6 +199,17 @@ int vmm_async_private_bytes(struct vmm_async_vm *v, uint64_t *out, struct vmm_er
     return rc;
 }
 
+int vmm_async_kvm_stats(struct vmm_async_vm *v, struct vmm_kvm_stats *out, struct vmm_err *err)
+{
+    if (!v || !out) return vmm_fail(err, -EINVAL, "vmm_async_kvm_stats", "missing argument");
+    int rc;
+    pthread_mutex_lock(&v->mu);
+    if (v->vm && !v->closed) rc = vmm_vm_kvm_stats(v->vm, out, err);
+    else rc = vmm_fail(err, -EBADF, "kvmStats", "vm is closed");
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
 /* ---- reaper ------------------------------------------------------------------- */
 
 static void job_free(struct ajob *j)

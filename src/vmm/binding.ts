@@ -99,6 +99,8 @@ export interface Addon {
   privateBytes(vm: NativeVm): number;
   /** Puts a fork whose last run answered DONE back into a fresh fork's state; on error the vm is dead. */
   recycle(vm: NativeVm, cb: Callback<NativeRecycle>): void;
+  /** KVM's counters of the vm's vCPU since its creation (exits, page faults fixed/taken in the kernel). */
+  kvmStats(vm: NativeVm): { exits: number; pfFixed: number; pfTaken: number };
   /** Compares the vm with its snapshot (reads all of its RAM: tests only). */
   diffSnapshot(vm: NativeVm, cb: Callback<NativeDiff>): void;
   saveSnapshot(vm: NativeVm, memPath: string, statePath: string, cb: Callback<void>): void;

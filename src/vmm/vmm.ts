@@ -181,6 +181,12 @@ export class Vm {
     return promisify((cb) => loadAddon().recycle(h, cb));
   }
 
+  /** KVM's counters of this VM's vCPU since it was created: exits (also those the kernel handles
+   *  without the VMM) and page faults fixed in the kernel (first touches). Call between runs. */
+  kvmStats(): { exits: number; pfFixed: number; pfTaken: number } {
+    return loadAddon().kvmStats(this.#handle());
+  }
+
   /** RAM pages that differ from the snapshot's memory file and mailbox pages that are not zero
    *  (reads all of the VM's RAM: for isolation tests, never on a serving path). */
   diffSnapshot(): Promise<NativeDiff> {
