@@ -4,14 +4,14 @@
 // e.g. for a benchmark's baseline). Only a clean answer is recycled: a crash,
 // timeout, kill, exit_group (os._exit), non-zero exit status or cancelled
 // exec ends its fork as before. The pool side is WarmPool.recycle().
+import { boolValue } from '../lib/config.js';
 import { FB_ST_DONE } from '../vmm/abi.js';
 import type { Response } from '../vmm/vmm.js';
 import { VMM_OK } from './decode.js';
 
-/** FORKBOX_RECYCLE: unset or anything but "0"/"false"/"off" = on. */
+/** FORKBOX_RECYCLE as a boolean (1/0, true/false, yes/no, on/off); on when unset. */
 export function recycleDefault(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = (env.FORKBOX_RECYCLE ?? '').trim().toLowerCase();
-  return !(v === '0' || v === 'false' || v === 'off' || v === 'no');
+  return boolValue('FORKBOX_RECYCLE', env.FORKBOX_RECYCLE, true);
 }
 
 /** True when a one-shot fork that gave this answer (`exitCode`: the program's status as decoded

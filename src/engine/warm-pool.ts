@@ -22,6 +22,8 @@ import { VMM_OK } from './decode.js';
 import type { Charge, MemoryBudget } from './budget.js';
 
 export const WARMUP_CODE = "print(end='')";
+/** Longest an exec waits for a recycle under way before it forks fresh (a fresh fork's first exec costs ~10 ms). */
+export const RECYCLE_WAIT_MS = 4;
 
 export interface WarmPoolOptions {
   target: number;
@@ -130,10 +132,20 @@ export class WarmPool {
   }
 
   /** Like take(), but when none is ready and a recycle is under way that no other exec waits
-   *  for, waits for that fork (its reset is well under a fresh fork's first-touch cost). */
+   *  for, waits for that fork (its reset, ≈ 0.3 ms, is well under a fresh fork's first-touch
+   *  cost) — at most RECYCLE_WAIT_MS: the reset may be queued behind a long run on its worker. */
   acquire(): Promise<WarmFork | null> {
     if (this.#ready.length || this.#closed || this.#waiters.length >= this.#recycling) return Promise.resolve(this.take());
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return new Promise((resolve) => {
+      const waiter = (w: WarmFork | null): void => { clearTimeout(timer); resolve(w); };
+      const timer = setTimeout(() => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        this.#stats.misses++;
+        resolve(null);
+      }, RECYCLE_WAIT_MS);
+      this.#waiters.push(waiter);
+    });
   }
 
   /** A recycled fork goes to the first waiting exec, else to the ready list. */
