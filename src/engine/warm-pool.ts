@@ -1,7 +1,7 @@
 // warm-pool.ts — forks that have already answered one warm-up exec, so a
 // request skips the first-touch page faults of a fresh fork (~7 ms here for
-// print(1+1); a warmed fork answers in well under 1 ms). Each fork still
-// serves exactly one user exec and is then destroyed. Each warm fork holds
+// print(1+1); a warmed fork answers in well under 1 ms). Each fork serves one
+// user exec and is then destroyed or recycled (below). Each warm fork holds
 // its worst-case share of the engine's memory budget (it goes to the exec
 // that takes it); a fork that does not fit is not warmed, and an exec that
 // needs room can evict an idle one (evictOne).
