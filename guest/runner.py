@@ -99,6 +99,41 @@ def _b64(data):
     return binascii.b2a_base64(bytes(data), newline=False).decode('ascii')
 
 
+class _PyplotFinder:
+    """First on sys.meta_path: when a program imports matplotlib.pyplot, its show() becomes ours
+    right after the module runs (so plt.show() works in the exec that first imports pyplot).
+    Every other import costs one string comparison here."""
+
+    def __init__(self, display):
+        self.display = display
+
+    def find_spec(self, name, path=None, target=None):
+        if name != 'matplotlib.pyplot' or self.display.pyplot is not None:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, 'find_spec'):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is None or not hasattr(loader, 'exec_module'):
+            return spec
+        display = self.display
+        run_module = loader.exec_module
+
+        def exec_module(module):
+            run_module(module)
+            display.hook_pyplot()
+        try:
+            loader.exec_module = exec_module  # this spec's own loader instance
+        except (AttributeError, TypeError):
+            pass
+        return spec
+
+
 class _Display:
     """The rich outputs of one exec, each a MIME bundle kept as its JSON text (encoded once).
 
@@ -322,7 +357,8 @@ class Runner:
         self.result = None           # repr of a session exec's last expression, sent with the answer
         self.display = _Display()    # rich outputs of the exec, sent with the answer
         builtins.display = self.display.builtin
-        self.display.hook_pyplot()   # a template that preloads pyplot
+        if self.display.hook_pyplot() is None:  # a template that preloads pyplot
+            sys.meta_path.insert(0, _PyplotFinder(self.display))
         self.ast = __import__('ast')
         self.fd = self.open_control()
 
