@@ -17,20 +17,8 @@ export const RESULT_FORMATS = ['text', 'html', 'markdown', 'svg', 'png', 'jpeg',
  * const png = Buffer.from(r.results[0].png!, 'base64');
  */
 export class Result {
-    text;
-    html;
-    markdown;
-    svg;
-    png;
-    jpeg;
-    pdf;
-    latex;
-    json;
-    javascript;
     /** The value of a session run's last expression (not a display() call). */
     isMainResult;
-    /** Formats of other MIME types, by MIME type. */
-    extra;
     constructor(w) {
         for (const f of RESULT_FORMATS) {
             const v = w[f];

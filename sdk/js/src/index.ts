@@ -56,20 +56,20 @@ export type ResultFormat = typeof RESULT_FORMATS[number];
  * const png = Buffer.from(r.results[0].png!, 'base64');
  */
 export class Result {
-  text?: string;
-  html?: string;
-  markdown?: string;
-  svg?: string;
-  png?: string;
-  jpeg?: string;
-  pdf?: string;
-  latex?: string;
-  json?: unknown;
-  javascript?: string;
+  declare text?: string;
+  declare html?: string;
+  declare markdown?: string;
+  declare svg?: string;
+  declare png?: string;
+  declare jpeg?: string;
+  declare pdf?: string;
+  declare latex?: string;
+  declare json?: unknown;
+  declare javascript?: string;
   /** The value of a session run's last expression (not a display() call). */
   isMainResult: boolean;
   /** Formats of other MIME types, by MIME type. */
-  extra?: Record<string, unknown>;
+  declare extra?: Record<string, unknown>;
 
   constructor(w: Record<string, unknown>) {
     for (const f of RESULT_FORMATS) {
