@@ -21,6 +21,7 @@ _compile = compile
 _exec = exec
 _eval = eval
 _repr = repr
+_dumps = json.dumps  # the answer's encoder: a program patching json must not break it
 _StringIO = io.StringIO
 _environ = os.environ
 
@@ -185,11 +186,11 @@ class _Display:
             return
         item = {'data': data, 'main': True} if main else {'data': data}
         try:
-            enc = json.dumps(item)
+            enc = _dumps(item)
         except (TypeError, ValueError) as e:  # application/json that is not JSON
             self.warn('application/json', e)
             data.pop('application/json', None)
-            enc = json.dumps(item)
+            enc = _dumps(item)
         if self.size + len(enc) > RESULTS_BYTES_MAX:
             self.cut = True
             return
@@ -386,7 +387,7 @@ class Runner:
         parts = ['{"exit_code": %d' % exit_code]
         if self.result is not None:
             text = self.result
-            parts.append(', "result": ' + json.dumps(text[:RESULT_MAX]))
+            parts.append(', "result": ' + _dumps(text[:RESULT_MAX]))
             if len(text) > RESULT_MAX:
                 parts.append(', "result_truncated": true')
         if d.items:

@@ -87,6 +87,7 @@ test('decodeJsonAnswer and decodeResponse carry results; none for a plain answer
 const DRIVER = String.raw`
 import importlib.util, json, os, sys
 args = list(sys.argv)  # the runner resets sys.argv at each one-shot exec
+dumps = json.dumps     # a program below breaks json.dumps on purpose
 spec = importlib.util.spec_from_file_location('runner', args[1])
 runner = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(runner)
@@ -99,7 +100,7 @@ saved = os.dup(2)
 for req in json.load(open(args[2])):
     err = os.open(args[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     os.dup2(err, 2); os.close(err)
-    rc = r.handle(json.dumps(req).encode())
+    rc = r.handle(dumps(req).encode())
     os.dup2(saved, 2)
     rfd, wfd = os.pipe()
     r.fd = wfd
@@ -133,7 +134,7 @@ const hasPython = spawnSync('python3', ['-c', 'import sys; assert sys.version_in
 
 test('runner.py display(): formats honoured, order kept, failures warned, plain answers unchanged', (t) => {
   if (!hasPython) { t.skip('skipped: no python3 >= 3.8 on this host'); return; }
-  const [plain, shown, odd, sess, assign] = runner([
+  const [plain, shown, odd, sess, assign, patched] = runner([
     { code: 'print(1+1)' },
     { code: `class Both:
     def _repr_mimebundle_(self, include=None, exclude=None):
@@ -156,6 +157,7 @@ class Bad:
 display(Any(), K, Bad())` },
     { code: 'class T:\n    def _repr_html_(self): return "<table/>"\n    def __repr__(self): return "T"\ndisplay(1)\nT()', session: true },
     { code: 'y = 2', session: true },
+    { code: 'import json\njson.dumps = None\ndisplay(5)\n6', session: true },
   ]);
   assert.equal(plain!.size, '{"exit_code": 0}'.length, 'an exec without rich outputs answers exactly as before');
   assert.equal(plain!.answer.results, undefined);
@@ -174,6 +176,8 @@ display(Any(), K, Bad())` },
   assert.equal(sess!.answer.result, 'T');
   assert.deepEqual(sess!.answer.results, [{ data: { 'text/plain': '1' } }, { data: { 'text/html': '<table/>', 'text/plain': 'T' }, main: true }]);
   assert.equal(assign!.size, '{"exit_code": 0}'.length);
+  assert.deepEqual(patched!.answer, { exit_code: 0, result: '6', results: [{ data: { 'text/plain': '5' } }, { data: { 'text/plain': '6' }, main: true }] },
+    'a program that breaks json.dumps does not break the answer');
 });
 
 test('runner.py limits: 16 results, 896 KiB, and the worst case fits the RESULT area', (t) => {
