@@ -157,6 +157,8 @@ export async function runOne<R extends ExecResult = ExecResult>(ctx: ServerConte
     stdoutBytes: Buffer.byteLength(result.stdout),
     stderrBytes: Buffer.byteLength(result.stderr),
     resultJsonBytes: size,
+    ...(result.results?.length ? { richResults: result.results.length } : {}),
+    ...(result.resultsTruncated ? { richResultsTruncated: true } : {}),
     ...(result.crash !== undefined ? { crash: crashForLog(result.crash, ctx.config.logOutput) } : {}),
     ...(ctx.config.logCode ? { code: body.code } : {}),
   });
