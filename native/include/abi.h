@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#define FB_ABI_VERSION 1u
+#define FB_ABI_VERSION 2u  /* 2: RESULT grew from 60 KiB to 1020 KiB (rich outputs) */
 
 /* ---- I/O ports --------------------------------------------------------
  * FB_PORT_DOORBELL: the guest has written a response into the mailbox (or is
@@ -67,7 +67,7 @@
 #define FB_MB_HDR_OFF      0x0ull
 #define FB_MB_HDR_SIZE     0x1000ull
 #define FB_MB_RESULT_OFF   0x1000ull       /* control response payload (runner result) */
-#define FB_MB_RESULT_SIZE  0xF000ull       /* 60 KiB */
+#define FB_MB_RESULT_SIZE  0xFF000ull      /* 1020 KiB: up to REQ; a runner's answer with its rich outputs */
 #define FB_MB_REQ_OFF      0x100000ull     /* request payload */
 #define FB_MB_REQ_SIZE     0x800000ull     /* 8 MiB */
 #define FB_MB_OUT_OFF      0x1000000ull    /* stdout of the exec, or a generic response */
@@ -75,6 +75,8 @@
 #define FB_MB_ERR_OFF      0x2000000ull    /* stderr of the exec */
 #define FB_MB_ERR_SIZE     0x800000ull     /* 8 MiB */
 #define FB_MAILBOX_SIZE    0x4000000ull    /* 64 MiB of address space; only touched pages cost */
+
+_Static_assert(FB_MB_RESULT_OFF + FB_MB_RESULT_SIZE <= FB_MB_REQ_OFF, "RESULT ends before REQ");
 
 #define FB_MAILBOX_MAGIC   0x584f424d42464b46ull /* "FKBFMBOX" little-endian */
 

@@ -1,13 +1,15 @@
-// exec.ts — `forkbox exec [--lang python] [--timeout S] [--times] CODE|-`:
+// exec.ts — `forkbox exec [--lang python] [--timeout S] [--times] [--save-results DIR] CODE|-`:
 // builds the template if missing (progress on stderr), runs the code in a
-// fresh fork, copies its stdout/stderr through and exits with its exit code.
+// fresh fork, copies its stdout/stderr through, writes its rich outputs
+// (display(), figures) with --save-results, and exits with its exit code.
 import { parseArgs } from 'node:util';
 import { languageModule } from '../languages/index.js';
 import { createEngine } from '../engine/index.js';
 import { setLogLevel } from '../lib/log.js';
 import { LANGUAGES, type Language } from '../engine/types.js';
+import { reportResults } from './results.js';
 
-const USAGE = 'usage: forkbox exec [--lang python] [--timeout S] [--times] CODE|-\n';
+const USAGE = 'usage: forkbox exec [--lang python] [--timeout S] [--times] [--save-results DIR] CODE|-\n';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -21,7 +23,7 @@ export async function run(args: string[]): Promise<number> {
     parsed = parseArgs({
       args, allowPositionals: true,
       options: { lang: { type: 'string', default: 'python' }, timeout: { type: 'string', default: '30' },
-        times: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+        times: { type: 'boolean' }, 'save-results': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (e) {
     process.stderr.write(`forkbox exec: ${(e as Error).message}\n${USAGE}`);
@@ -66,6 +68,7 @@ export async function run(args: string[]): Promise<number> {
     if (r.stdoutTruncated) process.stderr.write('forkbox: stdout was truncated\n');
     if (r.stderrTruncated) process.stderr.write('forkbox: stderr was truncated\n');
     if (r.outcome === 'crashed') process.stderr.write(`forkbox: sandbox crashed: ${r.crash ?? 'unknown'}\n`);
+    reportResults(r.results ?? [], r.resultsTruncated === true, values['save-results']);
     if (values.times)
       process.stderr.write(`forkbox: fork ${r.forkTimeMs.toFixed(3)} ms, exec ${r.execTimeMs.toFixed(3)} ms, total ${r.totalTimeMs.toFixed(3)} ms\n`);
     return r.exitCode;

@@ -3,15 +3,17 @@
 // FORKBOX_API_KEY), through the JS SDK's client. `create` and `fork` print
 // session ids one per line (so `ID=$(forkbox session create)` works); `exec`
 // copies the program's output through, prints a last expression's value like a
-// REPL, and exits with the program's exit code.
+// REPL, writes rich outputs with --save-results DIR, and exits with the program's exit code.
 import { parseArgs } from 'node:util';
 import { ForkboxError, Sandbox } from '../../sdk/js/src/index.js';
+import { reportResults } from './results.js';
 
 const USAGE = `usage: forkbox session <command>
   create [--language python] [--name N] [--timeout S] [--idle-timeout S] [--json]
                               create a session; prints its id
-  exec ID CODE|- [--timeout S] [--discard]
-                              run code in the session ('-' reads it from stdin)
+  exec ID CODE|- [--timeout S] [--discard] [--save-results DIR]
+                              run code in the session ('-' reads it from stdin);
+                              rich outputs go to DIR/result-<n>.png|svg|html|json|txt
   ls [--json]                 list this key's sessions
   rm ID...                    delete sessions
   fork ID [--count N]         fork a session; prints the new ids
@@ -40,7 +42,7 @@ async function dispatch(cmd: string, args: string[]): Promise<number> {
     options: {
       language: { type: 'string', default: 'python' }, name: { type: 'string' }, timeout: { type: 'string' },
       'idle-timeout': { type: 'string' }, json: { type: 'boolean' }, count: { type: 'string', default: '1' },
-      discard: { type: 'boolean' },
+      discard: { type: 'boolean' }, 'save-results': { type: 'string' },
     },
   });
   const out = (s: string): void => { process.stdout.write(s); };
@@ -69,6 +71,7 @@ async function dispatch(cmd: string, args: string[]): Promise<number> {
         out(r.stdout);
         process.stderr.write(r.stderr);
         if (r.result !== undefined) out(r.result + '\n');
+        reportResults(r.results, r.resultsTruncated, values['save-results']);
         if (r.outcome === 'crashed') process.stderr.write(`forkbox: sandbox crashed: ${r.crash ?? 'unknown'}\n`);
         if (r.outcome === 'timeout') process.stderr.write('forkbox: timed out\n');
         return r.exitCode;

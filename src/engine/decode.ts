@@ -7,6 +7,7 @@ import { invalidRequest, payloadTooLarge } from '../lib/errors.js';
 import { FB_ERR_TRUNCATED, FB_MB_ERR_SIZE, FB_MB_OUT_SIZE, FB_MB_REQ_SIZE, FB_OUT_TRUNCATED, FB_ST_DONE,
   FB_ST_ERROR, FB_ST_EXIT } from '../vmm/abi.js';
 import type { Response } from '../vmm/vmm.js';
+import { decodeJsonAnswer } from '../languages/types.js';
 import { LANGUAGES, type ExecOutcome, type ExecRequest, type ExecResult } from './types.js';
 
 /** enum vmm_outcome, in the order of native/include/vmm.h. */
@@ -70,18 +71,6 @@ export function encodePayload(req: ExecRequest): Buffer {
 /** UTF-8 with invalid sequences replaced by U+FFFD. */
 export const utf8 = (b: Buffer): string => new TextDecoder('utf-8', { fatal: false }).decode(b);
 
-/** Reads the runner's exit code from its JSON result, if it sent one. */
-function resultExitCode(result: Buffer): number | undefined {
-  if (!result.length) return undefined;
-  try {
-    const j = JSON.parse(result.toString('utf8')) as { exit_code?: unknown; exitCode?: unknown };
-    const v = j.exit_code ?? j.exitCode;
-    return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The VMM's own detail line (it already names vector, RIP and CR2 of a fault);
  *  the raw fault fields only when the VMM gave no detail. */
 export function crashDetail(r: Response): string {
@@ -110,9 +99,18 @@ export function decodeResponse(id: string, r: Response, t: Timing,
   const err = r.stderr.length > errCap ? r.stderr.subarray(0, errCap) : r.stderr;
   let stderr = utf8(err);
   let crash: string | undefined;
+  const rich: Pick<ExecResult, 'results' | 'resultsTruncated'> = {};
   if (r.outcomeCode === VMM_OK && (r.status === FB_ST_DONE || r.status === FB_ST_EXIT)) {
     outcome = 'exited';
-    exitCode = r.status === FB_ST_DONE ? resultExitCode(r.result) ?? r.exitCode : r.exitCode;
+    if (r.status === FB_ST_DONE) {
+      // Both runners answer JSON: the exit code and the rich outputs (display(), figures).
+      const answer = decodeJsonAnswer(r.result);
+      exitCode = answer.exitCode ?? r.exitCode;
+      if (answer.results) rich.results = answer.results;
+      if (answer.resultsTruncated) rich.resultsTruncated = true;
+    } else {
+      exitCode = r.exitCode;
+    }
   } else if (r.outcomeCode === VMM_TIMEOUT) {
     outcome = 'timeout';
     exitCode = TIMEOUT_EXIT_CODE;
@@ -139,6 +137,7 @@ export function decodeResponse(id: string, r: Response, t: Timing,
     execTimeMs: round3(t.execMs),
     totalTimeMs: round3(t.totalMs),
     ...(crash !== undefined ? { crash } : {}),
+    ...rich,
   };
 }
 

@@ -3,6 +3,9 @@
 // validates, authenticates and maps results to JSON.
 
 import { LANGUAGE_NAMES } from '../languages/index.js';
+import type { DisplayResult } from '../languages/rich.js';
+
+export type { DisplayResult } from '../languages/rich.js';
 
 /** A language name or alias of a registered language module (src/languages). */
 export type Language = string;
@@ -40,6 +43,11 @@ export interface ExecResult {
   totalTimeMs: number;
   /** Crash detail when outcome is 'crashed'. */
   crash?: string;
+  /** Rich outputs: what the program displayed (display(obj), plt.show(), figures left open,
+   *  a session's last expression), each a MIME bundle in E2B's Result shape. Absent when none. */
+  results?: DisplayResult[];
+  /** Some rich outputs were dropped: over 16, over the byte limit, or malformed. */
+  resultsTruncated?: boolean;
 }
 
 export interface PoolState { ready: number; target: number; created: number; taken: number; misses: number }

@@ -4,6 +4,7 @@
 // read) and the warm-up exec. The engine, the template builder and the server
 // know languages only through this shape (see src/languages/index.ts).
 import type { Recipe } from '../image/recipe-types.js';
+import { decodeResults, type DisplayResult } from './rich.js';
 
 /** What the runner is asked to do in one exec. */
 export interface RunnerRequest {
@@ -24,6 +25,10 @@ export interface RunnerAnswer {
   /** repr (or inspect) of a session exec's last expression. */
   result?: string;
   resultTruncated?: boolean;
+  /** Rich outputs (display(), figures, a session's last expression), decoded and bounded. */
+  results?: DisplayResult[];
+  /** Some rich outputs were dropped (over the count or byte limit, or malformed). */
+  resultsTruncated?: boolean;
 }
 
 export interface LanguageModule {
@@ -42,17 +47,23 @@ export interface LanguageModule {
   decodeAnswer(result: Buffer): RunnerAnswer;
 }
 
-/** The answer both runners write: `{"exit_code": n[, "result": "...", "result_truncated": true]}`. */
+/** The answer both runners write: `{"exit_code": n[, "result": "...", "result_truncated": true]
+ *  [, "results": [{"data": {mime: value}, "main": true}, ...], "results_truncated": true]}`. */
 export function decodeJsonAnswer(result: Buffer): RunnerAnswer {
   if (!result.length) return {};
+  let j: { exit_code?: unknown; result?: unknown; result_truncated?: unknown; results?: unknown; results_truncated?: unknown };
   try {
-    const j = JSON.parse(result.toString('utf8')) as { exit_code?: unknown; result?: unknown; result_truncated?: unknown };
-    return {
-      ...(typeof j.exit_code === 'number' && Number.isInteger(j.exit_code) ? { exitCode: j.exit_code } : {}),
-      ...(typeof j.result === 'string' ? { result: j.result } : {}),
-      ...(j.result_truncated === true ? { resultTruncated: true } : {}),
-    };
+    j = JSON.parse(result.toString('utf8')) as typeof j;
   } catch {
     return {};
   }
+  if (j === null || typeof j !== 'object') return {};
+  const rich = j.results !== undefined || j.results_truncated !== undefined ? decodeResults(j.results, j.results_truncated) : undefined;
+  return {
+    ...(typeof j.exit_code === 'number' && Number.isInteger(j.exit_code) ? { exitCode: j.exit_code } : {}),
+    ...(typeof j.result === 'string' ? { result: j.result } : {}),
+    ...(j.result_truncated === true ? { resultTruncated: true } : {}),
+    ...(rich && rich.results.length ? { results: rich.results } : {}),
+    ...(rich?.truncated ? { resultsTruncated: true } : {}),
+  };
 }

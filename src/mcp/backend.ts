@@ -5,6 +5,7 @@
 // ForkboxError from the one catalog; the tool layer turns it into a tool error.
 import type { ExecOutcome, Language } from '../engine/types.js';
 import type { FileInfo, SessionInfo, SideEffects } from '../engine/session-types.js';
+import type { DisplayResult } from '../languages/rich.js';
 
 export interface RunCodeRequest {
   code: string;
@@ -29,8 +30,8 @@ export interface SessionExecCall {
   discard?: boolean;
 }
 
-/** One displayed object of a rich output: a MIME bundle (`text/plain`, `image/png` as base64, …). */
-export type RichResult = Record<string, unknown>;
+/** One displayed object of a rich output (E2B's Result shape: `text`, `png` as base64, …). */
+export type RichResult = DisplayResult;
 
 /** An exec's outcome as the tools show it (one-shot or in a session). */
 export interface RunOutput {
@@ -43,8 +44,9 @@ export interface RunOutput {
   crash?: string;
   /** repr of a session exec's last expression. */
   result?: string;
-  /** Rich outputs, when the server produces them. */
+  /** Rich outputs (display(), figures, a session's last expression). */
   results?: RichResult[];
+  resultsTruncated?: boolean;
   sideEffects?: SideEffects;
 }
 

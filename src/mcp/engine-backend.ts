@@ -28,10 +28,11 @@ export function toRunOutput(r: ExecResult | SessionExecResult): RunOutput {
     stderrTruncated: r.stderrTruncated,
   };
   if (r.crash !== undefined) out.crash = r.crash;
-  const s = r as Partial<SessionExecResult> & { results?: unknown };
+  const s = r as Partial<SessionExecResult>;
   if (s.result !== undefined) out.result = s.result;
   if (s.sideEffects !== undefined) out.sideEffects = s.sideEffects;
-  if (Array.isArray(s.results)) out.results = s.results as RunOutput['results'];
+  if (r.results?.length) out.results = r.results;
+  if (r.resultsTruncated) out.resultsTruncated = true;
   return out;
 }
 

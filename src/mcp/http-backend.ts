@@ -5,7 +5,8 @@
 import type { ExecOutcome, Language } from '../engine/types.js';
 import type { FileInfo, FileType, SessionInfo, SideEffects } from '../engine/session-types.js';
 import { ForkboxError, type ErrorCode } from '../lib/errors.js';
-import type { McpBackend, RunOutput } from './backend.js';
+import { resultFromJson } from '../languages/rich.js';
+import type { McpBackend, RichResult, RunOutput } from './backend.js';
 
 export interface HttpBackendOptions {
   baseUrl: string;
@@ -61,7 +62,11 @@ function toRun(j: Json): RunOutput {
   };
   if (typeof j.crash === 'string') out.crash = j.crash;
   if (typeof j.result === 'string') out.result = j.result;
-  if (Array.isArray(j.results)) out.results = j.results as RunOutput['results'];
+  if (Array.isArray(j.results)) {
+    const results = j.results.map(resultFromJson).filter((x): x is RichResult => x !== undefined);
+    if (results.length) out.results = results;
+  }
+  if (j.results_truncated === true) out.resultsTruncated = true;
   if (j.side_effects && typeof j.side_effects === 'object') out.sideEffects = toSideEffects(j.side_effects as Json);
   return out;
 }

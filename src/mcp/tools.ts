@@ -7,6 +7,7 @@ import { LANGUAGES, type Language } from '../engine/types.js';
 import type { FileInfo, SessionInfo } from '../engine/session-types.js';
 import { ForkboxError, asForkboxError } from '../lib/errors.js';
 import { log } from '../lib/log.js';
+import { FORMAT_EXTENSIONS } from '../languages/rich.js';
 import type { McpBackend, RunOutput } from './backend.js';
 
 export interface ToolOptions {
@@ -294,8 +295,6 @@ function sessionJson(s: SessionInfo): Record<string, unknown> {
 
 const jsonText = (v: unknown): Content => ({ type: 'text', text: JSON.stringify(v, null, 2) });
 
-const IMAGE_KEYS: Array<[string, string]> = [['image/png', 'image/png'], ['png', 'image/png'], ['image/jpeg', 'image/jpeg'], ['jpeg', 'image/jpeg']];
-
 /** stdout, stderr, exit code (and a session exec's result and file changes) as text; images from rich outputs. */
 export function runContent(r: RunOutput, timeoutSeconds: number, inSession = false): ToolResult {
   const parts: string[] = [];
@@ -321,20 +320,31 @@ export function runContent(r: RunOutput, timeoutSeconds: number, inSession = fal
     parts.push(lines.join('\n') + '\n');
   }
   const content: Content[] = [{ type: 'text', text: parts.join('\n') }];
+  // Rich outputs: a PNG or JPEG as image content; anything else as its text (or, without one, its formats).
   const results = r.results ?? [];
-  results.forEach((bundle, i) => {
-    const img = IMAGE_KEYS.find(([k]) => typeof bundle[k] === 'string' && (bundle[k] as string).length > 0);
-    if (img) content.push({ type: 'image', data: bundle[img[0]] as string, mimeType: img[1] });
+  results.forEach((res, i) => {
+    const name = res.isMainResult ? 'result' : `display ${i + 1}`;
+    if (res.png) content.push({ type: 'image', data: res.png, mimeType: 'image/png' });
+    else if (res.jpeg) content.push({ type: 'image', data: res.jpeg, mimeType: 'image/jpeg' });
+    else if (res.isMainResult && r.result !== undefined) return; // already in the text above
+    else if (res.text !== undefined) content.push({ type: 'text', text: `${name}: ${res.text}` });
     else {
-      const t = bundle['text/plain'] ?? bundle.text;
-      if (typeof t === 'string') content.push({ type: 'text', text: `result ${i + 1}: ${t}` });
+      const formats = FORMAT_EXTENSIONS.filter(([f]) => res[f] !== undefined).map(([f]) => f);
+      content.push({ type: 'text', text: `${name}: [${formats.join(', ') || 'no text'}]` });
     }
   });
+  if (r.resultsTruncated) content.push({ type: 'text', text: '[rich outputs truncated: at most 16 per exec, about 900 KiB in all]' });
   const structured: Record<string, unknown> = {
     stdout: r.stdout, stderr: r.stderr, exit_code: r.exitCode, outcome: r.outcome,
     stdout_truncated: r.stdoutTruncated, stderr_truncated: r.stderrTruncated,
   };
   if (r.result !== undefined) structured.result = r.result;
+  if (results.length || r.resultsTruncated) {
+    // Images stay in the image items: the structured copy names their formats without the base64.
+    structured.results = results.map((res) => ({ formats: FORMAT_EXTENSIONS.filter(([f]) => res[f] !== undefined).map(([f]) => f),
+      ...(res.text !== undefined ? { text: res.text } : {}), is_main_result: res.isMainResult }));
+    structured.results_truncated = r.resultsTruncated === true;
+  }
   return { content, structuredContent: structured };
 }
 

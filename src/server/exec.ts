@@ -8,7 +8,8 @@
 // before it is read until the answer is sent, each finished result against the
 // result budget (503 when either is full), and a batch's output against its
 // own cap (413). Guest-written text reaches the log only with FORKBOX_LOG_OUTPUT.
-// Each result also carries Zeroboot's `output` (= stdout) and `duration_ms`.
+// Each result also carries Zeroboot's `output` (= stdout) and `duration_ms`, and
+// `results`: rich outputs in E2B's code-interpreter Result shape (snake_case).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LANGUAGES, type ExecRequest, type ExecResult, type Language } from '../engine/types.js';
 import { ForkboxError, payloadTooLarge, rateLimited, shuttingDown, unsupported } from '../lib/errors.js';
@@ -16,6 +17,7 @@ import { log } from '../lib/log.js';
 import type { Ticket } from './admission.js';
 import { Hold, jsonSize } from './budget.js';
 import { crashForLog } from '../engine/decode.js';
+import { resultToJson } from '../languages/rich.js';
 import type { ServerContext } from './context.js';
 import { batchSchema, execSchema, type BatchBody, type ExecBody } from './schema.js';
 
@@ -35,6 +37,11 @@ export interface ExecResponse {
   output: string;
   /** Zeroboot's name for the wall-clock time of the exec: the same value as total_time_ms. */
   duration_ms: number;
+  /** Rich outputs (display(), figures, a session's last expression): E2B Results, e.g.
+   *  `{ "text": "<Figure …>", "png": "<base64>", "is_main_result": false }`. Empty when none. */
+  results: Array<Record<string, unknown>>;
+  /** True when rich outputs were dropped (more than 16, or over the byte limit). */
+  results_truncated: boolean;
 }
 
 const ms = (n: number): number => Math.round(n * 1000) / 1000;
@@ -54,6 +61,8 @@ export function toResponse(r: ExecResult): ExecResponse {
     ...(r.crash !== undefined ? { crash: r.crash } : {}),
     output: r.stdout,
     duration_ms: ms(r.totalTimeMs),
+    results: r.results ? r.results.map(resultToJson) : [],
+    results_truncated: r.resultsTruncated === true,
   };
 }
 
@@ -108,7 +117,8 @@ export function onDone(reply: FastifyReply, free: () => void): void {
 
 /** JSON bytes of a result's text; stdout counts twice because `output` repeats it. */
 function resultSize(r: ExecResult): number {
-  return 2 * jsonSize(r.stdout) + jsonSize(r.stderr) + (r.crash !== undefined ? jsonSize(r.crash) : 0);
+  return 2 * jsonSize(r.stdout) + jsonSize(r.stderr) + (r.crash !== undefined ? jsonSize(r.crash) : 0) +
+    (r.results?.length ? Buffer.byteLength(JSON.stringify(r.results)) : 0);
 }
 
 /** One admitted, budgeted, logged exec; `run` is the engine call (a one-shot exec unless a session route passes its own). */
@@ -147,6 +157,8 @@ export async function runOne<R extends ExecResult = ExecResult>(ctx: ServerConte
     stdoutBytes: Buffer.byteLength(result.stdout),
     stderrBytes: Buffer.byteLength(result.stderr),
     resultJsonBytes: size,
+    ...(result.results?.length ? { richResults: result.results.length } : {}),
+    ...(result.resultsTruncated ? { richResultsTruncated: true } : {}),
     ...(result.crash !== undefined ? { crash: crashForLog(result.crash, ctx.config.logOutput) } : {}),
     ...(ctx.config.logCode ? { code: body.code } : {}),
   });

@@ -2,7 +2,7 @@
 // (request kinds, response statuses, output flags, mailbox area sizes).
 // Keep in step with abi.h; test/unit/engine-abi.test.ts checks them against it.
 
-export const FB_ABI_VERSION = 1;
+export const FB_ABI_VERSION = 2;
 
 export const FB_REQ_NONE = 0;
 export const FB_REQ_EXEC = 1;
@@ -17,7 +17,7 @@ export const FB_OUT_TRUNCATED = 0x1;
 export const FB_ERR_TRUNCATED = 0x2;
 export const FB_RESULT_TRUNCATED = 0x4;
 
-export const FB_MB_RESULT_SIZE = 0xf000;
+export const FB_MB_RESULT_SIZE = 0xff000;
 export const FB_MB_REQ_SIZE = 0x800000;
 export const FB_MB_OUT_SIZE = 0x1000000;
 export const FB_MB_ERR_SIZE = 0x800000;

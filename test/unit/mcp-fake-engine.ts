@@ -26,7 +26,7 @@ export class FakeEngine implements Engine, SessionEngine {
   }
   async close(): Promise<void> {}
 
-  private async program(code: string, files: Map<string, Buffer> | undefined, signal?: AbortSignal): Promise<ExecResult & { results?: unknown[] }> {
+  private async program(code: string, files: Map<string, Buffer> | undefined, signal?: AbortSignal): Promise<ExecResult> {
     const [op, a1 = '', ...rest] = code.split(' ');
     const base = { id: `exec_${++this.n}`, stdout: '', stderr: '', exitCode: 0, outcome: 'exited' as const, stdoutTruncated: false,
       stderrTruncated: false, forkTimeMs: 0.1, execTimeMs: 1, totalTimeMs: 1.1 };
@@ -38,7 +38,7 @@ export class FakeEngine implements Engine, SessionEngine {
         case 'exit': return { ...base, stderr: 'Traceback: failed\n', exitCode: Number(a1) };
         case 'boom': throw internal('vmm failed at /var/lib/secret/path');
         case 'timeout': return { ...base, stderr: 'forkbox: execution timed out after 1 s\n', exitCode: 124, outcome: 'timeout' };
-        case 'png': return { ...base, results: [{ 'text/plain': '<Figure>', 'image/png': PNG_1X1 }] };
+        case 'png': return { ...base, results: [{ text: '<Figure>', png: PNG_1X1, isMainResult: false }, { text: '{}', json: { a: 1 }, isMainResult: true }] };
         case 'sleep':
           await new Promise<void>((resolve) => {
             const t = setTimeout(resolve, Number(a1));

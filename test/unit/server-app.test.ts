@@ -76,7 +76,7 @@ test('POST /v1/exec: Zeroboot-shaped result, defaults applied, request id header
   const res = await post(app, '/v1/exec', { code: 'echo hi' });
   assert.equal(res.statusCode, 200);
   const body = res.json();
-  assert.deepEqual(Object.keys(body).sort(), ['duration_ms', 'exec_time_ms', 'exit_code', 'fork_time_ms', 'id', 'outcome', 'output', 'stderr', 'stderr_truncated',
+  assert.deepEqual(Object.keys(body).sort(), ['duration_ms', 'exec_time_ms', 'exit_code', 'fork_time_ms', 'id', 'outcome', 'output', 'results', 'results_truncated', 'stderr', 'stderr_truncated',
     'stdout', 'stdout_truncated', 'total_time_ms'].sort());
   assert.equal(body.stdout, 'hi\n');
   assert.equal(body.output, 'hi\n', 'output is stdout (Zeroboot\'s field)');

@@ -94,8 +94,8 @@ test('JS SDK: run, runBatch, health, typed errors', async () => {
   assert.equal(String(f), '', 'output is stdout alone: stderr is not merged');
   assert.equal(f.stderr, 'err\n');
   const json = JSON.parse(JSON.stringify(r));
-  assert.deepEqual(Object.keys(json).sort(), ['durationMs', 'execTimeMs', 'exitCode', 'forkTimeMs', 'id', 'outcome', 'output', 'stderr', 'stderrTruncated', 'stdout',
-    'stdoutTruncated', 'totalTimeMs']);
+  assert.deepEqual(Object.keys(json).sort(), ['durationMs', 'execTimeMs', 'exitCode', 'forkTimeMs', 'id', 'outcome', 'output', 'results', 'resultsTruncated', 'stderr',
+    'stderrTruncated', 'stdout', 'stdoutTruncated', 'totalTimeMs']);
   assert.deepEqual({ ...r }, json, 'toString and the inspect hook are not enumerable');
   const batch = await sb.runBatch(['a', { code: 'b', timeout: 2 }, 'exit 9']);
   assert.deepEqual(batch.map((x: { stdout: string; exitCode: number }) => [x.stdout, x.exitCode]), [['a|30||', 0], ['b|2||', 0], ['', 9]]);

@@ -109,7 +109,7 @@ test('POST /v1/sessions/{id}/exec: state persists, result and side effects, disc
   assert.equal(r1.statusCode, 200);
   const b1 = r1.json();
   assert.deepEqual(Object.keys(b1).sort(), ['duration_ms', 'exec_time_ms', 'exit_code', 'fork_time_ms', 'id', 'outcome', 'output', 'result', 'result_truncated',
-    'side_effects', 'stderr', 'stderr_truncated', 'stdout', 'stdout_truncated', 'total_time_ms'].sort());
+    'results', 'results_truncated', 'side_effects', 'stderr', 'stderr_truncated', 'stdout', 'stdout_truncated', 'total_time_ms'].sort());
   assert.equal(b1.output, b1.stdout);
   assert.equal(b1.duration_ms, b1.total_time_ms);
   assert.equal(b1.result, '42');

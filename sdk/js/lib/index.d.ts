@@ -22,8 +22,47 @@ export interface ExecResult {
     output: string;
     /** Zeroboot's name for totalTimeMs. */
     durationMs: number;
+    /**
+     * Rich outputs, in the order the program displayed them: `display(obj)`, a matplotlib figure
+     * (`plt.show()`, or left open at the end), and in a session the last expression's value
+     * (`isMainResult`). The shape of E2B's code-interpreter `Result`. Empty when there are none.
+     */
+    results: Result[];
+    /** True when rich outputs were dropped (more than 16 in one exec, or about 900 KiB in all). */
+    resultsTruncated: boolean;
     /** The output (stdout). */
     toString(): string;
+}
+/** A result's formats, by E2B's names (the API's JSON uses the same keys, plus `is_main_result`). */
+export declare const RESULT_FORMATS: readonly ["text", "html", "markdown", "svg", "png", "jpeg", "pdf", "latex", "json", "javascript"];
+export type ResultFormat = typeof RESULT_FORMATS[number];
+/**
+ * One displayed object (a MIME bundle), as E2B's code-interpreter `Result`: `text` (text/plain), `html`,
+ * `markdown`, `svg`, `png` / `jpeg` / `pdf` (base64), `latex`, `json` (a value), `javascript`.
+ *
+ * @example
+ * const s = await Sandbox.create();
+ * const r = await s.run('import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()');
+ * const png = Buffer.from(r.results[0].png!, 'base64');
+ */
+export declare class Result {
+    text?: string;
+    html?: string;
+    markdown?: string;
+    svg?: string;
+    png?: string;
+    jpeg?: string;
+    pdf?: string;
+    latex?: string;
+    json?: unknown;
+    javascript?: string;
+    /** The value of a session run's last expression (not a display() call). */
+    isMainResult: boolean;
+    /** Formats of other MIME types, by MIME type. */
+    extra?: Record<string, unknown>;
+    constructor(w: Record<string, unknown>);
+    /** The formats this result has (`['text', 'png']`), then the MIME types in `extra`. */
+    formats(): string[];
 }
 export interface RunOptions {
     /** Language of `code` (default `"python"`). */
@@ -140,6 +179,8 @@ export interface WireResult {
     crash?: string;
     output?: string;
     duration_ms?: number;
+    results?: Array<Record<string, unknown>>;
+    results_truncated?: boolean;
 }
 /**
  * Makes a result read as its output: toString() gives `output`, and Node's inspect (console.log) shows the

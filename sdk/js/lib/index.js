@@ -5,6 +5,35 @@
 // (`String(result)`, `${result}`, console.log). `Sandbox.create()` gives a
 // Session that keeps state and files between runs (session.ts). Platform
 // errors throw a class named after the API's error code (all extend ForkboxError).
+/** A result's formats, by E2B's names (the API's JSON uses the same keys, plus `is_main_result`). */
+export const RESULT_FORMATS = ['text', 'html', 'markdown', 'svg', 'png', 'jpeg', 'pdf', 'latex', 'json', 'javascript'];
+/**
+ * One displayed object (a MIME bundle), as E2B's code-interpreter `Result`: `text` (text/plain), `html`,
+ * `markdown`, `svg`, `png` / `jpeg` / `pdf` (base64), `latex`, `json` (a value), `javascript`.
+ *
+ * @example
+ * const s = await Sandbox.create();
+ * const r = await s.run('import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()');
+ * const png = Buffer.from(r.results[0].png!, 'base64');
+ */
+export class Result {
+    /** The value of a session run's last expression (not a display() call). */
+    isMainResult;
+    constructor(w) {
+        for (const f of RESULT_FORMATS) {
+            const v = w[f];
+            if (f === 'json' ? v !== undefined && v !== null : typeof v === 'string')
+                this[f] = v;
+        }
+        this.isMainResult = w.is_main_result === true;
+        if (w.extra !== null && typeof w.extra === 'object' && !Array.isArray(w.extra))
+            this.extra = { ...w.extra };
+    }
+    /** The formats this result has (`['text', 'png']`), then the MIME types in `extra`. */
+    formats() {
+        return [...RESULT_FORMATS.filter((f) => this[f] !== undefined), ...Object.keys(this.extra ?? {})];
+    }
+}
 /** Base of every error this client throws. `code` is the API's error code. */
 export class ForkboxError extends Error {
     /** The API error code, e.g. `RateLimited` (`ConnectionError`/`UnexpectedResponse` for client-side failures). */
@@ -122,6 +151,8 @@ export function fromWire(r) {
         stderrTruncated: r.stderr_truncated ?? false,
         output: r.output ?? r.stdout,
         durationMs: r.duration_ms ?? r.total_time_ms,
+        results: Array.isArray(r.results) ? r.results.filter((x) => x !== null && typeof x === 'object').map((x) => new Result(x)) : [],
+        resultsTruncated: r.results_truncated ?? false,
     };
     if (r.crash !== undefined)
         out.crash = r.crash;

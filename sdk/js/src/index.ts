@@ -30,8 +30,60 @@ export interface ExecResult {
   output: string;
   /** Zeroboot's name for totalTimeMs. */
   durationMs: number;
+  /**
+   * Rich outputs, in the order the program displayed them: `display(obj)`, a matplotlib figure
+   * (`plt.show()`, or left open at the end), and in a session the last expression's value
+   * (`isMainResult`). The shape of E2B's code-interpreter `Result`. Empty when there are none.
+   */
+  results: Result[];
+  /** True when rich outputs were dropped (more than 16 in one exec, or about 900 KiB in all). */
+  resultsTruncated: boolean;
   /** The output (stdout). */
   toString(): string;
+}
+
+/** A result's formats, by E2B's names (the API's JSON uses the same keys, plus `is_main_result`). */
+export const RESULT_FORMATS = ['text', 'html', 'markdown', 'svg', 'png', 'jpeg', 'pdf', 'latex', 'json', 'javascript'] as const;
+export type ResultFormat = typeof RESULT_FORMATS[number];
+
+/**
+ * One displayed object (a MIME bundle), as E2B's code-interpreter `Result`: `text` (text/plain), `html`,
+ * `markdown`, `svg`, `png` / `jpeg` / `pdf` (base64), `latex`, `json` (a value), `javascript`.
+ *
+ * @example
+ * const s = await Sandbox.create();
+ * const r = await s.run('import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()');
+ * const png = Buffer.from(r.results[0].png!, 'base64');
+ */
+export class Result {
+  declare text?: string;
+  declare html?: string;
+  declare markdown?: string;
+  declare svg?: string;
+  declare png?: string;
+  declare jpeg?: string;
+  declare pdf?: string;
+  declare latex?: string;
+  declare json?: unknown;
+  declare javascript?: string;
+  /** The value of a session run's last expression (not a display() call). */
+  isMainResult: boolean;
+  /** Formats of other MIME types, by MIME type. */
+  declare extra?: Record<string, unknown>;
+
+  constructor(w: Record<string, unknown>) {
+    for (const f of RESULT_FORMATS) {
+      const v = w[f];
+      if (f === 'json' ? v !== undefined && v !== null : typeof v === 'string') (this as Record<string, unknown>)[f] = v;
+    }
+    this.isMainResult = w.is_main_result === true;
+    if (w.extra !== null && typeof w.extra === 'object' && !Array.isArray(w.extra)) this.extra = { ...(w.extra as Record<string, unknown>) };
+  }
+
+  /** The formats this result has (`['text', 'png']`), then the MIME types in `extra`. */
+  formats(): string[] {
+    return [...RESULT_FORMATS.filter((f) => this[f] !== undefined), ...Object.keys(this.extra ?? {})];
+  }
 }
 
 export interface RunOptions {
@@ -136,6 +188,7 @@ export interface WireResult {
   fork_time_ms: number; exec_time_ms: number; total_time_ms: number;
   stdout_truncated?: boolean; stderr_truncated?: boolean; crash?: string;
   output?: string; duration_ms?: number;
+  results?: Array<Record<string, unknown>>; results_truncated?: boolean;
 }
 
 /** Node's util.inspect hook, by its registered name (no import, so browsers and Deno load this file too). */
@@ -173,6 +226,8 @@ export function fromWire(r: WireResult): ExecResult {
     stderrTruncated: r.stderr_truncated ?? false,
     output: r.output ?? r.stdout,
     durationMs: r.duration_ms ?? r.total_time_ms,
+    results: Array.isArray(r.results) ? r.results.filter((x) => x !== null && typeof x === 'object').map((x) => new Result(x)) : [],
+    resultsTruncated: r.results_truncated ?? false,
   };
   if (r.crash !== undefined) out.crash = r.crash;
   return readable(out);

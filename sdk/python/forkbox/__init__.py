@@ -17,9 +17,9 @@ from .errors import (  # noqa: F401
     Conflict, Forbidden, Gone, KvmUnavailable, MemoryBudgetExceeded, NotFound, Overloaded, PayloadTooLarge, RateLimited, SandboxCrashed, ShuttingDown,
     TemplateBuildFailed, TemplateNotReady, Unauthorized, UnexpectedResponse, Unsupported,
 )
-from .sandbox import ExecResult, Sandbox  # noqa: F401
+from .sandbox import ExecResult, Result, Sandbox  # noqa: F401
 from .session import FileInfo, Files, Session, SessionExecResult, SessionInfo, SideEffects  # noqa: F401
 
 __version__ = "0.1.0"
-__all__ = ["Sandbox", "ExecResult", "Session", "SessionInfo", "SessionExecResult", "SideEffects", "FileInfo", "Files",
+__all__ = ["Sandbox", "ExecResult", "Result", "Session", "SessionInfo", "SessionExecResult", "SideEffects", "FileInfo", "Files",
            "ForkboxError", *sorted(ERROR_CLASSES)]

@@ -12,7 +12,7 @@ import os
 import socket
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from .errors import ERROR_CLASSES, ConnectionError, ForkboxError, InvalidRequest, UnexpectedResponse
@@ -23,11 +23,57 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 
 
+RESULT_FORMATS = ("text", "html", "markdown", "svg", "png", "jpeg", "pdf", "latex", "json", "javascript")
+
+
+@dataclass(frozen=True)
+class Result:
+    """One displayed object (a MIME bundle), as E2B's code-interpreter ``Result``.
+
+    ``text`` is text/plain; ``png``, ``jpeg`` and ``pdf`` are base64; ``json`` is a value;
+    ``is_main_result`` marks a session run's last expression (not a ``display()`` call);
+    ``extra`` holds formats of other MIME types, by MIME type.
+
+    Example::
+
+        r = Sandbox().run("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()")
+        png = base64.b64decode(r.results[0].png)
+    """
+
+    text: Optional[str] = None
+    html: Optional[str] = None
+    markdown: Optional[str] = None
+    svg: Optional[str] = None
+    png: Optional[str] = None
+    jpeg: Optional[str] = None
+    pdf: Optional[str] = None
+    latex: Optional[str] = None
+    json: Any = None
+    javascript: Optional[str] = None
+    is_main_result: bool = False
+    extra: Optional[Dict[str, Any]] = None
+
+    def formats(self) -> List[str]:
+        """The formats this result has (``["text", "png"]``), then the MIME types in ``extra``."""
+        return [f for f in RESULT_FORMATS if getattr(self, f) is not None] + list(self.extra or {})
+
+    @classmethod
+    def from_wire(cls, w: Mapping[str, Any]) -> "Result":
+        kw: Dict[str, Any] = {f: w[f] for f in RESULT_FORMATS if f != "json" and isinstance(w.get(f), str)}
+        if w.get("json") is not None:
+            kw["json"] = w["json"]
+        extra = w.get("extra")
+        return cls(is_main_result=w.get("is_main_result") is True,
+                   extra=dict(extra) if isinstance(extra, dict) else None, **kw)
+
+
 @dataclass(frozen=True)
 class ExecResult:
     """Result of one execution. A failing program has a non-zero ``exit_code``.
 
     ``outcome`` is ``"exited"``, ``"timeout"``, ``"crashed"`` or ``"cancelled"``.
+    ``results`` are the rich outputs (:class:`Result`: ``display(obj)``, matplotlib figures,
+    a session's last expression) in display order; ``results_truncated`` says some were dropped.
     """
 
     id: str
@@ -41,6 +87,8 @@ class ExecResult:
     stdout_truncated: bool
     stderr_truncated: bool
     crash: Optional[str] = None
+    results: List[Result] = field(default_factory=list)
+    results_truncated: bool = False
 
     def __str__(self) -> str:
         """The program's stdout, so ``print(sb.run(...))`` and ``f"{result}"`` show its output."""
@@ -64,6 +112,8 @@ class ExecResult:
             exec_time_ms=r["exec_time_ms"], total_time_ms=r["total_time_ms"],
             stdout_truncated=r.get("stdout_truncated", False),
             stderr_truncated=r.get("stderr_truncated", False), crash=r.get("crash"),
+            results=[Result.from_wire(x) for x in r.get("results") or [] if isinstance(x, dict)],
+            results_truncated=r.get("results_truncated", False) is True,
         )
 
 
