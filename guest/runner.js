@@ -18,7 +18,7 @@ const { Writable } = require('stream');
 
 const CONTROL = '/dev/forkbox';
 const CHUNK = 1 << 20;
-const RESULT_MAX = 16 * 1024; // characters of a session exec's result kept (the result area is 60 KiB)
+const RESULT_MAX = 16 * 1024; // characters of a session exec's result kept (the answer must fit the mailbox result area)
 // The engine's warm-up request for a fork (javascript.ts warmupCode): a program that does
 // nothing, which the runner answers by dry-running DRY_PROGRAMS[0] with its output discarded.
 const FORK_WARMUP = '/* forkbox: warm-up */';
