@@ -146,6 +146,43 @@ if (!existsSync('/dev/kvm')) {
       assert.equal(s.statusCode, 404, s.body);
     });
 
+    test('the TypeScript and Python SDKs take template on run, batch and session create', async () => {
+      const listening = buildServer({ engine, config: { ...loadServerConfig([], {}), rateLimit: 0 }, keys: parseKeyFile('') });
+      await listening.app.listen({ host: '127.0.0.1', port: 0 });
+      const base = `http://127.0.0.1:${(listening.app.server.address() as { port: number }).port}`;
+      try {
+        const sdk = await import(join(repoRoot, 'sdk/js/lib/index.js'));
+        const sb = new sdk.Sandbox('', base);
+        const probe = 'import sys; print("pandas" in sys.modules)';
+        assert.equal((await sb.run(probe, { template: 'python-data' })).stdout, 'True\n');
+        assert.equal((await sb.run(probe)).stdout, 'False\n');
+        const [a] = await sb.runBatch([{ code: probe, template: 'python-data' }]);
+        assert.equal(a.stdout, 'True\n');
+        const session = await sdk.Sandbox.create({ template: 'python-data', apiKey: '', baseUrl: base });
+        try {
+          assert.equal((await session.run(probe)).stdout, 'True\n');
+          assert.equal((await session.info()).template, 'python-data');
+        } finally {
+          await session.kill();
+        }
+        const script = [
+          'import sys', 'from forkbox import Sandbox',
+          'sb = Sandbox(api_key="", base_url=sys.argv[1])',
+          'code = "import sys; print(\'pandas\' in sys.modules)"',
+          'print(sb.run(code, template="python-data").stdout.strip(), sb.run(code).stdout.strip(),',
+          '      sb.run_batch([{"code": code, "template": "python-data"}])[0].stdout.strip())',
+          's = Sandbox.create(template="python-data", api_key="", base_url=sys.argv[1])',
+          'print(s.run(code).stdout.strip(), s.info().template)',
+          's.kill()',
+        ].join('\n');
+        const p = await run('python3', ['-c', script, base], {
+          env: { ...process.env, PYTHONPATH: join(repoRoot, 'sdk/python'), PYTHONDONTWRITEBYTECODE: '1' }, timeout: 120_000 });
+        assert.equal(p.stdout, 'True False True\nTrue python-data\n');
+      } finally {
+        await listening.app.close();
+      }
+    });
+
     test('health lists every template with its base, readiness and key', async () => {
       const h = await server.app.inject({ method: 'GET', url: '/v1/health' });
       const t = (h.json() as { templates: Record<string, { ready: boolean; base: string; key: string }> }).templates;
