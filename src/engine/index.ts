@@ -75,7 +75,9 @@ export interface EngineOptions {
 
 export const DEFAULT_CAP = 1024 * 1024;
 
-interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null; forkCost: number; pool: Pool | null }
+interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null; forkCost: number; pool: Pool | null;
+  /** Arena bytes an exec may use: the engine's limit plus what the template's RAM adds beyond its base's default. */
+  memLimit: number }
 interface Slot { recipe: TemplateRecipe; loaded?: Loaded; building: boolean; error?: ForkboxError }
 
 /** Runs one exec in an already-warmed fork and destroys the fork afterwards. */
@@ -184,14 +186,18 @@ export class ForkboxEngine implements Engine, SessionEngine {
       const forkCost = snapshot.ramSize + FB_MAILBOX_SIZE;
       if (forkCost > this.budget.limit)
         log.warn('memory.budget_too_small', { budgetMb: this.opts.memBudgetMb, forkCostMb: forkCost / 1048576 });
+      // A template whose preloads idle in a larger heap (python-data) gets a larger RAM; what it adds beyond its
+      // base's default RAM is added to the memory limit, so programs keep the room they have in the base.
+      const extraMb = Math.max(0, snapshot.ramSize / 1048576 - Math.max(this.opts.ramSizeMb, languageModule(recipe.base)!.ramMb));
+      const memLimit = (this.opts.memLimitMb + extraMb) * 1024 * 1024;
       const warmForks = this.opts.templateWarmForks?.[name] ?? recipe.warmForks
         ?? (name === 'python' ? this.opts.warmForks : Math.min(1, this.opts.warmForks));
       const warm = warmForks > 0
-        ? new WarmPool(snapshot, pool, { target: warmForks, memLimit: this.opts.memLimitMb * 1024 * 1024,
+        ? new WarmPool(snapshot, pool, { target: warmForks, memLimit,
           outCap: this.opts.stdoutCap, errCap: this.opts.stderrCap, budget: this.budget, forkCost,
           warmupCode: languageModule(recipe.base)!.warmupCode })
         : null;
-      slot.loaded = { info, snapshot, warm, forkCost, pool };
+      slot.loaded = { info, snapshot, warm, forkCost, pool, memLimit };
       log.info('template.loaded', { template: name, base: recipe.base, key: info.key, built: info.built, warmForks });
     } catch (e) {
       slot.error = e instanceof ForkboxError ? e
@@ -257,7 +263,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
         const t = engine.#template(lang, template);
         const module = languageModule(lang);
         if (!module) throw templateNotReady(`no language module for ${lang}`);
-        return { snapshot: t.snapshot, forkCost: t.forkCost, key: t.info.key, module };
+        return { snapshot: t.snapshot, forkCost: t.forkCost, key: t.info.key, module, memLimit: t.memLimit };
       },
       pool: (lang: Language, template?: string) => engine.#template(lang, template).pool,
       budget: this.budget,
@@ -311,7 +317,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
     const t0 = performance.now();
     const runReq = {
       kind: FB_REQ_EXEC, payload, outCap: vmmCap(v.stdoutCap), errCap: vmmCap(v.stderrCap),
-      memLimit: this.opts.memLimitMb * 1024 * 1024, timeoutMs: v.timeoutMs,
+      memLimit: t.memLimit, timeoutMs: v.timeoutMs,
     };
     const warm = t.warm?.take() ?? null;
     let charge: Charge | null = warm?.charge ?? null;

@@ -46,7 +46,9 @@ export interface SessionSnapshot {
 /** What a session needs from the engine. */
 export interface SessionHost {
   /** The template a session runs in: `template` by name, else the language's own. */
-  template(lang: Language, template?: string): { snapshot: SessionSnapshot; forkCost: number; key: string; module: LanguageModule };
+  template(lang: Language, template?: string): { snapshot: SessionSnapshot; forkCost: number; key: string; module: LanguageModule;
+    /** Arena bytes an exec may use in this template (default: defaults.memLimit). */
+    memLimit?: number };
   pool(lang: Language, template?: string): Pool | null;
   readonly budget: MemoryBudget;
   readonly defaults: { stdoutCap: number; stderrCap: number; memLimit: number };
@@ -238,7 +240,7 @@ export class Session {
       let r;
       try {
         r = await target.run({ kind: FB_REQ_EXEC, payload, outCap: vmmCap(v.stdoutCap), errCap: vmmCap(v.stderrCap),
-          memLimit: this.#host.defaults.memLimit, timeoutMs: v.timeoutMs });
+          memLimit: this.#host.template(this.meta.language, this.meta.template).memLimit ?? this.#host.defaults.memLimit, timeoutMs: v.timeoutMs });
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }

@@ -97,6 +97,10 @@ if (!existsSync('/dev/kvm')) {
       assert.equal(png.readUInt32BE(20), 150, 'height = 3 in × 50 dpi');
     });
 
+    test('python-data: a program has the room it has in python (400 MiB array beside the ~220 MiB preloaded heap)', async () => {
+      assert.equal(await data('import numpy as np\na = np.ones(400 * 2**20 // 8)\nprint(int(a.sum()))'), `${400 * 2 ** 20 / 8}\n`);
+    });
+
     test('python-data: numpy and pandas default RNGs differ across 10 forks', async () => {
       const code = 'import numpy as np, pandas as pd\nprint(np.random.randint(0, 2**62), np.random.default_rng().integers(0, 2**62), '
         + "pd.DataFrame({'a': range(10**6)}).sample().a.iloc[0], pd.Series(range(10**6)).sample(3).tolist())";
