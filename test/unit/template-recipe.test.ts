@@ -2,7 +2,8 @@
 // YAML parse to one shape, every schema error names its field, files are read
 // relative to the recipe, the shipped templates map onto the image recipes
 // (python's unchanged, so its cache key holds), and lock files (src/image/lock.ts)
-// pin, are re-resolved when the packages change, and are refused when malformed.
+// pin, are re-resolved when the packages change, and are refused when malformed;
+// the server option for warm forks per template parses NAME=N.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -132,4 +133,14 @@ test('a lock pins the closure while the recipe asks for the same packages', asyn
   writeFileSync(path, '{');
   await assert.rejects(readLock(path, recipe), /not valid JSON/);
   assert.throws(() => validateLock({ lockVersion: 9 }, 'x'), /lockVersion must be 1/);
+});
+
+test('--template-warm-forks sets warm forks per template; a malformed entry names the option', async () => {
+  const { loadServerConfig } = await import('../../src/server/config.js');
+  const { engineOptions } = await import('../../src/cli/serve.js');
+  const cfg = loadServerConfig(['--template-warm-forks', 'python-data=4,javascript=0'], {});
+  assert.deepEqual(engineOptions(cfg).templateWarmForks, { 'python-data': 4, javascript: 0 });
+  assert.equal(engineOptions(loadServerConfig([], {})).templateWarmForks, undefined);
+  assert.deepEqual(loadServerConfig([], { FORKBOX_TEMPLATE_WARM_FORKS: 'py-sympy=2' }).templateWarmForks, ['py-sympy=2']);
+  assert.throws(() => loadServerConfig(['--template-warm-forks', 'python-data'], {}), /--template-warm-forks: "python-data" is not NAME=N/);
 });
