@@ -205,7 +205,8 @@ if (!existsSync('/dev/kvm')) {
       writeFileSync(join(dir, 'helper.py'), 'ANSWER = 42\n');
       const file = join(dir, 'sympy.yaml');
       writeFileSync(file, [
-        'name: e2e-sympy', 'base: python', 'packages: [python3-sympy]', 'preload: [sympy]',
+        // libubsan1: its syscall wrappers keep data in the red zone, so the rewriter refuses two sites (a user's recipe still builds)
+        'name: e2e-sympy', 'base: python', 'packages: [python3-sympy, libubsan1]', 'preload: [sympy]',
         'warmup: |', '  import sympy', '  sympy.integrate(sympy.Symbol("x") ** 2)',
         'env:', '  GREETING: hello', 'files:', '  - {path: /usr/lib/python3/dist-packages/e2e_helper.py, source: helper.py}',
         'warmForks: 1', '',
@@ -214,6 +215,8 @@ if (!existsSync('/dev/kvm')) {
       assert.equal(b.code, 0, b.stderr);
       assert.match(b.stdout, /(built|cached) e2e-sympy template/);
       assert.match(b.stdout, /ELF files with rewritten syscall sites: \d+\n( {2}\S+: \d+\n)* {2}\S*libc\.so\.6: \d+\n/);
+      assert.match(b.stdout, /^ {2}\S*libubsan\.so\.1[.\d]*: \d+$/m, 'libubsan is listed among the rewritten files');
+      assert.match(b.stdout, /^refused syscall sites \(a sandbox that reaches one crashes[^\n]*: [1-9]\d*\n {2}\S*libubsan\.so\S* 0x[0-9a-f]+ \(syscall \d+\): red zone/m);
       const lock = JSON.parse(readFileSync(`${file}.lock.json`, 'utf8')) as { packages: Array<{ name: string; version: string }> };
       assert.ok(lock.packages.some((p) => p.name === 'python3-sympy'), 'the lock pins python3-sympy');
       const again = await cli(['template', 'build', file]);
