@@ -17,6 +17,8 @@ import { buildServer, type ForkboxServer } from '../../src/server/app.js';
 import { parseKeyFile } from '../../src/server/auth.js';
 import { loadServerConfig } from '../../src/server/config.js';
 import { repoRoot } from '../../src/lib/paths.js';
+import { buildTemplate } from '../../src/template/build.js';
+import { lockPathOf, readRecipeFile } from '../../src/template/recipe.js';
 
 const run = promisify(execFile);
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
@@ -251,6 +253,30 @@ if (!existsSync('/dev/kvm')) {
       const rm = await cli(['template', 'rm', 'e2e-sympy']);
       assert.equal(rm.code, 0, rm.stderr);
       assert.doesNotMatch((await cli(['template', 'ls'])).stdout, /^e2e-sympy /m);
+    });
+
+    test('a javascript recipe (node-semver preloaded, a warm-up) builds through the builder API and serves JS and TS', { timeout: 30 * 60_000 }, async () => {
+      const file = join(dir, 'semver.json');
+      writeFileSync(file, JSON.stringify({ name: 'e2e-semver', base: 'javascript', packages: ['node-semver'], preload: ['semver'],
+        warmup: 'globalThis.warmedUp = require("semver").valid("1.2.3");\n' }));
+      const t = await buildTemplate(readRecipeFile(file), { lockPath: lockPathOf(file), onProgress: () => {} });
+      assert.equal(t.name, 'e2e-semver');
+      assert.ok(existsSync(`${file}.lock.json`));
+      const engine = await createEngine({ templates: ['e2e-semver'], poolSize: 0, warmForks: 0 });
+      try {
+        await engine.ready();
+        const code = 'console.log(require("semver").gt("1.2.4", "1.2.3"), globalThis.warmedUp)';
+        const js = await engine.exec({ code, language: 'javascript', template: 'e2e-semver', timeoutSeconds: 30 });
+        assert.equal(js.stdout, 'true 1.2.3\n', js.stderr);
+        const ts = await engine.exec({ code: 'const v: string = require("semver").inc("1.2.3", "minor"); console.log(v)',
+          language: 'typescript', template: 'e2e-semver', timeoutSeconds: 30 });
+        assert.equal(ts.stdout, '1.3.0\n', ts.stderr);
+        await assert.rejects(engine.exec({ code: 'print(1)', language: 'python', template: 'e2e-semver', timeoutSeconds: 5 }),
+          /template "e2e-semver" runs javascript, not python/);
+      } finally {
+        await engine.close(1000);
+      }
+      assert.equal((await cli(['template', 'rm', 'e2e-semver'])).code, 0);
     });
 
     test('a pinned version the archive no longer has is named at the download step', async () => {
