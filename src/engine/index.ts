@@ -18,7 +18,7 @@ import { SESSION_LIMITS, SessionRegistry, type SessionLimits } from './sessions.
 import { SessionStore } from './session-store.js';
 import type { SessionHost } from './session.js';
 import type { FileInfo, SessionCreate, SessionEngine, SessionExecRequest, SessionExecResult, SessionInfo } from './session-types.js';
-import { cacheDir } from '../lib/paths.js';
+import { cacheDir, trustedCacheDir } from '../lib/paths.js';
 import { join } from 'node:path';
 import type { Engine, EngineHealth, ExecRequest, ExecResult, Language } from './types.js';
 import { languageModule, templateOf } from '../languages/index.js';
@@ -142,7 +142,9 @@ export class ForkboxEngine implements Engine, SessionEngine {
   async #addUserTemplates(wanted: readonly string[] | undefined): Promise<void> {
     const missing = wanted?.filter((n) => !this.#templates.has(n));
     if (wanted && !missing?.length) return;
-    for (const t of await listTemplates(undefined, { verify: false }).catch(() => [] as TemplateInfo[])) {
+    // The recipes come from the cache's manifests: only from a trusted cache (each is verified again when loaded).
+    const root = (() => { try { return join(trustedCacheDir(), 'templates'); } catch { return undefined; } })();
+    for (const t of root ? await listTemplates(root, { verify: false }).catch(() => [] as TemplateInfo[]) : []) {
       const r = t.manifest.recipe;
       if (!r || r.shipped || this.#templates.has(r.name) || r.name !== t.name || (missing && !missing.includes(r.name))) continue;
       this.#templates.set(r.name, { recipe: r, building: true });
