@@ -3,9 +3,11 @@
 // and the run prints requests, errors by kind, latency p50/p90/p99 and req/s,
 // beside the server-reported fork/exec/total times. Starts its own
 // `forkbox serve` child (rate limit off, queue ≥ clients, per-key caps as wide
-// as the global ones: every client here is one key) unless --url is given.
+// as the global ones: every client here is one key) unless --url is given;
+// then by default twice, with fork recycling off (FORKBOX_RECYCLE=0, the
+// previous behaviour) and on, and prints the ratio (--recycle on|off|both).
 // A benchmark, not a test: it never fails on a number.
-//   node dist/bench/http-load.js [--url URL] [--key KEY] [--clients 200] [--duration 20] [--json] [--out FILE]
+//   node dist/bench/http-load.js [--url URL] [--key KEY] [--clients 200] [--duration 20] [--recycle both] [--json] [--out FILE]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { writeFileSync } from 'node:fs';
@@ -18,7 +20,7 @@ const { values: opt } = parseArgs({
   options: {
     url: { type: 'string' }, key: { type: 'string' }, clients: { type: 'string', default: '200' },
     duration: { type: 'string', default: '20' }, code: { type: 'string', default: 'print(1+1)' },
-    json: { type: 'boolean', default: false }, out: { type: 'string' },
+    json: { type: 'boolean', default: false }, out: { type: 'string' }, recycle: { type: 'string', default: 'both' },
   },
 });
 const clients = Number(opt.clients);
@@ -30,9 +32,9 @@ function pct(sorted: number[], p: number): number {
 }
 const r2 = (n: number): number => Math.round(n * 100) / 100;
 
-async function startServer(): Promise<{ url: string; child: ChildProcess }> {
+async function startServer(recycle: boolean): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [join(repoRoot, 'dist/src/cli/main.js'), 'serve', '--port', '0'], {
-    env: { ...process.env, FORKBOX_RATE_LIMIT: '0', FORKBOX_MAX_QUEUE: String(Math.max(512, clients * 2)),
+    env: { ...process.env, FORKBOX_RECYCLE: recycle ? '1' : '0', FORKBOX_RATE_LIMIT: '0', FORKBOX_MAX_QUEUE: String(Math.max(512, clients * 2)),
       FORKBOX_MAX_QUEUED_PER_KEY: String(Math.max(512, clients * 2)), FORKBOX_MAX_RUNNING_PER_KEY: String(Math.max(2, availableParallelism() * 2)),
       FORKBOX_MAX_CONNECTIONS: String(Math.max(256, clients + 64)), FORKBOX_LOG_LEVEL: process.env.FORKBOX_LOG_LEVEL ?? 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -66,12 +68,12 @@ function post(agent: Agent, url: URL, body: string, key?: string): Promise<Reply
   });
 }
 
-async function main(): Promise<void> {
+async function runOnce(recycle: boolean | null): Promise<Record<string, unknown> & { reqPerS: number; latencyMs: Record<string, number>; serverMs: Record<string, number>; errors: number; errorsByKind: Record<string, number>; requests: number; ok: number; durationS: number; cpus: number }> {
   let child: ChildProcess | undefined;
   let url = opt.url;
   if (!url) {
-    process.stderr.write('starting forkbox serve (builds the template on first use)…\n');
-    ({ url, child } = await startServer());
+    process.stderr.write(`starting forkbox serve, recycling ${recycle ? 'on' : 'off'} (builds the template on first use)…\n`);
+    ({ url, child } = await startServer(recycle !== false));
   }
   const target = new URL(url);
   const key = opt.key ?? process.env.FORKBOX_API_KEY;
@@ -119,7 +121,7 @@ async function main(): Promise<void> {
   for (const a of [lat, fork, exec, total]) a.sort((x, y) => x - y);
   const nErr = Object.values(errors).reduce((a, b) => a + b, 0);
   const result = {
-    bench: 'http-load', url, clients, durationS: r2(elapsed), code: opt.code, cpus: availableParallelism(),
+    bench: 'http-load', url, clients, recycle, durationS: r2(elapsed), code: opt.code, cpus: availableParallelism(),
     requests: ok + nErr, ok, errors: nErr, errorsByKind: errors, reqPerS: r2(ok / elapsed),
     latencyMs: { p50: r2(pct(lat, 50)), p90: r2(pct(lat, 90)), p99: r2(pct(lat, 99)), max: r2(lat[lat.length - 1] ?? NaN) },
     serverMs: {
@@ -133,20 +135,42 @@ async function main(): Promise<void> {
     child.kill('SIGTERM');
     await exited;
   }
-  if (opt.out) writeFileSync(opt.out, JSON.stringify(result, null, 2) + '\n');
-  if (opt.json) {
-    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-    return;
-  }
+  return result;
+}
+
+function print(result: Awaited<ReturnType<typeof runOnce>>): void {
   const l = result.latencyMs, s = result.serverMs;
+  const rec = result.recycle === null ? '' : result.recycle ? ', recycling on' : ', recycling off';
   process.stdout.write([
-    `http load: ${clients} clients × ${result.durationS} s, POST /v1/exec ${JSON.stringify(opt.code)} (${result.cpus} CPUs)`,
-    `  requests ${result.requests}   ok ${ok}   errors ${nErr}${nErr ? ' ' + JSON.stringify(errors) : ''}`,
+    `http load: ${clients} clients × ${result.durationS} s, POST /v1/exec ${JSON.stringify(opt.code)} (${result.cpus} CPUs${rec})`,
+    `  requests ${result.requests}   ok ${result.ok}   errors ${result.errors}${result.errors ? ' ' + JSON.stringify(result.errorsByKind) : ''}`,
     `  throughput ${result.reqPerS} req/s`,
     `  latency (client) p50 ${l.p50} ms   p90 ${l.p90} ms   p99 ${l.p99} ms   max ${l.max} ms`,
     `  server   fork p50 ${s.forkP50} / p99 ${s.forkP99} ms   exec p50 ${s.execP50} / p99 ${s.execP99} ms   total p50 ${s.totalP50} / p99 ${s.totalP99} ms`,
     '',
   ].join('\n'));
+}
+
+async function main(): Promise<void> {
+  const mode = opt.url ? 'server' : opt.recycle;
+  if (!['server', 'on', 'off', 'both'].includes(mode!)) throw new Error('--recycle takes on, off or both');
+  const runs = mode === 'server' ? [null] : mode === 'both' ? [false, true] : [mode === 'on'];
+  const results = [];
+  for (const r of runs) {
+    const res = await runOnce(r);
+    results.push(res);
+    if (!opt.json) print(res);
+  }
+  const out: Record<string, unknown> = results.length === 1 ? results[0]! : { bench: 'http-load', runs: results };
+  if (results.length === 2) {
+    const [off, on] = results as [Awaited<ReturnType<typeof runOnce>>, Awaited<ReturnType<typeof runOnce>>];
+    out.recycleOverBaselineReqPerS = r2(on.reqPerS / off.reqPerS);
+    if (!opt.json) {
+      process.stdout.write(`recycling on vs off (same run): ${out.recycleOverBaselineReqPerS}× req/s (target ≥3×), client p99 ${on.latencyMs.p99} vs ${off.latencyMs.p99} ms, errors ${on.errors} vs ${off.errors}\n`);
+    }
+  }
+  if (opt.out) writeFileSync(opt.out, JSON.stringify(out, null, 2) + '\n');
+  if (opt.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 }
 
 main().catch((e: unknown) => {

@@ -5,25 +5,55 @@
 // and reads the next one (the first read is the template's snapshot point), runs
 // the code, and lets timers and promises run to completion before answering
 // {"exit_code": n[, "result": inspect]}. process.exit(n) is intercepted: it ends
-// the exec with n, never the VM.
+// the exec with n, never the VM. Before the snapshot it dry-runs typical programs
+// (output to /dev/null) and collects garbage, and a fork's warm-up request dry-runs
+// one more, so a user's exec finds its code compiled and its pages touched.
 'use strict';
 const fs = require('fs');
 const vm = require('vm');
 const util = require('util');
 const Module = require('module');
+const inspector = require('inspector');
 const { Writable } = require('stream');
 
 const CONTROL = '/dev/forkbox';
 const CHUNK = 1 << 20;
 const RESULT_MAX = 16 * 1024; // characters of a session exec's result kept (the result area is 60 KiB)
-const WARMUP_EXECS = 8;
+// The engine's warm-up request for a fork (javascript.ts warmupCode): a program that does
+// nothing, which the runner answers by dry-running DRY_PROGRAMS[0] with its output discarded.
+const FORK_WARMUP = '/* forkbox: warm-up */';
+// Dry runs before the snapshot: the paths user programs take (console.log, a top-level
+// await, timers, an uncaught error, process.exit, a session result), compiled and their
+// inline caches settled in the template. Not the benchmark's program text: V8's
+// compilation cache must not answer a user's program from a warm-up.
+// Every declaration is inside a block: a dry run leaves nothing in the global scope.
+const DRY_PROGRAMS = [
+  '{ const v = [3, 4]; console.log(v[0] * v[1] - 10); }',
+  '{ const nums = [1, 2, 3]; console.log(nums.reduce((a, b) => a + b, 0) / nums.length, "ok", { a: 1 }); }',
+  '{ const r = await new Promise((res) => setTimeout(() => res(7), 0)); console.log(r); }',
+  'setTimeout(() => console.log("t"), 0); Promise.resolve().then(() => console.error("p"));',
+  'throw new TypeError("dry run")',
+  'process.exit(3)',
+];
+// ... and in a session's REPL mode (declaration-free: a session's names are its own)
+const DRY_SESSION_PROGRAMS = [
+  '({ dry: [1, "run"] })',
+  'await new Promise((res) => setTimeout(res, 0)); 2 ** 3',
+  'throw new RangeError("dry run")',
+  '1 +',
+];
+const DRY_ROUNDS = 4;
+const SETTLE_MS = 20; // ms the runner idles after its last collection before the snapshot
 
 const writeSync = fs.writeSync;
 const readSync = fs.readSync;
 const inspect = util.inspect;
 
 // ---- output: fds 1 and 2, written through synchronously (a crash loses nothing) ----
+// While a dry run is on, everything the runner would write goes to /dev/null.
+const sink = { on: false, fd: fs.openSync('/dev/null', 'w') };
 function writeAll(fd, data) {
+  if (sink.on) fd = sink.fd;
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   let off = 0;
   while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
@@ -193,6 +223,7 @@ function statusOf(code) {
 // like a real exit would: nothing the program scheduled runs afterwards.
 const timersMod = require('timers');
 const rawSetImmediate = timersMod.setImmediate;
+const rawSetTimeout = timersMod.setTimeout;
 const liveTimers = new Map(); // timer -> its clear function
 function tracked(orig, clear, repeats) {
   const wrapped = function (cb, ...args) {
@@ -245,7 +276,7 @@ function finish(code) {
 // the program's frames only: the runner's own start at the frame that ran the code
 function trimStack(text) {
   const lines = text.split('\n');
-  const i = lines.findIndex((l) => /^\s+at (Script\.runInThisContext|runRequest) |\/opt\/forkbox\/runner\.js:/.test(l));
+  const i = lines.findIndex((l) => /^\s+at (Script\.runInThisContext|runRequest|Session\.post) |\/opt\/forkbox\/runner\.js:/.test(l));
   return i > 0 ? lines.slice(0, i).join('\n') : text;
 }
 
@@ -276,12 +307,70 @@ function compile(source) {
   } catch (e) {
     if (!(e instanceof SyntaxError) || !/await/.test(source)) throw e;
     try {
-      // Top-level await: the body of an async function (declarations stay local to the exec).
+      // Top-level await: the body of an async function (declarations stay local to a
+      // one-shot exec; a session's go through runSession).
       return { fn: new AsyncFunction('exports', 'require', 'module', '__filename', '__dirname', source) };
     } catch {
       throw e; // the script's own error is the better message
     }
   }
+}
+
+// ---- sessions: code evaluated as a console evaluates it ----
+// V8's REPL mode (the inspector's Runtime.evaluate with replMode, through an in-process
+// session): top-level let/const/class persist and may be declared again, top-level await
+// keeps its declarations, the completion value is the result.
+let repl = null;
+const CAPTURE = 'function () { \'use strict\'; globalThis[Symbol.for(\'forkbox.capture\')](this); }';
+const CAPTURE_KEY = Symbol.for('forkbox.capture');
+
+/** The live value behind an inspector RemoteObject (primitives come by value). */
+function valueOf(remote) {
+  if (!remote || remote.type === 'undefined') return undefined;
+  if ('unserializableValue' in remote) {
+    const u = remote.unserializableValue;
+    return u.endsWith('n') ? BigInt(u.slice(0, -1)) : u === '-0' ? -0 : Number(u);
+  }
+  if (!remote.objectId) return remote.value;
+  let v;
+  // the function runs inside post(): the key exists only for that moment
+  Object.defineProperty(globalThis, CAPTURE_KEY, { configurable: true, value: (x) => { v = x; } });
+  try {
+    repl.post('Runtime.callFunctionOn', { objectId: remote.objectId, functionDeclaration: CAPTURE, silent: true }, noop);
+  } finally {
+    delete globalThis[CAPTURE_KEY];
+  }
+  return v;
+}
+
+/** A compile error as `node -e` prints it: where, the line, a caret, the message. */
+function syntaxErrorText(details, code, e) {
+  const line = code.split('\n')[details.lineNumber] ?? '';
+  return `[eval]:${details.lineNumber + 1}\n${line}\n${' '.repeat(Math.max(0, details.columnNumber))}^\n\n${e && e.stack ? e.stack.split('\n')[0] : String(e)}\n`;
+}
+
+function runSession(code, me) {
+  if (!repl) {
+    repl = new inspector.Session();
+    repl.connect();
+  }
+  repl.post('Runtime.evaluate', { expression: code, replMode: true, awaitPromise: true, objectGroup: 'forkbox', silent: true }, (err, res) => {
+    try {
+      if (current !== me || me.done) return; // the exec is over (exit, fatal error): dropped
+      if (err) { writeAll(2, `forkbox runner: ${err.message}\n`); finish(1); return; }
+      if (res.exceptionDetails) {
+        const e = valueOf(res.exceptionDetails.exception);
+        // a compile error has no frame of the program's own (a runtime SyntaxError does)
+        const compileError = e instanceof SyntaxError && !/\n\s+at /.test(trimStack(String(e.stack)));
+        if (compileError) { writeAll(2, syntaxErrorText(res.exceptionDetails, code, e)); finish(1); } else onFatal(e);
+        return;
+      }
+      const v = valueOf(res.result);
+      if (v !== undefined) me.result = inspect(v);
+    } finally {
+      repl.post('Runtime.releaseObjectGroup', { objectGroup: 'forkbox' }, noop);
+    }
+  });
 }
 
 function runRequest(payload) {
@@ -297,7 +386,12 @@ function runRequest(payload) {
     return;
   }
   const isSession = req.session === true;
-  current = { code: 0, done: false, result: undefined };
+  current = { code: 0, done: false, result: undefined, dry: false };
+  if (req.code === FORK_WARMUP && !isSession) {
+    // the fork's warm-up: a typical program, its output discarded (the answer is real)
+    current.dry = sink.on = true;
+    req.code = `${DRY_PROGRAMS[0]} // in a fork`; // text new to the compilation cache: the parser runs too
+  }
   if (!isSession || req.reseed !== false) reseedMath();
   if (!isSession) {
     for (const k of Object.keys(process.env)) if (!(k in baseEnv)) delete process.env[k];
@@ -309,12 +403,17 @@ function runRequest(payload) {
     try { process.chdir(req.cwd); } catch (e) { writeAll(2, `forkbox runner: cannot enter ${req.cwd}: ${e.code}\n`); }
   }
   process.exitCode = undefined;
+  const me = current;
   const filename = `${process.cwd()}/[eval]`;
   const mod = new Module(filename, null);
   mod.filename = filename;
   mod.paths = Module._nodeModulePaths(process.cwd());
   const req2 = Module.createRequire(filename);
   Object.assign(globalThis, { require: req2, module: mod, exports: mod.exports, __filename: filename, __dirname: process.cwd() });
+  if (isSession) {
+    runSession(req.code, me);
+    return;
+  }
   let compiled;
   try {
     compiled = compile(req.code);
@@ -324,11 +423,9 @@ function runRequest(payload) {
     finish(1);
     return;
   }
-  const me = current;
   try {
     if (compiled.script) {
-      const value = compiled.script.runInThisContext({ displayErrors: true });
-      if (isSession && value !== undefined) me.result = inspect(value);
+      compiled.script.runInThisContext({ displayErrors: true });
     } else {
       compiled.fn(mod.exports, req2, mod, filename, process.cwd()).catch(onFatal);
     }
@@ -349,28 +446,56 @@ function readRequest() {
   return Buffer.concat(chunks);
 }
 
-function answer() {
+/** Writes the answer to `fd`: the control device, or /dev/null for a dry run before the snapshot. */
+function answer(fd) {
   const c = current;
   current = null;
+  if (c.dry) sink.on = false;
   const code = c.done ? c.code : statusOf(process.exitCode);
-  const body = { exit_code: code };
-  if (c.result !== undefined) {
+  const body = { exit_code: c.dry ? 0 : code };
+  if (c.result !== undefined && !c.dry) {
     body.result = c.result.length > RESULT_MAX ? c.result.slice(0, RESULT_MAX) : c.result;
     if (c.result.length > RESULT_MAX) body.result_truncated = true;
   }
-  writeSync(ctl, Buffer.from(JSON.stringify(body), 'utf8'));
+  writeSync(fd, Buffer.from(JSON.stringify(body), 'utf8'));
 }
 
-let warmups = WARMUP_EXECS;
+/** A full garbage collection (gc() from a throwaway context: the program's globals never get
+ *  one), so the snapshot holds a compact heap and an empty young generation. */
+function collectGarbage() {
+  try {
+    const v8 = require('v8');
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc');
+    v8.setFlagsFromString('--no-expose-gc');
+    gc();
+  } catch { /* no gc: the snapshot is only larger */ }
+}
+
+// dry runs before the snapshot, each through the whole exec path (request, timers, answer)
+const dryQueue = [];
+for (let i = 0; i < DRY_ROUNDS; i++) {
+  for (const code of DRY_PROGRAMS) dryQueue.push(JSON.stringify({ code, env: {}, stdin: '' }));
+  for (const code of DRY_SESSION_PROGRAMS) dryQueue.push(JSON.stringify({ code, env: {}, stdin: '', session: true }));
+}
+let dryLeft = dryQueue.length;
 function serve() {
-  if (current) answer();
-  if (warmups > 0) {
-    warmups--;
-    current = null;
-    runRequest(Buffer.from('{"code":"void 0"}'));
-    current.done = true; // warm-up answers go nowhere
-    current = null;
+  if (current) answer(current.dry && dryLeft >= 0 ? sink.fd : ctl);
+  if (dryLeft > 0) {
+    const payload = Buffer.from(dryQueue[dryQueue.length - dryLeft--]);
+    sink.on = true;
+    runRequest(payload);
+    current.dry = true;
     rawSetImmediate(noop);
+    return;
+  }
+  if (dryLeft === 0) {
+    // Collect, then idle a moment: V8's worker thread finishes sweeping (and any
+    // compile job) now, not in every fork.
+    dryLeft = -1;
+    sink.on = false;
+    collectGarbage();
+    rawSetTimeout(noop, SETTLE_MS);
     return;
   }
   const payload = readRequest();

@@ -262,7 +262,7 @@ static napi_value vm_external(napi_env env, struct vmm_async_vm *v)
 
 /* ---- completions ------------------------------------------------------------------ */
 
-enum ckind { C_RESP = 1, C_FORK, C_FORKRUN, C_DONE, C_DERIVE, C_GONE };
+enum ckind { C_RESP = 1, C_FORK, C_FORKRUN, C_DONE, C_DERIVE, C_GONE, C_RECYCLE, C_DIFF };
 
 /* One expected completion: the JS callback and, once the VMM delivers it, the result. */
 struct completion {
@@ -347,6 +347,19 @@ static napi_value build_value(napi_env env, struct completion *c)
         set_num(env, o, "runNs", (double)r->run_ns);
         return o;
     }
+    case C_RECYCLE:
+        if (napi_create_object(env, &v) != napi_ok) return NULL;
+        set_num(env, v, "ramPages", (double)r->recycle.ram_pages);
+        set_num(env, v, "restored", (double)r->recycle.restored);
+        set_num(env, v, "dropped", (double)r->recycle.dropped);
+        set_num(env, v, "mailboxPages", (double)r->recycle.mailbox_pages);
+        set_num(env, v, "ns", (double)r->recycle.ns);
+        return v;
+    case C_DIFF:
+        if (napi_create_object(env, &v) != napi_ok) return NULL;
+        set_num(env, v, "ramPagesDiffering", (double)r->recycle.ram_pages);
+        set_num(env, v, "mailboxPagesNonZero", (double)r->recycle.mailbox_pages);
+        return v;
     case C_DERIVE:
         v = obj_external(env, H_SNAP, c->res->derived);   /* owns it now, or closed it */
         c->res->derived = NULL;
@@ -722,6 +735,43 @@ static napi_value js_private_bytes(napi_env env, napi_callback_info info)
     return v;
 }
 
+/* kvmStats(vm) -> {exits, pfFixed, pfTaken}: KVM's vCPU counters (between runs). */
+static napi_value js_kvm_stats(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    struct vmm_async_vm *h = arg_vm(env, argv[0]);
+    if (!h) return NULL;
+    struct vmm_kvm_stats st;
+    struct vmm_err e = {0};
+    int rc = vmm_async_kvm_stats(h, &st, &e);
+    if (rc) return throw_vmm(env, rc, &e);
+    napi_value o;
+    NAPI_OK(napi_create_object(env, &o));
+    set_num(env, o, "exits", (double)st.exits);
+    set_num(env, o, "pfFixed", (double)st.pf_fixed);
+    set_num(env, o, "pfTaken", (double)st.pf_taken);
+    return o;
+}
+
+/* recycle(vm, cb(err, {ramPages, restored, dropped, mailboxPages, ns})) and
+ * diffSnapshot(vm, cb(err, {ramPagesDiffering, mailboxPagesNonZero})): on the
+ * vm's worker, after its queued jobs. A failed recycle leaves the vm dead. */
+static napi_value vm_stats_job(napi_env env, napi_callback_info info, int diff)
+{
+    ARGS(2);
+    struct vmm_async_vm *h = arg_vm(env, argv[0]);
+    if (!h) return NULL;
+    if (!is_function(env, argv[1])) return throw_type(env, diff ? "diffSnapshot(vm, cb)" : "recycle(vm, cb)");
+    struct completion *c = completion_new(env, diff ? C_DIFF : C_RECYCLE, argv[1]);
+    if (!c) return NULL;
+    struct vmm_err e = {0};
+    int rc = diff ? vmm_async_diff(h, on_result, c, &e) : vmm_async_recycle(h, on_result, c, &e);
+    return rc ? refused(env, c, rc, &e) : NULL;
+}
+
+static napi_value js_recycle(napi_env env, napi_callback_info info) { return vm_stats_job(env, info, 0); }
+static napi_value js_diff(napi_env env, napi_callback_info info) { return vm_stats_job(env, info, 1); }
+
 /* saveSnapshot(vm, memPath, statePath, cb) and saveChild(...): a root snapshot, or a child straight from the vm. */
 static napi_value save_common(napi_env env, napi_callback_info info, int child)
 {
@@ -937,6 +987,7 @@ static napi_value js_stats(napi_env env, napi_callback_info info)
     set_num(env, o, "crashes", (double)st.crashes);
     set_num(env, o, "timeouts", (double)st.timeouts);
     set_num(env, o, "kicks", (double)st.kicks);
+    set_num(env, o, "recycles", (double)st.recycles);
     set_num(env, o, "handlesLive", g_live_objs + g_live_vms);
     set_num(env, o, "workers", g_async ? vmm_async_workers(g_async) : 0);
     set_num(env, o, "pendingJobs", g_pending);
@@ -988,6 +1039,9 @@ static napi_value init(napi_env env, napi_value exports)
         FN("forkRun", js_fork_run),
         FN("kick", js_kick),
         FN("privateBytes", js_private_bytes),
+        FN("recycle", js_recycle),
+        FN("kvmStats", js_kvm_stats),
+        FN("diffSnapshot", js_diff),
         FN("saveSnapshot", js_save),
         FN("deriveSnapshot", js_derive),
         FN("saveChild", js_save_child),

@@ -164,6 +164,39 @@ int vmm_snapshot_save(struct vmm_vm *vm, const char *mem_path, const char *state
  * a run of the vm is in progress (the count would be stale, never unsafe). */
 int vmm_vm_private_bytes(struct vmm_vm *vm, uint64_t *out, struct vmm_err *err) VMM_MUST_CHECK;
 
+/* ---- recycling (recycle.c) ------------------------------------------------
+ * A fork of a root snapshot whose last run ended OK with a DONE answer is put
+ * back into the state of a fresh fork of that snapshot, in place: every RAM
+ * page it holds privately gets the memory file's bytes back (copied into the
+ * page, or dropped with MADV_DONTNEED when there are more than 8,192), every
+ * mailbox page it touched is zeroed, the pending doorbell is completed and
+ * the snapshot's vCPU state restored, the request sequence reset. Pages it
+ * only read keep their host and shadow mappings, so the next run skips their
+ * first-touch faults. Anything else (a booted vm, a fork of a child, a dead,
+ * killed or exited vm, a written system area, a failing call) is refused and
+ * leaves the vm dead: it is destroyed, never handed out half reset. Not while
+ * a run of the vm is in progress (on its worker: vmm_async_recycle). */
+struct vmm_recycle_stats {
+    uint64_t ram_pages;       /* private RAM pages found */
+    uint64_t restored;        /* of those, copied back from the memory file (kept) */
+    uint64_t dropped;         /* of those, dropped (more than the cap) */
+    uint64_t mailbox_pages;   /* mailbox pages zeroed */
+    uint64_t ns;              /* wall time of the reset */
+};
+int vmm_vm_recycle(struct vmm_vm *vm, struct vmm_recycle_stats *st, struct vmm_err *err) VMM_MUST_CHECK;
+/* Isolation check (tests): RAM pages that differ from the snapshot's memory
+ * file and resident mailbox pages that are not all zero. Reads all of RAM:
+ * slow, never on the serving path. */
+int vmm_vm_diff_snapshot(struct vmm_vm *vm, uint64_t *ram_diff, uint64_t *mailbox_nonzero,
+                         struct vmm_err *err) VMM_MUST_CHECK;
+
+/* KVM's own counters of the vm's vCPU since it was created (KVM_GET_STATS_FD):
+ * exits it handled, including those that never reach the VMM, and page faults
+ * fixed in the kernel (first touches under shadow paging). -ENOTSUP when the
+ * kernel has no binary stats. */
+struct vmm_kvm_stats { uint64_t exits, pf_fixed, pf_taken; };
+int vmm_vm_kvm_stats(struct vmm_vm *vm, struct vmm_kvm_stats *out, struct vmm_err *err) VMM_MUST_CHECK;
+
 /* ---- child snapshots (derive.c) -------------------------------------------
  * A live fork stopped at a doorbell becomes a snapshot of its own, holding the
  * vCPU state and only the pages that differ from its root template (copied to
@@ -241,6 +274,7 @@ struct vmm_async_result {
     struct vmm_snapshot *derived;  /* derive: the child; freed with the result unless the
                                       callee takes it (sets it to NULL) */
     uint64_t fork_ns, run_ns;      /* fork, fork+run: wall time of each part */
+    struct vmm_recycle_stats recycle;   /* recycle (and diff: see vmm_async_diff) */
 };
 /* `res` belongs to the callee: release it with vmm_async_result_free (any thread). */
 typedef void (*vmm_async_cb)(void *arg, struct vmm_async_result *res);
@@ -301,6 +335,14 @@ void vmm_async_kick(struct vmm_async_vm *v);
  * reaper; gone(arg) (may be NULL) is called once its memory is released.
  * -EALREADY (gone not called) when v was closed already. */
 int vmm_async_destroy(struct vmm_async_vm *v, vmm_async_gone_fn gone, void *arg);
+/* vmm_vm_recycle on the vm's worker, after the jobs queued before it; the
+ * result's `recycle` holds the counts. On failure the vm is dead (close it). */
+int vmm_async_recycle(struct vmm_async_vm *v, vmm_async_cb cb, void *arg, struct vmm_err *err) VMM_MUST_CHECK;
+/* vmm_vm_diff_snapshot on the vm's worker; the counts are in the result's
+ * `recycle.ram_pages` (RAM pages that differ) and `recycle.mailbox_pages`. */
+int vmm_async_diff(struct vmm_async_vm *v, vmm_async_cb cb, void *arg, struct vmm_err *err) VMM_MUST_CHECK;
+/* vmm_vm_kvm_stats on the calling thread (-EBADF once closed); between jobs. */
+int vmm_async_kvm_stats(struct vmm_async_vm *v, struct vmm_kvm_stats *out, struct vmm_err *err) VMM_MUST_CHECK;
 /* vmm_vm_private_bytes on the calling thread (-EBADF once closed); not while
  * a job of v is running (the count would be stale, never unsafe). */
 int vmm_async_private_bytes(struct vmm_async_vm *v, uint64_t *out, struct vmm_err *err) VMM_MUST_CHECK;
@@ -308,7 +350,7 @@ int vmm_async_private_bytes(struct vmm_async_vm *v, uint64_t *out, struct vmm_er
 /* ---- counters --------------------------------------------------------------- */
 struct vmm_stats {
     uint64_t vms_live, vms_created, vms_destroyed, forks, boots;
-    uint64_t runs, exits, doorbells, crashes, timeouts, kicks;
+    uint64_t runs, exits, doorbells, crashes, timeouts, kicks, recycles;
 };
 void vmm_stats_get(struct vmm_stats *out);
 

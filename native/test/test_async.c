@@ -194,6 +194,53 @@ static void test_order_and_drop(struct vmm_async *a, struct vmm_snapshot *echo)
     printf("async: destroy waits for queued jobs; a dropped handle takes its vm\n");
 }
 
+/* recycle and diff jobs run on the vm's worker in submission order; a refused
+ * recycle leaves the vm dead (its next run fails), never half reset. */
+static void test_recycle_jobs(struct vmm_async *a, struct vmm_snapshot *echo)
+{
+    struct sink s;
+    sink_init(&s);
+    struct vmm_async_vm *v;
+    struct vmm_request q = echo_req("first");
+    OKV(vmm_async_fork_run(a, echo, NULL, &q, 0, on_done, &s, NULL, NULL, &v, &e_));
+    OKV(vmm_async_recycle(v, on_done, &s, &e_));   /* queued behind the fork+run */
+    sink_wait(&s, 2, 0);
+    struct vmm_async_result *r = sink_take(&s);
+    CHECK(r->rc == 0 && r->recycle.mailbox_pages >= 1 && r->recycle.ns > 0);
+    vmm_async_result_free(r);
+    OKV(vmm_async_diff(v, on_done, &s, &e_));
+    sink_wait(&s, 3, 0);
+    r = sink_take(&s);
+    CHECK(r->rc == 0 && r->recycle.ram_pages == 0 && r->recycle.mailbox_pages == 0);
+    vmm_async_result_free(r);
+    struct vmm_kvm_stats k0, k1;
+    struct vmm_err ke = {0};
+    int have_stats = vmm_async_kvm_stats(v, &k0, &ke) == 0;
+    q = echo_req("again");
+    OKV(vmm_async_run(v, &q, on_done, &s, &e_));
+    sink_wait(&s, 4, 0);
+    r = sink_take(&s);
+    CHECK(r->rc == 0 && r->resp.outcome == VMM_OK && r->resp.exits == 1 && r->resp.out_len == 5 && !memcmp(r->resp.out, "again", 5));
+    vmm_async_result_free(r);
+    if (have_stats) {
+        OKV(vmm_async_kvm_stats(v, &k1, &e_));
+        CHECK(k1.exits > k0.exits);
+    }
+    vmm_async_kick(v);
+    OKV(vmm_async_recycle(v, on_done, &s, &e_));
+    sink_wait(&s, 5, 0);
+    CHECK(s.last->rc < 0);
+    OKV(vmm_async_run(v, &q, on_done, &s, &e_));
+    sink_wait(&s, 6, 0);
+    CHECK(s.last->rc == -EIO);
+    OKV(vmm_async_destroy(v, on_gone, &s));
+    CHECK(vmm_async_recycle(v, on_done, &s, &ke) == -EBADF);   /* a closed handle */
+    vmm_async_vm_put(v);
+    sink_wait(&s, 6, 1);
+    sink_free(&s);
+    printf("async: recycle and diff jobs in order; a refused recycle leaves the vm dead\n");
+}
+
 static void test_fork_failure(struct vmm_async *a, struct vmm_snapshot *echo)
 {
     struct sink s;
@@ -398,6 +445,7 @@ int main(int argc, char **argv)
     test_fork_run_destroy(a, echo);
     test_fork_failure(a, echo);
     test_order_and_drop(a, echo);
+    test_recycle_jobs(a, echo);
     vmm_async_shutdown(a);
     test_kicks(spin);
     test_many(echo, pool);

@@ -1,6 +1,6 @@
 /*
  * async.c — the VMM's asynchronous API: jobs (start, run, fork, fork+run,
- * save, derive, write, destroy) on the worker each vm is bound to, completions
+ * save, derive, write, destroy, recycle) on the worker each vm is bound to, completions
  * through a C callback with the response copied out of the mailbox, kicks from
  * any thread (also before a fork exists), and the reaper: one low-priority
  * thread that tears finished vms down off the latency path.
@@ -28,7 +28,7 @@ struct vmm_async_vm {
     struct vmm_async_vm *prev, *next;   /* a->vms, under a->mu */
 };
 
-enum akind { AJ_START = 1, AJ_RUN, AJ_FORK, AJ_FORKRUN, AJ_SAVE, AJ_SAVE_CHILD, AJ_DERIVE, AJ_WRITE, AJ_DESTROY };
+enum akind { AJ_START = 1, AJ_RUN, AJ_FORK, AJ_FORKRUN, AJ_SAVE, AJ_SAVE_CHILD, AJ_DERIVE, AJ_WRITE, AJ_DESTROY, AJ_RECYCLE, AJ_DIFF };
 
 struct ajob {
     enum akind kind;
@@ -199,6 +199,17 @@ int vmm_async_private_bytes(struct vmm_async_vm *v, uint64_t *out, struct vmm_er
     return rc;
 }
 
+int vmm_async_kvm_stats(struct vmm_async_vm *v, struct vmm_kvm_stats *out, struct vmm_err *err)
+{
+    if (!v || !out) return vmm_fail(err, -EINVAL, "vmm_async_kvm_stats", "missing argument");
+    int rc;
+    pthread_mutex_lock(&v->mu);
+    if (v->vm && !v->closed) rc = vmm_vm_kvm_stats(v->vm, out, err);
+    else rc = vmm_fail(err, -EBADF, "kvmStats", "vm is closed");
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
 /* ---- reaper ------------------------------------------------------------------- */
 
 static void job_free(struct ajob *j)
@@ -333,6 +344,14 @@ static void job_work(void *arg)
     case AJ_WRITE:
         res->rc = vmm_snapshot_write(j->snap, j->mem_path, j->state_path, &res->err);
         break;
+    case AJ_RECYCLE:
+        if (!(vm = open_vm(j, "recycle"))) break;
+        res->rc = vmm_vm_recycle(vm, &res->recycle, &res->err);
+        break;
+    case AJ_DIFF:
+        if (!(vm = open_vm(j, "diff"))) break;
+        res->rc = vmm_vm_diff_snapshot(vm, &res->recycle.ram_pages, &res->recycle.mailbox_pages, &res->err);
+        break;
     case AJ_DESTROY:
         reap(j, take_vm(j->v));
         return;
@@ -426,6 +445,25 @@ int vmm_async_run(struct vmm_async_vm *v, const struct vmm_request *req, vmm_asy
     if (!j) return -ENOMEM;
     copy_req(j, req);
     return submit_vm(v, j, "run", err);
+}
+
+static int vm_job(enum akind kind, struct vmm_async_vm *v, vmm_async_cb cb, void *arg, const char *op,
+                  struct vmm_err *err)
+{
+    if (!v || !cb) return vmm_fail(err, -EINVAL, op, "missing argument");
+    struct ajob *j = job_new(kind, 0, cb, arg, err);
+    if (!j) return -ENOMEM;
+    return submit_vm(v, j, op, err);
+}
+
+int vmm_async_recycle(struct vmm_async_vm *v, vmm_async_cb cb, void *arg, struct vmm_err *err)
+{
+    return vm_job(AJ_RECYCLE, v, cb, arg, "vmm_async_recycle", err);
+}
+
+int vmm_async_diff(struct vmm_async_vm *v, vmm_async_cb cb, void *arg, struct vmm_err *err)
+{
+    return vm_job(AJ_DIFF, v, cb, arg, "vmm_async_diff", err);
 }
 
 static char *dup_path(const char *p)

@@ -51,6 +51,7 @@ void vmm_stats_get(struct vmm_stats *out)
     out->crashes = LD(ST_CRASHES);
     out->timeouts = LD(ST_TIMEOUTS);
     out->kicks = LD(ST_KICKS);
+    out->recycles = LD(ST_RECYCLES);
 #undef LD
 }
 

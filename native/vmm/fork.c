@@ -49,6 +49,12 @@ static int restore(struct vmm_vm *vm, const struct vmm_snapshot *s, uint64_t *t,
     return 0;
 }
 
+int fork_restore(struct vmm_vm *vm, const struct vmm_snapshot *s, struct vmm_err *err)
+{
+    uint64_t t = vmm_now_ns();
+    return restore(vm, s, &t, err);
+}
+
 int vmm_fork(struct vmm_snapshot *snap, struct vmm_pool *pool, struct vmm_vm **out, struct vmm_err *err)
 {
     int rc;

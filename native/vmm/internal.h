@@ -88,6 +88,7 @@ struct vmm_vm {
     int started;                 /* first run done */
     int dead;                    /* a non-OK outcome happened */
     int pending_io;              /* stopped at a doorbell whose `out` is not completed yet */
+    uint32_t last_status;        /* FB_ST_* of the last OK doorbell (recycle.c wants DONE) */
     uint64_t seq;
     uint64_t tsc_khz;
     uint64_t out_cap, err_cap;   /* caps of the current request */
@@ -116,6 +117,7 @@ struct vmm_snapshot {
     uint64_t seq;
     int cpuid_same;              /* CPUID equals the shells' (no per-fork KVM_SET_CPUID2) */
     const uint8_t *image;        /* shared read-only image mapping for every fork */
+    const uint8_t *_Atomic clean; /* roots: read-only shared mapping of mem_fd, made by the first recycle */
     uint64_t image_size, image_map_size;
     uint64_t tsc_khz;
     struct kvm_regs regs;
@@ -153,6 +155,11 @@ int elf_load(const char *path, uint8_t *ram, uint64_t ram_size, uint64_t *entry,
 /* fork.c: where fork time goes, summed over all forks (ns) */
 enum fork_phase { FP_SHELL, FP_SLOTS, FP_XSAVE, FP_SREGS, FP_REGS, FP_MSRS, FP_EVENTS, FP__N };
 extern _Atomic uint64_t fork_phase_ns[FP__N];
+/* The snapshot's vCPU state (XCRS, XSAVE, SREGS, REGS, MSRs, events) into vm's vCPU. */
+int fork_restore(struct vmm_vm *vm, const struct vmm_snapshot *s, struct vmm_err *err);
+
+/* recycle.c: tests set it to take the /proc/self/pagemap read path */
+extern int recycle_force_pread;
 
 /* pool.c */
 int pool_take(struct vmm_pool *p, struct vmm_shell *out);
@@ -160,7 +167,7 @@ void pool_get(struct vmm_pool *p);   /* vmm_pool_destroy drops it */
 
 /* stats.c */
 enum stat_id { ST_LIVE, ST_CREATED, ST_DESTROYED, ST_FORKS, ST_BOOTS, ST_RUNS, ST_EXITS,
-               ST_DOORBELLS, ST_CRASHES, ST_TIMEOUTS, ST_KICKS, ST__N };
+               ST_DOORBELLS, ST_CRASHES, ST_TIMEOUTS, ST_KICKS, ST_RECYCLES, ST__N };
 void stat_add(enum stat_id id, int64_t v);
 
 /* snapshot.c */

@@ -189,6 +189,7 @@ static void doorbell(struct vmm_vm *vm, int first, struct vmm_response *resp)
         return;
     }
     resp->outcome = VMM_OK;
+    vm->last_status = status;
     resp->result = vm->sh.mailbox + FB_MB_RESULT_OFF; resp->result_len = rl;
     resp->out = vm->sh.mailbox + FB_MB_OUT_OFF; resp->out_len = ol;
     resp->err = vm->sh.mailbox + FB_MB_ERR_OFF; resp->err_len = el;

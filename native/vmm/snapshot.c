@@ -542,6 +542,8 @@ void snapshot_put(struct vmm_snapshot *s)
         child_free(s);                /* its image mapping is the root's */
     } else {
         if (s->image) munmap((void *)s->image, s->image_map_size);
+        const uint8_t *clean = atomic_load(&s->clean);
+        if (clean) munmap((void *)clean, s->ram_size);
         if (s->image_fd >= 0) close(s->image_fd);
     }
     if (s->mem_fd >= 0) close(s->mem_fd);

@@ -17,7 +17,7 @@ import { FB_REQ_ECHO, FB_REQ_EXEC } from '../vmm/abi.js';
 import { Pool, Snapshot, benchFloor, probe, setWorkers, type Vm } from '../vmm/vmm.js';
 import { buildTestTemplate, listTemplates } from '../template/build.js';
 import { languageModule } from '../languages/index.js';
-import { createEngine } from '../engine/index.js';
+import { createEngine, type ForkboxEngine } from '../engine/index.js';
 
 const USAGE = 'usage: forkbox bench fork|exec [--json] [-n N] [--out FILE] [--language python|javascript]\n       forkbox bench soak [-n 10000] [--concurrency 2] [--json]\n       forkbox bench session [-n 200] [--json]\n       forkbox bench templates|exec --template NAME [-n 100] [--json]\n       forkbox bench http [--clients 200] [--duration 20] [--url URL] [--json]\n';
 
@@ -169,8 +169,8 @@ for i in range(n):
 sys.stderr.write(" ".join(map(str, ts)))
 `;
 
-async function execSeries(n: number, warmForks: number, paceMs: number, language = 'python', code = 'print(1+1)'): Promise<{ total: Dist; fork: Dist; exec: Dist; warm: unknown }> {
-  const engine = await createEngine({ poolSize: Math.min(n, 32), warmForks, templates: [languageModule(language)?.recipe.name ?? 'python'], onProgress: (l) => process.stderr.write(`forkbox: ${l}\n`) });
+async function execSeries(n: number, warmForks: number, paceMs: number, language = 'python', code = 'print(1+1)', recycle = false): Promise<{ total: Dist; fork: Dist; exec: Dist; warm: ReturnType<ForkboxEngine['warmStats']> }> {
+  const engine = await createEngine({ poolSize: Math.min(n, 32), warmForks, recycle, templates: [languageModule(language)?.recipe.name ?? 'python'], onProgress: (l) => process.stderr.write(`forkbox: ${l}\n`) });
   try {
     await engine.ready();
     if (warmForks) await new Promise((r) => setTimeout(r, 500)); // let the first forks warm up
@@ -202,7 +202,7 @@ function rssAnonKiB(): number {
 
 /** Pages a fork writes in its first exec: private (copy-on-write) pages show up as
  *  anonymous RSS of this process. Includes the few mailbox pages the exec touches. */
-async function dirtiedPages(forks: number, template = 'python', code = 'print(1+1)'): Promise<{ forks: number; pagesPerFork: number; memAvailableKiBPerFork: number }> {
+async function dirtiedPages(forks: number, template = 'python', code = 'print(1+1)'): Promise<{ forks: number; pagesPerFork: number; memAvailableKiBPerFork: number; privateKiBPerFork: number; ramMiB: number }> {
   const t = (await listTemplates()).find((x) => x.name === template);
   if (!t) throw new Error(`no ${template} template`);
   const snap = new Snapshot(t.memPath, t.statePath);
@@ -217,27 +217,93 @@ async function dirtiedPages(forks: number, template = 'python', code = 'print(1+
     }
     const after = rssAnonKiB();
     const availAfter = memAvailableKiB();
+    // each fork's own copies of RAM + its mailbox pages (pagemap), what a session reports
+    const privateKiB = live.reduce((a, v) => a + v.privateBytes() / 1024, 0);
     for (const v of live) v.close();
     const k = Math.max(1, live.length);
-    return { forks: live.length, pagesPerFork: (after - before) / 4 / k, memAvailableKiBPerFork: (availBefore - availAfter) / k };
+    return { forks: live.length, pagesPerFork: (after - before) / 4 / k, memAvailableKiBPerFork: (availBefore - availAfter) / k,
+      privateKiBPerFork: privateKiB / k, ramMiB: snap.ramSize / 1048576 };
   } finally {
     snap.close();
   }
 }
 
+/** KVM's first-touch page faults (pf_fixed) and exits of one print(1+1): in a fresh fork
+ *  from a bound pool, and in one fork recycled between execs (VMM level, no engine). */
+async function faultsPerExec(n: number, code = 'print(1+1)'): Promise<{ fresh: Dist; freshExits: Dist; recycled: Dist; recycledExits: Dist; resetUs: Dist; keptKiB: number } | null> {
+  const t = (await listTemplates()).find((x) => x.name === 'python');
+  if (!t) return null;
+  const snap = new Snapshot(t.memPath, t.statePath);
+  const pool = new Pool(Math.min(n, 16), snap.ramSize);
+  pool.bind(snap);
+  const req = { kind: FB_REQ_EXEC, payload: JSON.stringify({ code, env: {}, stdin: '' }), timeoutMs: 10_000, outCap: 1 << 20, errCap: 1 << 20 };
+  const fresh: number[] = [], freshExits: number[] = [], rec: number[] = [], recExits: number[] = [], reset: number[] = [];
+  let kept = 0;
+  try {
+    for (let i = 0; i < n; i++) {
+      if (i % 16 === 0) await waitPool(pool, 30_000);
+      const r = await snap.forkRun(req, { pool, destroy: false }).done;
+      const k = r.vm!.kvmStats();
+      fresh.push(k.pfFixed);
+      freshExits.push(k.exits);
+      r.vm!.close();
+    }
+    const first = await snap.forkRun(req, { pool, destroy: false }).done;
+    const vm = first.vm!;
+    try {
+      for (let i = 0; i < n; i++) {
+        const st = await vm.recycle();
+        reset.push(st.ns / 1e3);
+        const k0 = vm.kvmStats();
+        await vm.run(req);
+        const k1 = vm.kvmStats();
+        rec.push(k1.pfFixed - k0.pfFixed);
+        recExits.push(k1.exits - k0.exits);
+      }
+      await vm.recycle();
+      kept = vm.privateBytes() / 1024;
+    } finally {
+      vm.close();
+    }
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOTSUP') return null;   // no binary KVM stats on this kernel
+    throw e;
+  } finally {
+    pool.close();
+    snap.close();
+  }
+  return { fresh: dist(fresh), freshExits: dist(freshExits), recycled: dist(rec), recycledExits: dist(recExits), resetUs: dist(reset), keptKiB: kept };
+}
+
 async function benchExec(n: number): Promise<{ json: Record<string, unknown>; rows: Row[] }> {
   const cold = await execSeries(n, 0, 0);
   const warm = await execSeries(n, 2, 25);
+  // Recycling on, no warm-up forks: every exec after the first runs in a fork that served no
+  // warm-up exec, recycled after the previous answer (back to back: the wait for that reset counts).
+  const rec = await execSeries(n, 0, 0, 'python', 'print(1+1)', true);
+  const warmRec = await execSeries(n, 2, 25, 'python', 'print(1+1)', true);
+  const rw = rec.warm;
+  const perRecycle = rw && rw.recycled ? { ramPages: rw.ramPages / rw.recycled, mailboxPages: rw.mailboxPages / rw.recycled, resetMs: rw.resetNs / rw.recycled / 1e6 } : null;
   const rows: Row[] = [
     { name: 'fresh fork + exec print(1+1) (numpy loaded)', value: `p50 ${ms(cold.total.p50)} ms  p99 ${ms(cold.total.p99)} ms (fork p50 ${ms(cold.fork.p50)} ms, exec p50 ${ms(cold.exec.p50)} ms)` },
     { name: 'pre-warmed fork + exec print(1+1), 1 exec / 25 ms', value: `p50 ${ms(warm.total.p50)} ms  p99 ${ms(warm.total.p99)} ms (exec p50 ${ms(warm.exec.p50)} ms; warm pool ${JSON.stringify(warm.warm)})` },
+    { name: 'recycled fork + exec print(1+1), back to back (no warm-up exec)', value: `p50 ${ms(rec.total.p50)} ms  p99 ${ms(rec.total.p99)} ms (exec p50 ${ms(rec.exec.p50)} ms; ${rw?.recycled ?? 0} recycles, ${rw?.misses ?? 0} fresh)` },
+    { name: 'warm + recycled (the defaults), 1 exec / 25 ms', value: `p50 ${ms(warmRec.total.p50)} ms  p99 ${ms(warmRec.total.p99)} ms (exec p50 ${ms(warmRec.exec.p50)} ms)` },
   ];
+  if (perRecycle) rows.push({ name: 'per recycle (reset on the worker, after the answer)',
+    value: `${perRecycle.ramPages.toFixed(0)} private RAM pages + ${perRecycle.mailboxPages.toFixed(1)} mailbox pages reset in ${ms(perRecycle.resetMs)} ms; host memory per kept fork ≈ ${((perRecycle.ramPages + perRecycle.mailboxPages) * 4).toFixed(0)} KiB` });
+  const faults = await faultsPerExec(Math.min(n, 50));
+  if (faults) rows.push({ name: 'KVM page faults fixed per exec print(1+1) (first touches)',
+    value: `fresh fork p50 ${faults.fresh.p50} (${faults.freshExits.p50} exits), recycled fork p50 ${faults.recycled.p50} (${faults.recycledExits.p50} exits); reset p50 ${ms(faults.resetUs.p50 / 1000)} ms; kept fork holds ${faults.keptKiB.toFixed(0)} KiB` });
+  else rows.push({ name: 'KVM page faults per exec', value: 'skipped: no binary KVM stats (KVM_GET_STATS_FD) on this kernel' });
   const dirty = await dirtiedPages(Math.min(n, 50));
   rows.push({ name: 'pages written per exec (host RssAnon per live fork after one print(1+1))',
-    value: `${dirty.pagesPerFork.toFixed(0)} pages (${(dirty.pagesPerFork * 4).toFixed(0)} KiB) over ${dirty.forks} forks; host memory per live fork (MemAvailable) ${dirty.memAvailableKiBPerFork.toFixed(0)} KiB` });
+    value: `${dirty.pagesPerFork.toFixed(0)} pages (${(dirty.pagesPerFork * 4).toFixed(0)} KiB) over ${dirty.forks} forks; per live fork: private ${dirty.privateKiBPerFork.toFixed(0)} KiB, host MemAvailable ${dirty.memAvailableKiBPerFork.toFixed(0)} KiB (RAM ${dirty.ramMiB} MiB)` });
   const json: Record<string, unknown> = { bench: 'exec', n, time: new Date().toISOString(),
     freshForkExecMs: mapD(cold.total, ms), freshForkMs: mapD(cold.fork, ms), freshExecMs: mapD(cold.exec, ms),
-    warmForkExecMs: mapD(warm.total, ms), warmExecMs: mapD(warm.exec, ms), warmPool: warm.warm, pagesWrittenPerExec: dirty };
+    warmForkExecMs: mapD(warm.total, ms), warmExecMs: mapD(warm.exec, ms), warmPool: warm.warm, pagesWrittenPerExec: dirty,
+    recycledForkExecMs: mapD(rec.total, ms), recycledExecMs: mapD(rec.exec, ms), recyclePool: rec.warm, perRecycle,
+    warmRecycledForkExecMs: mapD(warmRec.total, ms), faultsPerExec: faults };
   const base = cold.total.p50;
   const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
   if (hasNumpy) {
@@ -252,7 +318,8 @@ async function benchExec(n: number): Promise<{ json: Record<string, unknown>; ro
     json.hostProcessMs = mapD(hostD, ms);
     const r = spawnSync('python3', ['-c', HOST_FORK_PY, String(n)], { encoding: 'utf8' });
     const fk = dist(r.stderr.trim().split(/\s+/).map(Number).filter(Number.isFinite).map((x) => x / 1e6));
-    rows.push({ name: 'host os.fork() of a numpy-loaded python (no isolation)', value: `p50 ${ms(fk.p50)} ms  p99 ${ms(fk.p99)} ms  (forkbox/host-fork p50: fresh ${(base / fk.p50).toFixed(2)}, warm ${(warm.total.p50 / fk.p50).toFixed(2)})` });
+    rows.push({ name: 'host os.fork() of a numpy-loaded python (no isolation)', value: `p50 ${ms(fk.p50)} ms  p99 ${ms(fk.p99)} ms  (forkbox/host-fork p50: fresh ${(base / fk.p50).toFixed(2)}, warm ${(warm.total.p50 / fk.p50).toFixed(2)}, recycled ${(rec.total.p50 / fk.p50).toFixed(2)})`, target: 'recycled ≤1.5' });
+    json.recycledOverHostForkP50 = rec.total.p50 / fk.p50;
     json.hostForkMs = mapD(fk, ms);
   } else {
     rows.push({ name: 'host python3 + numpy', value: 'skipped: the host python3 has no numpy' });
@@ -270,7 +337,7 @@ async function benchExecJs(n: number): Promise<{ json: Record<string, unknown>; 
     { name: 'fresh fork + exec console.log(1+1) (node 18)', value: `p50 ${ms(cold.total.p50)} ms  p99 ${ms(cold.total.p99)} ms (fork p50 ${ms(cold.fork.p50)} ms, exec p50 ${ms(cold.exec.p50)} ms)` },
     { name: 'pre-warmed fork + exec console.log(1+1), 1 exec / 25 ms', value: `p50 ${ms(warm.total.p50)} ms  p99 ${ms(warm.total.p99)} ms (exec p50 ${ms(warm.exec.p50)} ms; warm pool ${JSON.stringify(warm.warm)})`, target: 'p50 ≤3 ms' },
     { name: 'pages written per exec (host RssAnon per live fork after one console.log(1+1))',
-      value: `${dirty.pagesPerFork.toFixed(0)} pages (${(dirty.pagesPerFork * 4).toFixed(0)} KiB) over ${dirty.forks} forks; host memory per live fork (MemAvailable) ${dirty.memAvailableKiBPerFork.toFixed(0)} KiB` },
+      value: `${dirty.pagesPerFork.toFixed(0)} pages (${(dirty.pagesPerFork * 4).toFixed(0)} KiB) over ${dirty.forks} forks; per live fork: private ${dirty.privateKiBPerFork.toFixed(0)} KiB, host MemAvailable ${dirty.memAvailableKiBPerFork.toFixed(0)} KiB (RAM ${dirty.ramMiB} MiB)` },
   ];
   const json: Record<string, unknown> = { language: 'javascript', freshMs: mapD(cold.total, ms), warmMs: mapD(warm.total, ms), dirty };
   const v = spawnSync('node', ['--version'], { encoding: 'utf8' });

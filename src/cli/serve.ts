@@ -36,6 +36,7 @@ export function engineOptions(cfg: ServerConfig): EngineOptions {
   if (cfg.poolSize !== undefined) o.poolSize = cfg.poolSize;
   if (cfg.warmForks !== undefined) o.warmForks = cfg.warmForks;
   if (cfg.templateWarmForks.length) o.templateWarmForks = parseTemplateWarmForks(cfg.templateWarmForks);
+  o.recycle = cfg.recycle;
   if (cfg.workers !== undefined) o.workers = cfg.workers;
   if (cfg.memLimitMb !== undefined) o.memLimitMb = cfg.memLimitMb;
   o.logOutput = cfg.logOutput;

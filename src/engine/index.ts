@@ -1,6 +1,7 @@
 // index.ts — the engine: loads (building if needed) the language templates,
 // keeps a pool of pre-created VM shells warm, and runs each exec in a fresh
-// copy-on-write fork that is destroyed afterwards. The HTTP server and the
+// copy-on-write fork that is destroyed afterwards, or, when it answered
+// cleanly, recycled: reset in place to a fresh fork's state (recycle.ts). The HTTP server and the
 // CLI use only createEngine() and the Engine interface of types.ts. Every
 // live fork (running, warm or kept by a Sandbox) is charged its worst case,
 // RAM slot + mailbox, to one memory budget (budget.ts).
@@ -10,6 +11,7 @@ import { ForkboxError, asForkboxError, invalidRequest, kvmUnavailable, notFound,
 import { FB_REQ_EXEC } from '../vmm/abi.js';
 import { Pool, Snapshot, probe, setWorkers, workersConfigured, type Response, type RunRequest, type Vm } from '../vmm/vmm.js';
 import { WarmPool, type WarmFork } from './warm-pool.js';
+import { recyclable, recycleDefault } from './recycle.js';
 import { MemoryBudget, defaultBudgetMb, type Charge } from './budget.js';
 import { FB_MAILBOX_SIZE } from '../vmm/abi.js';
 import { DEFAULT_RAM_MB, buildTemplate, listTemplates, type TemplateInfo } from '../template/build.js';
@@ -52,6 +54,8 @@ export interface EngineOptions {
   buildIfMissing?: boolean;
   /** Forks kept warmed by one no-output exec, so a request skips the first-touch page faults (default 4; 0 = off). */
   warmForks?: number;
+  /** Recycle one-shot forks that answered cleanly instead of destroying them (default FORKBOX_RECYCLE, on). */
+  recycle?: boolean;
   /** Host memory all live forks together may use, MiB (default FORKBOX_MEM_BUDGET_MB, else 75% of RAM).
    *  Each live fork is charged RAM + mailbox (what a hostile program can write); an exec or sandbox
    *  that does not fit is refused with MemoryBudgetExceeded (503). */
@@ -80,9 +84,13 @@ interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null
   memLimit: number }
 interface Slot { recipe: TemplateRecipe; loaded?: Loaded; building: boolean; error?: ForkboxError }
 
-/** Runs one exec in an already-warmed fork and destroys the fork afterwards. */
-function runWarm({ vm }: WarmFork, req: RunRequest): { done: Promise<{ response: Response; forkNs: number; runNs: number }>; kick: () => void } {
-  const done = vm.run(req).then((response) => ({ response, forkNs: 0, runNs: response.runNs })).finally(() => vm.close());
+/** Runs one exec in an already-warmed (or recycled) fork; the fork is destroyed afterwards,
+ *  or, with `keep`, returned as `vm` once it answered (the caller recycles or closes it). */
+function runWarm({ vm }: WarmFork, req: RunRequest, keep: boolean): { done: Promise<{ response: Response; forkNs: number; runNs: number; vm: Vm | null }>; kick: () => void } {
+  const done = vm.run(req).then((response) => {
+    if (!keep) vm.close();
+    return { response, forkNs: 0, runNs: response.runNs, vm: keep ? vm : null };
+  }, (e: unknown) => { vm.close(); throw e; });
   return { done, kick: () => vm.kick() };
 }
 
@@ -119,6 +127,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
       buildIfMissing: opts.buildIfMissing ?? true,
       forceBuild: opts.forceBuild ?? false,
       warmForks: opts.warmForks ?? 4,
+      recycle: opts.recycle ?? recycleDefault(),
       memBudgetMb,
       logOutput: opts.logOutput ?? false,
       onProgress: opts.onProgress,
@@ -194,9 +203,11 @@ export class ForkboxEngine implements Engine, SessionEngine {
       const memLimit = (this.opts.memLimitMb + extraMb) * 1024 * 1024;
       const warmForks = this.opts.templateWarmForks?.[name] ?? recipe.warmForks
         ?? (name === 'python' ? this.opts.warmForks : Math.min(1, this.opts.warmForks));
-      const warm = warmForks > 0
+      // Recycled forks join the warm forks, up to one per worker beyond the target.
+      const warm = warmForks > 0 || this.opts.recycle
         ? new WarmPool(snapshot, pool, { target: warmForks, memLimit,
           outCap: this.opts.stdoutCap, errCap: this.opts.stderrCap, budget: this.budget, forkCost,
+          recycleMax: this.opts.recycle ? Math.max(4, this.opts.workers) : 0,
           warmupCode: languageModule(recipe.base)!.warmupCode })
         : null;
       slot.loaded = { info, snapshot, warm, forkCost, pool, memLimit };
@@ -321,12 +332,13 @@ export class ForkboxEngine implements Engine, SessionEngine {
       kind: FB_REQ_EXEC, payload, outCap: vmmCap(v.stdoutCap), errCap: vmmCap(v.stderrCap),
       memLimit: t.memLimit, timeoutMs: v.timeoutMs,
     };
-    const warm = t.warm?.take() ?? null;
+    const warm = t.warm ? await t.warm.acquire() : null;
+    const recycle = this.opts.recycle && !!t.warm;
     let charge: Charge | null = warm?.charge ?? null;
     let fr: ReturnType<typeof runWarm>;
     try {
       if (!warm) charge = this.budget.reserve(t.forkCost, 'an exec');
-      fr = warm ? runWarm(warm, runReq) : t.snapshot.forkRun(runReq, { pool: t.pool, destroy: true });
+      fr = warm ? runWarm(warm, runReq, recycle) : t.snapshot.forkRun(runReq, { pool: t.pool, destroy: !recycle });
     } catch (e) {
       charge?.release();
       if (warm) warm.vm.close();
@@ -344,11 +356,22 @@ export class ForkboxEngine implements Engine, SessionEngine {
       const totalMs = performance.now() - t0;
       const forkMs = out.forkNs / 1e6;
       const execMs = out.runNs / 1e6;
-      log.debug('fork.created', { id, template: t.info.name, forkMs, warm: !!warm });
-      const res = decodeResponse(id, out.response, { forkMs, execMs, totalMs }, { timeoutSeconds: req.timeoutSeconds, cancelled,
-        stdoutCap: v.stdoutCap, stderrCap: v.stderrCap });
+      log.debug('fork.created', { id, template: t.info.name, forkMs, warm: !!warm, recycled: !!warm?.recycled });
+      let res: ExecResult | undefined;
+      try {
+        res = decodeResponse(id, out.response, { forkMs, execMs, totalMs }, { timeoutSeconds: req.timeoutSeconds, cancelled,
+          stdoutCap: v.stdoutCap, stderrCap: v.stderrCap });
+      } finally {
+        // A clean answer: the fork is reset and kept with its budget share; anything else ends it.
+        if (out.vm && t.warm && !this.#closing && res && recyclable(out.response, res.exitCode, cancelled)) {
+          t.warm.recycle(out.vm, charge);
+          charge = null;
+        } else {
+          out.vm?.close();
+        }
+      }
       const fields = { id, exitCode: res.exitCode, forkMs: res.forkTimeMs, execMs: res.execTimeMs, totalMs: res.totalTimeMs,
-        stdoutBytes: out.response.stdout.length, stderrBytes: out.response.stderr.length, exits: out.response.exits, warm: !!warm };
+        stdoutBytes: out.response.stdout.length, stderrBytes: out.response.stderr.length, exits: out.response.exits, warm: !!warm, recycled: !!warm?.recycled };
       if (res.outcome === 'timeout' || out.response.outcomeCode === VMM_TIMEOUT) log.info('exec.timeout', fields);
       else if (res.outcome === 'crashed') log.warn('exec.crashed', { ...fields, crash: crashForLog(res.crash ?? '', this.opts.logOutput) });
       else if (res.outcome === 'cancelled') log.info('exec.cancelled', fields);

@@ -143,7 +143,8 @@ export class SessionRegistry implements SessionEngine {
     const now = Date.now();
     const timeoutSeconds = seconds(req.timeoutSeconds, L.defaultTimeoutSeconds, L.maxTimeoutSeconds, 'timeout_seconds');
     return {
-      id: newId(), owner, language: req.language, ...(req.template !== undefined ? { template: req.template } : {}),
+      id: newId(), owner, language: languageModule(req.language)?.name ?? req.language, // canonical: "node" is stored as "javascript"
+      ...(req.template !== undefined ? { template: req.template } : {}),
       ...(req.name !== undefined ? { name: req.name } : {}),
       env: checkStrings(req.env, 'env', 256), metadata: checkStrings(req.metadata, 'metadata', META_MAX),
       createdAt: now, expiresAt: now + timeoutSeconds * 1000, timeoutSeconds,

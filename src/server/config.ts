@@ -26,6 +26,7 @@ export interface ServerConfig {
   logCode: boolean;
   /** Log guest-written text (full crash detail) too; off by default. */
   logOutput: boolean;
+  recycle: boolean;
   /** Per API key (or client address with auth off): executions running at once, and waiting. */
   maxRunningPerKey: number;
   maxQueuedPerKey: number;
@@ -112,6 +113,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'transferLimitBytes', flag: 'transfer-limit', env: 'FORKBOX_TRANSFER_LIMIT_BYTES', kind: 'int', def: () => 32 * MiB, min: 1024, max: 4096 * MiB, help: 'largest file or tar upload to a session (held against --body-budget) and largest tar download from one, bytes; beyond it: 413' },
   { key: 'memLimitMb', flag: 'mem-limit-mb', env: 'FORKBOX_MEM_LIMIT_MB', kind: 'int', min: 16, max: 1920, help: 'memory limit per execution, MiB (engine default when unset; above 512 the template gets more RAM)' },
   { key: 'poolSize', flag: 'pool-size', env: 'FORKBOX_POOL_SIZE', kind: 'int', min: 0, max: 4096, help: 'pre-created VM shells (VM + vCPU + memory slots, bound to the template) kept ready (engine default when unset)' },
+  { key: 'recycle', flag: 'recycle', env: 'FORKBOX_RECYCLE', kind: 'bool', def: () => true, help: 'reset a one-shot fork that answered cleanly in place and reuse it (--recycle=false: destroy every fork)' },
   { key: 'warmForks', flag: 'warm-forks', env: 'FORKBOX_WARM_FORKS', kind: 'int', min: 0, max: 1024, help: 'forks kept pre-warmed by one fixed warm-up exec, each serving one request (engine default when unset)' },
   { key: 'templateWarmForks', flag: 'template-warm-forks', env: 'FORKBOX_TEMPLATE_WARM_FORKS', kind: 'list', def: () => [], item: { re: /^[a-z][a-z0-9-]{0,47}=\d{1,4}$/, what: 'NAME=N' }, help: "warm forks per template as comma-separated NAME=N (e.g. python-data=4,javascript=0); unset: --warm-forks for python, the recipe's warmForks for others" },
   { key: 'workers', flag: 'workers', env: 'FORKBOX_WORKERS', kind: 'int', min: 1, max: 1024, help: 'native vCPU worker threads (engine default when unset)' },

@@ -17,6 +17,8 @@ import { Vm, type Response } from '../vmm/vmm.js';
 import { loadImageBuilder } from './image-source.js';
 import { imageRecipeOf, type TemplateBase, type TemplateRecipe } from './recipe.js';
 import { SHIPPED_TEMPLATES, shippedTemplate } from './shipped.js';
+import { python as pythonModule } from '../languages/python.js';
+import { javascript as javascriptModule } from '../languages/javascript.js';
 
 /** Bumped when the template layout or boot procedure changes. */
 export const TEMPLATE_FORMAT = 2;
@@ -85,8 +87,8 @@ export type TemplateName = string;
 // template's own ~64 MiB heap) plus stacks and slack. On shadow-paging hosts
 // (PVM) the kernel keeps ~2.5 KiB per MiB of memory slots per live fork, so
 // RAM is sized to the limit rather than generously (docs/architecture.md).
-// javascript: node idles at ~400 MiB of arena (V8's reservations are real pages here).
-export const DEFAULT_RAM_MB: Record<TemplateBase, number> = { python: 640, javascript: 1024 };
+// Each is its language module's measured ramMb (src/languages).
+export const DEFAULT_RAM_MB: Record<TemplateBase, number> = { python: pythonModule.ramMb, javascript: javascriptModule.ramMb };
 
 export const templatesRoot = (): string => join(cacheDir(), 'templates');
 

@@ -64,9 +64,14 @@ export interface NativeForkRun {
 
 export interface NativeStats {
   vmsLive: number; vmsCreated: number; vmsDestroyed: number; forks: number; boots: number;
-  runs: number; exits: number; doorbells: number; crashes: number; timeouts: number; kicks: number;
+  runs: number; exits: number; doorbells: number; crashes: number; timeouts: number; kicks: number; recycles: number;
   handlesLive: number; workers: number; pendingJobs: number;
 }
+
+/** What a recycle reset: private RAM pages found, restored in place or dropped, mailbox pages zeroed. */
+export interface NativeRecycle { ramPages: number; restored: number; dropped: number; mailboxPages: number; ns: number }
+/** A vm against its snapshot: RAM pages that differ from the memory file, mailbox pages not all zero. */
+export interface NativeDiff { ramPagesDiffering: number; mailboxPagesNonZero: number }
 
 export type Callback<T> = (err: (Error & { code?: string; op?: string }) | null, value?: T) => void;
 
@@ -92,6 +97,12 @@ export interface Addon {
     cb: Callback<NativeForkRun>, gone?: () => void): NativeVm;
   kick(vm: NativeVm): void;
   privateBytes(vm: NativeVm): number;
+  /** Puts a fork whose last run answered DONE back into a fresh fork's state; on error the vm is dead. */
+  recycle(vm: NativeVm, cb: Callback<NativeRecycle>): void;
+  /** KVM's counters of the vm's vCPU since its creation (exits, page faults fixed/taken in the kernel). */
+  kvmStats(vm: NativeVm): { exits: number; pfFixed: number; pfTaken: number };
+  /** Compares the vm with its snapshot (reads all of its RAM: tests only). */
+  diffSnapshot(vm: NativeVm, cb: Callback<NativeDiff>): void;
   saveSnapshot(vm: NativeVm, memPath: string, statePath: string, cb: Callback<void>): void;
   /** A live fork (stopped at a doorbell) as a child snapshot; the vm is re-based onto it. */
   deriveSnapshot(vm: NativeVm, cb: Callback<NativeSnapshot>): void;

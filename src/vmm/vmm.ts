@@ -3,12 +3,12 @@
 // defaults; the addon takes already-checked primitives. Native errors carry
 // `code` (errno name, e.g. "ENOENT") and `op` (the failing call).
 import { constants as fsConstants, accessSync, existsSync, readFileSync } from 'node:fs';
-import { loadAddon, type NativeForkRun, type NativePool, type NativeRequest, type NativeResponse,
+import { loadAddon, type NativeDiff, type NativeForkRun, type NativeRecycle, type NativePool, type NativeRequest, type NativeResponse,
   type NativeSnapshot, type NativeStats, type NativeVm, type Addon } from './binding.js';
 import { FB_ENTROPY_SIZE, FB_HUGE_PAGE_SIZE, FB_MB_ERR_SIZE, FB_MB_OUT_SIZE, FB_MB_REQ_SIZE,
   FB_RAM_MAX, FB_RAM_MIN, FB_REQ_ECHO } from './abi.js';
 
-export type { NativeResponse as Response, NativeStats as VmmStats } from './binding.js';
+export type { NativeResponse as Response, NativeStats as VmmStats, NativeRecycle as RecycleStats, NativeDiff as SnapshotDiff } from './binding.js';
 
 export interface ProbeResult {
   available: boolean;
@@ -167,6 +167,31 @@ export class Vm {
    *  bytes. About 1 ms per GiB of RAM; call between runs (a kept sandbox), not per exec. */
   privateBytes(): number {
     return loadAddon().privateBytes(this.#handle());
+  }
+
+  /**
+   * Puts this fork, whose last run answered DONE, back into the state of a fresh fork of its
+   * (root) snapshot: its private RAM pages get the memory file's bytes back, its mailbox is
+   * zeroed, its vCPU state is the snapshot's. Runs on the VM's worker after queued jobs.
+   * Rejects (and the VM is dead: close it) for anything else: a fork of a child, a booted VM,
+   * a crash, timeout, kill or exit, a written system area.
+   */
+  recycle(): Promise<NativeRecycle> {
+    const h = this.#handle();
+    return promisify((cb) => loadAddon().recycle(h, cb));
+  }
+
+  /** KVM's counters of this VM's vCPU since it was created: exits (also those the kernel handles
+   *  without the VMM) and page faults fixed in the kernel (first touches). Call between runs. */
+  kvmStats(): { exits: number; pfFixed: number; pfTaken: number } {
+    return loadAddon().kvmStats(this.#handle());
+  }
+
+  /** RAM pages that differ from the snapshot's memory file and mailbox pages that are not zero
+   *  (reads all of the VM's RAM: for isolation tests, never on a serving path). */
+  diffSnapshot(): Promise<NativeDiff> {
+    const h = this.#handle();
+    return promisify((cb) => loadAddon().diffSnapshot(h, cb));
   }
 
   /** Ends the current (or next) run with outcome "killed". No-op once closed. */

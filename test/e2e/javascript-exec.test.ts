@@ -205,6 +205,26 @@ if (!p.available || !existsSync(runtimeElf)) {
       assert.equal(r.stdout, '');
     });
 
+    test('warm forks: the warm-up answers with no output, and its dry runs leave no trace', async () => {
+      // the runner dry-runs programs before the snapshot and in each fork's warm-up; a user's
+      // program must still be free to declare their names, and see no gc() and no output
+      for (let i = 0; i < 4; i++) {
+        const r = await run('const v = 1, nums = 2, r = 3; console.log(v + nums + r, typeof gc, require("vm").runInNewContext("typeof gc"))');
+        ok(r);
+        assert.equal(r.stdout, '6 undefined undefined\n');
+        assert.equal(r.stderr, '');
+      }
+      const w = engine.warmStats('javascript') as { warmed: number; taken: number; failures: number };
+      assert.ok(w.warmed > 0 && w.taken > 0, `warm pool ${JSON.stringify(w)}`);
+      assert.equal(w.failures, 0);
+    });
+
+    test('process.memoryUsage() and os.totalmem() report the sandbox (the /proc/self/stat libuv reads)', async () => {
+      const r = await run('const m = process.memoryUsage(); console.log(m.rss > 100 * 2 ** 20 && m.rss <= require("os").totalmem(), m.heapUsed > 0, require("os").totalmem() / 2 ** 20)');
+      ok(r);
+      assert.equal(r.stdout, 'true true 512\n'); // the engine's default memory limit
+    });
+
     test('health lists both templates', () => {
       const h = engine.health();
       assert.equal(h.templates.python?.ready, true);
