@@ -1,6 +1,6 @@
 // templates.ts — `forkbox bench templates [-n N] [--template NAME] [--json]`
 // (also `forkbox bench exec --template NAME`): fork + exec of print(1+1) in
-// each template (python beside python-data or NAME), fresh and pre-warmed,
+// each template (python beside python-data or NAME), fresh, pre-warmed and recycled,
 // beside a host os.fork() of a python3 with the same imports (the template's
 // own Debian packages, extracted unrewritten, in the same run), and the host
 // memory per live fork (RssAnon and PSS of this process). Prints; never fails.
@@ -28,8 +28,8 @@ const r3 = (x: number): number => Math.round(x * 1000) / 1000;
 const status = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN);
 const pssKiB = (): number => Number(/^Pss:\s+(\d+)/m.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1] ?? NaN);
 
-async function series(template: string, n: number, warmForks: number, paceMs: number): Promise<Dist> {
-  const engine = await createEngine({ poolSize: Math.min(n, 16), warmForks, templates: [template], templateWarmForks: { [template]: warmForks },
+async function series(template: string, n: number, warmForks: number, paceMs: number, recycle: boolean): Promise<Dist> {
+  const engine = await createEngine({ poolSize: Math.min(n, 16), warmForks, recycle, templates: [template], templateWarmForks: { [template]: warmForks },
     onProgress: (l) => process.stderr.write(`forkbox: ${l}\n`) });
   try {
     await engine.ready();
@@ -129,16 +129,18 @@ export async function runTemplateBench(args: string[]): Promise<number> {
   const names = ['python', ...(values.template?.length ? values.template : ['python-data']).filter((t) => t !== 'python')];
   const out: Record<string, unknown> = { bench: 'templates', n, time: new Date().toISOString(), templates: {} };
   const rows: Array<[string, string]> = [];
-  const res: Record<string, { fresh: Dist; warm: Dist; host: Dist | string; mem: Awaited<ReturnType<typeof memoryPerFork>> }> = {};
+  const res: Record<string, { fresh: Dist; warm: Dist; recycled: Dist; host: Dist | string; mem: Awaited<ReturnType<typeof memoryPerFork>> }> = {};
   for (const name of names) {
-    const fresh = await series(name, n, 0, 0);
-    const warm = await series(name, n, 2, 25);
+    const fresh = await series(name, n, 0, 0, false);
+    const warm = await series(name, n, 2, 25, false);
+    const recycled = await series(name, n, 0, 0, true);
     const mem = await memoryPerFork(name, Math.min(n, 30));
     const host = await hostFork(name, n);
-    res[name] = { fresh, warm, host, mem };
-    (out.templates as Record<string, unknown>)[name] = { freshMs: fresh, warmMs: warm, hostForkMs: host, memoryPerLiveFork: mem };
+    res[name] = { fresh, warm, recycled, host, mem };
+    (out.templates as Record<string, unknown>)[name] = { freshMs: fresh, warmMs: warm, recycledMs: recycled, hostForkMs: host, memoryPerLiveFork: mem };
     rows.push([`${name}: fresh fork + exec print(1+1)`, `p50 ${r3(fresh.p50)} ms  p99 ${r3(fresh.p99)} ms`]);
     rows.push([`${name}: pre-warmed fork + exec, 1 exec / 25 ms`, `p50 ${r3(warm.p50)} ms  p99 ${r3(warm.p99)} ms`]);
+    rows.push([`${name}: recycled fork + exec, back to back`, `p50 ${r3(recycled.p50)} ms  p99 ${r3(recycled.p99)} ms`]);
     rows.push([`${name}: host os.fork() of python3 with the same imports`, typeof host === 'string' ? host
       : `p50 ${r3(host.p50)} ms  p99 ${r3(host.p99)} ms${host.missed ? ` (without ${host.missed}: not importable outside the image)` : ''}`]);
     rows.push([`${name}: host memory per live fork`, `RssAnon ${mem.rssAnonKiB} KiB, PSS ${mem.pssKiB} KiB (over ${mem.forks} forks)`]);
@@ -146,7 +148,7 @@ export async function runTemplateBench(args: string[]): Promise<number> {
   const py = res.python!;
   for (const name of names.slice(1)) {
     const t = res[name]!;
-    rows.push([`${name} / python (p50)`, `fresh ${(t.fresh.p50 / py.fresh.p50).toFixed(2)}×, warm ${(t.warm.p50 / py.warm.p50).toFixed(2)}×   [target ≤ 1.5×]`]);
+    rows.push([`${name} / python (p50)`, `fresh ${(t.fresh.p50 / py.fresh.p50).toFixed(2)}×, warm ${(t.warm.p50 / py.warm.p50).toFixed(2)}×, recycled ${(t.recycled.p50 / py.recycled.p50).toFixed(2)}×   [target ≤ 1.5×]`]);
   }
   if (values.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   else {
