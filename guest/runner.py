@@ -335,8 +335,8 @@ class Runner:
         for name in preload:
             try:
                 __import__(name)
-            except Exception as e:  # noqa: BLE001 - reported on every exec's stderr would be noise; kept here
-                self.failed_preloads[name] = '%s: %s' % (type(e).__name__, e)
+            except BaseException:  # noqa: BLE001 - the template builder reads this and fails the preload step
+                self.failed_preloads[name] = __import__('traceback').format_exc()
         import random
         import traceback
         self.random_seed = random._inst.seed
@@ -557,7 +557,7 @@ class Runner:
 def main():
     runner = Runner(_parse_args(sys.argv))
     if runner.failed_preloads:
-        os.write(2, ('forkbox runner: preload failed: %r\n' % (runner.failed_preloads,)).encode())
+        os.write(2, ''.join('forkbox runner: preload failed: %s\n%s' % (n, tb) for n, tb in runner.failed_preloads.items()).encode())
     # Warm up the exec path before the snapshot: caches filled, bytecode specialised,
     # free lists stocked, so forks do not pay for first-time work (nothing is printed).
     for _ in range(WARMUP_EXECS):

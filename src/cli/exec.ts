@@ -1,4 +1,4 @@
-// exec.ts — `forkbox exec [--lang python] [--timeout S] [--times] [--save-results DIR] CODE|-`:
+// exec.ts — `forkbox exec [--lang python] [--template NAME] [--timeout S] [--times] [--save-results DIR] CODE|-`:
 // builds the template if missing (progress on stderr), runs the code in a
 // fresh fork, copies its stdout/stderr through, writes its rich outputs
 // (display(), figures) with --save-results, and exits with its exit code.
@@ -9,7 +9,7 @@ import { setLogLevel } from '../lib/log.js';
 import { LANGUAGES, type Language } from '../engine/types.js';
 import { reportResults } from './results.js';
 
-const USAGE = 'usage: forkbox exec [--lang python] [--timeout S] [--times] [--save-results DIR] CODE|-\n';
+const USAGE = 'usage: forkbox exec [--lang python] [--template NAME] [--timeout S] [--times] [--save-results DIR] CODE|-\n';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -22,7 +22,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args, allowPositionals: true,
-      options: { lang: { type: 'string', default: 'python' }, timeout: { type: 'string', default: '30' },
+      options: { lang: { type: 'string', default: 'python' }, template: { type: 'string' }, timeout: { type: 'string', default: '30' },
         times: { type: 'boolean' }, 'save-results': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (e) {
@@ -55,13 +55,13 @@ export async function run(args: string[]): Promise<number> {
   const quiet = /^resolving packages|is cached$/;
   const onProgress = (l: string): void => { if (!quiet.test(l)) process.stderr.write(`forkbox: ${l}\n`); };
   const engine = await createEngine({ poolSize: 0, warmForks: 0, workers: 1, onProgress,
-    templates: [languageModule(lang)?.recipe.name ?? 'python'] });
+    templates: [values.template ?? languageModule(lang)?.recipe.name ?? 'python'] });
   try {
     await engine.ready();
     const ac = new AbortController();
     const onSig = (): void => ac.abort();
     process.once('SIGINT', onSig);
-    const r = await engine.exec({ code, language: lang, timeoutSeconds }, ac.signal);
+    const r = await engine.exec({ code, language: lang, timeoutSeconds, ...(values.template ? { template: values.template } : {}) }, ac.signal);
     process.off('SIGINT', onSig);
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);

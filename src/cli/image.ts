@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildImage, imagesDir, readBuilt } from '../image/build.js';
 import { ImageReader, entryKind, type ImageEntry } from '../image/reader.js';
-import { RECIPES } from '../image/recipes.js';
+import { imageRecipeOf } from '../template/recipe.js';
+import { SHIPPED_TEMPLATES, shippedTemplate } from '../template/shipped.js';
 
 const USAGE = `usage: forkbox image <subcommand>
 
@@ -13,7 +14,7 @@ const USAGE = `usage: forkbox image <subcommand>
   ls IMAGE|KEY [PATH]         list a directory of an image (default: /), or show one entry
   report KEY [--json]         the syscall-rewrite report of a built image
 
-recipes: ${Object.keys(RECIPES).join(', ')}
+recipes: ${SHIPPED_TEMPLATES.map((t) => t.name).join(', ')} (the shipped templates' images)
 `;
 
 const out = (s: string): void => { process.stdout.write(s); };
@@ -23,7 +24,9 @@ async function build(args: string[]): Promise<number> {
   const names = args.filter((a) => !a.startsWith('--'));
   if (names.length > 1) { process.stderr.write(USAGE); return 2; }
   const started = Date.now();
-  const img = await buildImage(names[0] ?? 'python', { onProgress: (m) => process.stderr.write(`image: ${m}\n`) });
+  const name = names[0] ?? 'python';
+  const shipped = shippedTemplate(name);
+  const img = await buildImage(shipped ? imageRecipeOf(shipped) : name, { onProgress: (m) => process.stderr.write(`image: ${m}\n`) });
   const seconds = (Date.now() - started) / 1000;
   const m = img.manifest;
   if (json) {

@@ -15,6 +15,17 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 }
 
+/** "python-data=4,javascript=0" (as a list) → { "python-data": 4, javascript: 0 }. */
+export function parseTemplateWarmForks(entries: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const e of entries) {
+    const m = /^([a-z][a-z0-9-]{0,47})=(\d{1,4})$/.exec(e.trim());
+    if (!m) throw new RangeError(`--template-warm-forks: "${e}" is not NAME=N`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
 /** The engine options a server configuration asks for (unset: engine defaults). */
 export function engineOptions(cfg: ServerConfig): EngineOptions {
   const o: EngineOptions = {
@@ -24,6 +35,7 @@ export function engineOptions(cfg: ServerConfig): EngineOptions {
   };
   if (cfg.poolSize !== undefined) o.poolSize = cfg.poolSize;
   if (cfg.warmForks !== undefined) o.warmForks = cfg.warmForks;
+  if (cfg.templateWarmForks.length) o.templateWarmForks = parseTemplateWarmForks(cfg.templateWarmForks);
   o.recycle = cfg.recycle;
   if (cfg.workers !== undefined) o.workers = cfg.workers;
   if (cfg.memLimitMb !== undefined) o.memLimitMb = cfg.memLimitMb;

@@ -9,7 +9,7 @@ import { ForkboxError, Sandbox } from '../../sdk/js/src/index.js';
 import { reportResults } from './results.js';
 
 const USAGE = `usage: forkbox session <command>
-  create [--language python] [--name N] [--timeout S] [--idle-timeout S] [--json]
+  create [--language python] [--template NAME] [--name N] [--timeout S] [--idle-timeout S] [--json]
                               create a session; prints its id
   exec ID CODE|- [--timeout S] [--discard] [--save-results DIR]
                               run code in the session ('-' reads it from stdin);
@@ -40,7 +40,7 @@ async function dispatch(cmd: string, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args, allowPositionals: true,
     options: {
-      language: { type: 'string', default: 'python' }, name: { type: 'string' }, timeout: { type: 'string' },
+      language: { type: 'string', default: 'python' }, template: { type: 'string' }, name: { type: 'string' }, timeout: { type: 'string' },
       'idle-timeout': { type: 'string' }, json: { type: 'boolean' }, count: { type: 'string', default: '1' },
       discard: { type: 'boolean' }, 'save-results': { type: 'string' },
     },
@@ -52,7 +52,8 @@ async function dispatch(cmd: string, args: string[]): Promise<number> {
       const timeout = seconds(values.timeout, '--timeout');
       const idle = seconds(values['idle-timeout'], '--idle-timeout');
       const s = await Sandbox.create({
-        language: values.language!, ...(values.name !== undefined ? { name: values.name } : {}),
+        language: values.language!, ...(values.template !== undefined ? { template: values.template } : {}),
+        ...(values.name !== undefined ? { name: values.name } : {}),
         ...(timeout !== undefined ? { timeout } : {}), ...(idle !== undefined ? { idleTimeout: idle } : {}),
       });
       out(values.json ? JSON.stringify(await s.info()) + '\n' : s.id + '\n');

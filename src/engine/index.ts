@@ -7,7 +7,7 @@
 // RAM slot + mailbox, to one memory budget (budget.ts).
 import { availableParallelism } from 'node:os';
 import { log } from '../lib/log.js';
-import { ForkboxError, asForkboxError, kvmUnavailable, shuttingDown, templateNotReady } from '../lib/errors.js';
+import { ForkboxError, asForkboxError, invalidRequest, kvmUnavailable, notFound, shuttingDown, templateNotReady } from '../lib/errors.js';
 import { FB_REQ_EXEC } from '../vmm/abi.js';
 import { Pool, Snapshot, probe, setWorkers, workersConfigured, type Response, type RunRequest, type Vm } from '../vmm/vmm.js';
 import { WarmPool, type WarmFork } from './warm-pool.js';
@@ -20,11 +20,12 @@ import { SESSION_LIMITS, SessionRegistry, type SessionLimits } from './sessions.
 import { SessionStore } from './session-store.js';
 import type { SessionHost } from './session.js';
 import type { FileInfo, SessionCreate, SessionEngine, SessionExecRequest, SessionExecResult, SessionInfo } from './session-types.js';
-import { cacheDir } from '../lib/paths.js';
+import { cacheDir, trustedCacheDir } from '../lib/paths.js';
 import { join } from 'node:path';
 import type { Engine, EngineHealth, ExecRequest, ExecResult, Language } from './types.js';
-import { LANGUAGE_MODULES, languageModule, templateOf } from '../languages/index.js';
-import type { TemplateName } from '../template/build.js';
+import { languageModule, templateOf } from '../languages/index.js';
+import { SHIPPED_TEMPLATES } from '../template/shipped.js';
+import type { TemplateRecipe } from '../template/recipe.js';
 
 /** The owner of sandboxes the engine's own caller holds (no API key can name it). */
 const INTERNAL_OWNER = '\0engine';
@@ -69,13 +70,19 @@ export interface EngineOptions {
   sessionDir?: string | null;
   /** Progress lines of a template build. */
   onProgress?: (line: string) => void;
-  /** Templates to load: 'all' (every language module's; the server and CLI) or a list (default ['python']). */
+  /** Templates to load by name: 'all' (every shipped template and every user template built in the cache;
+   *  the server) or a list of names (default ['python']). */
   templates?: 'all' | readonly string[];
+  /** Warm forks per template name, overriding the recipe's warmForks (default: warmForks for python, 1 for others). */
+  templateWarmForks?: Record<string, number>;
 }
 
 export const DEFAULT_CAP = 1024 * 1024;
 
-interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null; forkCost: number; pool: Pool | null }
+interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null; forkCost: number; pool: Pool | null;
+  /** Arena bytes an exec may use: the engine's limit plus what the template's RAM adds beyond its base's default. */
+  memLimit: number }
+interface Slot { recipe: TemplateRecipe; loaded?: Loaded; building: boolean; error?: ForkboxError }
 
 /** Runs one exec in an already-warmed (or recycled) fork; the fork is destroyed afterwards,
  *  or, with `keep`, returned as `vm` once it answered (the caller recycles or closes it). */
@@ -88,10 +95,12 @@ function runWarm({ vm }: WarmFork, req: RunRequest, keep: boolean): { done: Prom
 }
 
 export class ForkboxEngine implements Engine, SessionEngine {
-  readonly opts: Required<Omit<EngineOptions, 'onProgress' | 'sessions' | 'sessionDir' | 'templates'>> & Pick<EngineOptions, 'onProgress'>;
+  readonly opts: Required<Omit<EngineOptions, 'onProgress' | 'sessions' | 'sessionDir' | 'templates' | 'templateWarmForks'>>
+    & Pick<EngineOptions, 'onProgress' | 'templateWarmForks'>;
   readonly sessionLimits: SessionLimits;
   #sessions: SessionRegistry;
-  #templates = new Map<Language, { loaded?: Loaded; building: boolean; error?: ForkboxError }>();
+  /** By template name (python, python-data, a user's recipe name). */
+  #templates = new Map<string, Slot>();
   #pool: Pool | null = null;
   #ready: Promise<void>;
   #closing = false;
@@ -122,33 +131,55 @@ export class ForkboxEngine implements Engine, SessionEngine {
       memBudgetMb,
       logOutput: opts.logOutput ?? false,
       onProgress: opts.onProgress,
+      ...(opts.templateWarmForks ? { templateWarmForks: opts.templateWarmForks } : {}),
     };
     if (this.opts.memLimitMb > this.opts.ramSizeMb) throw new RangeError('memLimitMb must not exceed ramSizeMb');
     this.sessionLimits = { ...SESSION_LIMITS, ...(opts.sessions ?? {}) };
     const dir = opts.sessionDir === undefined ? join(cacheDir(), 'sessions') : opts.sessionDir;
     this.#sessions = new SessionRegistry(this.#sessionHost(), this.sessionLimits, dir ? new SessionStore(dir) : null,
-      (lang) => this.#template(lang).info.key);
-    // One template per image recipe of the language modules (typescript runs in javascript's).
-    const all = [...new Set(LANGUAGE_MODULES.map(templateOf))];
-    const names = opts.templates === 'all' ? all : all.filter((n) => (opts.templates ?? ['python']).includes(n));
-    for (const n of names) this.#templates.set(n, { building: true });
+      (lang, template) => this.#template(lang, template).info.key);
+    const wanted = opts.templates === 'all' ? undefined : opts.templates ?? ['python'];
+    for (const t of SHIPPED_TEMPLATES) if (!wanted || wanted.includes(t.name)) this.#templates.set(t.name, { recipe: t, building: true });
     this.#explicitRam = opts.ramSizeMb !== undefined;
-    this.#ready = Promise.all(names.map((n) => this.#load(n))).then(() => this.#sessions.start());
+    this.#ready = this.#addUserTemplates(wanted)
+      .then(() => Promise.all([...this.#templates.keys()].map((n) => this.#load(n))))
+      .then(() => this.#sessions.start());
     this.#ready.catch(() => {}); // reported through ready()/health()/exec()
   }
 
-  async #load(lang: Language): Promise<void> {
-    const slot = this.#templates.get(lang)!;
+  /** User templates (built from recipe files by `forkbox template build`) found in the cache, by name. */
+  async #addUserTemplates(wanted: readonly string[] | undefined): Promise<void> {
+    const missing = wanted?.filter((n) => !this.#templates.has(n));
+    if (wanted && !missing?.length) return;
+    // The recipes come from the cache's manifests: only from a trusted cache (each is verified again when loaded).
+    const root = (() => { try { return join(trustedCacheDir(), 'templates'); } catch { return undefined; } })();
+    for (const t of root ? await listTemplates(root, { verify: false }).catch(() => [] as TemplateInfo[]) : []) {
+      const r = t.manifest.recipe;
+      if (!r || r.shipped || this.#templates.has(r.name) || r.name !== t.name || (missing && !missing.includes(r.name))) continue;
+      this.#templates.set(r.name, { recipe: r, building: true });
+    }
+    for (const n of missing ?? []) {
+      if (!this.#templates.has(n))
+        this.#templates.set(n, { recipe: { name: n, base: 'python', packages: [], exclude: [], preload: [], files: [], env: {}, shipped: false },
+          building: false, error: templateNotReady(`no template "${n}" in the cache (build it: forkbox template build RECIPE-FILE)`) });
+    }
+  }
+
+  async #load(name: string): Promise<void> {
+    const slot = this.#templates.get(name)!;
+    if (slot.error) return;
+    const lang = name;
+    const recipe = slot.recipe;
     try {
       const p = probe();
       if (!p.available) throw kvmUnavailable(`KVM is not available: ${p.reason}`);
       if (!workersConfigured()) setWorkers(this.opts.workers);
       let info: TemplateInfo | undefined;
       if (this.opts.buildIfMissing) {
-        // A module's own RAM (node's idle arena is larger) unless the caller fixed one.
-        const mod = languageModule(lang);
-        const ramSizeMb = this.#explicitRam || !mod ? this.opts.ramSizeMb : Math.max(this.opts.ramSizeMb, mod.ramMb);
-        info = await buildTemplate(lang as TemplateName, { force: this.opts.forceBuild, ramSizeMb,
+        // The recipe's (or its base module's) own RAM (node's idle arena is larger) unless the caller fixed one.
+        const mod = languageModule(recipe.base)!;
+        const ramSizeMb = this.#explicitRam ? this.opts.ramSizeMb : Math.max(this.opts.ramSizeMb, recipe.ramMb ?? mod.ramMb);
+        info = await buildTemplate(recipe, { force: this.opts.forceBuild && recipe.shipped, ramSizeMb,
           ...(this.opts.onProgress ? { onProgress: this.opts.onProgress } : {}) });
       } else {
         info = (await listTemplates()).find((t) => t.name === lang);
@@ -166,19 +197,25 @@ export class ForkboxEngine implements Engine, SessionEngine {
       const forkCost = snapshot.ramSize + FB_MAILBOX_SIZE;
       if (forkCost > this.budget.limit)
         log.warn('memory.budget_too_small', { budgetMb: this.opts.memBudgetMb, forkCostMb: forkCost / 1048576 });
+      // A template whose preloads idle in a larger heap (python-data) gets a larger RAM; what it adds beyond its
+      // base's default RAM is added to the memory limit, so programs keep the room they have in the base.
+      const extraMb = Math.max(0, snapshot.ramSize / 1048576 - Math.max(this.opts.ramSizeMb, languageModule(recipe.base)!.ramMb));
+      const memLimit = (this.opts.memLimitMb + extraMb) * 1024 * 1024;
+      const warmForks = this.opts.templateWarmForks?.[name] ?? recipe.warmForks
+        ?? (name === 'python' ? this.opts.warmForks : Math.min(1, this.opts.warmForks));
       // Recycled forks join the warm forks, up to one per worker beyond the target.
-      const warm = this.opts.warmForks > 0 || this.opts.recycle
-        ? new WarmPool(snapshot, pool, { target: this.opts.warmForks, memLimit: this.opts.memLimitMb * 1024 * 1024,
+      const warm = warmForks > 0 || this.opts.recycle
+        ? new WarmPool(snapshot, pool, { target: warmForks, memLimit,
           outCap: this.opts.stdoutCap, errCap: this.opts.stderrCap, budget: this.budget, forkCost,
           recycleMax: this.opts.recycle ? Math.max(4, this.opts.workers) : 0,
-          ...(languageModule(lang) ? { warmupCode: languageModule(lang)!.warmupCode } : {}) })
+          warmupCode: languageModule(recipe.base)!.warmupCode })
         : null;
-      slot.loaded = { info, snapshot, warm, forkCost, pool };
-      log.info('template.loaded', { template: lang, key: info.key, built: info.built });
+      slot.loaded = { info, snapshot, warm, forkCost, pool, memLimit };
+      log.info('template.loaded', { template: name, base: recipe.base, key: info.key, built: info.built, warmForks });
     } catch (e) {
       slot.error = e instanceof ForkboxError ? e
-        : new ForkboxError('TemplateBuildFailed', 500, `loading the ${lang} template failed: ${(e as Error).message}`, { cause: e });
-      log.error('template.failed', { template: lang, err: slot.error });
+        : new ForkboxError('TemplateBuildFailed', 500, `loading the ${name} template failed: ${(e as Error).message}`, { cause: e });
+      log.error('template.failed', { template: name, err: slot.error });
       throw slot.error;
     } finally {
       slot.building = false;
@@ -189,12 +226,25 @@ export class ForkboxEngine implements Engine, SessionEngine {
     return this.#ready;
   }
 
-  #template(lang: Language): Loaded {
+  /**
+   * The template an exec of `lang` runs in: `template` by name (its base must
+   * be the language's), else the language's own. Unknown → 404 listing them.
+   */
+  #slot(lang: Language, template?: string): Slot & { name: string } {
     const m = languageModule(lang);
-    const slot = this.#templates.get(m ? templateOf(m) : lang);
-    if (slot?.loaded) return slot.loaded;
-    if (slot?.error) throw slot.error;
-    throw templateNotReady(`the ${lang} template is still being prepared`);
+    const name = template ?? (m ? templateOf(m) : lang);
+    const slot = this.#templates.get(name);
+    if (!slot) throw notFound(`unknown template "${name}" (this server has: ${[...this.#templates.keys()].join(', ')})`);
+    if (m && template !== undefined && slot.recipe.base !== templateOf(m))
+      throw invalidRequest(`template "${name}" runs ${slot.recipe.base}, not ${lang}`);
+    return Object.assign(slot, { name });
+  }
+
+  #template(lang: Language, template?: string): Loaded {
+    const slot = this.#slot(lang, template);
+    if (slot.loaded) return slot.loaded;
+    if (slot.error) throw slot.error;
+    throw templateNotReady(`the ${slot.name} template is still being prepared`);
   }
 
   /**
@@ -221,14 +271,14 @@ export class ForkboxEngine implements Engine, SessionEngine {
   #sessionHost(): SessionHost {
     const engine = this;
     return {
-      template: (lang: Language) => {
+      template: (lang: Language, template?: string) => {
         if (engine.#closing) throw shuttingDown();
-        const t = engine.#template(lang);
+        const t = engine.#template(lang, template);
         const module = languageModule(lang);
         if (!module) throw templateNotReady(`no language module for ${lang}`);
-        return { snapshot: t.snapshot, forkCost: t.forkCost, key: t.info.key, module };
+        return { snapshot: t.snapshot, forkCost: t.forkCost, key: t.info.key, module, memLimit: t.memLimit };
       },
-      pool: (lang: Language) => engine.#template(lang).pool,
+      pool: (lang: Language, template?: string) => engine.#template(lang, template).pool,
       budget: this.budget,
       defaults: this.#execDefaults(),
       quotaBytes: this.sessionLimits.quotaBytes,
@@ -274,13 +324,13 @@ export class ForkboxEngine implements Engine, SessionEngine {
       if ('error' in p) return preparedFailure(newExecId(), p.error, v.stderrCap);
       req = { ...req, code: p.code };
     }
+    const t = this.#template(req.language, req.template);
     const payload = encodePayload(req);
-    const t = this.#template(req.language);
     const id = newExecId();
     const t0 = performance.now();
     const runReq = {
       kind: FB_REQ_EXEC, payload, outCap: vmmCap(v.stdoutCap), errCap: vmmCap(v.stderrCap),
-      memLimit: this.opts.memLimitMb * 1024 * 1024, timeoutMs: v.timeoutMs,
+      memLimit: t.memLimit, timeoutMs: v.timeoutMs,
     };
     const warm = t.warm ? await t.warm.acquire() : null;
     const recycle = this.opts.recycle && !!t.warm;
@@ -306,7 +356,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
       const totalMs = performance.now() - t0;
       const forkMs = out.forkNs / 1e6;
       const execMs = out.runNs / 1e6;
-      log.debug('fork.created', { id, template: req.language, forkMs, warm: !!warm, recycled: !!warm?.recycled });
+      log.debug('fork.created', { id, template: t.info.name, forkMs, warm: !!warm, recycled: !!warm?.recycled });
       let res: ExecResult | undefined;
       try {
         res = decodeResponse(id, out.response, { forkMs, execMs, totalMs }, { timeoutSeconds: req.timeoutSeconds, cancelled,
@@ -344,8 +394,8 @@ export class ForkboxEngine implements Engine, SessionEngine {
 
   health(): EngineHealth {
     const templates: EngineHealth['templates'] = {};
-    for (const [lang, s] of this.#templates) {
-      templates[lang] = { ready: !!s.loaded, ...(s.building ? { building: true } : {}),
+    for (const [name, s] of this.#templates) {
+      templates[name] = { ready: !!s.loaded, base: s.recipe.base, ...(s.building ? { building: true } : {}),
         ...(s.error ? { error: s.error.message } : {}), ...(s.loaded ? { key: s.loaded.info.key } : {}) };
     }
     const pool = this.#pool?.stats() ?? { ready: 0, target: this.opts.poolSize, created: 0, taken: 0, misses: 0 };
@@ -358,16 +408,24 @@ export class ForkboxEngine implements Engine, SessionEngine {
     return this.budget.stats();
   }
 
-  /** Warm-fork pool counters of a language (null when warming is off). */
-  warmStats(lang: Language = 'python'): ReturnType<WarmPool['stats']> | null {
-    const m = languageModule(lang);
-    return this.#templates.get(m ? templateOf(m) : lang)?.loaded?.warm?.stats() ?? null;
+  /** Warm-fork pool counters of a template, by name or by language (null when warming is off). */
+  warmStats(nameOrLang: string = 'python'): ReturnType<WarmPool['stats']> | null {
+    return this.#byName(nameOrLang)?.loaded?.warm?.stats() ?? null;
   }
 
-  /** The loaded template of a language (for benchmarks and the CLI). */
-  templateInfo(lang: Language = 'python'): TemplateInfo | undefined {
-    const m = languageModule(lang);
-    return this.#templates.get(m ? templateOf(m) : lang)?.loaded?.info;
+  /** The loaded template, by name or by language (for benchmarks and the CLI). */
+  templateInfo(nameOrLang: string = 'python'): TemplateInfo | undefined {
+    return this.#byName(nameOrLang)?.loaded?.info;
+  }
+
+  /** Names of the templates this engine serves. */
+  templateNames(): string[] {
+    return [...this.#templates.keys()];
+  }
+
+  #byName(nameOrLang: string): Slot | undefined {
+    const m = languageModule(nameOrLang);
+    return this.#templates.get(nameOrLang) ?? (m ? this.#templates.get(templateOf(m)) : undefined);
   }
 
   async close(graceMs = 10_000): Promise<void> {

@@ -18,6 +18,8 @@ export type SandboxState =
 export interface SessionCreate {
   owner: string;
   language: Language;
+  /** Template by name (default: the language's own); its base must be the language's. */
+  template?: string;
   /** Unique per owner among live sessions; a taken name is 409. */
   name?: string;
   /** Lifetime in seconds from creation (default and max: engine limits). */
@@ -34,6 +36,8 @@ export interface SessionInfo {
   id: string;
   name?: string;
   language: Language;
+  /** Set when the session runs a template other than the language's own. */
+  template?: string;
   state: SandboxState;
   /** ISO 8601 times. */
   createdAt: string;

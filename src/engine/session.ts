@@ -45,8 +45,11 @@ export interface SessionSnapshot {
 
 /** What a session needs from the engine. */
 export interface SessionHost {
-  template(lang: Language): { snapshot: SessionSnapshot; forkCost: number; key: string; module: LanguageModule };
-  pool(lang: Language): Pool | null;
+  /** The template a session runs in: `template` by name, else the language's own. */
+  template(lang: Language, template?: string): { snapshot: SessionSnapshot; forkCost: number; key: string; module: LanguageModule;
+    /** Arena bytes an exec may use in this template (default: defaults.memLimit). */
+    memLimit?: number };
+  pool(lang: Language, template?: string): Pool | null;
   readonly budget: MemoryBudget;
   readonly defaults: { stdoutCap: number; stderrCap: number; memLimit: number };
   /** Overlay bytes a session's files may use. */
@@ -58,6 +61,8 @@ export interface SessionMeta {
   owner: string;
   name?: string;
   language: Language;
+  /** Template by name when not the language's own (python-data, a user's). */
+  template?: string;
   env: Record<string, string>;
   metadata: Record<string, string>;
   createdAt: number;
@@ -101,11 +106,11 @@ export class Session {
 
   /** A new session: a fresh fork of the language's template, with its workspace and quota. */
   static async create(host: SessionHost, meta: SessionMeta): Promise<Session> {
-    const t = host.template(meta.language);
+    const t = host.template(meta.language, meta.template);
     const s = new Session(host, meta, 'running');
     s.#charge = host.budget.reserve(t.forkCost, 'a session');
     try {
-      s.#vm = await t.snapshot.fork(host.pool(meta.language));
+      s.#vm = await t.snapshot.fork(host.pool(meta.language, meta.template));
       await files.mkdir(s.#vm, WORKSPACE, { parents: true, timeoutMs: FILE_TIMEOUT_MS });
       if (host.quotaBytes > 0) await files.setQuota(s.#vm, host.quotaBytes, { timeoutMs: FILE_TIMEOUT_MS });
     } catch (e) {
@@ -131,7 +136,8 @@ export class Session {
   info(): SessionInfo {
     const m = this.meta;
     return {
-      id: m.id, ...(m.name !== undefined ? { name: m.name } : {}), language: m.language, state: this.#state,
+      id: m.id, ...(m.name !== undefined ? { name: m.name } : {}), language: m.language,
+      ...(m.template !== undefined ? { template: m.template } : {}), state: this.#state,
       createdAt: new Date(m.createdAt).toISOString(), lastActiveAt: new Date(this.lastActiveAt).toISOString(),
       expiresAt: new Date(m.expiresAt).toISOString(), timeoutSeconds: m.timeoutSeconds,
       idleTimeoutSeconds: m.idleTimeoutSeconds, metadata: { ...m.metadata }, execs: m.execs,
@@ -155,7 +161,7 @@ export class Session {
     try {
       if (wasPaused) await resume(this);
       // A call may write anything: the worst case until it is over.
-      this.#charge!.grow(this.#host.template(this.meta.language).forkCost, 'a session call');
+      this.#charge!.grow(this.#host.template(this.meta.language, this.meta.template).forkCost, 'a session call');
     } catch (e) {
       this.#state = wasPaused && !this.#vm ? 'paused' : 'idle';
       throw e;
@@ -169,7 +175,7 @@ export class Session {
     if (this.#vm && this.#charge) {
       try {
         if (!measured) this.#private = this.#vm.privateBytes();
-        this.#charge.shrink(Math.min(this.#host.template(this.meta.language).forkCost, this.#private + this.#childBytes));
+        this.#charge.shrink(Math.min(this.#host.template(this.meta.language, this.meta.template).forkCost, this.#private + this.#childBytes));
       } catch (e) {
         log.warn('memory.measure_failed', { session: this.id, err: e as Error });   // keeps the worst case
       }
@@ -205,7 +211,7 @@ export class Session {
 
   async exec(req: SessionExecRequest, resume: (s: Session) => Promise<void>, signal?: AbortSignal): Promise<SessionExecResult> {
     const v = validateExec(req, this.#host.defaults);
-    const t = this.#host.template(this.meta.language);
+    const t = this.#host.template(this.meta.language, this.meta.template);
     const prepared = t.module.prepare ? t.module.prepare(req.code) : { code: req.code };
     const vm = await this.#begin(resume);
     let target = vm;
@@ -234,7 +240,7 @@ export class Session {
       let r;
       try {
         r = await target.run({ kind: FB_REQ_EXEC, payload, outCap: vmmCap(v.stdoutCap), errCap: vmmCap(v.stderrCap),
-          memLimit: this.#host.defaults.memLimit, timeoutMs: v.timeoutMs });
+          memLimit: this.#host.template(this.meta.language, this.meta.template).memLimit ?? this.#host.defaults.memLimit, timeoutMs: v.timeoutMs });
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }
@@ -280,7 +286,7 @@ export class Session {
   /** A child snapshot of the live VM, re-basing it (the session then shares those pages with the child's forks). */
   async #derive(vm: SessionVm): Promise<SessionSnapshot> {
     if (!this.#base) {
-      const t = this.#host.template(this.meta.language);
+      const t = this.#host.template(this.meta.language, this.meta.template);
       this.#base = await vm.derive(t.snapshot);
       this.#childBytes = this.#base.pages * PAGE;
       // the re-based VM gave up its own copies of those pages
@@ -290,11 +296,11 @@ export class Session {
   }
 
   async #throwaway(vm: SessionVm): Promise<{ vm: SessionVm; charge: Charge }> {
-    const t = this.#host.template(this.meta.language);
+    const t = this.#host.template(this.meta.language, this.meta.template);
     const charge = this.#host.budget.reserve(t.forkCost, 'a discarded exec');
     try {
       const child = await this.#derive(vm);
-      return { vm: await child.fork(this.#host.pool(this.meta.language)), charge };
+      return { vm: await child.fork(this.#host.pool(this.meta.language, this.meta.template)), charge };
     } catch (e) {
       charge.release();
       throw e;
@@ -304,7 +310,7 @@ export class Session {
   /** `count` new sessions from the live state; `make` registers each (the registry names their ids). */
   async fork(count: number, resume: (s: Session) => Promise<void>, make: (i: number) => SessionMeta): Promise<Session[]> {
     const vm = await this.#begin(resume);
-    const t = this.#host.template(this.meta.language);
+    const t = this.#host.template(this.meta.language, this.meta.template);
     const out: Session[] = [];
     try {
       const child = await this.#derive(vm);
@@ -312,7 +318,7 @@ export class Session {
         const charge = this.#host.budget.reserve(t.forkCost, 'a forked session');
         let kid: SessionVm;
         try {
-          kid = await child.fork(this.#host.pool(this.meta.language));
+          kid = await child.fork(this.#host.pool(this.meta.language, this.meta.template));
         } catch (e) {
           charge.release();
           throw e;
@@ -353,10 +359,10 @@ export class Session {
 
   /** Resumes from `child` (opened from disk by the store): a fork of it becomes the session's VM. */
   async resumeFrom(child: SessionSnapshot): Promise<void> {
-    const t = this.#host.template(this.meta.language);
+    const t = this.#host.template(this.meta.language, this.meta.template);
     const charge = this.#host.budget.reserve(t.forkCost, 'a resumed session');
     try {
-      this.#vm = await child.fork(this.#host.pool(this.meta.language));
+      this.#vm = await child.fork(this.#host.pool(this.meta.language, this.meta.template));
     } catch (e) {
       charge.release();
       throw e;

@@ -71,7 +71,7 @@ export class SessionRegistry implements SessionEngine {
   #host: SessionHost;
   #limits: SessionLimits;
   #store: PauseStore | null;
-  #keyOf: (lang: Language) => string;
+  #keyOf: (lang: Language, template?: string) => string;
   #byId = new Map<string, Session>();
   #tombs = new Map<string, { owner: string; until: number; why: string }>();
   /** A pause the reaper started; calls wait for it. */
@@ -79,7 +79,7 @@ export class SessionRegistry implements SessionEngine {
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
 
-  constructor(host: SessionHost, limits: SessionLimits, store: PauseStore | null, keyOf: (lang: Language) => string) {
+  constructor(host: SessionHost, limits: SessionLimits, store: PauseStore | null, keyOf: (lang: Language, template?: string) => string) {
     this.#host = host;
     this.#limits = limits;
     this.#store = store;
@@ -125,7 +125,7 @@ export class SessionRegistry implements SessionEngine {
 
   #resume = async (s: Session): Promise<void> => {
     if (!this.#store || !s.paused) throw gone(`session ${s.id} has no saved state; create a new one`);
-    const t = this.#host.template(s.meta.language);
+    const t = this.#host.template(s.meta.language, s.meta.template);
     const child = await this.#store.open(s.paused, t.snapshot, t.key);
     try {
       await s.resumeFrom(child);
@@ -144,6 +144,7 @@ export class SessionRegistry implements SessionEngine {
     const timeoutSeconds = seconds(req.timeoutSeconds, L.defaultTimeoutSeconds, L.maxTimeoutSeconds, 'timeout_seconds');
     return {
       id: newId(), owner, language: languageModule(req.language)?.name ?? req.language, // canonical: "node" is stored as "javascript"
+      ...(req.template !== undefined ? { template: req.template } : {}),
       ...(req.name !== undefined ? { name: req.name } : {}),
       env: checkStrings(req.env, 'env', 256), metadata: checkStrings(req.metadata, 'metadata', META_MAX),
       createdAt: now, expiresAt: now + timeoutSeconds * 1000, timeoutSeconds,
@@ -165,6 +166,8 @@ export class SessionRegistry implements SessionEngine {
   async createSession(req: SessionCreate): Promise<SessionInfo> {
     if (req === null || typeof req !== 'object') throw invalidRequest('request must be an object');
     if (!LANGUAGES.includes(req.language)) throw invalidRequest(`unsupported language "${String(req.language)}" (supported: ${LANGUAGES.join(', ')})`);
+    if (req.template !== undefined && typeof req.template !== 'string') throw invalidRequest('template must be a template name');
+    if (req.template !== undefined) this.#host.template(req.language, req.template); // unknown or of another base: refused now
     if (req.name !== undefined && (typeof req.name !== 'string' || !NAME.test(req.name)))
       throw invalidRequest('name must be 1-128 characters of letters, digits, ".", "_" or "-", starting with a letter or digit');
     this.#admit(req.owner, 1);
@@ -175,7 +178,7 @@ export class SessionRegistry implements SessionEngine {
     const s = await Session.create(this.#host, meta);
     if (this.#closed) { s.close(); throw gone('the engine is shutting down'); }
     this.#byId.set(meta.id, s);
-    log.info('session.created', { session: meta.id, owner: req.owner, language: meta.language });
+    log.info('session.created', { session: meta.id, owner: req.owner, language: meta.language, ...(meta.template ? { template: meta.template } : {}) });
     return s.info();
   }
 
@@ -214,7 +217,7 @@ export class SessionRegistry implements SessionEngine {
     this.#admit(owner, count);
     const now = Date.now();
     const kids = await s.fork(count, this.#resume, () => ({
-      ...this.#meta(owner, { language: s.meta.language, env: s.meta.env, metadata: s.meta.metadata,
+      ...this.#meta(owner, { language: s.meta.language, ...(s.meta.template !== undefined ? { template: s.meta.template } : {}), env: s.meta.env, metadata: s.meta.metadata,
         timeoutSeconds: Math.max(1, Math.min(this.#limits.maxTimeoutSeconds, Math.round((s.meta.expiresAt - now) / 1000))),
         idleTimeoutSeconds: s.meta.idleTimeoutSeconds }),
       parentId: s.id,
@@ -233,7 +236,7 @@ export class SessionRegistry implements SessionEngine {
   async #pause(s: Session): Promise<void> {
     const store = this.#store;
     if (!store) throw gone('this engine keeps no paused sessions (no store)');
-    const key = this.#keyOf(s.meta.language);
+    const key = this.#keyOf(s.meta.language, s.meta.template);
     const t0 = performance.now();
     await s.pause(this.#resume, (sess, from) => store.write(sess, from, key));
     log.info('session.paused', { session: s.id, ms: Math.round(performance.now() - t0), diskBytes: s.paused?.bytes ?? 0 });

@@ -14,6 +14,8 @@ export const LANGUAGES: readonly Language[] = LANGUAGE_NAMES;
 export interface ExecRequest {
   code: string;
   language: Language;
+  /** Template by name (default: the language's own); its base must be the language's. */
+  template?: string;
   /** Wall-clock limit for the exec, seconds. */
   timeoutSeconds: number;
   env?: Record<string, string>;
@@ -54,7 +56,8 @@ export interface PoolState { ready: number; target: number; created: number; tak
 
 export interface EngineHealth {
   ready: boolean;
-  templates: Record<string, { ready: boolean; building?: boolean; error?: string; key?: string }>;
+  /** By template name: its base language, readiness and content key. */
+  templates: Record<string, { ready: boolean; base?: string; building?: boolean; error?: string; key?: string }>;
   pool: PoolState;
   liveForks: number;
   inFlight: number;

@@ -12,6 +12,7 @@ import { cacheDir, guestFilesDir } from '../lib/paths.js';
 import { compilePython } from './compile.js';
 import { extractDebs, fixupTree } from './extract.js';
 import { EXCLUDED, downloadAll, resolveClosureCached, type ResolvedPackage } from './packages.js';
+import { readLock, unobtainable, writeLock } from './lock.js';
 import { packImage } from './pack.js';
 import { pruneTree } from './prune.js';
 import { ImageReader } from './reader.js';
@@ -36,7 +37,9 @@ export interface ImageManifest {
   pruned: { dirs: number; files: number; bytes: number };
   guestFiles: Record<string, string>;
   image: { file: string; size: number; sha256: string; entries: number; files: number; dirs: number; symlinks: number };
-  rewrite: { filesWithSites: number; sites: number; rewritten: number; refused: number; data: number; perFile: Record<string, { sites: number; rewritten: number; refused: number; data: number }> };
+  rewrite: { filesWithSites: number; sites: number; rewritten: number; refused: number; data: number; perFile: Record<string, { sites: number; rewritten: number; refused: number; data: number }>;
+    /** Refused sites outside the accepted list ("file address (syscall n): reason"): only a user's template builds with them. */
+    unaccepted?: string[] };
   argv: string[];
   env: Record<string, string>;
   preload: string[];
@@ -49,6 +52,8 @@ export interface BuildOptions {
   keepRootfs?: boolean;
   /** Only return an already built image; never download or build (throws NotFound otherwise). */
   cachedOnly?: boolean;
+  /** Pin the resolved closure in this lock file: used as-is when it matches the recipe's packages, else (re)written. */
+  lockPath?: string;
 }
 
 export const imagesDir = (): string => join(cacheDir(), 'images');
@@ -92,8 +97,12 @@ async function complete(dir: string): Promise<ImageManifest | undefined> {
   }
 }
 
-/** Throws unless every refused site is covered by one of the recipe's accepted refusals. */
-function checkRefusals(recipe: Recipe, report: RewriteReport): void {
+/**
+ * Throws unless every refused site is covered by one of the recipe's accepted
+ * refusals; a recipe with reportRefusals (a user's) builds anyway and the
+ * sites are returned for the build report.
+ */
+function checkRefusals(recipe: Recipe, report: RewriteReport): string[] {
   const bad: string[] = [];
   for (const f of report.files) {
     for (const r of f.refused) {
@@ -102,14 +111,16 @@ function checkRefusals(recipe: Recipe, report: RewriteReport): void {
       else bad.push(`${f.path} ${r.address} (syscall ${r.syscall ?? '?'}): ${r.reason}`);
     }
   }
-  if (bad.length > 0) throw fail(`syscall sites that cannot be rewritten safely:\n  ${bad.join('\n  ')}`);
+  if (bad.length > 0 && !recipe.reportRefusals) throw fail(`syscall sites that cannot be rewritten safely:\n  ${bad.join('\n  ')}`);
+  return bad;
 }
 
 const inflight = new Map<string, Promise<BuiltImage>>();
 
 /** Builds (or reuses) the image for a recipe. Called by the template builder and `forkbox image build`. */
-export async function buildImage(recipeName: string, opts: BuildOptions = {}): Promise<BuiltImage> {
-  const recipe = getRecipe(recipeName);
+export async function buildImage(recipeOrName: string | Recipe, opts: BuildOptions = {}): Promise<BuiltImage> {
+  const recipe = typeof recipeOrName === 'string' ? getRecipe(recipeOrName) : recipeOrName;
+  const recipeName = recipe.name;
   const progress = (msg: string): void => {
     if (opts.onProgress) opts.onProgress(msg);
     else log.info('image.progress', { recipe: recipeName, msg });
@@ -118,11 +129,21 @@ export async function buildImage(recipeName: string, opts: BuildOptions = {}): P
   if (!Number.isInteger(buildTime) || buildTime < 0) throw fail('SOURCE_DATE_EPOCH is not a non-negative integer');
   progress(`resolving packages for ${recipeName}`);
   let pkgs: ResolvedPackage[];
-  try {
-    pkgs = await resolveClosureCached(recipe.packages, !opts.cachedOnly);
-  } catch (e) {
-    if (opts.cachedOnly) throw new ForkboxError('NotFound', 404, `cannot resolve packages without building: ${(e as Error).message}`, { cause: e });
-    throw fail(`resolving packages: ${(e as Error).message}`, e);
+  const lock = opts.lockPath ? await readLock(opts.lockPath, recipe) : undefined;
+  if (lock) {
+    pkgs = lock;
+    progress(`using the ${pkgs.length} package versions pinned in ${opts.lockPath}`);
+  } else {
+    try {
+      pkgs = await resolveClosureCached(recipe.packages, !opts.cachedOnly, recipe.exclude ?? []);
+    } catch (e) {
+      if (opts.cachedOnly) throw new ForkboxError('NotFound', 404, `cannot resolve packages without building: ${(e as Error).message}`, { cause: e });
+      throw fail(`resolve step: ${(e as Error).message}`, e);
+    }
+    if (opts.lockPath && !opts.cachedOnly) {
+      await writeLock(opts.lockPath, recipe, pkgs);
+      progress(`pinned ${pkgs.length} package versions in ${opts.lockPath}`);
+    }
   }
   const guest = await guestFiles();
   const key = imageKey(recipe, pkgs, guest, buildTime);
@@ -135,13 +156,13 @@ export async function buildImage(recipeName: string, opts: BuildOptions = {}): P
   if (opts.cachedOnly) throw new ForkboxError('NotFound', 404, `image ${key} for recipe ${recipeName} is not built`);
   const pending = inflight.get(key);
   if (pending) return pending;
-  const p = doBuild(recipe, pkgs, guest, key, buildTime, progress, opts).finally(() => inflight.delete(key));
+  const p = doBuild(recipe, pkgs, guest, key, buildTime, progress, opts, !!lock).finally(() => inflight.delete(key));
   inflight.set(key, p);
   return p;
 }
 
 async function doBuild(recipe: Recipe, pkgs: ResolvedPackage[], guest: Record<string, string>, key: string, buildTime: number,
-  progress: (msg: string) => void, opts: BuildOptions): Promise<BuiltImage> {
+  progress: (msg: string) => void, opts: BuildOptions, locked = false): Promise<BuiltImage> {
   const dir = join(imagesDir(), key);
   const tmp = join(imagesDir(), `${key}.tmp-${process.pid}`);
   const rootfs = join(tmp, 'rootfs');
@@ -152,10 +173,15 @@ async function doBuild(recipe: Recipe, pkgs: ResolvedPackage[], guest: Record<st
   await mkdir(rootfs, { recursive: true });
   try {
     progress(`${pkgs.length} packages: ${pkgs.map((p) => `${p.name}=${p.version}`).join(' ')}`);
-    const locked = await downloadAll(pkgs, progress).catch((e: Error) => { throw fail(`downloading packages: ${e.message}`, e); });
+    const fetched = await downloadAll(pkgs, progress).catch(async (e: Error) => {
+      const gone = locked ? await unobtainable(pkgs) : [];
+      if (gone.length) throw fail(`download step: pinned in ${opts.lockPath} but no longer obtainable: ${gone.join(', ')} `
+        + '(delete the lock file to resolve current versions)', e);
+      throw fail(`download step: ${e.message}`, e);
+    });
     lap('download');
     progress('extracting');
-    await extractDebs(locked.map((p) => p.deb), rootfs);
+    await extractDebs(fetched.map((p) => p.deb), rootfs);
     const fixups = await fixupTree(rootfs);
     lap('extract');
     const pruned = await pruneTree(rootfs);
@@ -168,13 +194,15 @@ async function doBuild(recipe: Recipe, pkgs: ResolvedPackage[], guest: Record<st
     progress('rewriting syscall instructions');
     const report = await rewriteTree(rootfs, (f) => progress(`  ${f.path}: ${f.sites} sites, ${f.rewritten.length} rewritten, ${f.refused.length} refused, ${f.data.length} in data`));
     lap('rewrite');
-    checkRefusals(recipe, report);
+    const refusedSites = checkRefusals(recipe, report);
+    if (refusedSites.length) progress(`${refusedSites.length} syscall site(s) refused (a sandbox that reaches one crashes):\n  ${refusedSites.join('\n  ')}`);
     await writeFile(join(tmp, 'rewrite-report.json'), JSON.stringify(report, null, 1) + '\n');
 
     progress('packing');
     const tree = await walkTree(rootfs);
     for (const f of recipe.extraFiles) {
-      addFile(tree, f.path, await readFile(join(guestFilesDir, f.source)), f.executable ?? false);
+      const data = f.content !== undefined ? Buffer.from(f.content, 'base64') : await readFile(join(guestFilesDir, f.source ?? ''));
+      addFile(tree, f.path, data, f.executable ?? false);
     }
     const packed = await packImage(tree, join(tmp, 'image.fbimg'), buildTime);
     lap('pack');
@@ -186,12 +214,13 @@ async function doBuild(recipe: Recipe, pkgs: ResolvedPackage[], guest: Record<st
     }
     const manifest: ImageManifest = {
       key, recipe: recipe.name, builderVersion: BUILDER_VERSION, rewriterVersion: REWRITER_VERSION, buildTime,
-      packages: locked.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
+      packages: fetched.map((p) => ({ name: p.name, version: p.version, arch: p.arch, sha256: p.sha256 })),
       excluded: EXCLUDED, fixups, pruned, guestFiles: guest,
       image: { file: 'image.fbimg', size: packed.size, sha256: packed.digest, entries: packed.entryCount, files: packed.files, dirs: packed.dirs, symlinks: packed.symlinks },
       rewrite: {
         filesWithSites: report.filesWithSites, sites: report.totalSites, rewritten: report.totalRewritten, refused: report.totalRefused, data: report.totalData,
         perFile: Object.fromEntries(report.files.map((f) => [f.path, { sites: f.sites, rewritten: f.rewritten.length, refused: f.refused.length, data: f.data.length }])),
+        ...(refusedSites.length ? { unaccepted: refusedSites } : {}),
       },
       argv: recipe.argv, env: recipe.env, preload: recipe.preload, timingsMs: timings,
     };

@@ -125,8 +125,9 @@ async function ensureLists(names: string[], allowUpdate: boolean): Promise<void>
 }
 
 /** The closure of `roots`, sorted by name, each with its candidate version and index metadata. */
-export async function resolveClosure(roots: string[], allowUpdate = true): Promise<ResolvedPackage[]> {
+export async function resolveClosure(roots: string[], allowUpdate = true, exclude: readonly string[] = []): Promise<ResolvedPackage[]> {
   await ensureLists(roots, allowUpdate);
+  const dropped = new Set(exclude);
   const chosen = new Set<string>(roots);
   let frontier = [...roots];
   while (frontier.length > 0) {
@@ -141,7 +142,7 @@ export async function resolveClosure(roots: string[], allowUpdate = true): Promi
         const provided = group.flatMap((a) => (a.virtual ? a.providers : []));
         if ([...real, ...provided].some((n) => chosen.has(n))) continue;
         const pick = real[0] ?? provided[0];
-        if (!pick || pick in EXCLUDED) continue;
+        if (!pick || pick in EXCLUDED || dropped.has(pick)) continue;
         chosen.add(pick);
         next.push(pick);
       }
@@ -180,14 +181,14 @@ function parseShow(text: string, names: string[], cand: Map<string, string | und
 const APT_LISTS = '/var/lib/apt/lists';
 
 /** Identifies the state of apt's package lists (names, sizes, mtimes of the Packages indexes). */
-async function listsFingerprint(roots: string[]): Promise<string> {
+async function listsFingerprint(roots: string[], exclude: readonly string[] = []): Promise<string> {
   const names = (await readdir(APT_LISTS).catch(() => [] as string[])).filter((n) => n.endsWith('_Packages') || n.endsWith('Release')).sort();
   const parts: string[] = [];
   for (const n of names) {
     const st = await stat(join(APT_LISTS, n)).catch(() => undefined);
     if (st) parts.push(`${n}:${st.size}:${st.mtimeMs}`);
   }
-  return createHash('sha256').update(JSON.stringify({ roots, excluded: Object.keys(EXCLUDED), parts })).digest('hex').slice(0, 32);
+  return createHash('sha256').update(JSON.stringify({ roots, excluded: Object.keys(EXCLUDED), ...(exclude.length ? { exclude } : {}), parts })).digest('hex').slice(0, 32);
 }
 
 /**
@@ -195,15 +196,15 @@ async function listsFingerprint(roots: string[]): Promise<string> {
  * apt-cache, and a cached image build should not. Any `apt-get update` changes
  * the fingerprint and so re-resolves.
  */
-export async function resolveClosureCached(roots: string[], allowUpdate = true): Promise<ResolvedPackage[]> {
+export async function resolveClosureCached(roots: string[], allowUpdate = true, exclude: readonly string[] = []): Promise<ResolvedPackage[]> {
   const dir = join(cacheDir(), 'resolve');
-  const before = await listsFingerprint(roots);
+  const before = await listsFingerprint(roots, exclude);
   try {
     const hit = JSON.parse(await readFile(join(dir, `${before}.json`), 'utf8')) as ResolvedPackage[];
     if (Array.isArray(hit) && hit.length > 0 && hit.every((p) => p.name && p.version && p.sha256)) return hit;
   } catch { /* not cached */ }
-  const pkgs = await resolveClosure(roots, allowUpdate);
-  const after = await listsFingerprint(roots);
+  const pkgs = await resolveClosure(roots, allowUpdate, exclude);
+  const after = await listsFingerprint(roots, exclude);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${after}.${process.pid}`);
   await writeFile(tmp, JSON.stringify(pkgs));

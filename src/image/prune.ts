@@ -14,7 +14,7 @@ const DROP_DIRS: RegExp[] = [
   /^usr\/include$/,
   new RegExp(`^${PY}/(idlelib|tkinter|turtledemo|ensurepip|test|lib2to3/tests|venv/scripts/nt)$`),
   new RegExp(`^${PY}/[^/]+/(test|tests|idle_test)$`),
-  new RegExp(`^${DIST}/numpy/(.+/)?tests$`),
+  new RegExp(`^${DIST}/[^/]+/(.+/)?tests$`),
 ];
 
 /** Single files dropped. */

@@ -50,10 +50,8 @@ export function engineBackend(engine: Engine, owner: string, opts: EngineBackend
   };
   return {
     async runCode(req, signal) {
-      if (req.template !== undefined && req.template !== req.language) {
-        throw unsupported(`template "${req.template}" is not served here; omit template to use the ${req.language} default`);
-      }
-      const r = await engine.exec(caps({ code: req.code, language: req.language, timeoutSeconds: req.timeoutSeconds }), signal);
+      const r = await engine.exec(caps({ code: req.code, language: req.language, timeoutSeconds: req.timeoutSeconds,
+        ...(req.template !== undefined ? { template: req.template } : {}) }), signal);
       return toRunOutput(r);
     },
     createSession: (req, signal) => sessions().createSession({ owner, ...req }, signal),

@@ -53,6 +53,8 @@ export interface ServerConfig {
   memLimitMb?: number;
   poolSize?: number;
   warmForks?: number;
+  /** Warm forks per template, "NAME=N" entries. */
+  templateWarmForks: string[];
   workers?: number;
   stdoutCapBytes?: number;
   stderrCapBytes?: number;
@@ -68,6 +70,8 @@ interface Option {
   def?: () => string | number | boolean | string[];
   min?: number;
   max?: number;
+  /** A list item's shape and its name in errors (default: a host name). */
+  item?: { re: RegExp; what: string };
 }
 
 const MiB = 1024 * 1024;
@@ -111,6 +115,7 @@ export const OPTIONS: readonly Option[] = [
   { key: 'poolSize', flag: 'pool-size', env: 'FORKBOX_POOL_SIZE', kind: 'int', min: 0, max: 4096, help: 'pre-created VM shells (VM + vCPU + memory slots, bound to the template) kept ready (engine default when unset)' },
   { key: 'recycle', flag: 'recycle', env: 'FORKBOX_RECYCLE', kind: 'bool', def: () => true, help: 'reset a one-shot fork that answered cleanly in place and reuse it (--recycle=false: destroy every fork)' },
   { key: 'warmForks', flag: 'warm-forks', env: 'FORKBOX_WARM_FORKS', kind: 'int', min: 0, max: 1024, help: 'forks kept pre-warmed by one fixed warm-up exec, each serving one request (engine default when unset)' },
+  { key: 'templateWarmForks', flag: 'template-warm-forks', env: 'FORKBOX_TEMPLATE_WARM_FORKS', kind: 'list', def: () => [], item: { re: /^[a-z][a-z0-9-]{0,47}=\d{1,4}$/, what: 'NAME=N' }, help: "warm forks per template as comma-separated NAME=N (e.g. python-data=4,javascript=0); unset: --warm-forks for python, the recipe's warmForks for others" },
   { key: 'workers', flag: 'workers', env: 'FORKBOX_WORKERS', kind: 'int', min: 1, max: 1024, help: 'native vCPU worker threads (engine default when unset)' },
   { key: 'stdoutCapBytes', flag: 'stdout-cap', env: 'FORKBOX_STDOUT_CAP_BYTES', kind: 'int', min: 0, max: 64 * MiB, help: 'stdout kept per execution, bytes; the rest is dropped and flagged (engine default when unset)' },
   { key: 'stderrCapBytes', flag: 'stderr-cap', env: 'FORKBOX_STDERR_CAP_BYTES', kind: 'int', min: 0, max: 64 * MiB, help: 'stderr kept per execution, bytes (engine default when unset)' },
@@ -126,8 +131,9 @@ function parseOne(o: Option, raw: string | undefined, from: string): string | nu
     case 'bool': return boolValue(from, raw, false);
     case 'list': {
       const items = raw.split(',').map((x) => x.trim().toLowerCase()).filter((x) => x !== '');
-      const bad = items.find((x) => !/^[a-z0-9.:[\]_-]{1,255}$/.test(x));
-      if (bad !== undefined) throw new ConfigError(`${from}: ${JSON.stringify(bad)} is not a host name`);
+      const item = o.item ?? { re: /^[a-z0-9.:[\]_-]{1,255}$/, what: 'a host name' };
+      const bad = items.find((x) => !item.re.test(x));
+      if (bad !== undefined) throw new ConfigError(`${from}: ${JSON.stringify(bad)} is not ${item.what}`);
       return items as unknown as string;
     }
   }

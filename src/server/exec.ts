@@ -75,6 +75,7 @@ function checkLanguage(b: ExecBody, where = 'language'): void {
 
 export function toEngineRequest(ctx: ServerContext, b: ExecBody): ExecRequest {
   const req: ExecRequest = { code: b.code, language: b.language as Language, timeoutSeconds: b.timeout_seconds };
+  if (b.template !== undefined) req.template = b.template;
   if (b.env !== undefined) req.env = b.env;
   if (b.stdin !== undefined) req.stdin = b.stdin;
   if (ctx.config.stdoutCapBytes !== undefined) req.stdoutCap = ctx.config.stdoutCapBytes;

@@ -17,7 +17,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: ServerContext): 
       name, t.error !== undefined ? { ...t, error: t.error.replace(/(^|[\s'"(=:,])\/(?:[^\s'"(),:/]+\/)+[^\s'"(),:]*/g, '$1<path>') } : t,
     ]));
     const templates = trusted ? scrubbed : Object.fromEntries(Object.entries(h.templates).map(([name, t]) => [
-      name, { ready: t.ready, ...(t.building !== undefined ? { building: t.building } : {}), ...(t.error !== undefined ? { error: 'failed (details for authenticated callers and in the server log)' } : {}) },
+      name, { ready: t.ready, ...(t.base !== undefined ? { base: t.base } : {}), ...(t.building !== undefined ? { building: t.building } : {}), ...(t.error !== undefined ? { error: 'failed (details for authenticated callers and in the server log)' } : {}) },
     ]));
     const status = ctx.closing ? 'shutting_down' : h.ready ? 'ok' : 'starting';
     reply.code(status === 'ok' ? 200 : 503);

@@ -9,6 +9,9 @@ export const DEFAULT_TIMEOUT_SECONDS = 30;
 /** Languages other sandboxes (and Zeroboot clients) name that this server does not run yet. */
 export const UNSUPPORTED_LANGUAGES = ['node', 'nodejs', 'javascript', 'js', 'typescript', 'ts', 'bash', 'sh', 'shell', 'ruby', 'go', 'rust'] as const;
 
+/** A template's name (python-data, a user's recipe): unknown ones are the route's 404. */
+export const TEMPLATE_NAME = { type: 'string', pattern: '^[a-z][a-z0-9-]{0,47}$' };
+
 export function execSchema(cfg: ServerConfig): Record<string, unknown> {
   return {
     type: 'object',
@@ -18,6 +21,7 @@ export function execSchema(cfg: ServerConfig): Record<string, unknown> {
       code: { type: 'string' },
       // Known names outside LANGUAGES pass the schema and get 501 Unsupported from the route.
       language: { type: 'string', enum: [...LANGUAGES, ...UNSUPPORTED_LANGUAGES.filter((l) => !LANGUAGES.includes(l))], default: 'python' },
+      template: TEMPLATE_NAME,
       timeout_seconds: {
         type: 'number',
         exclusiveMinimum: 0,
@@ -49,6 +53,7 @@ export function batchSchema(cfg: ServerConfig): Record<string, unknown> {
 export interface ExecBody {
   code: string;
   language: string;
+  template?: string;
   timeout_seconds: number;
   env?: Record<string, string>;
   stdin?: string;
@@ -110,6 +115,7 @@ export function sessionCreateSchema(cfg: ServerConfig): Record<string, unknown> 
     additionalProperties: false,
     properties: {
       language: { type: 'string', enum: [...LANGUAGES, ...UNSUPPORTED_LANGUAGES.filter((l) => !LANGUAGES.includes(l))] },
+      template: TEMPLATE_NAME,
       name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$' },
       timeout_seconds: { type: 'integer', minimum: 1, maximum: cfg.maxSessionTimeoutSeconds },
       idle_timeout_seconds: { type: 'integer', minimum: 1, maximum: cfg.maxSessionIdleTimeoutSeconds },
@@ -141,6 +147,7 @@ export function forkSchema(cfg: ServerConfig): Record<string, unknown> {
 
 export interface SessionCreateBody {
   language?: string;
+  template?: string;
   name?: string;
   timeout_seconds?: number;
   idle_timeout_seconds?: number;

@@ -12,12 +12,15 @@ import { ForkboxError, invalidRequest, unsupported } from '../lib/errors.js';
 import { jsonSize } from './budget.js';
 import type { ServerContext } from './context.js';
 import { budgetFull, disconnectSignal, holdBody, keyOf, newBytes, runOne, takeTokens, toResponse, type ExecResponse } from './exec.js';
+import { languageModule, templateOf } from '../languages/index.js';
 import { forkSchema, idParam, sessionCreateSchema, sessionExecSchema, type ExecBody, type SessionCreateBody, type SessionExecBody } from './schema.js';
 
 export interface SessionJson {
   id: string;
   name: string | null;
   language: string;
+  /** The template by name (the language's own when the session was created without one). */
+  template: string;
   state: SessionInfo['state'];
   created_at: string;
   last_active_at: string;
@@ -31,11 +34,14 @@ export interface SessionJson {
   disk_bytes: number;
 }
 
+const templateOfLanguage = (lang: string): string => { const m = languageModule(lang); return m ? templateOf(m) : lang; };
+
 export function toSessionJson(s: SessionInfo): SessionJson {
   return {
     id: s.id,
     name: s.name ?? null,
     language: s.language,
+    template: s.template ?? templateOfLanguage(s.language),
     state: s.state,
     created_at: s.createdAt,
     last_active_at: s.lastActiveAt,
@@ -132,6 +138,7 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: ServerContext):
     const info = await admitted(ctx, request, reply, 1, (signal) => se.createSession({
       owner,
       language: language as Language,
+      ...(b.template !== undefined ? { template: b.template } : {}),
       ...(b.name !== undefined ? { name: b.name } : {}),
       timeoutSeconds: b.timeout_seconds ?? Math.min(ctx.config.sessionTimeoutSeconds, ctx.config.maxSessionTimeoutSeconds),
       idleTimeoutSeconds: b.idle_timeout_seconds ?? Math.min(ctx.config.sessionIdleTimeoutSeconds, ctx.config.maxSessionIdleTimeoutSeconds),
@@ -172,7 +179,12 @@ export function registerSessionRoutes(app: FastifyInstance, ctx: ServerContext):
     if (b.language !== undefined && b.language !== session.language) {
       throw invalidRequest(`body.language is "${b.language}" but session ${id} runs ${session.language}`);
     }
-    const body: ExecBody = { ...b, code: b.code, language: session.language };
+    const own = session.template ?? templateOfLanguage(session.language);
+    if (b.template !== undefined && b.template !== own) {
+      throw invalidRequest(`body.template is "${b.template}" but session ${id} runs ${own}`);
+    }
+    const { template: _t, ...rest } = b;
+    const body: ExecBody = { ...rest, code: b.code, language: session.language };
     takeTokens(ctx, request, 1);
     const ticket = ctx.admission.reserve(keyOf(request), 1);
     const bytes = newBytes(ctx, reply, false);

@@ -15,12 +15,20 @@ import { imagesDirOf, safeWriteFile, sha256File, syncDir, verifyTemplate, type T
 import { FB_ABI_VERSION, FB_ST_READY, bootArgs } from '../vmm/abi.js';
 import { Vm, type Response } from '../vmm/vmm.js';
 import { loadImageBuilder } from './image-source.js';
+import { imageRecipeOf, type TemplateBase, type TemplateRecipe } from './recipe.js';
+import { SHIPPED_TEMPLATES, shippedTemplate } from './shipped.js';
+import { python as pythonModule } from '../languages/python.js';
+import { javascript as javascriptModule } from '../languages/javascript.js';
 
 /** Bumped when the template layout or boot procedure changes. */
 export const TEMPLATE_FORMAT = 2;
 
 export interface TemplateManifest {
   name: string;
+  /** The recipe it was built from (a user's template is served from this after a restart). */
+  recipe?: TemplateRecipe;
+  /** The image build's report: ELF files whose syscalls were rewritten, refused sites outside the accepted list. */
+  report?: BuildReport;
   key: string;
   format: number;
   inputs: { imageKey?: string; runtimeSha256?: string; guestElf: string; guestSha256: string; abiVersion: number; ramSize: number;
@@ -53,6 +61,18 @@ export interface BuildOptions {
   root?: string;
   /** Boot deadline in ms (default 300 s). */
   bootTimeoutMs?: number;
+  /** A recipe file's lock (recipe templates only): pinned versions used, or written after resolving. */
+  lockPath?: string;
+}
+
+/** What `forkbox template build` reports besides the template. */
+export interface BuildReport {
+  packages: number;
+  imageBytes: number;
+  /** ELF files with syscall sites: path → sites rewritten. */
+  rewritten: Record<string, number>;
+  /** "file address (syscall n): reason" of each refused site not on the base's accepted list. */
+  refused: string[];
 }
 
 export interface ListOptions {
@@ -60,14 +80,15 @@ export interface ListOptions {
   verify?: boolean;
 }
 
-export const TEMPLATE_NAMES = ['python', 'javascript'] as const;
-export type TemplateName = (typeof TEMPLATE_NAMES)[number];
+/** The shipped templates' names (user recipes add their own). */
+export const TEMPLATE_NAMES = SHIPPED_TEMPLATES.map((t) => t.name);
+export type TemplateName = string;
 // RAM of a template's VMs: the default 512 MiB memory limit (which counts the
 // template's own ~64 MiB heap) plus stacks and slack. On shadow-paging hosts
 // (PVM) the kernel keeps ~2.5 KiB per MiB of memory slots per live fork, so
 // RAM is sized to the limit rather than generously (docs/architecture.md).
-// javascript: node idles at ~400 MiB of arena (V8's reservations are real pages here).
-export const DEFAULT_RAM_MB: Record<TemplateName, number> = { python: 640, javascript: 1024 };
+// Each is its language module's measured ramMb (src/languages).
+export const DEFAULT_RAM_MB: Record<TemplateBase, number> = { python: pythonModule.ramMb, javascript: javascriptModule.ramMb };
 
 export const templatesRoot = (): string => join(cacheDir(), 'templates');
 
@@ -101,6 +122,8 @@ async function readManifest(dir: string): Promise<TemplateManifest | null> {
 
 interface BootSpec {
   name: string;
+  recipe?: TemplateRecipe;
+  report?: BuildReport;
   key: string;
   guestElf: string;
   imagePath?: string;
@@ -137,7 +160,10 @@ async function bootAndSave(spec: BootSpec, root: string, opts: BuildOptions): Pr
     const r = await vm.start(opts.bootTimeoutMs ?? 300_000);
     const bootMs = performance.now() - t0;
     if (r.outcomeCode !== 0 || r.status !== FB_ST_READY)
-      throw buildFailed(`template ${spec.name}: guest did not reach READY: ${describeBoot(r)}`);
+      throw buildFailed(`template ${spec.name}: boot step: guest did not reach READY: ${describeBoot(r)}`);
+    const said = r.stderr.toString('utf8');
+    const i = said.indexOf('forkbox runner: preload failed');
+    if (i >= 0) throw buildFailed(`template ${spec.name}: preload step failed:\n${said.slice(i, i + 16384)}`);
     progress(`template ${spec.name}: ready after ${bootMs.toFixed(0)} ms; saving snapshot`);
     const t1 = performance.now();
     await vm.saveSnapshot(join(tmp, 'memory'), join(tmp, 'state'));
@@ -149,7 +175,7 @@ async function bootAndSave(spec: BootSpec, root: string, opts: BuildOptions): Pr
       ...(spec.imagePath ? { image: await sha256File(spec.imagePath) } : {}),
     };
     const manifest: TemplateManifest = {
-      name: spec.name, key: spec.key, format: TEMPLATE_FORMAT, inputs: spec.inputs,
+      name: spec.name, ...(spec.recipe ? { recipe: spec.recipe } : {}), ...(spec.report ? { report: spec.report } : {}), key: spec.key, format: TEMPLATE_FORMAT, inputs: spec.inputs,
       created: new Date().toISOString(),
       sizes: {
         memory: (await stat(join(tmp, 'memory'))).size,
@@ -190,16 +216,19 @@ function templateKey(parts: Record<string, unknown>): string {
   return createHash('sha256').update(JSON.stringify({ ...parts, format: TEMPLATE_FORMAT, abi: FB_ABI_VERSION })).digest('hex');
 }
 
-/** Builds (or reuses from the cache) a language template. */
-export async function buildTemplate(name: TemplateName, opts: BuildOptions = {}): Promise<TemplateInfo> {
-  if (!TEMPLATE_NAMES.includes(name)) throw buildFailed(`unknown template "${String(name)}"`);
+/** Builds (or reuses from the cache) a template: a shipped one by name, or a recipe (recipe.ts). */
+export async function buildTemplate(nameOrRecipe: string | TemplateRecipe, opts: BuildOptions = {}): Promise<TemplateInfo> {
+  const recipe = typeof nameOrRecipe === 'string' ? shippedTemplate(nameOrRecipe) : nameOrRecipe;
+  if (!recipe) throw buildFailed(`unknown template "${String(nameOrRecipe)}" (shipped: ${TEMPLATE_NAMES.join(', ')}; or give a recipe file)`);
+  const name = recipe.name;
   if (!existsSync(runtimeElf)) throw buildFailed(`guest runtime not built (${runtimeElf} missing): run npm install`);
   const root = opts.root ?? join(trustedCacheDir(), 'templates');
   if (opts.root) trustedCacheDir(opts.root, []);
   const buildImage = await loadImageBuilder();
-  const image = await buildImage(name, { onProgress: opts.onProgress ?? (() => {}) });
+  const image = await buildImage(imageRecipeOf(recipe), { onProgress: opts.onProgress ?? (() => {}),
+    ...(opts.lockPath ? { lockPath: opts.lockPath } : {}) });
   const runtimeSha256 = await sha256File(runtimeElf);
-  const ramSize = (opts.ramSizeMb ?? DEFAULT_RAM_MB[name]) * 1024 * 1024;
+  const ramSize = (opts.ramSizeMb ?? recipe.ramMb ?? DEFAULT_RAM_MB[recipe.base]) * 1024 * 1024;
   const env = Array.isArray(image.env) ? image.env : Object.entries(image.env).map(([k, v]) => `${k}=${v}`);
   // The snapshot pins the image file it was taken with (size and mtime are
   // checked at open): a rebuilt image file needs a new template even when its
@@ -207,8 +236,15 @@ export async function buildTemplate(name: TemplateName, opts: BuildOptions = {})
   const ist = await stat(image.imagePath);
   const imageFile = { size: ist.size, mtimeNs: (ist.mtimeMs * 1e6).toFixed(0) };
   const key = templateKey({ imageKey: image.key, imageFile, runtimeSha256, ramSize, argv: image.argv, env });
+  const m = image.manifest;
+  const report: BuildReport | undefined = m ? {
+    packages: m.packages.length, imageBytes: m.image.size,
+    rewritten: Object.fromEntries(Object.entries(m.rewrite.perFile).filter(([, f]) => f.rewritten > 0).map(([p, f]) => [p, f.rewritten])),
+    refused: m.rewrite.unaccepted ?? [],
+  } : undefined;
   return bootAndSave({
-    name, key, guestElf: runtimeElf, imagePath: image.imagePath, argv: image.argv, env, ramSize,
+    name, ...(recipe.shipped ? {} : { recipe }), ...(report ? { report } : {}),
+    key, guestElf: runtimeElf, imagePath: image.imagePath, argv: image.argv, env, ramSize,
     inputs: { imageKey: image.key, runtimeSha256, guestElf: runtimeElf, guestSha256: runtimeSha256, abiVersion: FB_ABI_VERSION,
       ramSize, argv: image.argv, env },
   }, root, opts);

@@ -151,7 +151,7 @@ test('HTTP backend (forkbox mcp without --embedded): /v1/exec results and error 
     const noKey = httpBackend({ baseUrl: s.url });
     await assert.rejects(noKey.runCode({ code: 'echo 1', language: 'python', timeoutSeconds: 5 }, ac.signal),
       (e: unknown) => e instanceof ForkboxError && e.code === 'Unauthorized' && e.status === 401);
-    await assert.rejects(b.runCode({ code: 'echo 1', language: 'python', timeoutSeconds: 5, template: 'nope' }, ac.signal),
+    await assert.rejects(b.runCode({ code: 'echo 1', language: 'python', timeoutSeconds: 5, template: 'Not a name' }, ac.signal),
       (e: unknown) => e instanceof ForkboxError && e.status === 400);
   } finally {
     await s.close();

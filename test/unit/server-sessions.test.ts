@@ -41,7 +41,7 @@ test('POST /v1/sessions: 201 with the snake_case session; defaults from the conf
   assert.equal(r.statusCode, 201);
   const s = r.json();
   assert.deepEqual(Object.keys(s).sort(), ['created_at', 'disk_bytes', 'execs', 'expires_at', 'id', 'idle_timeout_seconds', 'language', 'last_active_at',
-    'memory_bytes', 'metadata', 'name', 'parent_id', 'state', 'timeout_seconds'].sort());
+    'memory_bytes', 'metadata', 'name', 'parent_id', 'state', 'template', 'timeout_seconds'].sort());
   assert.equal(s.name, 'job-1');
   assert.equal(s.state, 'ready');
   assert.equal(s.timeout_seconds, 600);

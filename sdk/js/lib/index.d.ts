@@ -67,6 +67,8 @@ export declare class Result {
 export interface RunOptions {
     /** Language of `code` (default `"python"`). */
     language?: string;
+    /** Template by name, e.g. `"python-data"` (default: the language's own). */
+    template?: string;
     /** Wall-clock limit in seconds (default 30). */
     timeout?: number;
     /** Environment variables for the program. */

@@ -162,6 +162,8 @@ export function toWire(code, o) {
     if (typeof code !== 'string')
         throw new InvalidRequest('InvalidRequest', 0, 'code must be a string');
     const body = { code, language: o.language ?? 'python', timeout_seconds: o.timeout ?? 30 };
+    if (o.template !== undefined)
+        body.template = o.template;
     if (o.env !== undefined)
         body.env = o.env;
     if (o.stdin !== undefined)
@@ -285,7 +287,7 @@ export class Sandbox {
      * ```
      */
     async runBatch(items, options = {}) {
-        const allowed = new Set(['code', 'language', 'timeout', 'env', 'stdin']);
+        const allowed = new Set(['code', 'language', 'template', 'timeout', 'env', 'stdin']);
         const executions = items.map((it, i) => {
             if (typeof it === 'string')
                 return toWire(it, {});

@@ -9,6 +9,8 @@ export interface ClientOptions extends SandboxOptions {
 export interface CreateOptions extends ClientOptions {
     /** Language of every run (default "python"). */
     language?: string;
+    /** Template by name, e.g. "python-data" (default: the language's own). */
+    template?: string;
     /** Unique among this key's sessions. */
     name?: string;
     /** Lifetime in seconds (server default when unset). */
@@ -24,6 +26,8 @@ export interface SessionInfo {
     id: string;
     name?: string;
     language: string;
+    /** The template it runs (the language's own unless created with one). */
+    template?: string;
     /** ready, running, idle, paused, poisoned or closed. */
     state: string;
     createdAt: string;
@@ -59,7 +63,7 @@ export interface SessionExecResult extends ExecResult {
     resultTruncated: boolean;
     sideEffects: SideEffects;
 }
-export interface SessionRunOptions extends Omit<RunOptions, 'language'> {
+export interface SessionRunOptions extends Omit<RunOptions, 'language' | 'template'> {
     /** Run in a throwaway fork of the session: the session itself is left untouched. */
     discard?: boolean;
 }

@@ -12,6 +12,8 @@ function infoFromWire(w) {
         timeoutSeconds: w.timeout_seconds, idleTimeoutSeconds: w.idle_timeout_seconds, metadata: w.metadata, execs: w.execs,
         memoryBytes: w.memory_bytes, diskBytes: w.disk_bytes,
     };
+    if (w.template !== undefined)
+        out.template = w.template;
     if (w.name !== null && w.name !== undefined)
         out.name = w.name;
     if (w.parent_id !== null && w.parent_id !== undefined)
@@ -36,6 +38,8 @@ export class Session {
     /** @internal */
     static async create(http, o) {
         const body = { language: o.language ?? 'python' };
+        if (o.template !== undefined)
+            body.template = o.template;
         if (o.name !== undefined)
             body.name = o.name;
         if (o.timeout !== undefined)
@@ -76,6 +80,7 @@ export class Session {
         const { signal, discard, ...rest } = options;
         const body = toWire(code, rest);
         delete body.language; // the session's own
+        delete body.template;
         if (discard)
             body.discard = true;
         const w = (await this.#http.json('POST', `${this.#path}/exec`, body, body.timeout_seconds + this.#http.margin, signal));

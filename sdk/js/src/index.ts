@@ -89,6 +89,8 @@ export class Result {
 export interface RunOptions {
   /** Language of `code` (default `"python"`). */
   language?: string;
+  /** Template by name, e.g. `"python-data"` (default: the language's own). */
+  template?: string;
   /** Wall-clock limit in seconds (default 30). */
   timeout?: number;
   /** Environment variables for the program. */
@@ -236,6 +238,7 @@ export function fromWire(r: WireResult): ExecResult {
 export function toWire(code: string, o: Omit<RunOptions, 'signal'>): Record<string, unknown> {
   if (typeof code !== 'string') throw new InvalidRequest('InvalidRequest', 0, 'code must be a string');
   const body: Record<string, unknown> = { code, language: o.language ?? 'python', timeout_seconds: o.timeout ?? 30 };
+  if (o.template !== undefined) body.template = o.template;
   if (o.env !== undefined) body.env = o.env;
   if (o.stdin !== undefined) body.stdin = o.stdin;
   return body;
@@ -363,7 +366,7 @@ export class Sandbox {
    * ```
    */
   async runBatch(items: readonly BatchItem[], options: { signal?: AbortSignal } = {}): Promise<ExecResult[]> {
-    const allowed = new Set(['code', 'language', 'timeout', 'env', 'stdin']);
+    const allowed = new Set(['code', 'language', 'template', 'timeout', 'env', 'stdin']);
     const executions = items.map((it, i) => {
       if (typeof it === 'string') return toWire(it, {});
       const extra = Object.keys(it ?? {}).filter((k) => !allowed.has(k));

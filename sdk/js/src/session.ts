@@ -18,6 +18,8 @@ export interface ClientOptions extends SandboxOptions {
 export interface CreateOptions extends ClientOptions {
   /** Language of every run (default "python"). */
   language?: string;
+  /** Template by name, e.g. "python-data" (default: the language's own). */
+  template?: string;
   /** Unique among this key's sessions. */
   name?: string;
   /** Lifetime in seconds (server default when unset). */
@@ -34,6 +36,8 @@ export interface SessionInfo {
   id: string;
   name?: string;
   language: string;
+  /** The template it runs (the language's own unless created with one). */
+  template?: string;
   /** ready, running, idle, paused, poisoned or closed. */
   state: string;
   createdAt: string;
@@ -64,7 +68,7 @@ export interface SessionExecResult extends ExecResult {
   sideEffects: SideEffects;
 }
 
-export interface SessionRunOptions extends Omit<RunOptions, 'language'> {
+export interface SessionRunOptions extends Omit<RunOptions, 'language' | 'template'> {
   /** Run in a throwaway fork of the session: the session itself is left untouched. */
   discard?: boolean;
 }
@@ -90,7 +94,7 @@ export interface SyncResult {
 }
 
 interface WireSession {
-  id: string; name: string | null; language: string; state: string; created_at: string; last_active_at: string; expires_at: string;
+  id: string; name: string | null; language: string; template?: string; state: string; created_at: string; last_active_at: string; expires_at: string;
   timeout_seconds: number; idle_timeout_seconds: number; metadata: Record<string, string>; execs: number; parent_id: string | null;
   memory_bytes: number; disk_bytes: number;
 }
@@ -101,6 +105,7 @@ function infoFromWire(w: WireSession): SessionInfo {
     timeoutSeconds: w.timeout_seconds, idleTimeoutSeconds: w.idle_timeout_seconds, metadata: w.metadata, execs: w.execs,
     memoryBytes: w.memory_bytes, diskBytes: w.disk_bytes,
   };
+  if (w.template !== undefined) out.template = w.template;
   if (w.name !== null && w.name !== undefined) out.name = w.name;
   if (w.parent_id !== null && w.parent_id !== undefined) out.parentId = w.parent_id;
   return out;
@@ -127,6 +132,7 @@ export class Session {
   /** @internal */
   static async create(http: Http, o: CreateOptions): Promise<Session> {
     const body: Record<string, unknown> = { language: o.language ?? 'python' };
+    if (o.template !== undefined) body.template = o.template;
     if (o.name !== undefined) body.name = o.name;
     if (o.timeout !== undefined) body.timeout_seconds = o.timeout;
     if (o.idleTimeout !== undefined) body.idle_timeout_seconds = o.idleTimeout;
@@ -165,6 +171,7 @@ export class Session {
     const { signal, discard, ...rest } = options;
     const body = toWire(code, rest);
     delete body.language; // the session's own
+    delete body.template;
     if (discard) body.discard = true;
     const w = (await this.#http.json('POST', `${this.#path}/exec`, body, (body.timeout_seconds as number) + this.#http.margin, signal)) as
       WireResult & { result: string | null; result_truncated: boolean; side_effects: Record<string, unknown> };

@@ -121,10 +121,13 @@ BatchItem = Union[str, Mapping[str, Any]]
 
 
 def _wire(code: Any, language: str = "python", timeout: float = 30,
-          env: Optional[Mapping[str, str]] = None, stdin: Optional[str] = None) -> Dict[str, Any]:
+          env: Optional[Mapping[str, str]] = None, stdin: Optional[str] = None,
+          template: Optional[str] = None) -> Dict[str, Any]:
     if not isinstance(code, str):
         raise InvalidRequest("InvalidRequest", 0, "code must be a string")
     body: Dict[str, Any] = {"code": code, "language": language, "timeout_seconds": timeout}
+    if template is not None:
+        body["template"] = template
     if env is not None:
         body["env"] = dict(env)
     if stdin is not None:
@@ -159,7 +162,8 @@ class Sandbox:
         return f"Sandbox(base_url={self.base_url!r})"
 
     def run(self, code: str, language: str = "python", timeout: float = 30,
-            env: Optional[Mapping[str, str]] = None, stdin: Optional[str] = None) -> ExecResult:
+            env: Optional[Mapping[str, str]] = None, stdin: Optional[str] = None,
+            template: Optional[str] = None) -> ExecResult:
         """Run ``code`` in a fresh fork.
 
         Args:
@@ -168,6 +172,7 @@ class Sandbox:
             timeout: wall-clock limit in seconds (default 30).
             env: environment variables for the program.
             stdin: text the program reads on standard input.
+            template: template by name, e.g. ``"python-data"`` (default: the language's own).
 
         Returns:
             ExecResult: stdout, stderr, exit_code, outcome and timings.
@@ -181,14 +186,14 @@ class Sandbox:
             r = Sandbox().run("import sys; print('hi'); sys.exit(3)", timeout=5)
             assert r.stdout == "hi\\n" and r.exit_code == 3
         """
-        body = _wire(code, language, timeout, env, stdin)
+        body = _wire(code, language, timeout, env, stdin, template)
         return ExecResult.from_wire(self._request("POST", "/v1/exec", body, timeout + self._margin))
 
     def run_batch(self, items: Sequence[BatchItem]) -> List[ExecResult]:
         """Run several programs in parallel forks; results come back in the same order.
 
         Args:
-            items: code strings, or dicts ``{"code", "language"?, "timeout"?, "env"?, "stdin"?}``.
+            items: code strings, or dicts ``{"code", "language"?, "template"?, "timeout"?, "env"?, "stdin"?}``.
 
         Returns:
             list[ExecResult]: one per item, in order.
@@ -205,10 +210,10 @@ class Sandbox:
             if isinstance(it, str):
                 executions.append(_wire(it))
                 continue
-            extra = set(it) - {"code", "language", "timeout", "env", "stdin"}
+            extra = set(it) - {"code", "language", "template", "timeout", "env", "stdin"}
             if extra or "code" not in it:
                 raise InvalidRequest("InvalidRequest", 0, f"items[{i}] must have 'code' and only "
-                                     f"language/timeout/env/stdin (got {sorted(it)})")
+                                     f"language/template/timeout/env/stdin (got {sorted(it)})")
             executions.append(_wire(**dict(it)))
         longest = max((e["timeout_seconds"] for e in executions), default=0)
         data = self._request("POST", "/v1/exec/batch", {"executions": executions},
@@ -234,7 +239,7 @@ class Sandbox:
     def create(cls, language: str = "python", name: Optional[str] = None, timeout: Optional[int] = None,
                idle_timeout: Optional[int] = None, env: Optional[Mapping[str, str]] = None,
                metadata: Optional[Mapping[str, str]] = None, api_key: Optional[str] = None,
-               base_url: Optional[str] = None) -> "Session":
+               base_url: Optional[str] = None, template: Optional[str] = None) -> "Session":
         """Create a session: a sandbox that keeps globals, imports and files between runs.
 
         Args:
@@ -244,6 +249,7 @@ class Sandbox:
             idle_timeout: seconds without a call before the session is paused to disk.
             env: environment of every run. metadata: your labels, returned as given.
             api_key, base_url: as for ``Sandbox()``.
+            template: template by name, e.g. ``"python-data"`` (default: the language's own).
 
         Returns:
             Session
@@ -260,6 +266,8 @@ class Sandbox:
         """
         from .session import Session
         body: Dict[str, Any] = {"language": language}
+        if template is not None:
+            body["template"] = template
         if name is not None:
             body["name"] = name
         if timeout is not None:

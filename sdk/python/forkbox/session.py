@@ -46,6 +46,8 @@ class SessionInfo:
     parent_id: Optional[str]
     memory_bytes: int
     disk_bytes: int
+    #: the template it runs (the language's own unless created with one)
+    template: Optional[str] = None
 
     @classmethod
     def from_wire(cls, w: Mapping[str, Any]) -> "SessionInfo":
