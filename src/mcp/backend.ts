@@ -17,6 +17,8 @@ export interface RunCodeRequest {
 
 export interface SessionCreateRequest {
   language: Language;
+  /** A named template (the language's default when absent). */
+  template?: string;
   name?: string;
   timeoutSeconds?: number;
   idleTimeoutSeconds?: number;

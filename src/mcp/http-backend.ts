@@ -123,6 +123,7 @@ export function httpBackend(opts: HttpBackendOptions): McpBackend {
     },
     async createSession(req, signal) {
       const body: Json = { language: req.language };
+      if (req.template !== undefined) body.template = req.template;
       if (req.name !== undefined) body.name = req.name;
       if (req.timeoutSeconds !== undefined) body.timeout_seconds = req.timeoutSeconds;
       if (req.idleTimeoutSeconds !== undefined) body.idle_timeout_seconds = req.idleTimeoutSeconds;

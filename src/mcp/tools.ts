@@ -97,6 +97,7 @@ export function toolDefs(opts: ToolOptions = {}): ToolDef[] {
         '(timeout_seconds) and is paused to disk when idle (the next call resumes it).',
       inputSchema: obj({
         language,
+        template: { type: 'string', minLength: 1, maxLength: 128, description: "A named template with preloaded packages (e.g. python-data); omit it for the language's default." },
         name: { type: 'string', minLength: 1, maxLength: 64, description: 'Optional unique label for the session.' },
         timeout_seconds: { type: 'number', exclusiveMinimum: 0, description: "Lifetime in seconds from creation (the server's default and maximum apply)." },
         idle_timeout_seconds: { type: 'number', exclusiveMinimum: 0, description: 'Seconds without a call after which the session is paused to disk.' },
@@ -417,6 +418,7 @@ export class ForkboxTools {
       case 'create_session': {
         const info = await b.createSession({
           language: s('language') as Language,
+          ...(opt('template') !== undefined ? { template: s('template') } : {}),
           ...(opt('name') !== undefined ? { name: s('name') } : {}),
           ...(opt('timeout_seconds') !== undefined ? { timeoutSeconds: a.timeout_seconds as number } : {}),
           ...(opt('idle_timeout_seconds') !== undefined ? { idleTimeoutSeconds: a.idle_timeout_seconds as number } : {}),

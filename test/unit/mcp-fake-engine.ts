@@ -81,7 +81,10 @@ export class FakeEngine implements Engine, SessionEngine {
     return s;
   }
 
+  /** Every session create request, as the engine received it. */
+  created: SessionCreate[] = [];
   async createSession(req: SessionCreate): Promise<SessionInfo> {
+    this.created.push(req);
     if (req.name === 'taken') throw conflict('name "taken" is in use');
     const s = this.make(req.owner, req.language);
     if (req.name !== undefined) s.info.name = req.name;

@@ -103,6 +103,18 @@ test('bad arguments are tool errors that say what to fix', async () => {
   await client.close();
 });
 
+test('create_session passes a named template to the engine, and none when it is omitted', async () => {
+  const engine = new FakeEngine();
+  const { client, call } = await connect(engine);
+  const named = await call('create_session', { template: 'python-data' });
+  assert.notEqual(named.isError, true, text(named));
+  const plain = await call('create_session', {});
+  assert.notEqual(plain.isError, true, text(plain));
+  assert.equal(engine.created[0]?.template, 'python-data');
+  assert.equal('template' in (engine.created[1] ?? {}), false);
+  await client.close();
+});
+
 test('a session round trip: create, write, exec that reads it, read back what it wrote, fork, pause, delete', async () => {
   const { client, call } = await connect(new FakeEngine());
   const created = await call('create_session', { name: 'work' });
