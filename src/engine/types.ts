@@ -70,6 +70,8 @@ export interface Engine {
   ready(): Promise<void>;
   exec(req: ExecRequest, signal?: AbortSignal): Promise<ExecResult>;
   health(): EngineHealth;
+  /** Warm-fork pool counters of a template (null when it keeps none); optional for engines without a pool. */
+  warmStats?(template: string): { ready: number; taken: number; misses: number; recycled: number; recycleFailed: number } | null;
   /** Finishes (or, past the grace period, cancels) in-flight execs and releases every VM. */
   close(graceMs?: number): Promise<void>;
 }

@@ -157,6 +157,12 @@ export function buildServer(opts: AppOptions): ForkboxServer {
       templateReady: () => (engine.health().ready ? 1 : 0),
       resultBytes: () => resultBudget.inUse,
       bodyBytes: () => bodyBudget.inUse,
+      ...(engine.warmStats ? {
+        warm: () => Object.keys(engine.health().templates).flatMap((template) => {
+          const w = engine.warmStats!(template);
+          return w ? [{ template, ready: w.ready, taken: w.taken, misses: w.misses, recycled: w.recycled, recycleFailed: w.recycleFailed }] : [];
+        }),
+      } : {}),
     }),
     resultBudget,
     bodyBudget,

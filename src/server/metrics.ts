@@ -39,6 +39,17 @@ export class Gauge implements Metric {
   }
 }
 
+/** A family read at render time, one sample per label set (e.g. per template). */
+export class Sampled implements Metric {
+  constructor(readonly name: string, readonly help: string, private readonly type: 'gauge' | 'counter',
+    private readonly read: () => Array<{ labels: Labels; v: number }>) {}
+  render(): string {
+    const out = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
+    for (const { labels, v } of this.read()) out.push(`${this.name}${labelText(labels)} ${num(v)}`);
+    return out.join('\n');
+  }
+}
+
 export class Histogram implements Metric {
   private readonly counts: number[];
   private sum = 0;
@@ -73,6 +84,8 @@ export interface GaugeSources {
   templateReady: () => number;
   resultBytes: () => number;
   bodyBytes: () => number;
+  /** Warm-fork pool counters per template (absent when the engine keeps none). */
+  warm?: () => Array<{ template: string; ready: number; taken: number; misses: number; recycled: number; recycleFailed: number }>;
 }
 
 /** The service's metrics. */
@@ -100,6 +113,18 @@ export class ServiceMetrics {
       new Gauge('forkbox_result_bytes_held', 'Bytes (JSON) of finished results not yet sent.', g.resultBytes),
       new Gauge('forkbox_body_bytes_held', 'Bytes of request bodies held by unfinished exec requests.', g.bodyBytes),
     ];
+    const warm = g.warm;
+    if (warm) {
+      const per = (k: 'ready' | 'taken' | 'misses' | 'recycled' | 'recycleFailed') => () =>
+        warm().map((w) => ({ labels: { template: w.template }, v: w[k] }));
+      this.all.push(
+        new Sampled('forkbox_warm_forks_ready', 'Warm or recycled forks ready to serve an exec, by template.', 'gauge', per('ready')),
+        new Sampled('forkbox_warm_forks_taken_total', 'Execs served by a warm or recycled fork, by template.', 'counter', per('taken')),
+        new Sampled('forkbox_warm_forks_missed_total', 'Execs that found no ready fork and forked fresh, by template.', 'counter', per('misses')),
+        new Sampled('forkbox_forks_recycled_total', 'One-shot forks reset in place after a clean answer, by template.', 'counter', per('recycled')),
+        new Sampled('forkbox_forks_recycle_failed_total', 'Recycles that failed (the fork was destroyed), by template.', 'counter', per('recycleFailed')),
+      );
+    }
   }
 
   render(): string {

@@ -259,6 +259,22 @@ test('metrics: Prometheus text with histograms, counters and gauges', async () =
   assert.match(t, /^# TYPE forkbox_timeouts_total counter$/m);
 });
 
+test('metrics: warm and recycled fork counters per template, read from the engine at render time', async () => {
+  const engine = new DoubleEngine();
+  let recycled = 0;
+  Object.assign(engine, { warmStats: (t: string) => (t === 'python' ? { ready: 3, taken: 7, misses: 2, recycled, recycleFailed: 1 } : null) });
+  const server = buildServer({ engine, config: loadServerConfig([], {}), keys: [] });
+  recycled = 5;
+  const t = (await server.app.inject('/v1/metrics')).body;
+  assert.match(t, /^# TYPE forkbox_forks_recycled_total counter$/m);
+  assert.match(t, /^forkbox_forks_recycled_total\{template="python"\} 5$/m);
+  assert.match(t, /^forkbox_warm_forks_ready\{template="python"\} 3$/m);
+  assert.match(t, /^forkbox_warm_forks_missed_total\{template="python"\} 2$/m);
+  assert.match(t, /^forkbox_forks_recycle_failed_total\{template="python"\} 1$/m);
+  // The plain double has no warm pool: no such family at all.
+  assert.doesNotMatch((await setup().app.inject('/v1/metrics')).body, /forkbox_forks_recycled_total/);
+});
+
 test('logs: request id and key id, never the key; code only when opted in', async () => {
   for (const logCode of [false, true]) {
     const { app } = setup({ logCode }, `ci:${KEY}`);
