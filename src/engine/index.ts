@@ -14,7 +14,7 @@ import { WarmPool, type WarmFork } from './warm-pool.js';
 import { recyclable, recycleDefault } from './recycle.js';
 import { MemoryBudget, defaultBudgetMb, type Charge } from './budget.js';
 import { FB_MAILBOX_SIZE } from '../vmm/abi.js';
-import { DEFAULT_RAM_MB, buildTemplate, listTemplates, type TemplateInfo } from '../template/build.js';
+import { DEFAULT_RAM_MB, buildTemplate, listTemplates, type PinnedPackage, type TemplateInfo } from '../template/build.js';
 import { crashForLog, decodeResponse, encodePayload, newExecId, validateExec, vmmCap, VMM_TIMEOUT } from './decode.js';
 import { SESSION_LIMITS, SessionRegistry, type SessionLimits } from './sessions.js';
 import { SessionStore } from './session-store.js';
@@ -82,7 +82,7 @@ export const DEFAULT_CAP = 1024 * 1024;
 interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null; forkCost: number; pool: Pool | null;
   /** Arena bytes an exec may use: the engine's limit plus what the template's RAM adds beyond its base's default. */
   memLimit: number }
-interface Slot { recipe: TemplateRecipe; loaded?: Loaded; building: boolean; error?: ForkboxError }
+interface Slot { recipe: TemplateRecipe; loaded?: Loaded; building: boolean; error?: ForkboxError; pinned?: PinnedPackage[] }
 
 /** Runs one exec in an already-warmed (or recycled) fork; the fork is destroyed afterwards,
  *  or, with `keep`, returned as `vm` once it answered (the caller recycles or closes it). */
@@ -156,7 +156,8 @@ export class ForkboxEngine implements Engine, SessionEngine {
     for (const t of root ? await listTemplates(root, { verify: false }).catch(() => [] as TemplateInfo[]) : []) {
       const r = t.manifest.recipe;
       if (!r || r.shipped || this.#templates.has(r.name) || r.name !== t.name || (missing && !missing.includes(r.name))) continue;
-      this.#templates.set(r.name, { recipe: r, building: true });
+      // Rebuilt (a changed runtime, say) with the package versions it was first built with.
+      this.#templates.set(r.name, { recipe: r, building: true, ...(t.manifest.pinned ? { pinned: t.manifest.pinned } : {}) });
     }
     for (const n of missing ?? []) {
       if (!this.#templates.has(n))
@@ -180,6 +181,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
         const mod = languageModule(recipe.base)!;
         const ramSizeMb = this.#explicitRam ? this.opts.ramSizeMb : Math.max(this.opts.ramSizeMb, recipe.ramMb ?? mod.ramMb);
         info = await buildTemplate(recipe, { force: this.opts.forceBuild && recipe.shipped, ramSizeMb,
+          ...(slot.pinned ? { pinned: slot.pinned } : {}),
           ...(this.opts.onProgress ? { onProgress: this.opts.onProgress } : {}) });
       } else {
         info = (await listTemplates()).find((t) => t.name === lang);

@@ -54,6 +54,9 @@ export interface BuildOptions {
   cachedOnly?: boolean;
   /** Pin the resolved closure in this lock file: used as-is when it matches the recipe's packages, else (re)written. */
   lockPath?: string;
+  /** A closure pinned elsewhere (a user template's manifest, when it is rebuilt without its recipe file): used as-is
+   *  when no lock applies, so a rebuild gets the versions the template was first built with. */
+  pinned?: ResolvedPackage[];
 }
 
 export const imagesDir = (): string => join(cacheDir(), 'images');
@@ -133,6 +136,9 @@ export async function buildImage(recipeOrName: string | Recipe, opts: BuildOptio
   if (lock) {
     pkgs = lock;
     progress(`using the ${pkgs.length} package versions pinned in ${opts.lockPath}`);
+  } else if (opts.pinned?.length) {
+    pkgs = opts.pinned;
+    progress(`using the ${pkgs.length} package versions the template was built with`);
   } else {
     try {
       pkgs = await resolveClosureCached(recipe.packages, !opts.cachedOnly, recipe.exclude ?? []);
@@ -156,13 +162,14 @@ export async function buildImage(recipeOrName: string | Recipe, opts: BuildOptio
   if (opts.cachedOnly) throw new ForkboxError('NotFound', 404, `image ${key} for recipe ${recipeName} is not built`);
   const pending = inflight.get(key);
   if (pending) return pending;
-  const p = doBuild(recipe, pkgs, guest, key, buildTime, progress, opts, !!lock).finally(() => inflight.delete(key));
+  const pinnedBy = lock ? `pinned in ${opts.lockPath}` : pkgs === opts.pinned ? 'pinned by the template being rebuilt' : '';
+  const p = doBuild(recipe, pkgs, guest, key, buildTime, progress, opts, pinnedBy).finally(() => inflight.delete(key));
   inflight.set(key, p);
   return p;
 }
 
 async function doBuild(recipe: Recipe, pkgs: ResolvedPackage[], guest: Record<string, string>, key: string, buildTime: number,
-  progress: (msg: string) => void, opts: BuildOptions, locked = false): Promise<BuiltImage> {
+  progress: (msg: string) => void, opts: BuildOptions, pinnedBy = ''): Promise<BuiltImage> {
   const dir = join(imagesDir(), key);
   const tmp = join(imagesDir(), `${key}.tmp-${process.pid}`);
   const rootfs = join(tmp, 'rootfs');
@@ -174,9 +181,9 @@ async function doBuild(recipe: Recipe, pkgs: ResolvedPackage[], guest: Record<st
   try {
     progress(`${pkgs.length} packages: ${pkgs.map((p) => `${p.name}=${p.version}`).join(' ')}`);
     const fetched = await downloadAll(pkgs, progress).catch(async (e: Error) => {
-      const gone = locked ? await unobtainable(pkgs) : [];
-      if (gone.length) throw fail(`download step: pinned in ${opts.lockPath} but no longer obtainable: ${gone.join(', ')} `
-        + '(delete the lock file to resolve current versions)', e);
+      const gone = pinnedBy ? await unobtainable(pkgs) : [];
+      if (gone.length) throw fail(`download step: ${pinnedBy} but no longer obtainable: ${gone.join(', ')} `
+        + (opts.lockPath ? '(delete the lock file to resolve current versions)' : '(rebuild it from its recipe file: forkbox template build FILE)'), e);
       throw fail(`download step: ${e.message}`, e);
     });
     lap('download');

@@ -29,6 +29,8 @@ export interface TemplateManifest {
   recipe?: TemplateRecipe;
   /** The image build's report: ELF files whose syscalls were rewritten, refused sites outside the accepted list. */
   report?: BuildReport;
+  /** A user template's package closure (name, version, arch, SHA-256): a rebuild from this manifest uses exactly these. */
+  pinned?: PinnedPackage[];
   key: string;
   format: number;
   inputs: { imageKey?: string; runtimeSha256?: string; guestElf: string; guestSha256: string; abiVersion: number; ramSize: number;
@@ -63,7 +65,12 @@ export interface BuildOptions {
   bootTimeoutMs?: number;
   /** A recipe file's lock (recipe templates only): pinned versions used, or written after resolving. */
   lockPath?: string;
+  /** Versions to build with when no lock applies (a user template rebuilt from its manifest: TemplateManifest.pinned). */
+  pinned?: PinnedPackage[];
 }
+
+/** One package of a user template's closure, as its manifest records it. */
+export interface PinnedPackage { name: string; version: string; arch: string; sha256: string }
 
 /** What `forkbox template build` reports besides the template. */
 export interface BuildReport {
@@ -124,6 +131,7 @@ interface BootSpec {
   name: string;
   recipe?: TemplateRecipe;
   report?: BuildReport;
+  pinned?: PinnedPackage[];
   key: string;
   guestElf: string;
   imagePath?: string;
@@ -175,7 +183,8 @@ async function bootAndSave(spec: BootSpec, root: string, opts: BuildOptions): Pr
       ...(spec.imagePath ? { image: await sha256File(spec.imagePath) } : {}),
     };
     const manifest: TemplateManifest = {
-      name: spec.name, ...(spec.recipe ? { recipe: spec.recipe } : {}), ...(spec.report ? { report: spec.report } : {}), key: spec.key, format: TEMPLATE_FORMAT, inputs: spec.inputs,
+      name: spec.name, ...(spec.recipe ? { recipe: spec.recipe } : {}), ...(spec.report ? { report: spec.report } : {}),
+      ...(spec.pinned ? { pinned: spec.pinned } : {}), key: spec.key, format: TEMPLATE_FORMAT, inputs: spec.inputs,
       created: new Date().toISOString(),
       sizes: {
         memory: (await stat(join(tmp, 'memory'))).size,
@@ -226,7 +235,8 @@ export async function buildTemplate(nameOrRecipe: string | TemplateRecipe, opts:
   if (opts.root) trustedCacheDir(opts.root, []);
   const buildImage = await loadImageBuilder();
   const image = await buildImage(imageRecipeOf(recipe), { onProgress: opts.onProgress ?? (() => {}),
-    ...(opts.lockPath ? { lockPath: opts.lockPath } : {}) });
+    ...(opts.lockPath ? { lockPath: opts.lockPath } : {}),
+    ...(opts.pinned?.length ? { pinned: opts.pinned.map((p) => ({ ...p, filename: '', size: 0 })) } : {}) });
   const runtimeSha256 = await sha256File(runtimeElf);
   const ramSize = (opts.ramSizeMb ?? recipe.ramMb ?? DEFAULT_RAM_MB[recipe.base]) * 1024 * 1024;
   const env = Array.isArray(image.env) ? image.env : Object.entries(image.env).map(([k, v]) => `${k}=${v}`);
@@ -244,6 +254,7 @@ export async function buildTemplate(nameOrRecipe: string | TemplateRecipe, opts:
   } : undefined;
   return bootAndSave({
     name, ...(recipe.shipped ? {} : { recipe }), ...(report ? { report } : {}),
+    ...(recipe.shipped || !m ? {} : { pinned: m.packages.map(({ name: n, version, arch, sha256 }) => ({ name: n, version, arch, sha256 })) }),
     key, guestElf: runtimeElf, imagePath: image.imagePath, argv: image.argv, env, ramSize,
     inputs: { imageKey: image.key, runtimeSha256, guestElf: runtimeElf, guestSha256: runtimeSha256, abiVersion: FB_ABI_VERSION,
       ramSize, argv: image.argv, env },

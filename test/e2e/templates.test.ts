@@ -17,8 +17,9 @@ import { buildServer, type ForkboxServer } from '../../src/server/app.js';
 import { parseKeyFile } from '../../src/server/auth.js';
 import { loadServerConfig } from '../../src/server/config.js';
 import { repoRoot } from '../../src/lib/paths.js';
-import { buildTemplate } from '../../src/template/build.js';
-import { lockPathOf, readRecipeFile } from '../../src/template/recipe.js';
+import { buildTemplate, listTemplates } from '../../src/template/build.js';
+import { buildImage } from '../../src/image/build.js';
+import { imageRecipeOf, lockPathOf, readRecipeFile } from '../../src/template/recipe.js';
 
 const run = promisify(execFile);
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
@@ -227,6 +228,18 @@ if (!existsSync('/dev/kvm')) {
       assert.match(again.stdout, /cached e2e-sympy/);
       const ls = await cli(['template', 'ls']);
       assert.match(ls.stdout, /^e2e-sympy +python /m);
+
+      // The manifest pins the closure the lock pinned, so a rebuild without the recipe file (forkbox serve
+      // after a runtime upgrade) gets the same versions: the pinned closure names this template's image,
+      // and one changed version names an image that does not exist.
+      const built = (await listTemplates()).find((t) => t.name === 'e2e-sympy');
+      const pinned = built?.manifest.pinned;
+      assert.deepEqual(pinned?.map((p) => `${p.name}=${p.version}`).sort(), lock.packages.map((p) => `${p.name}=${p.version}`).sort());
+      const asResolved = (ps: NonNullable<typeof pinned>) => ps.map((p) => ({ ...p, filename: '', size: 0 }));
+      const img = await buildImage(imageRecipeOf(readRecipeFile(file)), { cachedOnly: true, pinned: asResolved(pinned!), onProgress: () => {} });
+      assert.equal(img.key, built!.manifest.inputs.imageKey);
+      const drifted = asResolved(pinned!).map((p) => (p.name === 'python3-sympy' ? { ...p, version: `${p.version}+drift` } : p));
+      await assert.rejects(buildImage(imageRecipeOf(readRecipeFile(file)), { cachedOnly: true, pinned: drifted, onProgress: () => {} }), /is not built/);
 
       // A fresh engine (what `forkbox serve` runs) finds the built template in the cache.
       const engine = await createEngine({ templates: ['python', 'e2e-sympy'], poolSize: 1 });
