@@ -17,6 +17,7 @@ import { listTemplates } from '../src/template/build.js';
 import { readBuilt } from '../src/image/build.js';
 import { debDir, debName } from '../src/image/packages.js';
 import { extractDebs } from '../src/image/extract.js';
+import { HOST_FORK_PY } from '../src/cli/host-fork.js';
 
 interface Dist { n: number; p50: number; p99: number; missed?: string }
 function dist(xs: number[]): Dist {
@@ -70,28 +71,6 @@ async function memoryPerFork(template: string, forks: number): Promise<{ forks: 
   }
 }
 
-const HOST_FORK = `
-import os, sys, time
-missed = []
-for m in sys.argv[2].split(','):
-    try:
-        __import__(m)
-    except Exception:  # a module that needs the image's own paths (matplotlib's data dir): named in the output
-        missed.append(m)
-sys.stderr.write("missed=" + ",".join(missed) + chr(10))
-n = int(sys.argv[1])
-ts = []
-for i in range(n):
-    t0 = time.perf_counter_ns()
-    pid = os.fork()
-    if pid == 0:
-        os.write(1, b"2\\n")
-        os._exit(0)
-    os.waitpid(pid, 0)
-    ts.append(time.perf_counter_ns() - t0)
-sys.stderr.write(" ".join(map(str, ts)))
-`;
-
 /** os.fork() of the host's python3 with the template's preloads imported from its own (unrewritten) packages. */
 async function hostFork(template: string, n: number): Promise<Dist | string> {
   const t = (await listTemplates()).find((x) => x.name === template);
@@ -107,7 +86,7 @@ async function hostFork(template: string, n: number): Promise<Dist | string> {
       join(dir, 'usr/lib/x86_64-linux-gnu/blas'), join(dir, 'usr/lib/x86_64-linux-gnu/lapack')].join(':'),
       ...Object.fromEntries(Object.entries(built.manifest.env).filter(([k]) => /THREADS|MPLBACKEND|JOBLIB|LOKY/.test(k))),
       MPLCONFIGDIR: join(dir, 'mpl') };
-    const r = spawnSync('python3', ['-c', HOST_FORK, String(n), preload.join(',')], { encoding: 'utf8', env, maxBuffer: 1 << 24 });
+    const r = spawnSync('python3', ['-c', HOST_FORK_PY, String(n), preload.join(',')], { encoding: 'utf8', env, maxBuffer: 1 << 24 });
     if (r.status !== 0) return `skipped: host python3 failed (${r.stderr.trim().split('\n').at(-1)})`;
     const lines = r.stderr.trim().split('\n');
     const missed = (lines.find((l) => l.startsWith('missed=')) ?? '').slice('missed='.length);

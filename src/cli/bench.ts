@@ -18,6 +18,7 @@ import { Pool, Snapshot, benchFloor, probe, setWorkers, type Vm } from '../vmm/v
 import { buildTestTemplate, listTemplates } from '../template/build.js';
 import { languageModule } from '../languages/index.js';
 import { createEngine, type ForkboxEngine } from '../engine/index.js';
+import { HOST_FORK_PY } from './host-fork.js';
 
 const USAGE = 'usage: forkbox bench fork|exec [--json] [-n N] [--out FILE] [--language python|javascript]\n       forkbox bench soak [-n 10000] [--concurrency 2] [--json]\n       forkbox bench session [-n 200] [--json]\n       forkbox bench templates|exec --template NAME [-n 100] [--json]\n       forkbox bench http [--clients 200] [--duration 20] [--url URL] [--json]\n';
 
@@ -152,22 +153,6 @@ async function benchFork(n: number): Promise<{ json: Record<string, unknown>; ro
 function mapD(d: Dist, f: (x: number) => number): Record<string, number> {
   return { n: d.n, p50: f(d.p50), p99: f(d.p99), mean: f(d.mean), min: f(d.min), max: f(d.max) };
 }
-
-const HOST_FORK_PY = `
-import os, sys, time
-import numpy
-n = int(sys.argv[1])
-ts = []
-for i in range(n):
-    t0 = time.perf_counter_ns()
-    pid = os.fork()
-    if pid == 0:
-        os.write(1, b"2\\n")
-        os._exit(0)
-    os.waitpid(pid, 0)
-    ts.append(time.perf_counter_ns() - t0)
-sys.stderr.write(" ".join(map(str, ts)))
-`;
 
 async function execSeries(n: number, warmForks: number, paceMs: number, language = 'python', code = 'print(1+1)', recycle = false): Promise<{ total: Dist; fork: Dist; exec: Dist; warm: ReturnType<ForkboxEngine['warmStats']> }> {
   const engine = await createEngine({ poolSize: Math.min(n, 32), warmForks, recycle, templates: [languageModule(language)?.recipe.name ?? 'python'], onProgress: (l) => process.stderr.write(`forkbox: ${l}\n`) });
@@ -316,7 +301,7 @@ async function benchExec(n: number): Promise<{ json: Record<string, unknown>; ro
     const hostD = dist(host);
     rows.push({ name: 'host python3 -c "import numpy; print(1+1)"', value: `p50 ${ms(hostD.p50)} ms  (fresh-fork forkbox ${(hostD.p50 / base).toFixed(1)}× faster, warm ${(hostD.p50 / warm.total.p50).toFixed(1)}×)` });
     json.hostProcessMs = mapD(hostD, ms);
-    const r = spawnSync('python3', ['-c', HOST_FORK_PY, String(n)], { encoding: 'utf8' });
+    const r = spawnSync('python3', ['-c', HOST_FORK_PY, String(n), 'numpy'], { encoding: 'utf8' });
     const fk = dist(r.stderr.trim().split(/\s+/).map(Number).filter(Number.isFinite).map((x) => x / 1e6));
     rows.push({ name: 'host os.fork() of a numpy-loaded python (no isolation)', value: `p50 ${ms(fk.p50)} ms  p99 ${ms(fk.p99)} ms  (forkbox/host-fork p50: fresh ${(base / fk.p50).toFixed(2)}, warm ${(warm.total.p50 / fk.p50).toFixed(2)}, recycled ${(rec.total.p50 / fk.p50).toFixed(2)})`, target: 'recycled ≤1.5' });
     json.recycledOverHostForkP50 = rec.total.p50 / fk.p50;
