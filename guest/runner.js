@@ -4,7 +4,7 @@
 // when the event loop has drained ('beforeExit') it answers the previous request
 // and reads the next one (the first read is the template's snapshot point), runs
 // the code, and lets timers and promises run to completion before answering
-// {"exit_code": n[, "result": inspect]}. process.exit(n) is intercepted: it ends
+// {"exit_code": n[, "result": inspect, "results": [its text/plain bundle]]}. process.exit(n) is intercepted: it ends
 // the exec with n, never the VM. Before the snapshot it dry-runs typical programs
 // (output to /dev/null) and collects garbage, and a fork's warm-up request dry-runs
 // one more, so a user's exec finds its code compiled and its pages touched.
@@ -456,6 +456,8 @@ function answer(fd) {
   if (c.result !== undefined && !c.dry) {
     body.result = c.result.length > RESULT_MAX ? c.result.slice(0, RESULT_MAX) : c.result;
     if (c.result.length > RESULT_MAX) body.result_truncated = true;
+    // The same value as the main rich result, as Python's runner gives it (text only: no display() here yet).
+    body.results = [{ data: { 'text/plain': body.result }, main: true }];
   }
   writeSync(fd, Buffer.from(JSON.stringify(body), 'utf8'));
 }

@@ -53,7 +53,10 @@ if (!p.available || !existsSync(runtimeElf)) {
       assert.equal((await ok(s.id, 'let x = 41; const o = { a: [1, 2] }; function inc(n) { return n + 1 } class P { static k = "P" }')).result, undefined);
       assert.equal((await ok(s.id, 'inc(x)')).result, '42');
       assert.equal((await ok(s.id, 'x = inc(x); x')).result, '42');
-      assert.equal((await ok(s.id, 'o')).result, '{ a: [ 1, 2 ] }');
+      const shown = await ok(s.id, 'o');
+      assert.equal(shown.result, '{ a: [ 1, 2 ] }');
+      // The result is also the exec's main rich result (text only), as in a Python session.
+      assert.deepEqual(shown.results?.map((r) => ({ text: r.text, main: r.isMainResult })), [{ text: '{ a: [ 1, 2 ] }', main: true }]);
       assert.equal((await ok(s.id, 'P.k + typeof inc')).result, "'Pfunction'");
       assert.equal((await ok(s.id, 'var g = 7; globalThis.h = 8; undefined')).result, undefined);
       assert.equal((await ok(s.id, 'g + h')).result, '15');
