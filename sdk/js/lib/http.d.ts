@@ -1,4 +1,4 @@
-import { type SandboxOptions } from './index.js';
+import { type SandboxOptions } from './core.js';
 export interface RawCall {
     /** JSON body (sent as application/json) or raw bytes (application/octet-stream unless `contentType`). */
     json?: unknown;

@@ -2,7 +2,7 @@
 // arguments or FORKBOX_BASE_URL / FORKBOX_API_KEY, a client-side timeout per
 // call, JSON or raw bodies in and out, and the error envelope
 // `{"error": "<message>", "code", "request_id"}` mapped to the class named by `code`.
-import { ConnectionError, ERROR_CLASSES, ForkboxError, UnexpectedResponse, anySignal, envVar } from './index.js';
+import { ConnectionError, ERROR_CLASSES, ForkboxError, UnexpectedResponse, anySignal, envVar } from './core.js';
 export class Http {
     baseUrl;
     margin;

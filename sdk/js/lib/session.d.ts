@@ -1,4 +1,4 @@
-import { type ExecResult, type RunOptions, type SandboxOptions } from './index.js';
+import { type ExecResult, type RunOptions, type SandboxOptions } from './core.js';
 import type { Http } from './http.js';
 export interface ClientOptions extends SandboxOptions {
     /** API key (default FORKBOX_API_KEY). */

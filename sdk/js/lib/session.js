@@ -4,7 +4,7 @@
 // and upload()/download() mirror a whole directory as a tar (Node only), with
 // the destructive `delete` option of an rsync-style sync. One exec at a time per
 // session: a call while one runs throws Conflict; an expired session throws Gone.
-import { fromWire, readable, toWire, InvalidRequest } from './index.js';
+import { fromWire, readable, toWire, InvalidRequest } from './core.js';
 import { linkStaysInside, readTar, safeName, writeTar } from './tar.js';
 function infoFromWire(w) {
     const out = {

@@ -2,7 +2,7 @@
 // arguments or FORKBOX_BASE_URL / FORKBOX_API_KEY, a client-side timeout per
 // call, JSON or raw bodies in and out, and the error envelope
 // `{"error": "<message>", "code", "request_id"}` mapped to the class named by `code`.
-import { ConnectionError, ERROR_CLASSES, ForkboxError, UnexpectedResponse, anySignal, envVar, type SandboxOptions } from './index.js';
+import { ConnectionError, ERROR_CLASSES, ForkboxError, UnexpectedResponse, anySignal, envVar, type SandboxOptions } from './core.js';
 
 export interface RawCall {
   /** JSON body (sent as application/json) or raw bytes (application/octet-stream unless `contentType`). */
