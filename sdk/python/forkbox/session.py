@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
 from .errors import InvalidRequest
-from .sandbox import ExecResult, _wire
+from .result import ExecResult, _wire
 
 if TYPE_CHECKING:  # pragma: no cover
     from .sandbox import Sandbox
