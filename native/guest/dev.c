@@ -313,6 +313,49 @@ i64 ctl_write(const u8 *buf, u64 n)
     return (i64)n;
 }
 
+/* A guest-to-host call (abi.h, "Guest-to-host calls"): the call and its data go to
+ * RESULT, the doorbell rings with FB_ST_CALL, and the host's FB_REQ_ANSWER comes back
+ * in REQ. The output written since the previous doorbell goes with the call; the areas
+ * start again from 0 under the answer's caps. Returns the answer's ret; *ans (may be
+ * NULL) gets the whole header; up to rcap bytes of its data are copied to rbuf.
+ * Anything but a valid answer is -EIO (the host broke the protocol). The runtime's
+ * threads do not switch while a call is out: one vCPU, and this is inside it. */
+HOT u64 g_host_signals;   /* signals from other processes, taken by signal.c */
+i64 host_call(const struct fb_call *c, const void *data, u64 len, struct fb_answer *ans, void *rbuf, u64 rcap)
+{
+    if (len > FB_MB_RESULT_SIZE - sizeof *c) return -E2BIG;
+    u8 *res = (u8 *)g_mb + FB_MB_RESULT_OFF;
+    memcpy(res, c, sizeof *c);
+    ((struct fb_call *)res)->data_len = len;
+    if (len) memcpy(res + sizeof *c, data, len);
+    u64 keep_result = g_mb->result_len;
+    g_mb->result_len = sizeof *c + len;
+    publish(FB_ST_CALL, 0);
+    fb_doorbell();
+    g_mb->result_len = keep_result;
+    if (!mb_valid(g_mb) || g_mb->req_kind != FB_REQ_ANSWER || g_mb->req_len < sizeof(struct fb_answer)) return -EIO;
+    const struct fb_answer *a = (const struct fb_answer *)((const u8 *)g_mb + FB_MB_REQ_OFF);
+    struct fb_answer copy = *a;   /* read once: the host's memory */
+    if (copy.data_len > g_mb->req_len - sizeof copy) return -EIO;
+    g_seq = g_mb->seq;
+    g_out_cap = g_mb->out_cap;
+    g_err_cap = g_mb->err_cap;
+    g_out_len = g_err_len = 0;
+    time_rebase(g_mb->tsc_khz, g_mb->wall_ns);
+    rng_reseed(g_mb->entropy, FB_ENTROPY_SIZE);
+    if (copy.signals) g_host_signals |= copy.signals;
+    if (rbuf && rcap) memcpy(rbuf, a + 1, copy.data_len < rcap ? copy.data_len : rcap);
+    if (ans) *ans = copy;
+    return copy.ret;
+}
+
+/* Shorthand: a call without data whose answer carries none the caller wants. */
+i64 host_call0(u32 nr, i64 a0, i64 a1, i64 a2, i64 a3)
+{
+    struct fb_call c = { .nr = nr, .arg = { a0, a1, a2, a3, 0, 0 } };
+    return host_call(&c, 0, 0, 0, 0, 0);
+}
+
 void ctl_exit(int code)
 {
     shmap_sync_all(); /* shared file mappings reach their files */

@@ -240,6 +240,10 @@ i64 ctl_read(u8 *buf, u64 n);
 i64 ctl_write(const u8 *buf, u64 n);
 i64 console_write(int which, const u8 *buf, u64 n);
 void ctl_exit(int code) __attribute__((noreturn));
+/* guest-to-host calls (abi.h): ret of the answer, or -EIO on a broken protocol */
+i64 host_call(const struct fb_call *c, const void *data, u64 len, struct fb_answer *ans, void *rbuf, u64 rcap);
+i64 host_call0(u32 nr, i64 a0, i64 a1, i64 a2, i64 a3);
+extern u64 g_host_signals;
 void ctl_boot(void);
 extern u64 g_mem_limit;
 

@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#define FB_ABI_VERSION 2u  /* 2: RESULT grew from 60 KiB to 1020 KiB (rich outputs) */
+#define FB_ABI_VERSION 3u  /* 2: RESULT grew to 1020 KiB (rich outputs); 3: guest-to-host calls (processes) */
 
 /* ---- I/O ports --------------------------------------------------------
  * FB_PORT_DOORBELL: the guest has written a response into the mailbox (or is
@@ -84,6 +84,8 @@ _Static_assert(FB_MB_RESULT_OFF + FB_MB_RESULT_SIZE <= FB_MB_REQ_OFF, "RESULT en
 #define FB_REQ_NONE   0u   /* at boot: no request yet */
 #define FB_REQ_EXEC   1u   /* payload is for the runner (JSON for runner.py) */
 #define FB_REQ_ECHO   2u   /* test guests: copy payload to OUT */
+#define FB_REQ_ANSWER 3u   /* the answer to the guest's pending call (FB_ST_CALL): REQ holds a
+                              struct fb_answer, then answer.data_len bytes */
 /* Kinds FB_REQ_RT_FIRST..FB_REQ_RT_LAST are served by the guest runtime itself
  * (native/guest/files.c), never by the program: the payload is a struct
  * fb_file_req, the RESULT area gets a struct fb_file_resp, bulk data goes to
@@ -105,11 +107,16 @@ _Static_assert(FB_MB_RESULT_OFF + FB_MB_RESULT_SIZE <= FB_MB_REQ_OFF, "RESULT en
 #define FB_ST_DONE    2u   /* a response to request `ack_seq` is complete */
 #define FB_ST_EXIT    3u   /* the program called exit_group; the VM cannot go on */
 #define FB_ST_ERROR   4u   /* the runtime failed (result holds a message) */
+#define FB_ST_CALL    5u   /* the guest asks the host (a process call, see below): RESULT holds a
+                              struct fb_call, then call.data_len bytes. The host answers with a
+                              request of kind FB_REQ_ANSWER, now or later (a blocking call), and
+                              never with another kind while a call is pending. */
 
 /* out_flags */
 #define FB_OUT_TRUNCATED    0x1u
 #define FB_ERR_TRUNCATED    0x2u
 #define FB_RESULT_TRUNCATED 0x4u
+#define FB_EXIT_SIGNALED    0x8u   /* FB_ST_EXIT: ended by a signal's default action; exit_code = 128 + signal */
 
 #define FB_ENTROPY_SIZE 64
 
@@ -179,6 +186,108 @@ struct fb_file_ent {
     /* char name[name_len], then zero padding to reclen */
 };
 _Static_assert(sizeof(struct fb_file_ent) == 32, "file entry");
+
+/* ---- Guest-to-host calls: processes --------------------------------------------
+ * A guest process is one VM; the processes of one exec (or session command) form a
+ * *group* whose host side (src/engine/processes.ts) serves what crosses VMs: fork,
+ * pipes shared between processes, wait, kill, shared memory and its futexes.
+ * docs/processes.md has the design, docs/guest-abi.md the rules. A call rings the
+ * doorbell with status FB_ST_CALL; RESULT holds struct fb_call + data. The host
+ * answers with FB_REQ_ANSWER (the mailbox header as for any request: seq, clocks,
+ * entropy, caps, mem_limit), REQ holding struct fb_answer + data. A host that does
+ * not serve processes answers every call with ret = -ENOSYS.
+ *
+ * Every call except WAIT answers at once. Blocking (a pipe with nothing to read,
+ * wait4 without WNOHANG, a futex in shared memory) is the runtime's: its scheduler
+ * runs the other threads, and when none can run it makes one WAIT call naming
+ * everything its threads wait for; the host answers WAIT when one of them may have
+ * changed, a signal arrived, or the timeout passed, and the runtime looks again.
+ *
+ * Output: at every FB_ST_CALL, FB_ST_DONE and FB_ST_EXIT, OUT and ERR hold the bytes
+ * written since the previous doorbell of this VM (out_len / err_len); after a call
+ * the runtime starts both areas from 0 again, with the answer's out_cap / err_cap
+ * (what is left of the exec's caps). A VM that never calls is unchanged by this.
+ *
+ * Pids: the host assigns them. The first process keeps FB_PID (2); a child gets a
+ * multiple of FB_PID_STRIDE and its threads the tids after it, so pids and tids
+ * never collide within a group. */
+#define FB_PID_STRIDE 1000
+
+#define FB_CALL_FORK        1  /* arg0 = FB_FORK_* flags. Before it the runtime has made every
+                                  descriptor that can cross (pipes, socketpairs) a host pipe and
+                                  every shared mapping host shared memory. Parent: ret = child pid.
+                                  Child (a copy of the VM stopped at this call): ret = 0,
+                                  val0 = its pid, val1 = the parent's pid. -EAGAIN: the group's
+                                  process cap or the memory budget. */
+#define FB_CALL_PIPE_NEW    2  /* a host pipe: data = bytes already buffered (<= 64 KiB);
+                                  arg0 = read-end descriptions this VM holds, arg1 = write-end
+                                  descriptions. ret = pipe id (> 0). */
+#define FB_CALL_PIPE_REF    3  /* arg0 = pipe id, arg1 = end (0 read, 1 write), arg2 = +1 / -1:
+                                  this VM's count of open descriptions of that end changed (a fork
+                                  copies the parent's counts to the child; an exit drops them).
+                                  No readers left: writes get EPIPE; no writers: reads get EOF. */
+#define FB_CALL_PIPE_READ   4  /* arg0 = pipe id, arg1 = max bytes (<= FB_MB_REQ_SIZE - 64):
+                                  ret = bytes (in the answer's data), 0 = end of file (no writer
+                                  left), -EAGAIN = empty while a writer exists. */
+#define FB_CALL_PIPE_WRITE  5  /* arg0 = pipe id, data = bytes: ret = bytes taken (> 0), -EAGAIN =
+                                  no room (a write of <= 4096 bytes is taken whole or not at all),
+                                  -EPIPE = no reader left (the runtime raises SIGPIPE). */
+#define FB_CALL_POLL        6  /* data = arg0 struct fb_poll_ent: answer data = arg0 u16 revents
+                                  (POLLIN 1, POLLOUT 4, POLLERR 8, POLLHUP 16). ret = entries ready. */
+#define FB_CALL_WAIT        7  /* block until something may have changed: arg0 = timeout ns
+                                  (-1 = none), data = arg1 struct fb_poll_ent then arg2 struct
+                                  fb_futex_ent; arg3 = FB_WAIT_* flags. ret = 0, or -ETIMEDOUT;
+                                  answer data = arg1 u16 revents as for POLL. */
+#define FB_CALL_WAITPID     8  /* arg0 = pid (> 0 that child, <= 0 any child), arg1 = options
+                                  (WNOHANG 1 is implied: the call never blocks; WNOWAIT
+                                  0x01000000 leaves it waitable). ret = pid with val0 = Linux wait
+                                  status, 0 = children but none has ended, -ECHILD = none. */
+#define FB_CALL_KILL        9  /* arg0 = pid (> 0; 0 or -1: every other process of the group),
+                                  arg1 = signal (0: existence check). ret = 0, -ESRCH. SIGKILL
+                                  ends the target at once; others arrive in its next answer. */
+#define FB_CALL_SHM_SHARE  10  /* arg0 = guest address, arg1 = length (both page-aligned),
+                                  arg2 = key (0 = new object holding the range's current bytes),
+                                  arg3 = byte offset into the object (page-aligned). The range
+                                  becomes that object's memory, shared with every VM that maps it.
+                                  ret = key (> 0). */
+#define FB_CALL_SHM_UNSHARE 11 /* arg0 = guest address, arg1 = length: the range is private
+                                  memory again (zero-filled); ret = 0. */
+#define FB_CALL_FUTEX_WAKE 12  /* arg0 = key, arg1 = byte offset, arg2 = max waiters, arg3 =
+                                  bitset: wakes WAITs of other VMs on that word. ret = woken. */
+
+#define FB_FORK_VFORK   0x1u   /* vfork(), or clone(CLONE_VFORK): served as a fork */
+#define FB_WAIT_CHILD   0x1u   /* a thread waits in wait4/waitid: a child's exit ends the WAIT */
+
+struct fb_call {
+    uint32_t nr;         /* FB_CALL_* */
+    uint32_t flags;      /* 0 */
+    int64_t  arg[6];
+    uint64_t data_len;   /* bytes after this header in RESULT, <= FB_MB_RESULT_SIZE - 64 */
+};
+_Static_assert(sizeof(struct fb_call) == 64, "call header");
+
+struct fb_answer {
+    int64_t  ret;        /* >= 0, or -errno */
+    int64_t  val[4];
+    uint64_t signals;    /* signals other processes sent this one: bit n-1 = signal n */
+    uint64_t data_len;   /* bytes after this header in REQ */
+    uint64_t reserved;
+};
+_Static_assert(sizeof(struct fb_answer) == 64, "answer header");
+
+struct fb_poll_ent {
+    uint32_t pipe;       /* pipe id */
+    uint16_t end;        /* 0 read, 1 write */
+    uint16_t events;     /* POLLIN / POLLOUT */
+};
+_Static_assert(sizeof(struct fb_poll_ent) == 8, "poll entry");
+
+struct fb_futex_ent {
+    uint64_t key;        /* shared memory object */
+    uint32_t off;        /* byte offset of the 4-byte word, aligned */
+    uint32_t expect;     /* the WAIT ends at once when the word differs */
+};
+_Static_assert(sizeof(struct fb_futex_ent) == 16, "futex entry");
 
 struct fb_mailbox {
     /* --- written by the host before each resume --- */

@@ -2,20 +2,45 @@
 // (request kinds, response statuses, output flags, mailbox area sizes).
 // Keep in step with abi.h; test/unit/engine-abi.test.ts checks them against it.
 
-export const FB_ABI_VERSION = 2;
+export const FB_ABI_VERSION = 3;
 
 export const FB_REQ_NONE = 0;
 export const FB_REQ_EXEC = 1;
 export const FB_REQ_ECHO = 2;
+export const FB_REQ_ANSWER = 3;
 
 export const FB_ST_READY = 1;
 export const FB_ST_DONE = 2;
 export const FB_ST_EXIT = 3;
 export const FB_ST_ERROR = 4;
+export const FB_ST_CALL = 5;
 
 export const FB_OUT_TRUNCATED = 0x1;
 export const FB_ERR_TRUNCATED = 0x2;
 export const FB_RESULT_TRUNCATED = 0x4;
+export const FB_EXIT_SIGNALED = 0x8;
+
+/** Guest-to-host calls (abi.h, "Guest-to-host calls: processes"); served by src/engine/processes.ts. */
+export const FB_PID_STRIDE = 1000;
+export const FB_CALL_FORK = 1;
+export const FB_CALL_PIPE_NEW = 2;
+export const FB_CALL_PIPE_REF = 3;
+export const FB_CALL_PIPE_READ = 4;
+export const FB_CALL_PIPE_WRITE = 5;
+export const FB_CALL_POLL = 6;
+export const FB_CALL_WAIT = 7;
+export const FB_CALL_WAITPID = 8;
+export const FB_CALL_KILL = 9;
+export const FB_CALL_SHM_SHARE = 10;
+export const FB_CALL_SHM_UNSHARE = 11;
+export const FB_CALL_FUTEX_WAKE = 12;
+export const FB_FORK_VFORK = 0x1;
+export const FB_WAIT_CHILD = 0x1;
+/** struct fb_call / fb_answer headers (64 bytes each), fb_poll_ent (8), fb_futex_ent (16). */
+export const FB_CALL_HDR = 64;
+export const FB_ANSWER_HDR = 64;
+export const FB_POLL_ENT = 8;
+export const FB_FUTEX_ENT = 16;
 
 export const FB_MB_RESULT_SIZE = 0xff000;
 export const FB_MB_REQ_SIZE = 0x800000;
