@@ -61,6 +61,9 @@ export interface EngineOptions {
    *  Each live fork is charged RAM + mailbox (what a hostile program can write); an exec or sandbox
    *  that does not fit is refused with MemoryBudgetExceeded (503). */
   memBudgetMb?: number;
+  /** Processes one exec or session exec may run at once, the first included (default 64; 1 = no fork: EAGAIN).
+   *  Each is a VM charged to the memory budget like a fork (docs/processes.md). */
+  maxProcesses?: number;
   /** Rebuild the template even when cached. */
   forceBuild?: boolean;
   /** Log guest-written text (crash detail from the guest runtime); off by default (FORKBOX_LOG_OUTPUT). */
@@ -132,11 +135,13 @@ export class ForkboxEngine implements Engine, SessionEngine {
       warmForks: opts.warmForks ?? 4,
       recycle: opts.recycle ?? recycleDefault(),
       memBudgetMb,
+      maxProcesses: opts.maxProcesses ?? MAX_PROCESSES,
       logOutput: opts.logOutput ?? false,
       onProgress: opts.onProgress,
       ...(opts.templateWarmForks ? { templateWarmForks: opts.templateWarmForks } : {}),
     };
     if (this.opts.memLimitMb > this.opts.ramSizeMb) throw new RangeError('memLimitMb must not exceed ramSizeMb');
+    if (!Number.isSafeInteger(this.opts.maxProcesses) || this.opts.maxProcesses < 1) throw new RangeError('maxProcesses must be a positive integer');
     this.sessionLimits = { ...SESSION_LIMITS, ...(opts.sessions ?? {}) };
     const dir = opts.sessionDir === undefined ? join(cacheDir(), 'sessions') : opts.sessionDir;
     this.#sessions = new SessionRegistry(this.#sessionHost(), this.sessionLimits, dir ? new SessionStore(dir) : null,
@@ -280,7 +285,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
       pool: t.pool,
       charge: () => this.budget.reserve(t.forkCost, 'a process'),
       createShm: () => { throw new Error('host shared memory is not available'); },
-      maxProcesses: MAX_PROCESSES,
+      maxProcesses: this.opts.maxProcesses,
       memLimit: t.memLimit,
       note: (event, fields) => log.info(event, fields),
     };
