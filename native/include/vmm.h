@@ -132,7 +132,9 @@ int vmm_fork(struct vmm_snapshot *snap, struct vmm_pool *pool,
              struct vmm_vm **out, struct vmm_err *err) VMM_MUST_CHECK;
 
 /* Fills the request into the mailbox, runs the vCPU until the next doorbell,
- * crash, deadline or kick. Must be called on the vm's own thread (every run
+ * crash, deadline or kick. A vm whose last response was a call (FB_ST_CALL, also
+ * a fork of a child derived at one) takes only kind FB_REQ_ANSWER next (-EINVAL
+ * otherwise; the vm stays usable). Must be called on the vm's own thread (every run
  * of one vm on the same thread: KVM ties a vCPU to the last thread that ran
  * it). After any outcome other than VMM_OK the vm is dead: runs fail -EIO.
  * Deadlines and kicks interrupt KVM_RUN with the realtime signal SIGRTMIN+3
@@ -174,7 +176,8 @@ int vmm_vm_private_bytes(struct vmm_vm *vm, uint64_t *out, struct vmm_err *err) 
  * only read keep their host and shadow mappings, so the next run skips their
  * first-touch faults. Anything else (a booted vm, a fork of a child, a dead,
  * killed or exited vm, a written system area, a failing call) is refused and
- * leaves the vm dead: it is destroyed, never handed out half reset. Not while
+ * leaves the vm dead: it is destroyed, never handed out half reset (so is a vm
+ * stopped at a call: its last answer was not DONE). Not while
  * a run of the vm is in progress (on its worker: vmm_async_recycle). */
 struct vmm_recycle_stats {
     uint64_t ram_pages;       /* private RAM pages found */
@@ -307,7 +310,14 @@ int vmm_async_fork(struct vmm_async *a, struct vmm_snapshot *snap, struct vmm_po
 /* The one-shot path: fork and run `req` in one job. With VMM_ASYNC_DESTROY the
  * handle is closed at once (vmm_async_destroy gives -EALREADY) and the fork is
  * torn down after cb returns, by the reaper; gone(gone_arg) (may be NULL) is
- * called once its memory is released. */
+ * called once its memory is released. Except at a call: when the response is
+ * status FB_ST_CALL the fork is kept and its handle opens (before cb), so the
+ * caller answers the call with vmm_async_run (FB_REQ_ANSWER) and closes it
+ * with vmm_async_destroy; gone(gone_arg) is then called once that vm is
+ * released, after the destroy's own gone (also when the handle's last
+ * reference goes without a destroy, or at vmm_async_shutdown). A
+ * vmm_async_destroy while the one-shot runs (-EALREADY) makes it tear the
+ * fork down even at a call. */
 #define VMM_ASYNC_DESTROY 1u
 int vmm_async_fork_run(struct vmm_async *a, struct vmm_snapshot *snap, struct vmm_pool *pool,
                        const struct vmm_request *req, unsigned flags, vmm_async_cb cb, void *arg,

@@ -153,6 +153,7 @@ int vcpu_state_capture(struct vmm_vm *vm, struct vmm_snapshot *s, struct vmm_err
     if (rc) return rc;
     s->tsc_khz = vm->tsc_khz;
     s->seq = vm->seq;
+    s->last_status = vm->last_status;
     return 0;
 }
 

@@ -67,6 +67,7 @@ int vmm_fork(struct vmm_snapshot *snap, struct vmm_pool *pool, struct vmm_vm **o
     vm->ram_size = snap->ram_size;
     vm->tsc_khz = snap->tsc_khz;
     vm->seq = snap->seq;
+    vm->last_status = snap->last_status;   /* a child taken at a CALL: its first request is the answer */
     vm->image = snap->image;
     vm->image_size = snap->image_size;
     vm->image_map_size = snap->image_map_size;

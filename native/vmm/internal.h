@@ -115,6 +115,8 @@ struct vmm_snapshot {
     char *image_path;
     uint64_t image_mtime_ns;
     uint64_t seq;
+    uint32_t last_status;        /* in memory only: FB_ST_* of the doorbell it was taken at (CALL: forks
+                                    take only FB_REQ_ANSWER first); 0 when opened from a file */
     int cpuid_same;              /* CPUID equals the shells' (no per-fork KVM_SET_CPUID2) */
     const uint8_t *image;        /* shared read-only image mapping for every fork */
     const uint8_t *_Atomic clean; /* roots: read-only shared mapping of mem_fd, made by the first recycle */
