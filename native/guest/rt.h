@@ -279,7 +279,7 @@ extern u32 g_sys_count[512];
 extern u64 g_sys_total;
 
 /* ---- sched.c: threads on the one vCPU ---- */
-enum { W_NONE, W_FUTEX, W_IO, W_SLEEP };
+enum { W_NONE, W_FUTEX, W_IO, W_SLEEP, W_HOST };
 extern u64 g_kstack_top;                      /* the current thread's runtime stack */
 extern int g_nthreads;
 extern volatile int g_preempt_pending;
@@ -297,6 +297,20 @@ int sched_tid_alive(i64 tid);
 u64 *sched_sigmask(void);
 void sched_set_clear_tid(u64 a);
 void sched_set_robust(u64 head, u64 len);
+/* Waiting on the host (abi.h FB_CALL_WAIT): block the current thread until the host
+ * may have news for these entries (0: look again), the deadline (monotonic ns, 0
+ * none: -ETIMEDOUT) or a signal to deliver (-EINTR); other threads run meanwhile.
+ * The entries must stay valid until it returns. Any other -errno is the host's
+ * answer to the WAIT (e.g. -ENOSYS from a host that serves no processes). */
+int host_wait_block(const struct fb_poll_ent *pe, int npe, const struct fb_futex_ent *fe, int nfe, u32 flags,
+                    u64 deadline);
+/* the same, and also ready when another thread made a syscall (local: local
+ * descriptors are in the same wait) or woke the futex word chan (bitset) */
+int host_wait_ex(const struct fb_poll_ent *pe, int npe, const struct fb_futex_ent *fe, int nfe, u32 flags,
+                 u64 deadline, int local, const void *chan, u32 bitset);
+/* hostfd.c: before FB_CALL_FORK every pipe end in the descriptor table becomes a
+ * host pipe end (0 or -errno; on an error they all stay local) */
+int hostfd_prepare_fork(void);
 
 /* ---- signal.c ---- */
 /* sched_block, cut short with EINTR when a signal is to be delivered (timers included) */
