@@ -357,6 +357,46 @@ int vmm_async_kvm_stats(struct vmm_async_vm *v, struct vmm_kvm_stats *out, struc
  * a job of v is running (the count would be stale, never unsafe). */
 int vmm_async_private_bytes(struct vmm_async_vm *v, uint64_t *out, struct vmm_err *err) VMM_MUST_CHECK;
 
+/* ---- host shared memory (shm.c) ----------------------------------------------
+ * A shared memory object is a memfd of `size` bytes (a multiple of 4 KiB, at
+ * most FB_RAM_MAX) that can grow and never shrinks, refcounted (the creator's
+ * reference, one per range mapping it, one per child snapshot range), and
+ * mapped once in the host so the host can read its words. vmm_vm_share makes
+ * the page-aligned guest range [gpa, gpa+len) (inside the arena:
+ * >= FB_ARENA_BASE, <= ram_size) of a fork be the object's [off, off+len): the
+ * same physical pages in every vm that maps it, seen by the guest from its
+ * next access. With copy_in the vm's current bytes of the range are written
+ * into the object first. A range that overlaps earlier ones replaces those
+ * parts of them. vmm_vm_unshare makes a range private zero memory again
+ * (allocated: it counts in private_bytes). Both only between runs of the vm
+ * (-EBUSY while it runs; on its worker or with no job in flight), only on
+ * forks (-ENOTSUP for a booted vm), at most VMM_SHM_RANGES_MAX (4096) ranges
+ * a vm (-ENOSPC). A failed mapping leaves the vm dead. A derive gives the
+ * child the vm's ranges (every fork of it maps them after its RAM, pool
+ * shells included) and copies their bytes into the child, so a child written
+ * to files keeps their content as private memory; the vm keeps its ranges. A
+ * vm that ever shared memory is never recycled. private_bytes does not count
+ * shared pages (they are the object's). */
+struct vmm_shm;
+int vmm_shm_create(uint64_t size, struct vmm_shm **out, struct vmm_err *err) VMM_MUST_CHECK;
+/* Grows the object to `size` (a multiple of 4 KiB, >= its size; equal is a no-op). */
+int vmm_shm_grow(struct vmm_shm *shm, uint64_t size, struct vmm_err *err) VMM_MUST_CHECK;
+/* The 32-bit word at byte `off` (4-aligned, inside the object), read atomically. */
+int vmm_shm_read_u32(struct vmm_shm *shm, uint64_t off, uint32_t *v, struct vmm_err *err) VMM_MUST_CHECK;
+uint64_t vmm_shm_size(struct vmm_shm *shm);
+/* Drops a reference; the memfd and the host mapping go with the last one. */
+void vmm_shm_put(struct vmm_shm *shm);
+int vmm_vm_share(struct vmm_vm *vm, uint64_t gpa, uint64_t len, struct vmm_shm *shm, uint64_t off,
+                 int copy_in, struct vmm_err *err) VMM_MUST_CHECK;
+int vmm_vm_unshare(struct vmm_vm *vm, uint64_t gpa, uint64_t len, struct vmm_err *err) VMM_MUST_CHECK;
+/* Ranges the vm has now (tests). */
+uint32_t vmm_vm_shared_ranges(struct vmm_vm *vm);
+/* vmm_vm_share / vmm_vm_unshare on the calling thread, for a handle whose vm is
+ * stopped between jobs: -EBUSY while a job of v is running, -EBADF once closed. */
+int vmm_async_share(struct vmm_async_vm *v, uint64_t gpa, uint64_t len, struct vmm_shm *shm, uint64_t off,
+                    int copy_in, struct vmm_err *err) VMM_MUST_CHECK;
+int vmm_async_unshare(struct vmm_async_vm *v, uint64_t gpa, uint64_t len, struct vmm_err *err) VMM_MUST_CHECK;
+
 /* ---- counters --------------------------------------------------------------- */
 struct vmm_stats {
     uint64_t vms_live, vms_created, vms_destroyed, forks, boots;

@@ -24,6 +24,7 @@ struct vmm_async_vm {
     struct vmm_vm *vm;            /* under mu; set by the worker after a fork */
     int kick_pending;             /* under mu: applies to a vm published later */
     int closed;                   /* under mu: vmm_async_destroy called (or a fork failed) */
+    int busy;                     /* under mu: a job is using the vm (share/unshare refuse) */
     int oneshot;                  /* under mu: a fork+run with VMM_ASYNC_DESTROY still in flight */
     int close_asked;              /* under mu: vmm_async_destroy called while oneshot */
     vmm_async_gone_fn kept_gone;  /* under mu: a oneshot kept at a CALL: its gone, called when */
@@ -160,10 +161,11 @@ static int vm_new(struct vmm_async *a, struct vmm_async_vm **out, struct vmm_err
 }
 
 /* Worker side: publishes a fresh vm in its handle (a pending kick applies). */
-static void publish_vm(struct vmm_async_vm *v, struct vmm_vm *vm)
+static void publish_vm(struct vmm_async_vm *v, struct vmm_vm *vm, int busy)
 {
     pthread_mutex_lock(&v->mu);
     v->vm = vm;
+    v->busy = busy;
     if (v->kick_pending) vmm_vm_kick(vm);
     pthread_mutex_unlock(&v->mu);
 }
@@ -174,14 +176,6 @@ static struct vmm_vm *take_vm(struct vmm_async_vm *v)
     pthread_mutex_lock(&v->mu);
     struct vmm_vm *vm = v->vm;
     v->vm = NULL;
-    pthread_mutex_unlock(&v->mu);
-    return vm;
-}
-
-static struct vmm_vm *vm_of(struct vmm_async_vm *v)
-{
-    pthread_mutex_lock(&v->mu);
-    struct vmm_vm *vm = v->vm;
     pthread_mutex_unlock(&v->mu);
     return vm;
 }
@@ -202,6 +196,31 @@ int vmm_async_private_bytes(struct vmm_async_vm *v, uint64_t *out, struct vmm_er
     pthread_mutex_lock(&v->mu);
     if (v->vm && !v->closed) rc = vmm_vm_private_bytes(v->vm, out, err);
     else rc = vmm_fail(err, -EBADF, "privateBytes", "vm is closed");
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
+int vmm_async_share(struct vmm_async_vm *v, uint64_t gpa, uint64_t len, struct vmm_shm *shm, uint64_t off,
+                    int copy_in, struct vmm_err *err)
+{
+    if (!v) return vmm_fail(err, -EINVAL, "vmm_async_share", "missing argument");
+    int rc;
+    pthread_mutex_lock(&v->mu);   /* held: no job of v starts meanwhile */
+    if (!v->vm || v->closed) rc = vmm_fail(err, -EBADF, "share", "vm is closed");
+    else if (v->busy) rc = vmm_fail(err, -EBUSY, "share", "a job of the vm is running: share only between jobs");
+    else rc = vmm_vm_share(v->vm, gpa, len, shm, off, copy_in, err);
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
+int vmm_async_unshare(struct vmm_async_vm *v, uint64_t gpa, uint64_t len, struct vmm_err *err)
+{
+    if (!v) return vmm_fail(err, -EINVAL, "vmm_async_unshare", "missing argument");
+    int rc;
+    pthread_mutex_lock(&v->mu);
+    if (!v->vm || v->closed) rc = vmm_fail(err, -EBADF, "unshare", "vm is closed");
+    else if (v->busy) rc = vmm_fail(err, -EBUSY, "unshare", "a job of the vm is running: unshare only between jobs");
+    else rc = vmm_vm_unshare(v->vm, gpa, len, err);
     pthread_mutex_unlock(&v->mu);
     return rc;
 }
@@ -289,11 +308,23 @@ static void complete(struct ajob *j)
     j->cb(j->arg, res);
 }
 
+/* The job's vm, marked busy until job_idle (NULL with rc -EBADF once closed). */
 static struct vmm_vm *open_vm(struct ajob *j, const char *op)
 {
-    struct vmm_vm *vm = vm_of(j->v);
+    pthread_mutex_lock(&j->v->mu);
+    struct vmm_vm *vm = j->v->vm;
+    if (vm) j->v->busy = 1;
+    pthread_mutex_unlock(&j->v->mu);
     if (!vm) j->res->rc = vmm_fail(&j->res->err, -EBADF, op, "vm is closed");
     return vm;
+}
+
+static void job_idle(struct ajob *j)
+{
+    if (!j->v) return;
+    pthread_mutex_lock(&j->v->mu);
+    j->v->busy = 0;
+    pthread_mutex_unlock(&j->v->mu);
 }
 
 /* A fork+run with VMM_ASYNC_DESTROY that stopped at a CALL is not torn down:
@@ -360,7 +391,7 @@ static void job_work(void *arg)
             pthread_mutex_unlock(&j->v->mu);
             break;
         }
-        publish_vm(j->v, vm);
+        publish_vm(j->v, vm, j->kind == AJ_FORKRUN);
         if (j->kind == AJ_FORK) break;
         uint64_t t1 = vmm_now_ns();
         res->rc = vmm_vm_run(vm, &j->req, &r, &res->err);
@@ -395,6 +426,7 @@ static void job_work(void *arg)
         reap(j, take_vm(j->v));
         return;
     }
+    job_idle(j);
     if (j->kind == AJ_FORKRUN && (j->flags & VMM_ASYNC_DESTROY) && keep_at_call(j)) {
         /* The guest called the host: the caller answers it on this handle, which is open from
          * now on (before the callback, so its first run is accepted), and closes it later. */

@@ -108,6 +108,13 @@ int vmm_fork(struct vmm_snapshot *snap, struct vmm_pool *pool, struct vmm_vm **o
         if (rc) goto fail;
         vm->ram = ram;
     }
+    if (snap->shm.n) {
+        /* A child derived from a vm with shared ranges: the same objects, over its RAM. */
+        vm->had_shm = 1;
+        rc = shm_ranges_copy(&vm->shm, &snap->shm, err);
+        if (!rc) rc = shm_ranges_map(vm->ram, &vm->shm, err);
+        if (rc) goto fail;
+    }
     phase(FP_SLOTS, &t);
     rc = restore(vm, snap, &t, err);
     if (rc) goto fail;
