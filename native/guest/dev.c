@@ -358,7 +358,7 @@ i64 host_call0(u32 nr, i64 a0, i64 a1, i64 a2, i64 a3)
 
 void ctl_exit(int code)
 {
-    shmap_sync_all(); /* shared file mappings reach their files */
+    shm_exit(); /* shared file mappings reach their files; host shared memory is let go */
     for (;;) {
         publish(FB_ST_EXIT, code);
         fb_doorbell();

@@ -162,18 +162,27 @@ i64 sys_mremap(u64 old, u64 olen, u64 nlen, u64 flags, u64 naddr);
 i64 sys_madvise(u64 addr, u64 len, u64 adv);
 int mm_maps_text(char *buf, u64 cap);
 
-/* ---- shmap.c: shared writable file mappings, written back to the file ---- */
+/* ---- shmap.c: shared mappings (writable file ones written back to the file),
+ * host shared memory across a fork ---- */
 struct onode;
-extern u32 g_shmap_n;
+extern u32 g_shmap_n, g_shm_host_n;
 int shmap_check(i64 fd);
-void shmap_add(i64 fd, u64 addr, u64 len, u64 off);
+int shmap_add(i64 fd, u64 addr, u64 len, u64 off);
+int shmap_anon_check(void);
+void shmap_add_anon(u64 addr, u64 len);
 void shmap_sync(u64 addr, u64 len);
 void shmap_sync_all(void);
 int shmap_unmap(u64 addr, u64 len);
-int shmap_remap_check(u64 old, u64 olen);
+int shmap_remap_check(u64 old, u64 olen, u64 nlen, u64 flags);
 void shmap_remapped(u64 old, u64 olen, u64 nb, u64 nlen);
 void shmap_flush_node(struct onode *o);
 void shmap_refresh_node(struct onode *o, u64 off, u64 n);
+int shm_prepare_fork(void);      /* before FB_CALL_FORK: every record host shared (0 or -errno) */
+void shm_exec_cleanup(void);     /* at execve: written back, unshared, every record dropped */
+void shm_exit(void);             /* at exit: written back, host-shared ranges unshared */
+int shm_overlaps_host(u64 a, u64 len);
+int shm_futex_ent(const u32 *uaddr, u32 val, struct fb_futex_ent *fe);
+i64 shm_futex_wake(const u32 *uaddr, u32 bitset, int n, int local);
 
 /* ---- vfs.c ---- */
 enum { VK_NONE, VK_IMG, VK_OVL, VK_DEV };
@@ -202,6 +211,7 @@ struct onode {
     u64 seq;                 /* insertion order: the directory-listing cursor */
     int refs;                /* open descriptions */
     int linked;              /* still in the namespace */
+    u64 shm_key;             /* host shared memory object of its mappings (shmap.c), 0 none */
 };
 int img_init(u64 base, u64 size);
 int vfs_resolve(int dirfd, const char *path, int follow, char *out, struct vref *ref);

@@ -22,6 +22,7 @@ python3 $H/mkimage.py "$T/unit.img" /etc/hello.txt="$T/hello.txt" /etc/passwd="$
 "$OUT/guest-unit" "$T/unit.img"
 "$OUT/guest-unit-mm"
 "$OUT/guest-unit-ipc"
+"$OUT/guest-unit-shm"
 
 python3 $H/mkimage.py "$T/static.img" /bin/test-static="$OUT/test-static" /etc/hello.txt="$T/hello.txt" \
     /etc/passwd="$T/hello.txt" /etc/link@=/ /tmp="$T/tmp"
