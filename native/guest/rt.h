@@ -240,6 +240,7 @@ i64 ctl_read(u8 *buf, u64 n);
 i64 ctl_write(const u8 *buf, u64 n);
 i64 console_write(int which, const u8 *buf, u64 n);
 void ctl_exit(int code) __attribute__((noreturn));
+void ctl_exit_signal(int sig) __attribute__((noreturn)); /* ended by a signal's default action */
 /* guest-to-host calls (abi.h): ret of the answer, or -EIO on a broken protocol */
 i64 host_call(const struct fb_call *c, const void *data, u64 len, struct fb_answer *ans, void *rbuf, u64 rcap);
 i64 host_call0(u32 nr, i64 a0, i64 a1, i64 a2, i64 a3);
@@ -297,12 +298,30 @@ int sched_tid_alive(i64 tid);
 u64 *sched_sigmask(void);
 void sched_set_clear_tid(u64 a);
 void sched_set_robust(u64 head, u64 len);
+/* a fork's child: the caller is the only thread, with tid `tid`; the others' stacks are freed */
+void sched_fork_child(int tid, u64 clear_tid);
 
 /* ---- signal.c ---- */
 /* sched_block, cut short with EINTR when a signal is to be delivered (timers included) */
 int sig_block(int kind, const void *chan, u32 bitset, u64 deadline);
 i64 sig_exit(u64 nr, i64 ret);        /* at every syscall's return while g_sig_work */
 extern u32 g_sig_work;
+int sig_deliverable_now(void);        /* takes the host's signals: is one to be delivered now? */
+void sig_fork_child(void);            /* a fork's child: no pending signals, no timers */
+
+/* ---- proc.c: processes (one VM each; abi.h "Guest-to-host calls") ---- */
+extern int g_pid, g_ppid;             /* FB_PID / FB_PPID in the group's first process */
+i64 proc_clone(u64 flags, u64 sp, u64 ptid, u64 ctid);  /* fork, vfork, clone without CLONE_THREAD */
+i64 proc_kill(i64 pid, int sig);
+int proc_in_group(void);              /* another process may exist (this one forked, or is a child) */      /* to another pid (0 / -1: every other process): 0, -ESRCH */
+/* hooks of the host-descriptor and shared-memory parts (hostfd.c, shm.c) and the scheduler */
+int hostfd_prepare_fork(void);        /* before FB_CALL_FORK: crossing descriptors become host pipes */
+int shm_prepare_fork(void);           /* before FB_CALL_FORK: shared mappings become host memory */
+void shm_exec_cleanup(void);          /* at execve: every host-shared range unshared */
+/* block the current thread until the host may have news for it (0), the deadline
+ * (monotonic ns, 0 none: -ETIMEDOUT) or a signal to deliver (-EINTR) */
+int host_wait_block(const struct fb_poll_ent *pe, int npe, const struct fb_futex_ent *fe, int nfe, u32 flags,
+                    u64 deadline);
 
 /* ---- elf.c ---- */
 struct loaded { u64 entry, base, phdr, phnum, phent, end; char interp[256]; };
