@@ -90,9 +90,9 @@ int dev_text(int idx, char **out, u64 *len)
         u64 used = mm_used_bytes();
         const char *comm = g_exe_path;
         for (const char *c = g_exe_path; *c; c++) if (*c == '/') comm = c + 1;
-        rt_snprintf(b, cap, "%d (%s) R 0 %d %d 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 %d 0 0 %lu %lu "
+        rt_snprintf(b, cap, "%d (%s) R %d %d %d 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 %d 0 0 %lu %lu "
                             "18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
-                    FB_PID, *comm ? comm : "program", FB_PID, FB_PID, g_nthreads, used, used / PAGE);
+                    g_pid, *comm ? comm : "program", g_ppid, FB_PID, FB_PID, g_nthreads, used, used / PAGE);
     } else if (!strcmp(p, "/proc/cpuinfo"))
         rt_snprintf(b, cap, "processor\t: 0\nvendor_id\t: forkbox\nmodel name\t: forkbox vCPU\n"
                             "cpu MHz\t\t: %lu\ncpu cores\t: 1\nsiblings\t: 1\n\n", (u64)0);
@@ -343,7 +343,7 @@ i64 host_call(const struct fb_call *c, const void *data, u64 len, struct fb_answ
     g_out_len = g_err_len = 0;
     time_rebase(g_mb->tsc_khz, g_mb->wall_ns);
     rng_reseed(g_mb->entropy, FB_ENTROPY_SIZE);
-    if (copy.signals) g_host_signals |= copy.signals;
+    if (copy.signals) { g_host_signals |= copy.signals; g_sig_work = 1; } /* delivered at the syscall's return */
     if (rbuf && rcap) memcpy(rbuf, a + 1, copy.data_len < rcap ? copy.data_len : rcap);
     if (ans) *ans = copy;
     return copy.ret;
@@ -354,6 +354,13 @@ i64 host_call0(u32 nr, i64 a0, i64 a1, i64 a2, i64 a3)
 {
     struct fb_call c = { .nr = nr, .arg = { a0, a1, a2, a3, 0, 0 } };
     return host_call(&c, 0, 0, 0, 0, 0);
+}
+
+/* ended by signal `sig`'s default action: the host reports "killed by signal sig" */
+void ctl_exit_signal(int sig)
+{
+    g_flags |= FB_EXIT_SIGNALED;
+    ctl_exit(128 + sig);
 }
 
 void ctl_exit(int code)

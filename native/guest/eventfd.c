@@ -80,7 +80,7 @@ SYSCALL(capget)                             /* no capabilities */
     if (!uaccess_w(hdr, 8)) return -EFAULT;
     u32 ver = hdr[0];
     if (ver != 0x19980330 && ver != 0x20071026 && ver != 0x20080522) { hdr[0] = 0x20080522; return data ? -EINVAL : 0; }
-    if (hdr[1] && (i32)hdr[1] != FB_PID) return -ESRCH;
+    if (hdr[1] && (i32)hdr[1] != g_pid) return -ESRCH;
     if (data) {
         u64 words = ver == 0x19980330 ? 1 : 2;
         if (!uaccess_w(data, words * 12)) return -EFAULT;

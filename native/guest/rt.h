@@ -250,6 +250,7 @@ i64 ctl_read(u8 *buf, u64 n);
 i64 ctl_write(const u8 *buf, u64 n);
 i64 console_write(int which, const u8 *buf, u64 n);
 void ctl_exit(int code) __attribute__((noreturn));
+void ctl_exit_signal(int sig) __attribute__((noreturn)); /* ended by a signal's default action */
 /* guest-to-host calls (abi.h): ret of the answer, or -EIO on a broken protocol */
 i64 host_call(const struct fb_call *c, const void *data, u64 len, struct fb_answer *ans, void *rbuf, u64 rcap);
 i64 host_call0(u32 nr, i64 a0, i64 a1, i64 a2, i64 a3);
@@ -321,12 +322,22 @@ int host_wait_ex(const struct fb_poll_ent *pe, int npe, const struct fb_futex_en
 /* hostfd.c: before FB_CALL_FORK every pipe end in the descriptor table becomes a
  * host pipe end (0 or -errno; on an error they all stay local) */
 int hostfd_prepare_fork(void);
+/* a fork's child: the caller is the only thread, with tid `tid`; the others' stacks are freed */
+void sched_fork_child(int tid, u64 clear_tid);
 
 /* ---- signal.c ---- */
 /* sched_block, cut short with EINTR when a signal is to be delivered (timers included) */
 int sig_block(int kind, const void *chan, u32 bitset, u64 deadline);
 i64 sig_exit(u64 nr, i64 ret);        /* at every syscall's return while g_sig_work */
 extern u32 g_sig_work;
+int sig_deliverable_now(void);        /* takes the host's signals: is one to be delivered now? */
+void sig_fork_child(void);            /* a fork's child: no pending signals, no timers */
+
+/* ---- proc.c: processes (one VM each; abi.h "Guest-to-host calls") ---- */
+extern int g_pid, g_ppid;             /* FB_PID / FB_PPID in the group's first process */
+i64 proc_clone(u64 flags, u64 sp, u64 ptid, u64 ctid);  /* fork, vfork, clone without CLONE_THREAD */
+i64 proc_kill(i64 pid, int sig);      /* to another pid (0 / -1: every other process): 0, -ESRCH */
+int proc_in_group(void);              /* another process may exist (this one forked, or is a child) */
 
 /* ---- elf.c ---- */
 struct loaded { u64 entry, base, phdr, phnum, phent, end; char interp[256]; };

@@ -410,3 +410,25 @@ void sched_exit_thread(int code)
     /* keep `next` so schedule() walks the live threads starting after us */
     for (;;) schedule();
 }
+
+/* The child of a fork (proc.c): only the calling thread exists. It keeps its record and
+ * runtime stack (the main thread's, or its own); every other thread's are freed, and
+ * the main thread's static record is left unused when another thread forked. */
+void sched_fork_child(int tid, u64 clear_tid)
+{
+    struct thread *me = g_cur, *t = me->next;
+    while (t != me) {
+        struct thread *n = t->next;
+        if (t == &g_main) g_main.state = T_DEAD;
+        else { kfree(t->kstack); kfree(t->fp_mem); kfree(t); }
+        t = n;
+    }
+    if (g_zombie && g_zombie != me) { kfree(g_zombie->kstack); kfree(g_zombie->fp_mem); kfree(g_zombie); }
+    g_zombie = 0;
+    me->next = me;
+    me->tid = tid;
+    me->clear_tid = clear_tid;
+    me->robust_head = me->robust_len = 0;
+    g_nthreads = 1;
+    g_next_tid = tid + 1;
+}

@@ -1,7 +1,9 @@
 /*
- * signal.c — signals within the one process: handlers, masks, pending set,
- * alarm/setitimer (ITIMER_REAL; VIRTUAL and PROF run on the same clock: one
- * vCPU), kill/tkill/tgkill to ourselves. A signal is delivered at a safe
+ * signal.c — signals: handlers, masks, pending set, alarm/setitimer
+ * (ITIMER_REAL; VIRTUAL and PROF run on the same clock: one vCPU),
+ * kill/tkill/tgkill (to ourselves here; to another process through the host,
+ * proc.c), and the signals other processes sent, which arrive in the host's
+ * answers (g_host_signals) and become pending. A signal is delivered at a safe
  * point, the return from a syscall: a blocking call is cut short with EINTR
  * (or restarted, SA_RESTART), the handler runs on the program's stack below
  * the red zone and returns through its sa_restorer into rt_sigreturn, which
@@ -72,6 +74,8 @@ static i64 sys_sigaltstack(const u64 *ss, u64 *old)
 
 HOT u32 g_sig_work;              /* a signal pending or a timer armed: the syscall exit looks */
 static u64 g_pending;            /* process-wide pending set */
+static u64 g_from_kill;          /* pending ones sent by kill() (si_code SI_USER) */
+static u64 g_from_host;          /* ... by another process (the sender's pid is not known) */
 static int g_susp_tid;           /* a thread in rt_sigsuspend and the mask to restore after it */
 static u64 g_susp_mask;
 
@@ -81,7 +85,7 @@ static const int g_timer_sig[3] = { 14, 26, 27 };
 
 static void work_update(void)
 {
-    g_sig_work = g_pending || g_timer[0].deadline || g_timer[1].deadline || g_timer[2].deadline;
+    g_sig_work = g_pending || g_host_signals || g_timer[0].deadline || g_timer[1].deadline || g_timer[2].deadline;
 }
 
 static void timers_poll(void)
@@ -105,9 +109,20 @@ static u64 timers_next(void)
     return n;
 }
 
+static i64 self_signal(u64 sig);
+/* signals other processes sent: pending as if sent by kill() here */
+static void take_host(void)
+{
+    u64 h = g_host_signals;
+    g_host_signals = 0;
+    for (int s = 1; h && s <= 64; s++, h >>= 1)
+        if ((h & 1) && !self_signal((u64)s) && (g_pending & BIT(s))) g_from_host |= BIT(s);
+}
+
 /* a pending signal this thread would act on now (run a handler or die of it) */
 static int deliverable(void)
 {
+    if (g_host_signals) take_host();
     u64 p = g_pending & ~g_sigmask;
     for (int s = 1; p && s <= 64; s++, p >>= 1) {
         if (!(p & 1)) continue;
@@ -119,8 +134,47 @@ static int deliverable(void)
     return 0;
 }
 
+int sig_deliverable_now(void)
+{
+    if (!g_sig_work) return 0;
+    if (g_timer[0].deadline || g_timer[1].deadline || g_timer[2].deadline) timers_poll();
+    return deliverable() != 0;
+}
+
+/* a fork's child (Linux): nothing pending, no timers armed; handlers, masks stay */
+void sig_fork_child(void)
+{
+    g_pending = g_from_kill = g_from_host = 0;
+    for (int i = 0; i < 3; i++) g_timer[i].deadline = g_timer[i].interval = 0;
+    g_susp_tid = 0;
+    work_update();
+}
+
+static int g_forever; /* a futex nobody wakes (pause, sigsuspend) */
+
+/* The only thread of a process in a group (proc.c), waiting for a deadline or for a
+ * signal: nothing in this VM can end the wait sooner, and another process's signal
+ * arrives only in a host answer, so it waits on the host (FB_CALL_WAIT with the
+ * timeout) instead of idling in the VM. */
+static int host_idle(int kind, u64 deadline)
+{
+    for (;;) {
+        if (g_timer[0].deadline || g_timer[1].deadline || g_timer[2].deadline) timers_poll();
+        if (deliverable()) return -EINTR;
+        u64 t = timers_next(), d = deadline;
+        int by_timer = t && (!d || t < d);
+        if (by_timer) d = t;
+        int r = host_wait_block(0, 0, 0, 0, 0, d);
+        if (r == -ETIMEDOUT && !by_timer) return -ETIMEDOUT;
+        if (r < 0 && r != -ETIMEDOUT && r != -EINTR) return r;
+        if (kind == W_IO && r == 0) return 0; /* the caller looks again */
+    }
+}
+
 int sig_block(int kind, const void *chan, u32 bitset, u64 deadline)
 {
+    if (g_nthreads == 1 && proc_in_group() && (deadline || chan == &g_forever || timers_next()))
+        return host_idle(kind, deadline);
     if (!g_sig_work) return sched_block(kind, chan, bitset, deadline);
     for (;;) {
         if (deliverable()) return -EINTR;
@@ -151,7 +205,7 @@ enum { S_R15, S_R14, S_R13, S_R12, S_RBP, S_RBX, S_R9, S_R8, S_R10, S_RDX, S_RSI
 static int restartable(u64 nr)
 {
     return nr == 0 || nr == 1 || nr == 2 || nr == 17 || nr == 18 || nr == 19 || nr == 20 || nr == 44 || nr == 45 ||
-           nr == 202 || nr == 257 || nr == 295 || nr == 296;
+           nr == 61 || nr == 202 || nr == 247 || nr == 257 || nr == 295 || nr == 296;
 }
 
 i64 sig_exit(u64 nr, i64 ret)
@@ -160,13 +214,16 @@ i64 sig_exit(u64 nr, i64 ret)
     int s = deliverable();
     if (!s) return ret;
     g_pending &= ~BIT(s);
+    int user = ((g_from_kill | g_from_host) & BIT(s)) != 0, remote = (g_from_host & BIT(s)) != 0;
+    g_from_kill &= ~BIT(s);
+    g_from_host &= ~BIT(s);
     work_update();
     struct ksigaction *sa = &g_sig[s];
-    if (sa->handler == SIG_DFL || !(sa->flags & SA_RESTORER)) ctl_exit(128 + s); /* its default: the end */
+    if (sa->handler == SIG_DFL || !(sa->flags & SA_RESTORER)) ctl_exit_signal(s); /* its default: the end */
     u64 *save = (u64 *)g_kstack_top - 14;     /* what fb_syscall_entry pushed, lowest first */
     u64 ursp = save[S_RSP];
     u64 sp = ((ursp - 128 - sizeof(struct sigframe)) & ~15ull) - 16;
-    if (sp > ursp || !uaccess_w((void *)sp, 16 + sizeof(struct sigframe))) ctl_exit(128 + 11);
+    if (sp > ursp || !uaccess_w((void *)sp, 16 + sizeof(struct sigframe))) ctl_exit_signal(11);
     struct sigframe *fr = (struct sigframe *)(sp + 16);
     memset(fr, 0, sizeof *fr);
     fr->magic = FRAME_MAGIC;
@@ -178,9 +235,9 @@ i64 sig_exit(u64 nr, i64 ret)
     fr->oldmask = g_sigmask;
     if (g_susp_tid == sched_tid()) { fr->oldmask = g_susp_mask; g_susp_tid = 0; }
     i32 *si = (i32 *)fr->info;
-    si[0] = s;                                  /* si_signo; si_code: SI_KERNEL for timers, SI_TKILL */
-    si[2] = (s == 14 || s == 26 || s == 27) ? 0x80 : -6;
-    si[4] = FB_PID; si[5] = FB_UID;
+    si[0] = s;                 /* si_signo; si_code: SI_USER (kill), SI_KERNEL (timers), SI_TKILL */
+    si[2] = user ? 0 : (s == 14 || s == 26 || s == 27) ? 0x80 : -6;
+    si[4] = remote ? 0 : g_pid; si[5] = FB_UID;
     __asm__ volatile("fxsave %0" : "=m"(*(u8 (*)[512])fr->fx));
     g_sigmask |= sa->mask | ((sa->flags & SA_NODEFER) ? 0 : BIT(s));
     ((u64 *)sp)[0] = sa->handler;               /* fb_syscall_entry's `ret` lands in the handler */
@@ -198,7 +255,7 @@ SYSCALL(rt_sigreturn)
 {
     u64 *save = (u64 *)g_kstack_top - 14;
     struct sigframe *fr = (struct sigframe *)(save[S_RSP] + 8);
-    if (!uaccess_w(fr, sizeof *fr) || ((u64)fr & 15) || fr->magic != FRAME_MAGIC) ctl_exit(128 + 11);
+    if (!uaccess_w(fr, sizeof *fr) || ((u64)fr & 15) || fr->magic != FRAME_MAGIC) ctl_exit_signal(11);
     __asm__ volatile("fxrstor %0" : : "m"(*(const u8 (*)[512])fr->fx));
     u64 flags = save[S_FLAGS];
     memcpy(save, fr->saved, sizeof fr->saved);
@@ -223,7 +280,7 @@ static i64 self_signal(u64 sig)
     if (sig == 0) return 0;
     if (sig > 64) return -EINVAL;
     u64 h = g_sig[sig].handler;
-    if (sig == SIGKILL || (sig == SIGSTOP)) ctl_exit(128 + (int)sig);
+    if (sig == SIGKILL || (sig == SIGSTOP)) ctl_exit_signal((int)sig);
     if (h == SIG_IGN || (h == SIG_DFL && (BIT(sig) & DEFAULT_IGNORED))) return 0;
     g_pending |= BIT(sig);
     work_update();
@@ -288,7 +345,6 @@ SYSCALL(rt_sigpending)
 }
 SYSCALL(sigaltstack) { return sys_sigaltstack((const u64 *)a, (u64 *)b); }
 /* waits for a signal while others run; with none that could ever come, EDEADLK */
-static int g_forever; /* a futex nobody wakes */
 SYSCALL(pause) { int r = sig_block(W_FUTEX, &g_forever, 0, 0); return r == -EDEADLK ? -EDEADLK : -EINTR; }
 SYSCALL(rt_sigsuspend)
 {
@@ -301,10 +357,41 @@ SYSCALL(rt_sigsuspend)
     g_sigmask = old;
     return r == -EDEADLK ? -EDEADLK : -EINTR;
 }
-SYSCALL(kill)
+/* kill(2): our pid; 0 or our group (the processes of a group are one process group):
+ * every process including us; -1: every other process (Linux leaves out the caller);
+ * another pid: the host. A signal to ourselves is SI_USER. */
+static i64 kill_self(u64 sig)
 {
-    if ((i64)a == FB_PID || a == 0 || (i64)a == -1 || (i64)a == -FB_PID) return self_signal(b);
-    return -ESRCH;
+    i64 r = self_signal(sig);
+    if (!r && sig && (g_pending & BIT(sig))) g_from_kill |= BIT(sig);
+    return r;
 }
-SYSCALL(tkill) { return sched_tid_alive((i64)a) ? self_signal(b) : -ESRCH; }
-SYSCALL(tgkill) { return (a == FB_PID && sched_tid_alive((i64)b)) ? self_signal(c) : -ESRCH; }
+static i64 sys_kill(i64 pid, u64 sig)
+{
+    if (sig > 64) return -EINVAL;
+    if (pid == INT32_MIN) return -ESRCH;
+    if (pid == g_pid) return kill_self(sig);
+    if (pid == 0 || pid == -FB_PID) {
+        i64 r = proc_kill(0, (int)sig);
+        if (r && r != -ESRCH) return r;
+        return kill_self(sig);
+    }
+    if (pid == -1) return proc_kill(-1, (int)sig);
+    if (pid < 0) return -ESRCH;   /* another process group: there is one */
+    return proc_kill(pid, (int)sig);
+}
+SYSCALL(kill) { return sys_kill((i64)(i32)a, b); }
+/* tkill/tgkill: a thread of ours, or (another tgid, or a tid that is none of ours)
+ * the process through the host */
+SYSCALL(tkill)
+{
+    if ((i64)a <= 0 || b > 64) return -EINVAL;
+    if (sched_tid_alive((i64)a)) return self_signal(b);
+    return proc_kill((i64)a, (int)b);
+}
+SYSCALL(tgkill)
+{
+    if ((i64)a <= 0 || (i64)b <= 0 || c > 64) return -EINVAL;
+    if ((i64)a == g_pid) return sched_tid_alive((i64)b) ? self_signal(c) : -ESRCH;
+    return proc_kill((i64)a, (int)c);
+}

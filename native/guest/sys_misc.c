@@ -1,7 +1,8 @@
 /*
- * sys_misc.c — identity, limits, threads (over sched.c), process
- * creation (refused honestly), uname, sysinfo, rusage (signals: signal.c). Identity: pid 2, ppid 1,
- * uid/gid 1000, thread ids from 3 (see docs/guest-runtime.md).
+ * sys_misc.c — identity, limits, threads and futex (over sched.c), clone/clone3
+ * (a thread here, a process in proc.c), uname, sysinfo, rusage (signals: signal.c).
+ * Identity: pid g_pid (2 in the group's first process), ppid g_ppid, uid/gid 1000,
+ * thread ids from pid + 1 (see docs/guest-runtime.md).
  */
 #include "rt.h"
 
@@ -13,8 +14,14 @@ static i64 sys_clone3(const struct clone_args *ca, u64 size)
     if (size < 64 || size > 4096) return -EINVAL;
     if (!uaccess_ok(ca, size)) return -EFAULT;
     for (u64 i = sizeof *ca; i < size; i++) /* newer fields (set_tid, cgroup) must be unused */
-        if (((const u8 *)ca)[i]) return (ca->flags & 0x10000) ? -EINVAL : -ENOSYS;
-    if (!(ca->flags & 0x10000)) return -ENOSYS; /* a new process */
+        if (((const u8 *)ca)[i]) return -EINVAL;
+    if (ca->flags & 0xff) return -EINVAL;   /* clone3 has exit_signal for that */
+    if (!(ca->flags & 0x10000)) {          /* a new process (proc.c) */
+        if (ca->flags & 0x100) return -ENOSYS; /* CLONE_VM: see proc_clone */
+        if (ca->exit_signal > 64 || (ca->flags >> 32)) return -EINVAL;
+        if (ca->stack || ca->stack_size || ca->tls) return -EINVAL;
+        return proc_clone(ca->flags | ca->exit_signal, 0, ca->parent_tid, ca->child_tid);
+    }
     if (ca->exit_signal || (ca->flags >> 32)) return -EINVAL; /* pidfd is only read with CLONE_PIDFD */
     if (ca->stack_size && ca->stack + ca->stack_size < ca->stack) return -EINVAL;
     return sched_clone(ca->flags, ca->stack + ca->stack_size, ca->parent_tid, ca->child_tid, ca->tls);
@@ -23,7 +30,7 @@ static i64 sys_clone3(const struct clone_args *ca, u64 size)
 struct rlimit { u64 cur, max; };
 static i64 sys_prlimit(u64 pid, u64 res, const struct rlimit *nw, struct rlimit *old)
 {
-    if (pid && pid != FB_PID) return -ESRCH;
+    if (pid && pid != (u64)g_pid) return -ESRCH;
     if (res > 15) return -EINVAL;
     if (old) {
         if (!uaccess_w(old, sizeof *old)) return -EFAULT;
@@ -117,7 +124,7 @@ static i64 sys_arch_prctl(u64 code, u64 addr)
 
 static i64 sys_sched_getaffinity(u64 pid, u64 len, u8 *mask)
 {
-    if (pid && pid != FB_PID) return -ESRCH;
+    if (pid && pid != (u64)g_pid && !sched_tid_alive((i64)pid)) return -ESRCH;
     if (len < 8 || (len & 7)) return -EINVAL;
     if (!uaccess_w(mask, len)) return -EFAULT;
     memset(mask, 0, len);
@@ -126,10 +133,11 @@ static i64 sys_sched_getaffinity(u64 pid, u64 len, u8 *mask)
 }
 
 /* ---- the syscalls (listed in syscall.c) ---- */
-SYSCALL(getpid) { return FB_PID; }
+SYSCALL(getpid) { return g_pid; }
 SYSCALL(gettid) { return sched_tid(); }
-SYSCALL(getppid) { return FB_PPID; }
-SYSCALL(getpgrp) { return FB_PID; } /* getpgrp, getpgid, getsid */
+SYSCALL(getppid) { return g_ppid; }
+SYSCALL(getpgrp) { return FB_PID; } /* getpgrp, getpgid, getsid: a group's processes are one process group and
+                                       session, led by its first process */
 SYSCALL(getuid) { return FB_UID; }
 SYSCALL(getgid) { return FB_GID; }
 SYSCALL(getgroups)
@@ -160,7 +168,7 @@ SYSCALL(sched_yield) { sched_yield(); return 0; }
 SYSCALL(sched_getaffinity) { return sys_sched_getaffinity(a, b, (u8 *)c); }
 SYSCALL(sched_setaffinity) /* there is one CPU: a mask without it is EINVAL, as Linux */
 {
-    if (a && a != FB_PID && !sched_tid_alive((i64)a)) return -ESRCH;
+    if (a && a != (u64)g_pid && !sched_tid_alive((i64)a)) return -ESRCH;
     if (!b) return -EINVAL;
     if (!uaccess_ok((void *)c, b)) return -EFAULT;
     return *(const u8 *)c & 1 ? 0 : -EINVAL;
@@ -177,7 +185,7 @@ static int g_nice;
 static i64 prio_target(u64 which, u64 who)
 {
     if (which > 2) return -EINVAL;                  /* PRIO_PROCESS, PRIO_PGRP, PRIO_USER */
-    u64 self = which == 2 ? FB_UID : FB_PID;
+    u64 self = which == 2 ? FB_UID : (u64)g_pid;
     if (who && who != self && !(which == 0 && sched_tid_alive((i64)who))) return -ESRCH;
     return 0;
 }
@@ -201,9 +209,8 @@ SYSCALL(set_robust_list) /* recorded per thread (the list is not walked at exit)
 }
 SYSCALL(prctl) { return a == 15 || a == 16 ? 0 : -EINVAL; } /* PR_SET_NAME / PR_GET_NAME */
 SYSCALL(membarrier) { return a == 0 ? 0 : -EINVAL; }       /* query, nothing supported */
-SYSCALL(clone) { return sched_clone(a, b, c, d, e); }       /* threads only (sched.c) */
+SYSCALL(clone) { return (a & 0x10000) ? sched_clone(a, b, c, d, e) : proc_clone(a, b, c, d); } /* thread, process */
 SYSCALL(clone3) { return sys_clone3((const struct clone_args *)a, b); }
-SYSCALL(wait4) { return -ECHILD; }                           /* wait4, waitid: there are no children */
 SYSCALL(socket) { return -EACCES; }                          /* no network (socketpair is in ipc.c) */
 SYSCALL(netcall) { return -ENOTSOCK; }                       /* no fd here can be a network socket */
 SYSCALL(exit) { sched_exit_thread((int)(a & 0xff)); }        /* the last thread's exit ends the program */

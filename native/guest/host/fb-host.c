@@ -6,6 +6,10 @@
  * (SIGSEGV): the handler plays the VMM (prints the response, fills the next
  * request) and resumes after the instruction. The guest owns FS while it
  * runs; the handler swaps the host's FS base in before touching libc.
+ * Guest-to-host calls (FB_ST_CALL) are answered with -ENOSYS, as by a host
+ * that serves no processes; with --processes the harness serves fork, wait,
+ * kill and the wait call itself with host processes (one per guest process,
+ * a shared table for pids and signals), enough to test the runtime's side.
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -19,6 +23,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -32,6 +37,13 @@ static uint64_t g_host_fs, g_tsc_khz, g_ram, g_mem_limit, g_seq, g_t_boot, g_out
 static int g_seen_ready;
 static uint64_t g_t_resume;
 static struct fb_mailbox *g_mb;
+
+/* --processes: one host process per guest process; the table is shared by all */
+#define MAXPROC 64
+#define FIRST_PID 2   /* the group's first process keeps pid 2, its parent is 1 (abi.h) */
+struct proc_ent { int used, gpid, gppid, hpid; uint64_t sigs; };
+static struct proc_ent *g_procs;
+static int g_self, g_processes;
 
 static uint64_t now_ns(void)
 {
@@ -102,6 +114,125 @@ static void print_response(void)
     put_area("result", (uint8_t *)m + FB_MB_RESULT_OFF, m->result_len, FB_MB_RESULT_SIZE);
 }
 
+static void fill_header(uint32_t kind, uint64_t len)
+{
+    struct fb_mailbox *m = g_mb;
+    m->magic = FB_MAILBOX_MAGIC;
+    m->abi_version = FB_ABI_VERSION;
+    m->req_kind = kind;
+    m->seq = ++g_seq;
+    m->req_len = len;
+    m->wall_ns = now_ns();
+    m->tsc_khz = g_tsc_khz;
+    m->out_cap = g_out_cap;
+    m->err_cap = FB_MB_ERR_SIZE;
+    m->mem_limit = g_mem_limit;
+    if (getrandom(m->entropy, sizeof m->entropy, 0) != sizeof m->entropy) die("getrandom");
+}
+
+/* Linux wait status of a waitid() answer */
+static int wstatus(const siginfo_t *si)
+{
+    if (si->si_code == CLD_EXITED) return (si->si_status & 0xff) << 8;
+    return (si->si_status & 0x7f) | (si->si_code == CLD_DUMPED ? 0x80 : 0);
+}
+
+static struct proc_ent *proc_by_gpid(int gpid)
+{
+    for (int i = 0; i < MAXPROC; i++) if (g_procs[i].used && g_procs[i].gpid == gpid) return &g_procs[i];
+    return 0;
+}
+
+/* a guest-to-host call: without --processes every call is -ENOSYS */
+static void serve_call(void)
+{
+    struct fb_mailbox *m = g_mb;
+    struct fb_call c;
+    memcpy(&c, (uint8_t *)m + FB_MB_RESULT_OFF, sizeof c);
+    struct fb_answer a;
+    memset(&a, 0, sizeof a);
+    a.ret = -ENOSYS;
+    struct proc_ent *me = g_processes ? &g_procs[g_self] : 0;
+    if (me && c.nr == FB_CALL_FORK) {
+        int k = 1;
+        while (k < MAXPROC && g_procs[k].used) k++;
+        if (k == MAXPROC) a.ret = -EAGAIN;
+        else {
+            g_procs[k].used = 1;
+            g_procs[k].gpid = k * FB_PID_STRIDE;
+            g_procs[k].gppid = me->gpid;
+            g_procs[k].sigs = 0;
+            fflush(stdout);
+            pid_t h = fork();
+            if (h < 0) { g_procs[k].used = 0; a.ret = -EAGAIN; }
+            else if (h == 0) {
+                g_self = k;
+                g_procs[k].hpid = getpid();
+                a.ret = 0;
+                a.val[0] = g_procs[k].gpid;
+                a.val[1] = me->gpid;
+                me = &g_procs[k];
+            } else {
+                g_procs[k].hpid = h;
+                a.ret = g_procs[k].gpid;
+            }
+        }
+    } else if (me && c.nr == FB_CALL_WAITPID) {
+        int hp = 0;
+        struct proc_ent *t = 0;
+        if (c.arg[0] > 0) {
+            t = proc_by_gpid((int)c.arg[0]);
+            if (!t || t->gppid != me->gpid) { a.ret = -ECHILD; goto answer; }
+            hp = t->hpid;
+        }
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        int opts = WEXITED | WNOHANG | ((c.arg[1] & 0x01000000) ? WNOWAIT : 0);
+        if (waitid(hp ? P_PID : P_ALL, (id_t)hp, &si, opts)) { a.ret = -errno; goto answer; }
+        if (!si.si_pid) { a.ret = 0; goto answer; }
+        for (int i = 0; i < MAXPROC; i++)
+            if (g_procs[i].used && g_procs[i].hpid == si.si_pid) {
+                a.ret = g_procs[i].gpid;
+                a.val[0] = wstatus(&si);
+                if (!(opts & WNOWAIT)) g_procs[i].used = 0;
+            }
+    } else if (me && c.nr == FB_CALL_KILL) {
+        int sig = (int)c.arg[1], n = 0;
+        if (sig < 0 || sig > 64) { a.ret = -EINVAL; goto answer; }
+        for (int i = 0; i < MAXPROC; i++) {
+            struct proc_ent *t = &g_procs[i];
+            if (!t->used || t == me || (c.arg[0] > 0 && t->gpid != c.arg[0])) continue;
+            if (kill(t->hpid, 0)) continue;
+            n++;
+            if (sig == SIGKILL) kill(t->hpid, SIGKILL);
+            else if (sig) __atomic_fetch_or(&t->sigs, 1ull << (sig - 1), __ATOMIC_SEQ_CST);
+        }
+        a.ret = n ? 0 : -ESRCH;
+    } else if (me && c.nr == FB_CALL_WAIT) {
+        /* until a signal, a child's end (FB_WAIT_CHILD) or the timeout; pipes and futexes
+         * are not served here, so a wait naming them ends at once (callers look again) */
+        uint64_t end = c.arg[0] < 0 ? 0 : mono_ns() + (uint64_t)c.arg[0];
+        a.ret = 0;
+        for (;;) {
+            if (__atomic_load_n(&me->sigs, __ATOMIC_SEQ_CST) || c.arg[1] || c.arg[2]) break;
+            if (c.arg[3] & FB_WAIT_CHILD) {
+                siginfo_t si;
+                memset(&si, 0, sizeof si);
+                if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) || si.si_pid) break;
+            }
+            if (end && mono_ns() >= end) { a.ret = -ETIMEDOUT; break; }
+            usleep(500);
+        }
+    }
+answer:
+    if (me) a.signals = __atomic_exchange_n(&me->sigs, 0, __ATOMIC_SEQ_CST);
+    if (!g_quiet || c.nr != FB_CALL_WAIT)
+        printf("#call nr=%u arg0=%lld ret=%lld pid=%d\n", c.nr, (long long)c.arg[0], (long long)a.ret,
+               me ? me->gpid : FIRST_PID);
+    memcpy((uint8_t *)m + FB_MB_REQ_OFF, &a, sizeof a);
+    fill_header(FB_REQ_ANSWER, sizeof a);
+}
+
 static void fill_request(void)
 {
     struct fb_mailbox *m = g_mb;
@@ -110,17 +241,7 @@ static void fill_request(void)
     memcpy((uint8_t *)m + FB_MB_REQ_OFF, g_req[g_next].data, len);
     int bad = g_req[g_next].bad;
     g_next++;
-    m->magic = FB_MAILBOX_MAGIC;
-    m->abi_version = FB_ABI_VERSION;
-    m->req_kind = g_req[g_next - 1].kind;
-    m->seq = ++g_seq;
-    m->req_len = bad ? FB_MB_REQ_SIZE + 1 : len; /* --bad-request: the guest must refuse it */
-    m->wall_ns = now_ns();
-    m->tsc_khz = g_tsc_khz;
-    m->out_cap = g_out_cap;
-    m->err_cap = FB_MB_ERR_SIZE;
-    m->mem_limit = g_mem_limit;
-    if (getrandom(m->entropy, sizeof m->entropy, 0) != sizeof m->entropy) die("getrandom");
+    fill_header(g_req[g_next - 1].kind, bad ? FB_MB_REQ_SIZE + 1 : len); /* --bad-request: the guest must refuse it */
 }
 
 static void on_signal(int sig, siginfo_t *si, void *ctx)
@@ -153,6 +274,16 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
     }
     uint64_t t = mono_ns();
     uint32_t st = g_mb->status;
+    if (st == FB_ST_CALL) {
+        /* the output since the previous doorbell goes with the call */
+        if (g_mb->out_len) put_area("stdout", (uint8_t *)g_mb + FB_MB_OUT_OFF, g_mb->out_len, FB_MB_OUT_SIZE);
+        if (g_mb->err_len) put_area("stderr", (uint8_t *)g_mb + FB_MB_ERR_OFF, g_mb->err_len, FB_MB_ERR_SIZE);
+        serve_call();
+        fflush(stdout);
+        gr[REG_RIP] += len;
+        wrfs(guest_fs);
+        return;
+    }
     if (g_dirty && st != FB_ST_READY)
         printf("#%s runtime=%ld arena=%ld\n", g_touch ? "touched" : "dirty", g_dirty_rt, g_dirty_arena);
     if (st == FB_ST_READY) {
@@ -165,6 +296,18 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
         /* an ERROR answer to a bad request is not fatal: the guest waits for the next one */
         if (st != FB_ST_DONE && !(st == FB_ST_ERROR && g_seen_ready)) {
             fflush(stdout);
+            if (st == FB_ST_EXIT && g_processes && (g_mb->out_flags & FB_EXIT_SIGNALED)) {
+                /* a guest killed by a signal: this process ends the same way for its waiter */
+                int sig = g_mb->exit_code - 128;
+                if (sig > 0 && sig < 32) {
+                    signal(sig, SIG_DFL);
+                    sigset_t ss;
+                    sigemptyset(&ss);
+                    sigaddset(&ss, sig);
+                    sigprocmask(SIG_UNBLOCK, &ss, 0);
+                    raise(sig);
+                }
+            }
             _exit(st == FB_ST_EXIT ? (g_mb->exit_code & 0xff) : 3);
         }
     }
@@ -203,7 +346,7 @@ static uint64_t load_runtime(const char *path)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: fb-host [--runtime ELF] [--ram MiB] [--mem-limit BYTES] [--quiet] [--dirty|--touched] [--dirty-log FILE]\n"
+    fprintf(stderr, "usage: fb-host [--runtime ELF] [--ram MiB] [--mem-limit BYTES] [--quiet] [--processes] [--dirty|--touched] [--dirty-log FILE]\n"
                     "               [[--kind N] --request STR | --request-file FILE | --bad-request STR]... [--out-cap N] [--env K=V]... IMAGE PROGRAM [ARGS...]\n");
     exit(2);
 }
@@ -218,6 +361,7 @@ int main(int argc, char **argv)
     for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "--quiet")) { g_quiet = 1; continue; }
+        if (!strcmp(o, "--processes")) { g_processes = 1; continue; }
         if (!strcmp(o, "--dirty")) { g_dirty = 1; continue; }
         if (!strcmp(o, "--touched")) { g_dirty = g_touch = 1; continue; } /* count reads too */
         if (!strcmp(o, "--dirty-log") && i + 1 < argc) { g_dirty = 1; g_dirty_log = fopen(argv[++i], "w"); if (!g_dirty_log) die("dirty log"); continue; }
@@ -291,6 +435,11 @@ int main(int argc, char **argv)
     g_mb->err_cap = FB_MB_ERR_SIZE;
 
     uint64_t entry = load_runtime(runtime);
+    if (g_processes) {
+        g_procs = mmap(0, MAXPROC * sizeof *g_procs, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (g_procs == MAP_FAILED) die("mmap process table");
+        g_procs[0] = (struct proc_ent){ .used = 1, .gpid = FIRST_PID, .gppid = 1, .hpid = getpid() };
+    }
 
     static uint8_t altstack[1 << 16];
     stack_t ss = { .ss_sp = altstack, .ss_size = sizeof altstack };

@@ -144,6 +144,21 @@ grep -qx 'posix ok' "$T/px.out" && grep -qx 'later 3' "$T/px.out" || { cat "$T/p
 # shared writable file mappings (host/shmap.py)
 $FB "$IMG" /usr/bin/python3.11 -I -B -c "$(cat $H/shmap.py)" > "$T/sm.out" 2>&1 || { cat "$T/sm.out"; fail "shmap: failed"; }
 grep -qx 'shmap ok' "$T/sm.out" || { cat "$T/sm.out"; fail "shmap: wrong output"; }
+# processes: a host that serves none answers every call ENOSYS (fork says so; wait and
+# kill find no other process); with --processes the harness serves them (host/procs.py)
+$FB "$IMG" /usr/bin/python3.11 -I -B -c 'import os
+try: os.fork(); print("forked")
+except OSError as e: print("fork", e.errno)
+try: os.waitpid(-1, 0)
+except ChildProcessError as e: print("wait", e.errno)
+try: os.kill(1000, 0)
+except ProcessLookupError as e: print("kill", e.errno)' > "$T/pn.out" 2>&1 || { cat "$T/pn.out"; fail "no processes: failed"; }
+[ "$(grep -v '^#' "$T/pn.out" | tr '\n' ' ')" = "fork 38 wait 10 kill 3 " ] || { cat "$T/pn.out"; fail "no processes: wrong output"; }
+python3 -c 'import json, sys; open(sys.argv[2], "w").write(json.dumps({"code": open(sys.argv[1]).read()}))' \
+    $H/procs.py "$T/procs.req"
+$FB --processes --env LANG=C.UTF-8 --request-file "$T/procs.req" "$IMG" /usr/bin/python3.11 -I -B /opt/forkbox/runner.py \
+    > "$T/pr.out" 2>&1 || { cat "$T/pr.out"; fail "processes: failed"; }
+grep -qx 'procs ok' "$T/pr.out" && ! grep -q '^FAIL' "$T/pr.out" || { cat "$T/pr.out"; fail "processes: wrong output"; }
 $FB "$IMG" /usr/bin/python3.11 -I -B -c "$(cat $H/fuzz-syscalls.py)" > "$T/f.out" 2>&1 || { cat "$T/f.out"; fail "syscall fuzz: the guest died"; }
 grep -q '^fuzz [0-9]* calls .* alive$' "$T/f.out" || { cat "$T/f.out"; fail "syscall fuzz: no result"; }
 echo "guest: python harness tests ok ($IMG)"
