@@ -212,6 +212,7 @@ struct onode {
     int refs;                /* open descriptions */
     int linked;              /* still in the namespace */
     u64 shm_key;             /* host shared memory object of its mappings (shmap.c), 0 none */
+    u64 shm_base;            /* the file offset at the object's offset 0 */
 };
 int img_init(u64 base, u64 size);
 int vfs_resolve(int dirfd, const char *path, int follow, char *out, struct vref *ref);
