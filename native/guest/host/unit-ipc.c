@@ -32,6 +32,7 @@ void ovl_put(struct onode *o) { (void)o; g_ovl_puts++; }
 static u64 g_mono = 1000000000ull;
 u64 time_mono_ns(void) { return g_mono; }
 u64 g_sys_total;
+int g_pid = FB_PID, g_ppid = FB_PPID;  /* the process identity eventfd.c may check */
 void time_spin_until_mono(u64 ns) { if (g_mono < ns) g_mono = ns; }
 int rt_snprintf(char *b, size_t cap, const char *fmt, ...) { return snprintf(b, cap, "%s", fmt); }
 i64 console_write(int which, const u8 *buf, u64 n) { (void)which; (void)buf; return (i64)n; }
