@@ -173,7 +173,7 @@ static int host_idle(int kind, u64 deadline)
 
 int sig_block(int kind, const void *chan, u32 bitset, u64 deadline)
 {
-    if (g_nthreads == 1 && proc_in_group() && (deadline || chan == &g_forever || timers_next()))
+    if (kind != W_HOST && g_nthreads == 1 && proc_in_group() && (deadline || chan == &g_forever || timers_next()))
         return host_idle(kind, deadline);
     if (!g_sig_work) return sched_block(kind, chan, bitset, deadline);
     for (;;) {
