@@ -162,7 +162,8 @@ int vmm_snapshot_save(struct vmm_vm *vm, const char *mem_path, const char *state
 /* Host memory the vm holds privately, in bytes: its RAM pages written since
  * the fork (copy-on-write copies; every resident page for a booted vm) plus
  * its resident mailbox pages, read from /proc/self/pagemap. Costs about 1 ms
- * per GiB of RAM: for vms kept between runs, not the one-shot path. Not while
+ * per GiB of RAM: for vms kept between runs, not the one-shot path. Pages of
+ * shared memory ranges are not counted (they are their object's). Not while
  * a run of the vm is in progress (the count would be stale, never unsafe). */
 int vmm_vm_private_bytes(struct vmm_vm *vm, uint64_t *out, struct vmm_err *err) VMM_MUST_CHECK;
 
