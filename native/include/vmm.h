@@ -371,8 +371,8 @@ int vmm_async_private_bytes(struct vmm_async_vm *v, uint64_t *out, struct vmm_er
  * parts of them. vmm_vm_unshare makes a range private zero memory again
  * (allocated: it counts in private_bytes). Both only between runs of the vm
  * (-EBUSY while it runs; on its worker or with no job in flight), only on
- * forks (-ENOTSUP for a booted vm), at most VMM_SHM_RANGES_MAX (4096) ranges
- * a vm (-ENOSPC). A failed mapping leaves the vm dead. A derive gives the
+ * forks (-ENOTSUP for a booted vm), at most 1024 ranges a vm (-ENOSPC; a share
+ * that continues a range of the same object joins it). A failed mapping leaves the vm dead. A derive gives the
  * child the vm's ranges (every fork of it maps them after its RAM, pool
  * shells included) and copies their bytes into the child, so a child written
  * to files keeps their content as private memory; the vm keeps its ranges. A

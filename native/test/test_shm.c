@@ -132,6 +132,27 @@ static void test_checks(struct vmm_snapshot *root)
     CHECK(vmm_vm_unshare(vm, 0x600000, UINT64_MAX - PG + 1, &e) == -EINVAL);
     CHECK(vmm_vm_shared_ranges(vm) == 0);
     CHECK(R(vm, 0x900000) == 0x55);                                           /* nothing changed, alive */
+    /* page by page over contiguous object pages: one range */
+    struct vmm_shm *four;
+    OKV(vmm_shm_create(4 * PG, &four, &e_));
+    OKV(vmm_vm_share(vm, 0x601000, PG, four, PG, 0, &e_));
+    OKV(vmm_vm_share(vm, 0x603000, PG, four, 3 * PG, 0, &e_));
+    CHECK(vmm_vm_shared_ranges(vm) == 2);
+    OKV(vmm_vm_share(vm, 0x602000, PG, four, 2 * PG, 0, &e_));                 /* joins both */
+    OKV(vmm_vm_share(vm, 0x600000, PG, four, 0, 0, &e_));
+    CHECK(vmm_vm_shared_ranges(vm) == 1);
+    W(vm, 0x603000, 4);
+    CHECK(host_u32(four, 3 * PG) == 4);
+    OKV(vmm_vm_unshare(vm, 0x600000, 4 * PG, &e_));
+    vmm_shm_put(four);
+    /* at most 1024 ranges a vm */
+    for (uint64_t i = 0; i < 1024; i++) OKV(vmm_vm_share(vm, 0x1000000 + 2 * i * PG, PG, shm, 0, 0, &e_));
+    CHECK(vmm_vm_shared_ranges(vm) == 1024);
+    CHECK(vmm_vm_share(vm, 0x1000000 + 2048 * PG, PG, shm, 0, 0, &e) == -ENOSPC);
+    W(vm, 0x1000000 + 2 * 1023 * PG, 66);
+    CHECK(host_u32(shm, 0) == 66 && R(vm, 0x1000000) == 66);
+    OKV(vmm_vm_unshare(vm, 0x1000000, 2048 * PG, &e_));
+    CHECK(vmm_vm_shared_ranges(vm) == 0 && Z(vm, 0x1000000) == 1);
     /* RAM-sized: the whole arena (the object must be that large) */
     struct vmm_shm *big;
     OKV(vmm_shm_create(RAM - FB_ARENA_BASE, &big, &e_));
