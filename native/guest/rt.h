@@ -134,9 +134,14 @@ int rt_snprintf(char *buf, size_t cap, const char *fmt, ...);
 void zero_pages(void *p, u64 len); /* writes only the non-zero words (keeps CoW pages clean) */
 
 /* ---- start.c ---- */
+struct loaded;
 extern const struct fb_boot_info *g_boot;
 extern char g_exe_path[PATH_MAX_RT];
 void rt_panic(const char *msg) __attribute__((noreturn));
+/* the initial stack below `top` (argv, envp, auxv, as Linux builds it); returns rsp */
+u64 start_stack(u64 top, int argc, const char *const *argv, int envc, const char *const *envp,
+                const struct loaded *prog, u64 interp_base, const char *execfn);
+void fb_enter_program(u64 entry, u64 sp) __attribute__((noreturn)); /* entry.S: clean registers */
 
 /* ---- mm.c ---- */
 void mm_init(u64 ram_size);
@@ -161,6 +166,9 @@ i64 sys_mprotect(u64 addr, u64 len, u64 prot);
 i64 sys_mremap(u64 old, u64 olen, u64 nlen, u64 flags, u64 naddr);
 i64 sys_madvise(u64 addr, u64 len, u64 adv);
 int mm_maps_text(char *buf, u64 cap);
+void mm_exec_reset(void);                     /* execve: free every program page (kmalloc's stay) */
+int mm_runtime_holds(u64 addr, u64 len);      /* a kmalloc page in the range? */
+int mm_range_free(u64 addr, u64 len);
 
 /* ---- shmap.c: shared writable file mappings, written back to the file ---- */
 struct onode;
@@ -298,8 +306,8 @@ int sched_tid_alive(i64 tid);
 u64 *sched_sigmask(void);
 void sched_set_clear_tid(u64 a);
 void sched_set_robust(u64 head, u64 len);
-/* a fork's child: the caller is the only thread, with tid `tid`; the others' stacks are freed */
-void sched_fork_child(int tid, u64 clear_tid);
+/* a fork's child, execve: the caller is the only thread, with tid `tid`; the others' stacks are freed */
+void sched_only_caller(int tid, u64 clear_tid);
 
 /* ---- signal.c ---- */
 /* sched_block, cut short with EINTR when a signal is to be delivered (timers included) */
@@ -308,6 +316,7 @@ i64 sig_exit(u64 nr, i64 ret);        /* at every syscall's return while g_sig_w
 extern u32 g_sig_work;
 int sig_deliverable_now(void);        /* takes the host's signals: is one to be delivered now? */
 void sig_fork_child(void);            /* a fork's child: no pending signals, no timers */
+void sig_exec_reset(void);            /* execve: handlers back to default (ignored stay ignored) */
 
 /* ---- proc.c: processes (one VM each; abi.h "Guest-to-host calls") ---- */
 extern int g_pid, g_ppid;             /* FB_PID / FB_PPID in the group's first process */
@@ -326,6 +335,7 @@ int host_wait_block(const struct fb_poll_ent *pe, int npe, const struct fb_futex
 /* ---- elf.c ---- */
 struct loaded { u64 entry, base, phdr, phnum, phent, end; char interp[256]; };
 int elf_load(const char *path, int is_interp, struct loaded *out);
+int elf_probe(const char *path, int is_interp, struct loaded *out); /* the checks only: nothing loaded */
 
 /* ---- identity (documented in docs/guest-runtime.md) ---- */
 #define FB_PID 2
