@@ -222,6 +222,8 @@ struct onode *ovl_copy_up(const char *path, const struct vref *r);
 int vfs_unlink(const char *path, const struct vref *r, int dir);
 int vfs_rename(const char *from, const struct vref *fr, const char *to);
 int vfs_link(const char *from, const struct vref *fr, const char *to);
+int vfs_boot_dirs(void);                  /* the overlay's own directories: /dev/shm */
+int vfs_synthetic(const char *path);      /* under /dev, /proc, /sys but not /dev/shm: nothing is created there */
 int ovl_set_size(struct onode *o, u64 n);
 void ovl_put(struct onode *o);
 /* timestamps, Linux semantics: TS_A access, TS_M modification, TS_C status change, to now */

@@ -93,6 +93,7 @@ void rt_start(void)
     mm_init(b->ram_size);
     if (mm_reserve(b->ram_size - STACK_SIZE, STACK_SIZE)) rt_panic("cannot reserve the program stack");
     if (img_init(b->image_base, b->image_size)) rt_panic("image: bad header");
+    if (vfs_boot_dirs()) rt_panic("cannot create /dev/shm");
     console_init();
 
     /* args: argv..., "", envp..., "" */
