@@ -679,7 +679,9 @@ static napi_value js_fork(napi_env env, napi_callback_info info)
 }
 
 /* forkRun(snapshot, pool|null, request, destroy, cb(err, {response, forkNs, runNs}), gone?) -> vm
- * With destroy, gone() (optional) is called once the fork's memory is released. */
+ * With destroy, gone() (optional) is called once the fork's memory is released. A
+ * response with status FB_ST_CALL keeps the fork even with destroy: the returned
+ * handle is open (answer with run, then close), and gone() comes after that close. */
 static napi_value js_fork_run(napi_env env, napi_callback_info info)
 {
     size_t argc = 6;

@@ -364,7 +364,7 @@ void ctl_exit_signal(int sig)
 
 void ctl_exit(int code)
 {
-    shmap_sync_all(); /* shared file mappings reach their files */
+    shm_exit(); /* shared file mappings reach their files; host shared memory is let go */
     for (;;) {
         publish(FB_ST_EXIT, code);
         fb_doorbell();

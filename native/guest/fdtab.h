@@ -26,6 +26,7 @@ struct file_ops {
 };
 #define FOP_PIO 1        /* pread/pwrite at an offset */
 #define FOP_NOEPOLL 2    /* epoll refuses it (EPERM), as Linux does regular files */
+#define FOP_HOST 4       /* a host pipe end (hostfd.c): readiness comes from the host */
 
 #define PIPE_CAP 65536
 struct pipe {
@@ -34,6 +35,8 @@ struct pipe {
     int readers, writers;
     u32 r_opens, w_opens;    /* FIFO: opens of each end so far (a waiting open sees a brief partner) */
     struct onode *fifo;      /* FIFO: the node whose buffer this is */
+    u32 host_id, conv_gen;   /* hostfd_prepare_fork: the host pipe it became, in that pass */
+    int conv_r, conv_w;      /* ... and the descriptions of each end the table holds */
 };
 struct epitem { int fd; u32 events; u64 data; };
 struct file {
@@ -51,6 +54,8 @@ struct file {
     u32 ep_n, ep_cap;
     u64 ev_count;            /* eventfd: the counter (eventfd.c) */
     int ev_sem;              /* eventfd: EFD_SEMAPHORE */
+    u32 hp_rx, hp_tx;        /* host pipe ends (hostfd.c): receive side, send side; 0 none */
+    u32 conv_gen;            /* hostfd_prepare_fork: the pass that counted it */
 };
 struct fdent { struct file *f; int cloexec; };
 
@@ -88,6 +93,24 @@ short fd_revents(i64 fd, short ev);
 extern const struct file_ops g_file_ops, g_dir_ops;
 /* ipc.c: open the FIFO an overlay node is */
 int fifo_open(struct onode *o, u32 flags, struct file **out);
+/* ipc.c: what kind of local pipe end f is, and its release without the type's
+ * other parts (a FIFO's node reference stays) */
+enum { PT_NONE, PT_PIPE_R, PT_PIPE_W, PT_SOCK, PT_FIFO_R, PT_FIFO_W, PT_FIFO_RW };
+int ipc_pipe_type(const struct file *f);
+void pipe_unref(struct file *f);
+/* hostfd.c: host pipe ends (pipes that crossed a fork) */
+extern const struct file_ops g_hsock_ops;
+extern int g_hostfd_n;                       /* host descriptions alive: 0 = no host polling */
+struct pscan {                               /* one readiness scan's host entries */
+    struct fb_poll_ent *pe; u16 *rev;        /* kmalloc'd, grown as needed */
+    int n, cap, pos;
+    int local;                               /* local descriptors in the scan too */
+    int err;
+};
+int hostfd_poll_add(struct file *f, short ev, struct pscan *s);   /* 0 or -ENOMEM */
+short hostfd_poll_get(struct file *f, short ev, struct pscan *s); /* after hostfd_poll_call */
+int hostfd_poll_call(struct pscan *s);       /* one FB_CALL_POLL: 0 or -errno */
+i64 hostfd_shutdown(struct file *f, u64 how);
 /* dev.c: open the device a VK_DEV ref names */
 int dev_open(const struct vref *r, u32 flags, struct file **out);
 

@@ -43,6 +43,7 @@ static i64 pipe_read(struct file *f, u8 *buf, u64 n, u64 *off)
         if (f->flags & O_NONBLOCK) return -EAGAIN;
         int r = io_wait(f);
         if (r) return r;
+        if (f->ops->caps & FOP_HOST) return f->ops->read(f, buf, n, off); /* a fork made it a host end */
     }
 }
 
@@ -60,6 +61,10 @@ static i64 pipe_write(struct file *f, const u8 *buf, u64 n, u64 *off)
         if (done == n || (f->flags & O_NONBLOCK)) return done ? (i64)done : -EAGAIN;
         int r = io_wait(f);
         if (r) return done ? (i64)done : r;
+        if (f->ops->caps & FOP_HOST) { /* a fork made it a host end */
+            i64 w = f->ops->write(f, buf + done, n - done, off);
+            return w < 0 ? (done ? (i64)done : w) : (i64)(done + (u64)w);
+        }
     }
 }
 
@@ -81,7 +86,7 @@ static void pipe_free(struct pipe *p)
 }
 
 /* last reference to an end: the peer sees EOF or EPIPE; a pipe nobody holds is freed */
-static void pipe_release(struct file *f)
+void pipe_unref(struct file *f)
 {
     struct pipe *rd = f->pipe, *wr = f->tx;
     if (rd) rd->readers--;
@@ -89,6 +94,7 @@ static void pipe_release(struct file *f)
     if (rd && !rd->readers && !rd->writers) pipe_free(rd);
     if (wr && wr != rd && !wr->readers && !wr->writers) pipe_free(wr); /* a FIFO opened O_RDWR holds one pipe twice */
 }
+static void pipe_release(struct file *f) { pipe_unref(f); }
 
 static short rx_ready(struct pipe *p) { return !p || !p->writers ? POLLHUP | POLLIN : p->len ? POLLIN : 0; }
 static short tx_ready(struct pipe *t) { return !t || !t->readers ? POLLERR : t->len < PIPE_CAP ? POLLOUT : 0; }
@@ -132,7 +138,7 @@ static const struct file_ops sock_ops = {
 };
 
 /* ---- FIFOs: an overlay node (mknod) whose pipe exists while some end is open ---- */
-static void fifo_release(struct file *f) { pipe_release(f); ovl_put(f->ref.o); }
+static void fifo_release(struct file *f) { pipe_unref(f); ovl_put(f->ref.o); }
 static short fifo_rw_poll(struct file *f) { return rx_ready(f->pipe) | tx_ready(f->tx); }
 static const struct file_ops fifo_r_ops = {
     .mode = S_IFIFO, .read = pipe_read, .ioctl = pipe_ioctl, .fcntl = pipe_fcntl, .poll = pipe_r_poll, .release = fifo_release,
@@ -144,6 +150,13 @@ static const struct file_ops fifo_rw_ops = {
     .mode = S_IFIFO, .read = pipe_read, .write = pipe_write, .ioctl = pipe_ioctl, .fcntl = pipe_fcntl, .poll = fifo_rw_poll,
     .release = fifo_release,
 };
+
+int ipc_pipe_type(const struct file *f)
+{
+    const struct file_ops *o = f->ops;
+    return o == &pipe_r_ops ? PT_PIPE_R : o == &pipe_w_ops ? PT_PIPE_W : o == &sock_ops ? PT_SOCK
+         : o == &fifo_r_ops ? PT_FIFO_R : o == &fifo_w_ops ? PT_FIFO_W : o == &fifo_rw_ops ? PT_FIFO_RW : PT_NONE;
+}
 
 /* open(2) of a FIFO, as Linux: O_RDWR never waits; a blocking open for reading
  * (writing) waits until a writer (reader) opens; O_WRONLY|O_NONBLOCK without a
@@ -200,26 +213,75 @@ static i64 sys_pipe2(int *fds, u64 flags)
 }
 
 
-/* ---- readiness ---- */
+/* ---- readiness ----
+ * A scan over descriptors that include host ones (g_hostfd_n > 0) runs twice:
+ * the first pass collects the host ends, one FB_CALL_POLL asks about all of
+ * them, the second pass computes every descriptor's revents in the same order.
+ * Blocking then waits on the host with those entries (and is also ended by
+ * another thread's syscall when local descriptors take part). Without host
+ * descriptors a scan is one pass and no call, as it always was. */
+static short scan_fd(i64 fd, short ev, struct pscan *s, int collect)
+{
+    struct file *f = fget(fd);
+    if (!f) return POLLNVAL;
+    if (f->ops->caps & FOP_HOST) {
+        if (!collect) return hostfd_poll_get(f, ev, s);
+        if (hostfd_poll_add(f, ev, s)) s->err = -ENOMEM;
+        return 0;
+    }
+    if (collect) { s->local++; return 0; }
+    return fd_revents(fd, ev);
+}
+
+static int scan_begin(struct pscan *s)
+{
+    s->n = s->pos = s->local = s->err = 0;
+    return g_hostfd_n > 0;
+}
+
+/* the end of a scan that found nothing: wait for a change until the deadline */
+static int scan_wait(struct pscan *s, int host, u64 deadline)
+{
+    if (host && s->n) return host_wait_ex(s->pe, s->n, 0, 0, 0, deadline, s->local > 0, 0, 0);
+    return sig_block(W_IO, 0, 0, deadline);
+}
+
+static void scan_end(struct pscan *s) { kfree(s->pe); kfree(s->rev); }
+
 struct pollfd { int fd; short events, revents; };
+static i64 poll_scan(struct pollfd *p, u64 n, i64 timeout_ms, struct pscan *s)
+{
+    u64 deadline = timeout_ms > 0 ? time_mono_ns() + (u64)timeout_ms * 1000000ull : 0;
+    if (timeout_ms > 0 && !deadline) deadline = 1;
+    for (;;) {
+        int host = scan_begin(s);
+        if (host) {
+            for (u64 i = 0; i < n; i++) if (p[i].fd >= 0) scan_fd(p[i].fd, p[i].events, s, 1);
+            if (s->err) return s->err;
+            int e = hostfd_poll_call(s);
+            if (e) return e;
+        }
+        i64 c = 0;
+        for (u64 i = 0; i < n; i++) {
+            p[i].revents = p[i].fd < 0 ? 0 : host ? scan_fd(p[i].fd, p[i].events, s, 0) : fd_revents(p[i].fd, p[i].events);
+            if (p[i].revents) c++;
+        }
+        if (c || timeout_ms == 0) return c;
+        /* another thread (or process) may make one ready; with none, EDEADLK or the timeout */
+        int r = scan_wait(s, host, deadline);
+        if (r == -ETIMEDOUT) return 0;
+        if (r) return r;
+    }
+}
+
 static i64 do_poll(struct pollfd *p, u64 n, i64 timeout_ms)
 {
     if (n > NFD) return -EINVAL;
     if (!uaccess_w(p, n * sizeof *p)) return -EFAULT;
-    u64 deadline = timeout_ms > 0 ? time_mono_ns() + (u64)timeout_ms * 1000000ull : 0;
-    if (timeout_ms > 0 && !deadline) deadline = 1;
-    for (;;) {
-        i64 c = 0;
-        for (u64 i = 0; i < n; i++) {
-            p[i].revents = p[i].fd < 0 ? 0 : fd_revents(p[i].fd, p[i].events);
-            if (p[i].revents) c++;
-        }
-        if (c || timeout_ms == 0) return c;
-        /* another thread may make one ready; with none, EDEADLK or the timeout */
-        int r = sig_block(W_IO, 0, 0, deadline);
-        if (r == -ETIMEDOUT) return 0;
-        if (r) return r;
-    }
+    struct pscan s = { 0 };
+    i64 r = poll_scan(p, n, timeout_ms, &s);
+    scan_end(&s);
+    return r;
 }
 
 static i64 sys_ppoll(struct pollfd *p, u64 n, const struct ktimespec *ts)
@@ -232,6 +294,39 @@ static i64 sys_ppoll(struct pollfd *p, u64 n, const struct ktimespec *ts)
     return do_poll(p, n, ms);
 }
 
+static i64 select_scan(i64 n, u64 *rd, u64 *wr, u64 *ex, const u64 *in_r, const u64 *in_w, const u64 *in_x,
+                       i64 timeout_ns, struct pscan *s)
+{
+    u64 deadline = timeout_ns > 0 ? time_mono_ns() + (u64)timeout_ns : 0;
+    for (;;) {
+        int host = scan_begin(s);
+        if (host) {
+            for (i64 fd = 0; fd < n; fd++) {
+                u64 bit = 1ull << (fd & 63), w = (u64)fd / 64;
+                if ((in_r[w] | in_w[w] | in_x[w]) & bit) scan_fd(fd, POLLIN | POLLOUT, s, 1);
+            }
+            if (s->err) return s->err;
+            int e = hostfd_poll_call(s);
+            if (e) return e;
+        }
+        i64 c = 0;
+        for (i64 fd = 0; fd < n; fd++) {
+            u64 bit = 1ull << (fd & 63), w = (u64)fd / 64;
+            int want_r = (in_r[w] & bit) != 0, want_w = (in_w[w] & bit) != 0;
+            if (!want_r && !want_w && !(in_x[w] & bit)) continue;
+            short r = host ? scan_fd(fd, POLLIN | POLLOUT, s, 0) : fd_revents(fd, POLLIN | POLLOUT);
+            if (r & POLLNVAL) return -EBADF;
+            if (want_r) { if (r & (POLLIN | POLLHUP)) { c++; rd[w] |= bit; } else rd[w] &= ~bit; }
+            if (want_w) { if (r & (POLLOUT | POLLERR)) { c++; wr[w] |= bit; } else wr[w] &= ~bit; }
+            if (ex) ex[w] &= ~bit;
+        }
+        if (c || timeout_ns == 0) return c;
+        int r = scan_wait(s, host, deadline);
+        if (r == -ETIMEDOUT) return 0;
+        if (r) return r;
+    }
+}
+
 static i64 do_select(i64 n, u64 *rd, u64 *wr, u64 *ex, i64 timeout_ns)
 {
     if (n < 0 || n > NFD) return -EINVAL;
@@ -239,24 +334,10 @@ static i64 do_select(i64 n, u64 *rd, u64 *wr, u64 *ex, i64 timeout_ns)
     if ((rd && !uaccess_w(rd, words * 8)) || (wr && !uaccess_w(wr, words * 8)) || (ex && !uaccess_w(ex, words * 8))) return -EFAULT;
     u64 in_r[NFD / 64], in_w[NFD / 64], in_x[NFD / 64]; /* the sets asked for, kept across waits */
     for (u64 i = 0; i < words; i++) { in_r[i] = rd ? rd[i] : 0; in_w[i] = wr ? wr[i] : 0; in_x[i] = ex ? ex[i] : 0; }
-    u64 deadline = timeout_ns > 0 ? time_mono_ns() + (u64)timeout_ns : 0;
-    for (;;) {
-        i64 c = 0;
-        for (i64 fd = 0; fd < n; fd++) {
-            u64 bit = 1ull << (fd & 63), w = (u64)fd / 64;
-            int want_r = (in_r[w] & bit) != 0, want_w = (in_w[w] & bit) != 0;
-            if (!want_r && !want_w && !(in_x[w] & bit)) continue;
-            short r = fd_revents(fd, POLLIN | POLLOUT);
-            if (r & POLLNVAL) return -EBADF;
-            if (want_r) { if (r & (POLLIN | POLLHUP)) { c++; rd[w] |= bit; } else rd[w] &= ~bit; }
-            if (want_w) { if (r & (POLLOUT | POLLERR)) { c++; wr[w] |= bit; } else wr[w] &= ~bit; }
-            if (ex) ex[w] &= ~bit;
-        }
-        if (c || timeout_ns == 0) return c;
-        int r = sig_block(W_IO, 0, 0, deadline);
-        if (r == -ETIMEDOUT) return 0;
-        if (r) return r;
-    }
+    struct pscan s = { 0 };
+    i64 r = select_scan(n, rd, wr, ex, in_r, in_w, in_x, timeout_ns, &s);
+    scan_end(&s);
+    return r;
 }
 
 /* ---- AF_UNIX socketpair: two pipes, one per direction (asyncio's self-pipe) ---- */
@@ -291,7 +372,7 @@ static i64 sys_socketpair(u64 dom, u64 type, u64 proto, int *sv)
 static struct file *sock_get(i64 fd, i64 *err)
 {
     struct file *f = fget(fd);
-    *err = !f ? -EBADF : f->ops != &sock_ops ? -ENOTSOCK : 0;
+    *err = !f ? -EBADF : f->ops != &sock_ops && f->ops != &g_hsock_ops ? -ENOTSOCK : 0;
     return *err ? 0 : f;
 }
 
@@ -329,6 +410,7 @@ static i64 sys_shutdown(i64 fd, u64 how)
     struct file *f = sock_get(fd, &e);
     if (!f) return e;
     if (how > 2) return -EINVAL;
+    if (f->ops == &g_hsock_ops) return hostfd_shutdown(f, how);
     /* one process: shutting a direction marks its pipe end gone for the peer */
     struct pipe *gone[2] = { 0, 0 };
     if ((how == 0 || how == 2) && f->pipe) { f->pipe->readers--; f->pipe->len = 0; gone[0] = f->pipe; f->pipe = 0; }
@@ -381,30 +463,47 @@ static i64 sys_epoll_ctl(i64 epfd, u64 op, i64 fd, const struct epoll_event_k *e
     return -EINVAL;
 }
 
-static i64 sys_epoll_wait(i64 epfd, struct epoll_event_k *out, i64 max, i64 timeout_ms)
+static i64 epoll_scan(struct file *ep, struct epoll_event_k *out, i64 max, i64 timeout_ms, struct pscan *s)
 {
-    struct file *ep = fget(epfd);
-    if (!ep) return -EBADF;
-    if (ep->ops != &epoll_ops || max <= 0 || max > 65536) return -EINVAL;
-    if (!uaccess_w(out, (u64)max * sizeof *out)) return -EFAULT;
     u64 deadline = timeout_ms > 0 ? time_mono_ns() + (u64)timeout_ms * 1000000ull : 0;
     for (;;) {
+        int host = scan_begin(s);
+        u32 n = ep->ep_n;
+        if (host) {
+            for (u32 i = 0; i < n; i++) scan_fd(ep->ep[i].fd, (short)(ep->ep[i].events & 0xffff), s, 1);
+            if (s->err) return s->err;
+            int e = hostfd_poll_call(s);
+            if (e) return e;
+        }
         i64 c = 0;
-        for (u32 i = 0; i < ep->ep_n && c < max; i++) {
-            short r = fd_revents(ep->ep[i].fd, (short)(ep->ep[i].events & 0xffff));
+        for (u32 i = 0; i < n; i++) {
+            short ev = (short)(ep->ep[i].events & 0xffff);
+            short r = host ? scan_fd(ep->ep[i].fd, ev, s, 0) : fd_revents(ep->ep[i].fd, ev);
             if (r & POLLNVAL) continue; /* closed: Linux drops it with its last reference */
-            if (r) { out[c].events = (u32)r; out[c].data = ep->ep[i].data; c++; }
+            if (r && c < max) { out[c].events = (u32)r; out[c].data = ep->ep[i].data; c++; }
         }
         if (c || timeout_ms == 0) return c;
-        /* nothing ready: another thread may change that; with none, EDEADLK or the timeout */
+        /* nothing ready: another thread (or process) may change that; with none, EDEADLK or the timeout */
         ep->refs++;
-        int r = sig_block(W_IO, 0, 0, deadline);
+        int r = scan_wait(s, host, deadline);
         int closed = ep->refs == 1;
         fput(ep);
         if (closed) return -EBADF;
         if (r == -ETIMEDOUT) return 0;
         if (r) return r;
     }
+}
+
+static i64 sys_epoll_wait(i64 epfd, struct epoll_event_k *out, i64 max, i64 timeout_ms)
+{
+    struct file *ep = fget(epfd);
+    if (!ep) return -EBADF;
+    if (ep->ops != &epoll_ops || max <= 0 || max > 65536) return -EINVAL;
+    if (!uaccess_w(out, (u64)max * sizeof *out)) return -EFAULT;
+    struct pscan s = { 0 };
+    i64 r = epoll_scan(ep, out, max, timeout_ms, &s);
+    scan_end(&s);
+    return r;
 }
 
 

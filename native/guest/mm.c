@@ -2,7 +2,8 @@
  * mm.c — the arena: a page bitmap over guest RAM [FB_ARENA_BASE, ram_size),
  * the Linux memory syscalls on top of it (brk, mmap, munmap, mremap,
  * madvise, msync; mprotect is bookkeeping only: the guest never edits page
- * tables; shared writable file mappings are recorded and written back by shmap.c),
+ * tables; shared writable file mappings and MAP_SHARED | MAP_ANONYMOUS are
+ * recorded by shmap.c, which writes files back and shares them across a fork),
  * and kmalloc for the runtime's own objects (same pages, same limit).
  * Invariants: a page is either free or used; freed pages may hold garbage and
  * are zeroed (read-before-write, see zero_pages) when handed out again. The
@@ -284,7 +285,12 @@ i64 sys_mmap(u64 addr, u64 len, u64 prot, u64 flags, i64 fd, u64 off)
     if (!len || (off & (PAGE - 1)) || (addr & (PAGE - 1) && (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))))
         return -EINVAL;
     if (len > g_ram_size) return -ENOMEM;
-    int shared_w = 0;
+    int shared_w = 0, shared_anon = 0;
+    if ((flags & MAP_ANONYMOUS) && (flags & 3) == MAP_SHARED) { /* recorded: a fork shares it */
+        int r = shmap_anon_check();
+        if (r) return r;
+        shared_anon = 1;
+    }
     if (!(flags & MAP_ANONYMOUS)) {
         int r = fd_map_source(fd, &src, &srcsz);
         if (r < 0) return r;
@@ -323,7 +329,11 @@ i64 sys_mmap(u64 addr, u64 len, u64 prot, u64 flags, i64 fd, u64 off)
         if (c > len) c = len;
         memcpy((void *)base, src + off, c);
     }
-    if (shared_w) shmap_add(fd, base, len, off);
+    if (shared_w) {
+        int r = shmap_add(fd, base, len, off);
+        if (r) { mm_free(base, n * PAGE); return r; }
+    }
+    if (shared_anon) shmap_add_anon(base, len);
     return (i64)base;
 }
 
@@ -387,7 +397,7 @@ i64 sys_mremap(u64 old, u64 olen, u64 nlen, u64 flags, u64 naddr)
     if (!olen || !uaccess_w((void *)old, olen)) return -EFAULT;
     if (!g_shmap_n) return mremap_pages(old, olen, nlen, flags, naddr);
     /* a shared file mapping moves or resizes only as a whole (else EINVAL) */
-    int r = shmap_remap_check(old, olen);
+    int r = shmap_remap_check(old, olen, nlen, flags);
     if (r) return r;
     if ((flags & MREMAP_FIXED) && !(naddr < old + olen && old < naddr + nlen) && (r = shmap_unmap(naddr, nlen))) return r;
     if (nlen < olen) shmap_sync(old + nlen, olen - nlen);
@@ -405,7 +415,9 @@ i64 sys_madvise(u64 addr, u64 len, u64 adv)
     if (!len) return 0;
     len = PAGE_UP(len);
     if (!uaccess_w((void *)addr, len)) return -ENOMEM;
-    if (adv == MADV_DONTNEED || adv == MADV_REMOVE) zero_pages((void *)addr, len);
+    /* host shared memory keeps its bytes (a shared mapping's pages come back from its object) */
+    if ((adv == MADV_DONTNEED || adv == MADV_REMOVE) && !(g_shm_host_n && shm_overlaps_host(addr, len)))
+        zero_pages((void *)addr, len);
     return 0; /* MADV_FREE and hints: keeping the contents is allowed */
 }
 

@@ -14,38 +14,6 @@
 int g_pid = FB_PID, g_ppid = FB_PPID;
 static int g_forks; /* children this process has created (exec keeps them: same process) */
 
-/* Until the host-descriptor and shared-memory parts (hostfd.c, shm.c) are linked in,
- * these stand in for them: nothing crosses a fork but the VM's own copy. The real
- * definitions replace these weak ones. */
-__attribute__((weak)) int hostfd_prepare_fork(void) { return 0; }
-__attribute__((weak)) int shm_prepare_fork(void) { return 0; }
-__attribute__((weak)) void shm_exec_cleanup(void) {}
-
-/* Stand-in for the scheduler's host wait (sched.c replaces it): one FB_CALL_WAIT for
- * the whole VM, which is right while only one thread runs. */
-__attribute__((weak)) int host_wait_block(const struct fb_poll_ent *pe, int npe, const struct fb_futex_ent *fe,
-                                          int nfe, u32 flags, u64 deadline)
-{
-    if (npe < 0 || nfe < 0 || npe > 4096 || nfe > 4096) return -EINVAL;
-    if (sig_deliverable_now()) return -EINTR;
-    u64 now = time_mono_ns();
-    i64 timeout = deadline ? (i64)(deadline > now ? deadline - now : 0) : -1;
-    u64 pl = (u64)npe * sizeof *pe, fl = (u64)nfe * sizeof *fe;
-    u8 *buf = 0;
-    if (pl + fl) {
-        buf = kmalloc(pl + fl);
-        if (!buf) return -ENOMEM;
-        if (pl) memcpy(buf, pe, pl);
-        if (fl) memcpy(buf + pl, fe, fl);
-    }
-    struct fb_call c = { .nr = FB_CALL_WAIT, .arg = { timeout, npe, nfe, flags, 0, 0 } };
-    i64 r = host_call(&c, buf, pl + fl, 0, 0, 0);
-    kfree(buf);
-    if (sig_deliverable_now()) return -EINTR;
-    if (r == -ETIMEDOUT) return -ETIMEDOUT;
-    return r < 0 ? (int)r : 0;
-}
-
 #define CSIGNAL 0xffull
 #define CLONE_VM 0x100ull
 #define CLONE_VFORK 0x4000ull
@@ -347,8 +315,7 @@ static i64 sys_execveat(int dirfd, const char *upath_, const char *const *uargv,
     strcpy_n(exe, prog_path, sizeof exe);
 
     /* The point of no return: the old program goes. */
-    if (g_shmap_n) shmap_unmap(FB_ARENA_BASE, g_ram_size - FB_ARENA_BASE); /* written back, records dropped */
-    shm_exec_cleanup();
+    shm_exec_cleanup();                 /* shared mappings written back, host-shared ones unshared, all dropped */
     fd_exec_close();
     sig_exec_reset();
     sched_only_caller(g_pid, 0);

@@ -170,18 +170,27 @@ void mm_exec_reset(void);                     /* execve: free every program page
 int mm_runtime_holds(u64 addr, u64 len);      /* a kmalloc page in the range? */
 int mm_range_free(u64 addr, u64 len);
 
-/* ---- shmap.c: shared writable file mappings, written back to the file ---- */
+/* ---- shmap.c: shared mappings (writable file ones written back to the file),
+ * host shared memory across a fork ---- */
 struct onode;
-extern u32 g_shmap_n;
+extern u32 g_shmap_n, g_shm_host_n;
 int shmap_check(i64 fd);
-void shmap_add(i64 fd, u64 addr, u64 len, u64 off);
+int shmap_add(i64 fd, u64 addr, u64 len, u64 off);
+int shmap_anon_check(void);
+void shmap_add_anon(u64 addr, u64 len);
 void shmap_sync(u64 addr, u64 len);
 void shmap_sync_all(void);
 int shmap_unmap(u64 addr, u64 len);
-int shmap_remap_check(u64 old, u64 olen);
+int shmap_remap_check(u64 old, u64 olen, u64 nlen, u64 flags);
 void shmap_remapped(u64 old, u64 olen, u64 nb, u64 nlen);
 void shmap_flush_node(struct onode *o);
 void shmap_refresh_node(struct onode *o, u64 off, u64 n);
+int shm_prepare_fork(void);      /* before FB_CALL_FORK: every record host shared (0 or -errno) */
+void shm_exec_cleanup(void);     /* at execve: written back, unshared, every record dropped */
+void shm_exit(void);             /* at exit: written back, host-shared ranges unshared */
+int shm_overlaps_host(u64 a, u64 len);
+int shm_futex_ent(const u32 *uaddr, u32 val, struct fb_futex_ent *fe);
+i64 shm_futex_wake(const u32 *uaddr, u32 bitset, int n, int local);
 
 /* ---- vfs.c ---- */
 enum { VK_NONE, VK_IMG, VK_OVL, VK_DEV };
@@ -210,6 +219,7 @@ struct onode {
     u64 seq;                 /* insertion order: the directory-listing cursor */
     int refs;                /* open descriptions */
     int linked;              /* still in the namespace */
+    u64 shm_key;             /* host shared memory object of its mappings (shmap.c), 0 none */
 };
 int img_init(u64 base, u64 size);
 int vfs_resolve(int dirfd, const char *path, int follow, char *out, struct vref *ref);
@@ -290,7 +300,7 @@ extern u32 g_sys_count[512];
 extern u64 g_sys_total;
 
 /* ---- sched.c: threads on the one vCPU ---- */
-enum { W_NONE, W_FUTEX, W_IO, W_SLEEP };
+enum { W_NONE, W_FUTEX, W_IO, W_SLEEP, W_HOST };
 extern u64 g_kstack_top;                      /* the current thread's runtime stack */
 extern int g_nthreads;
 extern volatile int g_preempt_pending;
@@ -308,6 +318,20 @@ int sched_tid_alive(i64 tid);
 u64 *sched_sigmask(void);
 void sched_set_clear_tid(u64 a);
 void sched_set_robust(u64 head, u64 len);
+/* Waiting on the host (abi.h FB_CALL_WAIT): block the current thread until the host
+ * may have news for these entries (0: look again), the deadline (monotonic ns, 0
+ * none: -ETIMEDOUT) or a signal to deliver (-EINTR); other threads run meanwhile.
+ * The entries must stay valid until it returns. Any other -errno is the host's
+ * answer to the WAIT (e.g. -ENOSYS from a host that serves no processes). */
+int host_wait_block(const struct fb_poll_ent *pe, int npe, const struct fb_futex_ent *fe, int nfe, u32 flags,
+                    u64 deadline);
+/* the same, and also ready when another thread made a syscall (local: local
+ * descriptors are in the same wait) or woke the futex word chan (bitset) */
+int host_wait_ex(const struct fb_poll_ent *pe, int npe, const struct fb_futex_ent *fe, int nfe, u32 flags,
+                 u64 deadline, int local, const void *chan, u32 bitset);
+/* hostfd.c: before FB_CALL_FORK every pipe end in the descriptor table becomes a
+ * host pipe end (0 or -errno; on an error they all stay local) */
+int hostfd_prepare_fork(void);
 /* a fork's child, execve: the caller is the only thread, with tid `tid`; the others' stacks are freed */
 void sched_only_caller(int tid, u64 clear_tid);
 
@@ -323,16 +347,8 @@ void sig_exec_reset(void);            /* execve: handlers back to default (ignor
 /* ---- proc.c: processes (one VM each; abi.h "Guest-to-host calls") ---- */
 extern int g_pid, g_ppid;             /* FB_PID / FB_PPID in the group's first process */
 i64 proc_clone(u64 flags, u64 sp, u64 ptid, u64 ctid);  /* fork, vfork, clone without CLONE_THREAD */
-i64 proc_kill(i64 pid, int sig);
-int proc_in_group(void);              /* another process may exist (this one forked, or is a child) */      /* to another pid (0 / -1: every other process): 0, -ESRCH */
-/* hooks of the host-descriptor and shared-memory parts (hostfd.c, shm.c) and the scheduler */
-int hostfd_prepare_fork(void);        /* before FB_CALL_FORK: crossing descriptors become host pipes */
-int shm_prepare_fork(void);           /* before FB_CALL_FORK: shared mappings become host memory */
-void shm_exec_cleanup(void);          /* at execve: every host-shared range unshared */
-/* block the current thread until the host may have news for it (0), the deadline
- * (monotonic ns, 0 none: -ETIMEDOUT) or a signal to deliver (-EINTR) */
-int host_wait_block(const struct fb_poll_ent *pe, int npe, const struct fb_futex_ent *fe, int nfe, u32 flags,
-                    u64 deadline);
+i64 proc_kill(i64 pid, int sig);      /* to another pid (0 / -1: every other process): 0, -ESRCH */
+int proc_in_group(void);              /* another process may exist (this one forked, or is a child) */
 
 /* ---- elf.c ---- */
 struct loaded { u64 entry, base, phdr, phnum, phent, end; char interp[256]; };

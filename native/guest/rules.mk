@@ -26,9 +26,19 @@ $(OUT)/guest-unit-mm: guest/host/unit-mm.c guest/mm.c $(GUEST_HDR)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Iguest -fno-builtin \
 	    -fsanitize=address,undefined -fno-omit-frame-pointer -o $@ guest/host/unit-mm.c
 
+$(OUT)/guest-unit-ipc: guest/host/unit-ipc.c guest/fd.c guest/ipc.c guest/hostfd.c guest/eventfd.c guest/sched.c $(GUEST_HDR)
+	@mkdir -p $(OUT)
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Iguest -fno-builtin \
+	    -fsanitize=address,undefined -fno-omit-frame-pointer -o $@ guest/host/unit-ipc.c
+
+$(OUT)/guest-unit-shm: guest/host/unit-shm.c guest/mm.c guest/shmap.c guest/futex.c $(GUEST_HDR)
+	@mkdir -p $(OUT)
+	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Iguest -fno-builtin \
+	    -fsanitize=address,undefined -fno-omit-frame-pointer -o $@ guest/host/unit-shm.c
+
 $(OUT)/test-static: guest/host/test-static.c
 	@mkdir -p $(OUT)
 	$(CC) $(GUEST_CFLAGS) -Wl,--build-id=none -o $@ guest/host/test-static.c
 
-test:: $(OUT)/runtime.elf $(OUT)/fb-host $(OUT)/guest-unit $(OUT)/guest-unit-mm $(OUT)/test-static
+test:: $(OUT)/runtime.elf $(OUT)/fb-host $(OUT)/guest-unit $(OUT)/guest-unit-mm $(OUT)/guest-unit-ipc $(OUT)/guest-unit-shm $(OUT)/test-static
 	sh guest/host/run-tests.sh $(OUT)

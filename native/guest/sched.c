@@ -6,6 +6,15 @@
  * waits is only picked when it was woken, its deadline passed, or (I/O
  * waits) another thread made a syscall since it last looked. When nobody
  * can ever run again the caller gets EDEADLK (see docs/guest-runtime.md).
+ *
+ * Waiting on the host (W_HOST, host_wait_block): a thread names host pipe
+ * ends, futex words in host shared memory and FB_WAIT_* flags. It is ready
+ * once a WAIT (or a look) that named its entries has answered. When no thread
+ * can run and some wait on the host, one FB_CALL_WAIT names the union of their
+ * entries with the earliest deadline of all waiters as its timeout; while
+ * others run, the host is looked at (WAIT with timeout 0) at most every
+ * HOST_LOOK_NS so a computing thread cannot starve them. A W_HOST waiter is
+ * never a deadlock: the host can wake it.
  */
 #include "rt.h"
 
@@ -24,7 +33,13 @@ struct thread {
     u8 *fp;                    /* FPU/SSE/AVX state while switched out (64-aligned) */
     void *fp_mem;              /* its allocation */
     u64 clear_tid, robust_head, robust_len, sigmask;
+    /* W_HOST: what it waits for on the host, and the answer once one came */
+    const struct fb_poll_ent *hpe;
+    const struct fb_futex_ent *hfe;
+    int hnpe, hnfe, hlocal, hdone, hres;
+    u32 hflags;
 };
+#define HOST_LOOK_NS 2000000ull
 
 /* the main thread runs on the fixed runtime stack */
 #define FP_AREA 4096
@@ -102,6 +117,10 @@ static int ready(struct thread *t, u64 now)
     if (t->state != T_WAIT) return 0;
     if (t->woken) { t->result = 0; return 1; }
     if (t->wait == W_IO && t->gen != g_sys_total) { t->result = 0; return 1; }
+    if (t->wait == W_HOST) {
+        if (t->hdone) { t->result = t->hres; return 1; }
+        if (t->hlocal && t->gen != g_sys_total) { t->result = 0; return 1; }
+    }
     if (t->deadline && now >= t->deadline) { t->result = -ETIMEDOUT; return 1; }
     return 0;
 }
@@ -113,24 +132,99 @@ static void deadlock_note(void)
     console_write(2, (const u8 *)m, (u64)l);
 }
 
+/* ---- the host wait ---- */
+/* one FB_CALL_WAIT: entries pe then fe, timeout until deadline (0 none). 0, -ETIMEDOUT,
+ * -EINTR when the answer brought signals, or the call's error */
+static int wait_call(const struct fb_poll_ent *pe, int npe, const struct fb_futex_ent *fe, int nfe, u32 flags,
+                     u64 deadline)
+{
+    i64 timeout = -1;
+    if (deadline) { u64 now = time_mono_ns(); timeout = now >= deadline ? 0 : (i64)(deadline - now); }
+    u64 lp = (u64)npe * sizeof *pe, lf = (u64)nfe * sizeof *fe;
+    const void *data = npe ? (const void *)pe : (const void *)fe;
+    u8 *both = 0;
+    if (npe && nfe) {
+        if (!(both = kmalloc(lp + lf))) return -ENOMEM;
+        memcpy(both, pe, lp);
+        memcpy(both + lp, fe, lf);
+        data = both;
+    }
+    struct fb_call c = { .nr = FB_CALL_WAIT, .arg = { timeout, npe, nfe, flags } };
+    struct fb_answer a;
+    i64 r = host_call(&c, data, lp + lf, &a, 0, 0);
+    kfree(both);
+    if ((r == 0 || r == -ETIMEDOUT) && a.signals) return -EINTR;
+    return r == 0 || r == -ETIMEDOUT ? (int)r : r < 0 ? (int)r : -EIO;
+}
+
+static u64 g_host_look;   /* when the host was last asked for the W_HOST waiters */
+
+/* ask the host for every W_HOST waiter: one WAIT with the union of their entries
+ * (timeout 0 for a look while others run). Those it answers become ready. */
+static void host_look(u64 deadline)
+{
+    int npe = 0, nfe = 0;
+    u32 flags = 0;
+    struct thread *t = g_cur;
+    do {
+        if (t->state == T_WAIT && t->wait == W_HOST && !t->hdone) { npe += t->hnpe; nfe += t->hnfe; flags |= t->hflags; }
+        t = t->next;
+    } while (t != g_cur);
+    struct fb_poll_ent *pe = npe ? kmalloc((u64)npe * sizeof *pe) : 0;
+    struct fb_futex_ent *fe = nfe ? kmalloc((u64)nfe * sizeof *fe) : 0;
+    int r;
+    if ((npe && !pe) || (nfe && !fe)) r = -ENOMEM;
+    else {
+        int ip = 0, jf = 0;
+        do {
+            if (t->state == T_WAIT && t->wait == W_HOST && !t->hdone) {
+                if (t->hnpe) memcpy(pe + ip, t->hpe, (u64)t->hnpe * sizeof *pe);
+                if (t->hnfe) memcpy(fe + jf, t->hfe, (u64)t->hnfe * sizeof *fe);
+                ip += t->hnpe; jf += t->hnfe;
+            }
+            t = t->next;
+        } while (t != g_cur);
+        r = wait_call(pe, npe, fe, nfe, flags, deadline);
+    }
+    kfree(pe);
+    kfree(fe);
+    g_host_look = time_mono_ns();
+    if (r == -ETIMEDOUT) return; /* nothing new: the timed-out ones see their deadline */
+    do {
+        if (t->state == T_WAIT && t->wait == W_HOST && !t->hdone) { t->hdone = 1; t->hres = r; }
+        t = t->next;
+    } while (t != g_cur);
+}
+
 /* run someone: the first ready thread after the current one (the current one last) */
 static int schedule(void)
 {
     for (;;) {
         u64 now = time_mono_ns(), earliest = 0;
+        int host = 0;
         /* the ring of live threads from the one after us; we come last (an exiting
          * thread is no longer in it) */
         struct thread *start = g_cur->next, *t = start;
         do {
             if (ready(t, now)) {
+                /* the others waiting on the host are looked at every HOST_LOOK_NS */
+                struct thread *u = t->next;
+                for (; u != t && !host; u = u->next) host = u->state == T_WAIT && u->wait == W_HOST && !u->hdone;
+                if (host && now - g_host_look >= HOST_LOOK_NS) host_look(now ? now : 1);
                 t->state = T_RUN;
                 t->wait = W_NONE;
                 if (t != g_cur) switch_to(t);
                 return g_cur->result;
             }
             if (t->state == T_WAIT && t->deadline && (!earliest || t->deadline < earliest)) earliest = t->deadline;
+            if (t->state == T_WAIT && t->wait == W_HOST) host = 1;
             t = t->next;
         } while (t != start);
+        if (host) {
+            /* nobody can run: wait on the host until one may, or the earliest deadline */
+            host_look(earliest);
+            continue;
+        }
         if (!earliest) {
             /* nobody can ever run again: the current thread's call fails (or, when it
              * is exiting, the next waiting one's) */
@@ -150,6 +244,9 @@ static int schedule(void)
 
 int sched_block(int kind, const void *chan, u32 bitset, u64 deadline)
 {
+    struct thread *me = g_cur;
+    if (g_nthreads == 1 && kind == W_HOST)
+        return wait_call(me->hpe, me->hnpe, me->hfe, me->hnfe, me->hflags, deadline); /* one thread: one WAIT */
     if (g_nthreads == 1) {
         /* one thread: nothing else can wake it */
         if (!deadline) {
@@ -159,7 +256,6 @@ int sched_block(int kind, const void *chan, u32 bitset, u64 deadline)
         time_spin_until_mono(deadline);
         return -ETIMEDOUT;
     }
-    struct thread *me = g_cur;
     me->state = T_WAIT;
     me->wait = kind;
     me->chan = chan;
@@ -168,7 +264,27 @@ int sched_block(int kind, const void *chan, u32 bitset, u64 deadline)
     me->gen = g_sys_total;
     me->woken = 0;
     me->result = 0;
+    me->hdone = 0;
     return schedule();
+}
+
+int host_wait_ex(const struct fb_poll_ent *pe, int npe, const struct fb_futex_ent *fe, int nfe, u32 flags,
+                 u64 deadline, int local, const void *chan, u32 bitset)
+{
+    struct thread *me = g_cur;
+    me->hpe = pe; me->hnpe = npe > 0 ? npe : 0;
+    me->hfe = fe; me->hnfe = nfe > 0 ? nfe : 0;
+    me->hflags = flags;
+    me->hlocal = local;
+    int r = sig_block(W_HOST, chan, chan ? bitset : 0, deadline);
+    me->hpe = 0; me->hfe = 0; me->hnpe = me->hnfe = 0;
+    return r;
+}
+
+int host_wait_block(const struct fb_poll_ent *pe, int npe, const struct fb_futex_ent *fe, int nfe, u32 flags,
+                    u64 deadline)
+{
+    return host_wait_ex(pe, npe, fe, nfe, flags, deadline, 0, 0, 0);
 }
 
 int sched_wake(const void *chan, u32 bitset, int n)
@@ -177,7 +293,8 @@ int sched_wake(const void *chan, u32 bitset, int n)
     if (g_nthreads == 1 || n <= 0) return 0;
     struct thread *t = g_cur->next;
     do {
-        if (t->state == T_WAIT && t->wait == W_FUTEX && t->chan == chan && (t->bitset & bitset) && !t->woken) {
+        if (t->state == T_WAIT && (t->wait == W_FUTEX || (t->wait == W_HOST && t->chan)) && t->chan == chan &&
+            (t->bitset & bitset) && !t->woken) {
             t->woken = 1;
             if (++c == n) break;
         }

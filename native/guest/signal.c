@@ -186,7 +186,8 @@ void sig_exec_reset(void)
 
 int sig_block(int kind, const void *chan, u32 bitset, u64 deadline)
 {
-    if (g_nthreads == 1 && proc_in_group() && (deadline || chan == &g_forever || timers_next()))
+    /* (a W_HOST wait is on the host already: it comes back here from host_wait_block) */
+    if (kind != W_HOST && g_nthreads == 1 && proc_in_group() && (deadline || chan == &g_forever || timers_next()))
         return host_idle(kind, deadline);
     if (!g_sig_work) return sched_block(kind, chan, bitset, deadline);
     for (;;) {

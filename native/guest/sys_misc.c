@@ -8,47 +8,6 @@
 
 extern u64 g_ram_size;
 
-#define FUTEX_WAIT 0
-#define FUTEX_WAKE 1
-#define FUTEX_WAIT_BITSET 9
-#define FUTEX_WAKE_BITSET 10
-#define FUTEX_CLOCK_REALTIME 256
-/* WAIT blocks this thread (sched.c) until a WAKE on the same address, the
- * timeout, or a deadlock (EDEADLK: no thread could ever wake it) */
-static i64 sys_futex(u32 *uaddr, u64 op, u64 val, const struct ktimespec *ts, u64 val3)
-{
-    u64 cmd = op & 0x7f;
-    if (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET) {
-        u32 bits = cmd == FUTEX_WAKE ? ~0u : (u32)val3;
-        if (!bits) return -EINVAL;
-        return sched_wake(uaddr, bits, val > 0x7fffffff ? 0x7fffffff : (int)val);
-    }
-    if (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) {
-        u32 bits = cmd == FUTEX_WAIT ? ~0u : (u32)val3;
-        if (!bits) return -EINVAL;
-        if (((u64)uaddr & 3) || !uaccess_ok(uaddr, 4)) return -EFAULT;
-        u64 deadline = 0;
-        if (ts) {
-            if (!uaccess_ok(ts, sizeof *ts)) return -EFAULT;
-            if (ts->sec < 0 || ts->nsec < 0 || ts->nsec >= 1000000000) return -EINVAL;
-            /* waits longer than 10^8 s are cut to that (the arithmetic stays in range) */
-            u64 cap = 100000000ull, ns, mono = time_mono_ns();
-            if (cmd == FUTEX_WAIT_BITSET) { /* absolute, on the clock asked for */
-                u64 now = (op & FUTEX_CLOCK_REALTIME) ? time_wall_ns() : mono;
-                if ((u64)ts->sec >= now / 1000000000ull + cap) ns = cap * 1000000000ull;
-                else {
-                    u64 at = (u64)ts->sec * 1000000000ull + (u64)ts->nsec;
-                    ns = at > now ? at - now : 0;
-                }
-            } else ns = (u64)ts->sec > cap ? cap * 1000000000ull : (u64)ts->sec * 1000000000ull + (u64)ts->nsec;
-            deadline = mono + (ns ? ns : 1);
-        }
-        if (*uaddr != (u32)val) return -EAGAIN;
-        return sig_block(W_FUTEX, uaddr, bits, deadline);
-    }
-    return -ENOSYS;
-}
-
 struct clone_args { u64 flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls; };
 static i64 sys_clone3(const struct clone_args *ca, u64 size)
 {
@@ -240,7 +199,6 @@ SYSCALL(setpriority)
     g_nice = n;
     return 0;
 }
-SYSCALL(futex) { return sys_futex((u32 *)a, b, c, (const struct ktimespec *)d, f); }
 SYSCALL(arch_prctl) { return sys_arch_prctl(a, b); }
 SYSCALL(set_tid_address) { sched_set_clear_tid(a); return sched_tid(); }
 SYSCALL(set_robust_list) /* recorded per thread (the list is not walked at exit) */

@@ -132,7 +132,9 @@ int vmm_fork(struct vmm_snapshot *snap, struct vmm_pool *pool,
              struct vmm_vm **out, struct vmm_err *err) VMM_MUST_CHECK;
 
 /* Fills the request into the mailbox, runs the vCPU until the next doorbell,
- * crash, deadline or kick. Must be called on the vm's own thread (every run
+ * crash, deadline or kick. A vm whose last response was a call (FB_ST_CALL, also
+ * a fork of a child derived at one) takes only kind FB_REQ_ANSWER next (-EINVAL
+ * otherwise; the vm stays usable). Must be called on the vm's own thread (every run
  * of one vm on the same thread: KVM ties a vCPU to the last thread that ran
  * it). After any outcome other than VMM_OK the vm is dead: runs fail -EIO.
  * Deadlines and kicks interrupt KVM_RUN with the realtime signal SIGRTMIN+3
@@ -174,7 +176,8 @@ int vmm_vm_private_bytes(struct vmm_vm *vm, uint64_t *out, struct vmm_err *err) 
  * only read keep their host and shadow mappings, so the next run skips their
  * first-touch faults. Anything else (a booted vm, a fork of a child, a dead,
  * killed or exited vm, a written system area, a failing call) is refused and
- * leaves the vm dead: it is destroyed, never handed out half reset. Not while
+ * leaves the vm dead: it is destroyed, never handed out half reset (so is a vm
+ * stopped at a call: its last answer was not DONE). Not while
  * a run of the vm is in progress (on its worker: vmm_async_recycle). */
 struct vmm_recycle_stats {
     uint64_t ram_pages;       /* private RAM pages found */
@@ -307,7 +310,14 @@ int vmm_async_fork(struct vmm_async *a, struct vmm_snapshot *snap, struct vmm_po
 /* The one-shot path: fork and run `req` in one job. With VMM_ASYNC_DESTROY the
  * handle is closed at once (vmm_async_destroy gives -EALREADY) and the fork is
  * torn down after cb returns, by the reaper; gone(gone_arg) (may be NULL) is
- * called once its memory is released. */
+ * called once its memory is released. Except at a call: when the response is
+ * status FB_ST_CALL the fork is kept and its handle opens (before cb), so the
+ * caller answers the call with vmm_async_run (FB_REQ_ANSWER) and closes it
+ * with vmm_async_destroy; gone(gone_arg) is then called once that vm is
+ * released, after the destroy's own gone (also when the handle's last
+ * reference goes without a destroy, or at vmm_async_shutdown). A
+ * vmm_async_destroy while the one-shot runs (-EALREADY) makes it tear the
+ * fork down even at a call. */
 #define VMM_ASYNC_DESTROY 1u
 int vmm_async_fork_run(struct vmm_async *a, struct vmm_snapshot *snap, struct vmm_pool *pool,
                        const struct vmm_request *req, unsigned flags, vmm_async_cb cb, void *arg,
@@ -346,6 +356,46 @@ int vmm_async_kvm_stats(struct vmm_async_vm *v, struct vmm_kvm_stats *out, struc
 /* vmm_vm_private_bytes on the calling thread (-EBADF once closed); not while
  * a job of v is running (the count would be stale, never unsafe). */
 int vmm_async_private_bytes(struct vmm_async_vm *v, uint64_t *out, struct vmm_err *err) VMM_MUST_CHECK;
+
+/* ---- host shared memory (shm.c) ----------------------------------------------
+ * A shared memory object is a memfd of `size` bytes (a multiple of 4 KiB, at
+ * most FB_RAM_MAX) that can grow and never shrinks, refcounted (the creator's
+ * reference, one per range mapping it, one per child snapshot range), and
+ * mapped once in the host so the host can read its words. vmm_vm_share makes
+ * the page-aligned guest range [gpa, gpa+len) (inside the arena:
+ * >= FB_ARENA_BASE, <= ram_size) of a fork be the object's [off, off+len): the
+ * same physical pages in every vm that maps it, seen by the guest from its
+ * next access. With copy_in the vm's current bytes of the range are written
+ * into the object first. A range that overlaps earlier ones replaces those
+ * parts of them. vmm_vm_unshare makes a range private zero memory again
+ * (allocated: it counts in private_bytes). Both only between runs of the vm
+ * (-EBUSY while it runs; on its worker or with no job in flight), only on
+ * forks (-ENOTSUP for a booted vm), at most VMM_SHM_RANGES_MAX (4096) ranges
+ * a vm (-ENOSPC). A failed mapping leaves the vm dead. A derive gives the
+ * child the vm's ranges (every fork of it maps them after its RAM, pool
+ * shells included) and copies their bytes into the child, so a child written
+ * to files keeps their content as private memory; the vm keeps its ranges. A
+ * vm that ever shared memory is never recycled. private_bytes does not count
+ * shared pages (they are the object's). */
+struct vmm_shm;
+int vmm_shm_create(uint64_t size, struct vmm_shm **out, struct vmm_err *err) VMM_MUST_CHECK;
+/* Grows the object to `size` (a multiple of 4 KiB, >= its size; equal is a no-op). */
+int vmm_shm_grow(struct vmm_shm *shm, uint64_t size, struct vmm_err *err) VMM_MUST_CHECK;
+/* The 32-bit word at byte `off` (4-aligned, inside the object), read atomically. */
+int vmm_shm_read_u32(struct vmm_shm *shm, uint64_t off, uint32_t *v, struct vmm_err *err) VMM_MUST_CHECK;
+uint64_t vmm_shm_size(struct vmm_shm *shm);
+/* Drops a reference; the memfd and the host mapping go with the last one. */
+void vmm_shm_put(struct vmm_shm *shm);
+int vmm_vm_share(struct vmm_vm *vm, uint64_t gpa, uint64_t len, struct vmm_shm *shm, uint64_t off,
+                 int copy_in, struct vmm_err *err) VMM_MUST_CHECK;
+int vmm_vm_unshare(struct vmm_vm *vm, uint64_t gpa, uint64_t len, struct vmm_err *err) VMM_MUST_CHECK;
+/* Ranges the vm has now (tests). */
+uint32_t vmm_vm_shared_ranges(struct vmm_vm *vm);
+/* vmm_vm_share / vmm_vm_unshare on the calling thread, for a handle whose vm is
+ * stopped between jobs: -EBUSY while a job of v is running, -EBADF once closed. */
+int vmm_async_share(struct vmm_async_vm *v, uint64_t gpa, uint64_t len, struct vmm_shm *shm, uint64_t off,
+                    int copy_in, struct vmm_err *err) VMM_MUST_CHECK;
+int vmm_async_unshare(struct vmm_async_vm *v, uint64_t gpa, uint64_t len, struct vmm_err *err) VMM_MUST_CHECK;
 
 /* ---- counters --------------------------------------------------------------- */
 struct vmm_stats {

@@ -420,8 +420,14 @@ static void test_mailbox_fuzz(void)
         uint64_t ocap = cap ? cap : FB_MB_OUT_SIZE, ecap = cap ? cap : FB_MB_ERR_SIZE;
         if (r.outcome == VMM_OK) {
             ok++;
-            CHECK(r.status == FB_ST_DONE || r.status == FB_ST_EXIT || r.status == FB_ST_ERROR);
+            CHECK(r.status == FB_ST_DONE || r.status == FB_ST_EXIT || r.status == FB_ST_ERROR || r.status == FB_ST_CALL);
             CHECK(r.out_len <= ocap && r.err_len <= ecap && r.result_len <= FB_MB_RESULT_SIZE);
+            if (r.status == FB_ST_CALL) {   /* the call header and its data fit in result_len */
+                struct fb_call c;
+                CHECK(r.result_len >= sizeof c);
+                memcpy(&c, r.result, sizeof c);
+                CHECK(c.data_len <= r.result_len - sizeof c);
+            }
             CHECK(r.out == NULL || r.out + r.out_len <= r.out - FB_MB_OUT_OFF + FB_MAILBOX_SIZE);
         } else {
             CHECK(r.outcome == VMM_CRASH_PROTOCOL && r.detail[0]);

@@ -24,6 +24,11 @@ struct vmm_async_vm {
     struct vmm_vm *vm;            /* under mu; set by the worker after a fork */
     int kick_pending;             /* under mu: applies to a vm published later */
     int closed;                   /* under mu: vmm_async_destroy called (or a fork failed) */
+    int busy;                     /* under mu: a job is using the vm (share/unshare refuse) */
+    int oneshot;                  /* under mu: a fork+run with VMM_ASYNC_DESTROY still in flight */
+    int close_asked;              /* under mu: vmm_async_destroy called while oneshot */
+    vmm_async_gone_fn kept_gone;  /* under mu: a oneshot kept at a CALL: its gone, called when */
+    void *kept_gone_arg;          /*   the vm is finally released (after the destroy's own) */
     unsigned worker;
     struct vmm_async_vm *prev, *next;   /* a->vms, under a->mu */
 };
@@ -47,6 +52,8 @@ struct ajob {
     void *gone_arg;
     struct vmm_async_result *res; /* allocated at submission, handed to cb */
     struct vmm_vm *reap_vm;       /* destroy: the vm the reaper tears down */
+    vmm_async_gone_fn gone2;      /* destroy of a kept oneshot: its fork+run's gone, after `gone` */
+    void *gone2_arg;
     struct ajob *reap_next;
     uint8_t payload[];            /* req.payload_len bytes */
 };
@@ -124,6 +131,7 @@ void vmm_async_vm_put(struct vmm_async_vm *v)
     }
     /* No job holds v: whatever vm is left can go here. */
     if (v->vm) vmm_vm_destroy(v->vm);
+    if (v->kept_gone) v->kept_gone(v->kept_gone_arg);   /* a kept oneshot dropped without a destroy */
     pthread_mutex_destroy(&v->mu);
     free(v);
 }
@@ -153,10 +161,11 @@ static int vm_new(struct vmm_async *a, struct vmm_async_vm **out, struct vmm_err
 }
 
 /* Worker side: publishes a fresh vm in its handle (a pending kick applies). */
-static void publish_vm(struct vmm_async_vm *v, struct vmm_vm *vm)
+static void publish_vm(struct vmm_async_vm *v, struct vmm_vm *vm, int busy)
 {
     pthread_mutex_lock(&v->mu);
     v->vm = vm;
+    v->busy = busy;
     if (v->kick_pending) vmm_vm_kick(vm);
     pthread_mutex_unlock(&v->mu);
 }
@@ -167,14 +176,6 @@ static struct vmm_vm *take_vm(struct vmm_async_vm *v)
     pthread_mutex_lock(&v->mu);
     struct vmm_vm *vm = v->vm;
     v->vm = NULL;
-    pthread_mutex_unlock(&v->mu);
-    return vm;
-}
-
-static struct vmm_vm *vm_of(struct vmm_async_vm *v)
-{
-    pthread_mutex_lock(&v->mu);
-    struct vmm_vm *vm = v->vm;
     pthread_mutex_unlock(&v->mu);
     return vm;
 }
@@ -195,6 +196,31 @@ int vmm_async_private_bytes(struct vmm_async_vm *v, uint64_t *out, struct vmm_er
     pthread_mutex_lock(&v->mu);
     if (v->vm && !v->closed) rc = vmm_vm_private_bytes(v->vm, out, err);
     else rc = vmm_fail(err, -EBADF, "privateBytes", "vm is closed");
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
+int vmm_async_share(struct vmm_async_vm *v, uint64_t gpa, uint64_t len, struct vmm_shm *shm, uint64_t off,
+                    int copy_in, struct vmm_err *err)
+{
+    if (!v) return vmm_fail(err, -EINVAL, "vmm_async_share", "missing argument");
+    int rc;
+    pthread_mutex_lock(&v->mu);   /* held: no job of v starts meanwhile */
+    if (!v->vm || v->closed) rc = vmm_fail(err, -EBADF, "share", "vm is closed");
+    else if (v->busy) rc = vmm_fail(err, -EBUSY, "share", "a job of the vm is running: share only between jobs");
+    else rc = vmm_vm_share(v->vm, gpa, len, shm, off, copy_in, err);
+    pthread_mutex_unlock(&v->mu);
+    return rc;
+}
+
+int vmm_async_unshare(struct vmm_async_vm *v, uint64_t gpa, uint64_t len, struct vmm_err *err)
+{
+    if (!v) return vmm_fail(err, -EINVAL, "vmm_async_unshare", "missing argument");
+    int rc;
+    pthread_mutex_lock(&v->mu);
+    if (!v->vm || v->closed) rc = vmm_fail(err, -EBADF, "unshare", "vm is closed");
+    else if (v->busy) rc = vmm_fail(err, -EBUSY, "unshare", "a job of the vm is running: unshare only between jobs");
+    else rc = vmm_vm_unshare(v->vm, gpa, len, err);
     pthread_mutex_unlock(&v->mu);
     return rc;
 }
@@ -228,6 +254,7 @@ static void reaped(struct ajob *j)
     if (j->reap_vm) vmm_vm_destroy(j->reap_vm);
     j->reap_vm = NULL;
     if (j->gone) j->gone(j->gone_arg);
+    if (j->gone2) j->gone2(j->gone2_arg);
     job_free(j);
 }
 
@@ -281,11 +308,54 @@ static void complete(struct ajob *j)
     j->cb(j->arg, res);
 }
 
+/* The job's vm, marked busy until job_idle (NULL with rc -EBADF once closed). */
 static struct vmm_vm *open_vm(struct ajob *j, const char *op)
 {
-    struct vmm_vm *vm = vm_of(j->v);
+    pthread_mutex_lock(&j->v->mu);
+    struct vmm_vm *vm = j->v->vm;
+    if (vm) j->v->busy = 1;
+    pthread_mutex_unlock(&j->v->mu);
     if (!vm) j->res->rc = vmm_fail(&j->res->err, -EBADF, op, "vm is closed");
     return vm;
+}
+
+static void job_idle(struct ajob *j)
+{
+    if (!j->v) return;
+    pthread_mutex_lock(&j->v->mu);
+    j->v->busy = 0;
+    pthread_mutex_unlock(&j->v->mu);
+}
+
+/* A fork+run with VMM_ASYNC_DESTROY that stopped at a CALL is not torn down:
+ * its handle opens (unless a destroy was asked for while it ran) and keeps
+ * the job's gone callback for the vm's final release. Returns 1 when kept. */
+static int keep_at_call(struct ajob *j)
+{
+    const struct vmm_async_result *res = j->res;
+    int call = res->rc == 0 && res->has_resp && res->resp.outcome == VMM_OK && res->resp.status == FB_ST_CALL;
+    struct vmm_async_vm *v = j->v;
+    pthread_mutex_lock(&v->mu);
+    int keep = call && !v->close_asked && v->vm;
+    v->oneshot = 0;
+    if (keep) {
+        v->closed = 0;
+        v->kept_gone = j->gone;
+        v->kept_gone_arg = j->gone_arg;
+        j->gone = NULL;
+    }
+    pthread_mutex_unlock(&v->mu);
+    return keep;
+}
+
+/* Takes a kept oneshot's gone callback out of v (under mu). */
+static vmm_async_gone_fn take_kept_gone(struct vmm_async_vm *v, void **arg)
+{
+    vmm_async_gone_fn g = v->kept_gone;
+    *arg = v->kept_gone_arg;
+    v->kept_gone = NULL;
+    v->kept_gone_arg = NULL;
+    return g;
 }
 
 static void job_work(void *arg)
@@ -321,7 +391,7 @@ static void job_work(void *arg)
             pthread_mutex_unlock(&j->v->mu);
             break;
         }
-        publish_vm(j->v, vm);
+        publish_vm(j->v, vm, j->kind == AJ_FORKRUN);
         if (j->kind == AJ_FORK) break;
         uint64_t t1 = vmm_now_ns();
         res->rc = vmm_vm_run(vm, &j->req, &r, &res->err);
@@ -354,6 +424,14 @@ static void job_work(void *arg)
         break;
     case AJ_DESTROY:
         reap(j, take_vm(j->v));
+        return;
+    }
+    job_idle(j);
+    if (j->kind == AJ_FORKRUN && (j->flags & VMM_ASYNC_DESTROY) && keep_at_call(j)) {
+        /* The guest called the host: the caller answers it on this handle, which is open from
+         * now on (before the callback, so its first run is accepted), and closes it later. */
+        complete(j);
+        job_free(j);
         return;
     }
     complete(j);
@@ -540,7 +618,7 @@ static int fork_job(struct vmm_async *a, enum akind kind, struct vmm_snapshot *s
     struct vmm_async_vm *v;
     int rc = vm_new(a, &v, err);
     if (rc) { job_free(j); return rc; }
-    if (flags & VMM_ASYNC_DESTROY) v->closed = 1;   /* the job itself destroys it */
+    if (flags & VMM_ASYNC_DESTROY) v->closed = v->oneshot = 1;   /* the job itself destroys it (unless a CALL) */
     atomic_fetch_add(&snap->refs, 1);
     j->snap = snap;
     if (pool) { pool_get(pool); j->pool = pool; }
@@ -589,26 +667,35 @@ int vmm_async_destroy(struct vmm_async_vm *v, vmm_async_gone_fn gone, void *arg)
     if (!v) return -EINVAL;
     pthread_mutex_lock(&v->mu);
     int was = v->closed;
+    if (was && v->oneshot) v->close_asked = 1;   /* its fork+run must not keep it at a CALL */
     v->closed = 1;
+    void *gone2_arg = NULL;
+    vmm_async_gone_fn gone2 = was ? NULL : take_kept_gone(v, &gone2_arg);
     pthread_mutex_unlock(&v->mu);
     if (was) return -EALREADY;
-    if (!v->a) return -ESHUTDOWN;   /* shutdown destroyed the vm already */
+    if (!v->a) {   /* shutdown destroyed the vm already (and called a kept gone) */
+        if (gone2) gone2(gone2_arg);
+        return -ESHUTDOWN;
+    }
     struct ajob *j = job_new(AJ_DESTROY, 0, NULL, NULL, NULL);
     if (j) {
         vmm_async_result_free(j->res);
         j->res = NULL;
         j->gone = gone;
         j->gone_arg = arg;
+        j->gone2 = gone2;
+        j->gone2_arg = gone2_arg;
         vm_get(v);
         j->v = v;
         if (submit(v->a, j, v->worker, NULL) == 0) return 0;
-        j->gone = NULL;
+        j->gone = j->gone2 = NULL;
         job_free(j);
     }
     /* Out of memory or shutting down: a job of v may be running on its worker,
      * so the vm cannot go here. End its run; the last reference destroys it. */
     vmm_async_kick(v);
     if (gone) gone(arg);   /* approximate: the vm goes with the last job of v */
+    if (gone2) gone2(gone2_arg);
     return 0;
 }
 
@@ -669,7 +756,10 @@ void vmm_async_shutdown(struct vmm_async *a)
         pthread_mutex_lock(&v->mu);
         v->closed = 1;
         v->a = NULL;
+        void *garg;
+        vmm_async_gone_fn g = take_kept_gone(v, &garg);   /* a kept oneshot never closed */
         pthread_mutex_unlock(&v->mu);
+        if (g) g(garg);
     }
     pthread_mutex_unlock(&a->mu);
     pthread_cond_destroy(&a->reap_cv);

@@ -153,6 +153,7 @@ int vcpu_state_capture(struct vmm_vm *vm, struct vmm_snapshot *s, struct vmm_err
     if (rc) return rc;
     s->tsc_khz = vm->tsc_khz;
     s->seq = vm->seq;
+    s->last_status = vm->last_status;
     return 0;
 }
 
@@ -257,6 +258,9 @@ static int child_of(struct vmm_vm *vm, const char *op, struct vmm_snapshot **out
         memset(own + vm->snap->runs[i].off / FB_PAGE_SIZE, 1, vm->snap->runs[i].len / FB_PAGE_SIZE);
     rc = mark_private(vm->ram, vm->ram_size, own, err);
     if (rc) goto fail;
+    /* Shared ranges are file pages to pagemap: their bytes are the child's too. */
+    for (uint32_t i = 0; i < vm->shm.n; i++)
+        memset(own + vm->shm.v[i].gpa / FB_PAGE_SIZE, 1, vm->shm.v[i].len / FB_PAGE_SIZE);
     rc = make_runs(own, pages, &s->runs, &s->n_runs, err);
     if (rc) goto fail;
     for (uint32_t i = 0; i < s->n_runs; i++) s->pages += s->runs[i].len / FB_PAGE_SIZE;
@@ -283,7 +287,11 @@ int vmm_snapshot_derive(struct vmm_vm *vm, struct vmm_snapshot **out, struct vmm
     /* Re-base: the vm's own pages are replaced by the same bytes from the
      * child's file. If a mapping fails half-way the content is still right,
      * but the vm is marked dead rather than left half shared. */
+    rc = shm_ranges_copy(&s->shm, &vm->shm, err);
+    if (rc) goto fail;
     rc = snapshot_overlay(s, vm->ram, err);
+    /* The re-base mapped private pages over the vm's shared ranges too: map them again. */
+    if (!rc) rc = shm_ranges_map(vm->ram, &vm->shm, err);
     if (rc) { vm->dead = 1; goto fail; }
     atomic_fetch_add(&s->refs, 1);
     snapshot_put(vm->snap);
@@ -529,5 +537,6 @@ fail:
 void child_free(struct vmm_snapshot *s)
 {
     free(s->runs);
+    shm_ranges_free(&s->shm);
     snapshot_put(s->root);
 }

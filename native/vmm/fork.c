@@ -67,6 +67,7 @@ int vmm_fork(struct vmm_snapshot *snap, struct vmm_pool *pool, struct vmm_vm **o
     vm->ram_size = snap->ram_size;
     vm->tsc_khz = snap->tsc_khz;
     vm->seq = snap->seq;
+    vm->last_status = snap->last_status;   /* a child taken at a CALL: its first request is the answer */
     vm->image = snap->image;
     vm->image_size = snap->image_size;
     vm->image_map_size = snap->image_map_size;
@@ -106,6 +107,13 @@ int vmm_fork(struct vmm_snapshot *snap, struct vmm_pool *pool, struct vmm_vm **o
         rc = shell_bind(&vm->sh, snap, &ram, err);
         if (rc) goto fail;
         vm->ram = ram;
+    }
+    if (snap->shm.n) {
+        /* A child derived from a vm with shared ranges: the same objects, over its RAM. */
+        vm->had_shm = 1;
+        rc = shm_ranges_copy(&vm->shm, &snap->shm, err);
+        if (!rc) rc = shm_ranges_map(vm->ram, &vm->shm, err);
+        if (rc) goto fail;
     }
     phase(FP_SLOTS, &t);
     rc = restore(vm, snap, &t, err);

@@ -72,6 +72,12 @@ struct vmm_shell {
     uint64_t ram_size;
 };
 
+/* A range of guest RAM [gpa, gpa+len) that is the object's [off, off+len) (shm.c). */
+struct shm_range { uint64_t gpa, len, off; struct vmm_shm *shm; /* referenced */ };
+/* A vm's (or a child snapshot's) ranges: sorted by gpa, disjoint. */
+struct shm_ranges { struct shm_range *v; uint32_t n, cap; };
+#define VMM_SHM_RANGES_MAX 4096u   /* per vm: each is a host mapping (VMA) */
+
 struct vmm_vm {
     struct vmm_shell sh;
     uint8_t *ram;                /* host mapping of slot 0 */
@@ -92,6 +98,8 @@ struct vmm_vm {
     uint64_t seq;
     uint64_t tsc_khz;
     uint64_t out_cap, err_cap;   /* caps of the current request */
+    struct shm_ranges shm;       /* host shared memory mapped over RAM (shm.c) */
+    int had_shm;                 /* ever shared or unshared memory: never recycled */
     /* kick */
     pthread_mutex_t lock;
     int running;
@@ -109,12 +117,16 @@ struct vmm_snapshot {
     struct vmm_snapshot *root;   /* referenced; NULL for a root */
     struct snap_run *runs;
     uint32_t n_runs;
+    struct shm_ranges shm;       /* children made by derive: the vm's shared ranges, mapped into every
+                                    fork after its RAM (in memory only; the files hold the bytes) */
     uint64_t pages;              /* pages in runs */
     int mem_fd, image_fd;
     uint64_t ram_size;
     char *image_path;
     uint64_t image_mtime_ns;
     uint64_t seq;
+    uint32_t last_status;        /* in memory only: FB_ST_* of the doorbell it was taken at (CALL: forks
+                                    take only FB_REQ_ANSWER first); 0 when opened from a file */
     int cpuid_same;              /* CPUID equals the shells' (no per-fork KVM_SET_CPUID2) */
     const uint8_t *image;        /* shared read-only image mapping for every fork */
     const uint8_t *_Atomic clean; /* roots: read-only shared mapping of mem_fd, made by the first recycle */
@@ -175,6 +187,13 @@ uint64_t fnv1a64(uint64_t h, const void *p, size_t n);
 void snapshot_put(struct vmm_snapshot *s);
 int complete_pending_io(struct vmm_vm *vm, struct vmm_err *err);
 int read_msrs(int vcpu, struct kvm_msrs **out, struct vmm_err *err);
+
+/* shm.c */
+void shm_get(struct vmm_shm *s);
+void shm_ranges_free(struct shm_ranges *r);
+int shm_ranges_copy(struct shm_ranges *dst, const struct shm_ranges *src, struct vmm_err *err);
+/* Maps every range over `ram` (MAP_SHARED|MAP_FIXED). */
+int shm_ranges_map(uint8_t *ram, const struct shm_ranges *r, struct vmm_err *err);
 
 /* derive.c */
 int vcpu_state_capture(struct vmm_vm *vm, struct vmm_snapshot *s, struct vmm_err *err);

@@ -213,6 +213,10 @@ int vmm_vm_recycle(struct vmm_vm *vm, struct vmm_recycle_stats *st, struct vmm_e
         rc = vmm_fail(err, -ENOTSUP, "vmm_vm_recycle", "only forks of a root snapshot are recycled");
         goto fail;
     }
+    if (vm->had_shm) {
+        rc = vmm_fail(err, -ENOTSUP, "vmm_vm_recycle", "the vm shared memory with other vms");
+        goto fail;
+    }
     if (vm->dead || atomic_load(&vm->killed) || vm->last_status != FB_ST_DONE || !vm->pending_io) {
         rc = vmm_fail(err, -EINVAL, "vmm_vm_recycle", "the vm did not end its last run with a DONE answer");
         goto fail;

@@ -2,9 +2,9 @@
 # test guests. Included by native/Makefile (paths relative to native/).
 VMM_SRCS := $(wildcard vmm/*.c)
 VMM_HDRS := $(wildcard vmm/*.h) include/vmm.h include/abi.h
-TEST_GUESTS := echo counter spin crash rogue big cpuinfo fill
+TEST_GUESTS := echo counter spin crash rogue big cpuinfo fill caller
 TEST_GUEST_ELFS := $(TEST_GUESTS:%=$(OUT)/guests/%.elf)
-VMM_TESTS := test_vmm test_snapshot_fuzz test_derive test_async test_recycle
+VMM_TESTS := test_vmm test_snapshot_fuzz test_derive test_async test_recycle test_calls test_shm
 VMM_TEST_BINS := $(VMM_TESTS:%=$(OUT)/test/%)
 
 .PHONY: vmm-leak vmm-tsan bench
@@ -24,6 +24,8 @@ test:: $(TEST_GUEST_ELFS) $(VMM_TEST_BINS) $(OUT)/bench/test_leak
 	$(OUT)/test/test_derive $(OUT)/guests
 	$(OUT)/test/test_async $(OUT)/guests
 	$(OUT)/test/test_recycle $(OUT)/guests
+	$(OUT)/test/test_calls $(OUT)/guests
+	$(OUT)/test/test_shm $(OUT)/guests
 	$(OUT)/bench/test_leak $(OUT)/guests
 
 # test_leak: 10,000 fork+echo+destroy cycles, fd and RSS checked (~20 s; built

@@ -165,21 +165,22 @@ static void doorbell(struct vmm_vm *vm, int first, struct vmm_response *resp)
     /* informational, as the guest reports them (never used for a bound) */
     resp->arena_used = mb->arena_used;
     resp->arena_peak = mb->arena_peak;
-    if (status != FB_ST_READY && status != FB_ST_DONE && status != FB_ST_EXIT && status != FB_ST_ERROR) {
+    if (status != FB_ST_READY && status != FB_ST_DONE && status != FB_ST_EXIT && status != FB_ST_ERROR &&
+        status != FB_ST_CALL) {
         crash(resp, VMM_CRASH_PROTOCOL, "unknown response status %u", status);
         return;
     }
-    if (first && status == FB_ST_DONE) {
-        crash(resp, VMM_CRASH_PROTOCOL, "DONE before any request");
+    if (first && (status == FB_ST_DONE || status == FB_ST_CALL)) {
+        crash(resp, VMM_CRASH_PROTOCOL, "%s before any request", status == FB_ST_DONE ? "DONE" : "CALL");
         return;
     }
     if (!first && status == FB_ST_READY) {
         crash(resp, VMM_CRASH_PROTOCOL, "READY in answer to request %llu", (unsigned long long)vm->seq);
         return;
     }
-    if (status == FB_ST_DONE && ack != vm->seq) {
-        crash(resp, VMM_CRASH_PROTOCOL, "ack_seq %llu, expected %llu", (unsigned long long)ack,
-              (unsigned long long)vm->seq);
+    if ((status == FB_ST_DONE || status == FB_ST_CALL) && ack != vm->seq) {
+        crash(resp, VMM_CRASH_PROTOCOL, "%s with ack_seq %llu, expected %llu", status == FB_ST_DONE ? "DONE" : "CALL",
+              (unsigned long long)ack, (unsigned long long)vm->seq);
         return;
     }
     if (rl > FB_MB_RESULT_SIZE || ol > ocap || el > ecap) {
@@ -187,6 +188,16 @@ static void doorbell(struct vmm_vm *vm, int first, struct vmm_response *resp)
               (unsigned long long)rl, (unsigned long long)ol, (unsigned long long)ocap,
               (unsigned long long)el, (unsigned long long)ecap);
         return;
+    }
+    if (status == FB_ST_CALL) {
+        /* The call header and its data must lie inside result_len (read once). */
+        const volatile struct fb_call *c = (const volatile struct fb_call *)(vm->sh.mailbox + FB_MB_RESULT_OFF);
+        uint64_t dl = rl >= sizeof(struct fb_call) ? c->data_len : 0;
+        if (rl < sizeof(struct fb_call) || dl > rl - sizeof(struct fb_call)) {
+            crash(resp, VMM_CRASH_PROTOCOL, "CALL with result_len %llu, data_len %llu: the call does not fit",
+                  (unsigned long long)rl, (unsigned long long)dl);
+            return;
+        }
     }
     resp->outcome = VMM_OK;
     vm->last_status = status;
@@ -352,6 +363,9 @@ int vmm_vm_run(struct vmm_vm *vm, const struct vmm_request *req, struct vmm_resp
     if (req->out_cap > FB_MB_OUT_SIZE || req->err_cap > FB_MB_ERR_SIZE || (req->mem_limit && req->mem_limit > vm->ram_size))
         return vmm_fail(err, -EINVAL, "vmm_vm_run", "out_cap/err_cap/mem_limit out of range");
     if (!req->timeout_ns) return vmm_fail(err, -EINVAL, "vmm_vm_run", "timeout_ns must be > 0: every run has a deadline");
+    if (vm->last_status == FB_ST_CALL && req->kind != FB_REQ_ANSWER)
+        return vmm_fail(err, -EINVAL, "vmm_vm_run", "the guest waits for the answer to its call: kind %u refused, "
+                        "only FB_REQ_ANSWER", req->kind);
     resp_init(resp);
     volatile struct fb_mailbox *mb = (volatile struct fb_mailbox *)(vm->sh.mailbox + FB_MB_HDR_OFF);
     uint8_t entropy[FB_ENTROPY_SIZE];

@@ -139,7 +139,8 @@ void vmm_vm_destroy(struct vmm_vm *vm)
 {
     if (!vm) return;
     shell_destroy(&vm->sh);
-    if (vm->ram) munmap(vm->ram, vm->ram_size);
+    if (vm->ram) munmap(vm->ram, vm->ram_size);   /* the shared ranges' mappings with it */
+    shm_ranges_free(&vm->shm);
     if (vm->ram_fd >= 0) close(vm->ram_fd);
     if (vm->image && !vm->image_shared) munmap((void *)vm->image, vm->image_map_size);
     free(vm->image_path);

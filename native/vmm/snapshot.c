@@ -108,6 +108,8 @@ static int write_fork_ram(struct vmm_vm *vm, int fd)
     unsigned char *res = malloc(pages);
     if (!res) return -ENOMEM;
     if (mincore(vm->ram, vm->ram_size, res) < 0) memset(res, 1, pages);
+    for (uint32_t i = 0; i < vm->shm.n; i++)   /* shared ranges: checked page by page */
+        memset(res + vm->shm.v[i].gpa / FB_PAGE_SIZE, 1, vm->shm.v[i].len / FB_PAGE_SIZE);
     int mfd = vm->snap ? vm->snap->mem_fd : -1;
     uint64_t data_end = 0, next_data = 0;   /* current/next data range of the file */
     int rc = 0;

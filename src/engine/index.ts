@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import { log } from '../lib/log.js';
 import { ForkboxError, asForkboxError, invalidRequest, kvmUnavailable, notFound, shuttingDown, templateNotReady } from '../lib/errors.js';
 import { FB_REQ_EXEC } from '../vmm/abi.js';
+import { isCall, serveProcesses, type GroupHost, type GroupVm } from './processes.js';
 import { Pool, Snapshot, probe, setWorkers, workersConfigured, type Response, type RunRequest, type Vm } from '../vmm/vmm.js';
 import { WarmPool, type WarmFork } from './warm-pool.js';
 import { recyclable, recycleDefault } from './recycle.js';
@@ -60,6 +61,9 @@ export interface EngineOptions {
    *  Each live fork is charged RAM + mailbox (what a hostile program can write); an exec or sandbox
    *  that does not fit is refused with MemoryBudgetExceeded (503). */
   memBudgetMb?: number;
+  /** Processes one exec or session exec may run at once, the first included (default 64; 1 = no fork: EAGAIN).
+   *  Each is a VM charged to the memory budget like a fork (docs/processes.md). */
+  maxProcesses?: number;
   /** Rebuild the template even when cached. */
   forceBuild?: boolean;
   /** Log guest-written text (crash detail from the guest runtime); off by default (FORKBOX_LOG_OUTPUT). */
@@ -78,6 +82,8 @@ export interface EngineOptions {
 }
 
 export const DEFAULT_CAP = 1024 * 1024;
+/** Processes one exec (or session exec) may run at once, the first included: a fork past it gets EAGAIN. */
+export const MAX_PROCESSES = 64;
 
 interface Loaded { info: TemplateInfo; snapshot: Snapshot; warm: WarmPool | null; forkCost: number; pool: Pool | null;
   /** Arena bytes an exec may use: the engine's limit plus what the template's RAM adds beyond its base's default. */
@@ -129,11 +135,13 @@ export class ForkboxEngine implements Engine, SessionEngine {
       warmForks: opts.warmForks ?? 4,
       recycle: opts.recycle ?? recycleDefault(),
       memBudgetMb,
+      maxProcesses: opts.maxProcesses ?? MAX_PROCESSES,
       logOutput: opts.logOutput ?? false,
       onProgress: opts.onProgress,
       ...(opts.templateWarmForks ? { templateWarmForks: opts.templateWarmForks } : {}),
     };
     if (this.opts.memLimitMb > this.opts.ramSizeMb) throw new RangeError('memLimitMb must not exceed ramSizeMb');
+    if (!Number.isSafeInteger(this.opts.maxProcesses) || this.opts.maxProcesses < 1) throw new RangeError('maxProcesses must be a positive integer');
     this.sessionLimits = { ...SESSION_LIMITS, ...(opts.sessions ?? {}) };
     const dir = opts.sessionDir === undefined ? join(cacheDir(), 'sessions') : opts.sessionDir;
     this.#sessions = new SessionRegistry(this.#sessionHost(), this.sessionLimits, dir ? new SessionStore(dir) : null,
@@ -270,6 +278,19 @@ export class ForkboxEngine implements Engine, SessionEngine {
     };
   }
 
+  /** What a process group of an exec in template `t` needs: its root to derive against, budget shares, shared memory. */
+  #groupHost(t: Loaded): GroupHost {
+    return {
+      root: t.snapshot as unknown as GroupHost['root'],
+      pool: t.pool,
+      charge: () => this.budget.reserve(t.forkCost, 'a process'),
+      createShm: () => { throw new Error('host shared memory is not available'); },
+      maxProcesses: this.opts.maxProcesses,
+      memLimit: t.memLimit,
+      note: (event, fields) => log.info(event, fields),
+    };
+  }
+
   #sessionHost(): SessionHost {
     const engine = this;
     return {
@@ -281,6 +302,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
         return { snapshot: t.snapshot, forkCost: t.forkCost, key: t.info.key, module, memLimit: t.memLimit };
       },
       pool: (lang: Language, template?: string) => engine.#template(lang, template).pool,
+      processes: (lang: Language, template?: string) => engine.#groupHost(engine.#template(lang, template)),
       budget: this.budget,
       defaults: this.#execDefaults(),
       quotaBytes: this.sessionLimits.quotaBytes,
@@ -334,6 +356,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
       kind: FB_REQ_EXEC, payload, outCap: vmmCap(v.stdoutCap), errCap: vmmCap(v.stderrCap),
       memLimit: t.memLimit, timeoutMs: v.timeoutMs,
     };
+    const deadlineAt = Date.now() + v.timeoutMs;
     const warm = t.warm ? await t.warm.acquire() : null;
     const recycle = this.opts.recycle && !!t.warm;
     let charge: Charge | null = warm?.charge ?? null;
@@ -348,13 +371,23 @@ export class ForkboxEngine implements Engine, SessionEngine {
       throw asForkboxError(e);
     }
     let cancelled = false;
-    const onAbort = (): void => { cancelled = true; fr.kick(); };
+    let cancelGroup: (() => void) | null = null;
+    const onAbort = (): void => { cancelled = true; fr.kick(); cancelGroup?.(); };
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
     this.#liveForks++;
     this.#inFlight.set(id, { cancel: onAbort, done: fr.done.catch(() => {}) });
     try {
       const out = await fr.done;
+      let processes = 0;
+      if (isCall(out.response)) {
+        // The program called the host (a fork, say): the exec is a process group now.
+        if (!out.vm) throw new ForkboxError('Internal', 500, 'a fork that called the host was torn down');
+        const g = await serveProcesses(out.vm as unknown as GroupVm, out.response, this.#groupHost(t),
+          { deadline: deadlineAt, outCap: v.stdoutCap, errCap: v.stderrCap }, (c) => { cancelGroup = c; if (cancelled) c(); });
+        out.response = g.response;
+        processes = g.processes;
+      }
       const totalMs = performance.now() - t0;
       const forkMs = out.forkNs / 1e6;
       const execMs = out.runNs / 1e6;
@@ -365,7 +398,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
           stdoutCap: v.stdoutCap, stderrCap: v.stderrCap });
       } finally {
         // A clean answer: the fork is reset and kept with its budget share; anything else ends it.
-        if (out.vm && t.warm && !this.#closing && res && recyclable(out.response, res.exitCode, cancelled)) {
+        if (out.vm && t.warm && !this.#closing && res && !processes && recyclable(out.response, res.exitCode, cancelled)) {
           t.warm.recycle(out.vm, charge);
           charge = null;
         } else {
@@ -373,7 +406,8 @@ export class ForkboxEngine implements Engine, SessionEngine {
         }
       }
       const fields = { id, exitCode: res.exitCode, forkMs: res.forkTimeMs, execMs: res.execTimeMs, totalMs: res.totalTimeMs,
-        stdoutBytes: out.response.stdout.length, stderrBytes: out.response.stderr.length, exits: out.response.exits, warm: !!warm, recycled: !!warm?.recycled };
+        stdoutBytes: out.response.stdout.length, stderrBytes: out.response.stderr.length, exits: out.response.exits, warm: !!warm, recycled: !!warm?.recycled,
+        ...(processes ? { processes } : {}) };
       if (res.outcome === 'timeout' || out.response.outcomeCode === VMM_TIMEOUT) log.info('exec.timeout', fields);
       else if (res.outcome === 'crashed') log.warn('exec.crashed', { ...fields, crash: crashForLog(res.crash ?? '', this.opts.logOutput) });
       else if (res.outcome === 'cancelled') log.info('exec.cancelled', fields);

@@ -14,6 +14,7 @@ import type { Pool, Response, RunRequest } from '../vmm/vmm.js';
 import type { Charge, MemoryBudget } from './budget.js';
 import { VMM_OK, decodeResponse, newExecId, validateExec, vmmCap } from './decode.js';
 import * as files from './files.js';
+import { isCall, noProcesses, serveProcesses, type GroupHost, type GroupVm } from './processes.js';
 import type { FileInfo, SandboxState, SessionExecRequest, SessionExecResult, SessionInfo, SideEffects } from './session-types.js';
 import type { Language } from './types.js';
 
@@ -54,6 +55,8 @@ export interface SessionHost {
   readonly defaults: { stdoutCap: number; stderrCap: number; memLimit: number };
   /** Overlay bytes a session's files may use. */
   readonly quotaBytes: number;
+  /** What an exec that starts processes needs (src/engine/processes.ts); absent: calls get ENOSYS. */
+  processes?(lang: Language, template?: string): GroupHost;
 }
 
 export interface SessionMeta {
@@ -232,15 +235,25 @@ export class Session {
         ...(req.stdin !== undefined ? { stdin: req.stdin } : {}), session: true, reseed: this.#reseed || !!throwaway,
         ...(this.#cwd && !throwaway ? { cwd: this.#cwd } : {}) });
       let cancelled = false;
-      const onAbort = (): void => { cancelled = true; target.kick(); };
+      let cancelGroup: (() => void) | null = null;
+      const onAbort = (): void => { cancelled = true; target.kick(); cancelGroup?.(); };
       signal?.addEventListener('abort', onAbort, { once: true });
       if (signal?.aborted) onAbort();
       const before = throwaway ? 0 : this.#private;
       if (!throwaway) this.#touch();
       let r;
       try {
+        const deadline = Date.now() + v.timeoutMs;
         r = await target.run({ kind: FB_REQ_EXEC, payload, outCap: vmmCap(v.stdoutCap), errCap: vmmCap(v.stderrCap),
           memLimit: this.#host.template(this.meta.language, this.meta.template).memLimit ?? this.#host.defaults.memLimit, timeoutMs: v.timeoutMs });
+        if (isCall(r)) {
+          // The program called the host (a fork, say): serve its processes until the exec ends.
+          const gh = this.#host.processes?.(this.meta.language, this.meta.template) ?? noProcesses(this.#host.defaults.memLimit);
+          r = (await serveProcesses(target as unknown as GroupVm, r, gh, { deadline, outCap: v.stdoutCap, errCap: v.stderrCap },
+            (c) => { cancelGroup = c; if (cancelled) c(); })).response;
+          this.#base?.close();   // the VM was re-based by its forks: a cached child is stale
+          this.#base = null;
+        }
       } finally {
         signal?.removeEventListener('abort', onAbort);
       }

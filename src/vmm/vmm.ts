@@ -6,7 +6,7 @@ import { constants as fsConstants, accessSync, existsSync, readFileSync } from '
 import { loadAddon, type NativeDiff, type NativeForkRun, type NativeRecycle, type NativePool, type NativeRequest, type NativeResponse,
   type NativeSnapshot, type NativeStats, type NativeVm, type Addon } from './binding.js';
 import { FB_ENTROPY_SIZE, FB_HUGE_PAGE_SIZE, FB_MB_ERR_SIZE, FB_MB_OUT_SIZE, FB_MB_REQ_SIZE,
-  FB_RAM_MAX, FB_RAM_MIN, FB_REQ_ECHO } from './abi.js';
+  FB_RAM_MAX, FB_RAM_MIN, FB_REQ_ECHO, FB_ST_CALL } from './abi.js';
 
 export type { NativeResponse as Response, NativeStats as VmmStats, NativeRecycle as RecycleStats, NativeDiff as SnapshotDiff } from './binding.js';
 
@@ -326,6 +326,10 @@ export class Snapshot {
    * destroyed right after (destroy=true) or returned as `vm`. `kick` ends the
    * run early with outcome "killed" (e.g. on an abort signal). With destroy,
    * `onGone` is called once the fork's memory is released (the answer comes first).
+   * A response with status FB_ST_CALL (the guest asks the host) is never torn down:
+   * `vm` is returned even with destroy, the caller answers the call with
+   * `vm.run({ kind: FB_REQ_ANSWER, ... })` and closes it; `onGone` is then called
+   * once that vm's memory is released (after close's own `gone`).
    */
   forkRun(req: RunRequest, opts: { pool?: Pool | null; destroy?: boolean; onGone?: () => void } = {}): {
     done: Promise<ForkRunResult & { vm: Vm | null }>;
@@ -345,8 +349,10 @@ export class Snapshot {
           reject(err ?? new Error('forkRun returned nothing'));
           return;
         }
-        if (destroy && vmh) addon.close(vmh);
-        resolve({ ...v, vm: destroy || !vmh ? null : Vm.fromNative(vmh) });
+        // A guest that stopped at a call is kept even with destroy: the caller answers it.
+        const call = v.response.outcome === 'ok' && v.response.status === FB_ST_CALL;
+        if (destroy && !call && vmh) addon.close(vmh);
+        resolve({ ...v, vm: (destroy && !call) || !vmh ? null : Vm.fromNative(vmh) });
       }, destroy ? opts.onGone : undefined);
     });
     return { done, kick: () => { if (vmh && !finished) addon.kick(vmh); } };

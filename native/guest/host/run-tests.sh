@@ -21,6 +21,8 @@ python3 $H/mkimage.py "$T/unit.img" /etc/hello.txt="$T/hello.txt" /etc/passwd="$
     /etc/other.txt="$T/hello.txt" /etc/stamp.txt="$T/hello.txt" /etc/linkme.txt="$T/hello.txt" /etc/link@=/ /etc/loop@=/etc/loop /tmp="$T/tmp"
 "$OUT/guest-unit" "$T/unit.img"
 "$OUT/guest-unit-mm"
+"$OUT/guest-unit-ipc"
+"$OUT/guest-unit-shm"
 
 python3 $H/mkimage.py "$T/static.img" /bin/test-static="$OUT/test-static" /etc/hello.txt="$T/hello.txt" \
     /etc/passwd="$T/hello.txt" /etc/link@=/ /tmp="$T/tmp"

@@ -32,12 +32,15 @@ static u8 g_file[10000];
 int fd_map_source(i64 fd, const u8 **d, u64 *n) { if (fd != 3) return -EBADF; *d = g_file; *n = sizeof g_file; return 0; }
 
 /* shmap.c is not under test here (host/shmap.py is): fd 3 is no regular file */
-u32 g_shmap_n;
+u32 g_shmap_n, g_shm_host_n;
 int shmap_check(i64 fd) { return 0; }
-void shmap_add(i64 fd, u64 addr, u64 len, u64 off) {}
+int shmap_add(i64 fd, u64 addr, u64 len, u64 off) { return 0; }
+int shmap_anon_check(void) { return 0; }
+void shmap_add_anon(u64 addr, u64 len) {}
+int shm_overlaps_host(u64 a, u64 len) { return 0; }
 void shmap_sync(u64 addr, u64 len) {}
 int shmap_unmap(u64 addr, u64 len) { return 0; }
-int shmap_remap_check(u64 old, u64 olen) { return 0; }
+int shmap_remap_check(u64 old, u64 olen, u64 nlen, u64 flags) { return 0; }
 void shmap_remapped(u64 old, u64 olen, u64 nb, u64 nlen) {}
 
 #include "../mm.c"
