@@ -20,7 +20,6 @@ const struct devfile g_devs[] = {
     { "/dev/urandom", DEV_URANDOM, S_IFCHR | 0666 },
     { "/dev/random", DEV_URANDOM, S_IFCHR | 0666 },
     { "/dev/forkbox", DEV_CTL, S_IFCHR | 0600 },
-    { "/dev/shm", DEV_DIR, S_IFDIR | 01777 },
     { "/proc", DEV_DIR, S_IFDIR | 0555 },
     { "/proc/self", DEV_DIR, S_IFDIR | 0555 },
     { "/proc/self/exe", DEV_LINK, S_IFLNK | 0777 },

@@ -1,10 +1,14 @@
 /*
  * elf.c — loads an ELF64 x86-64 program or its interpreter from the file tree
- * by copying its PT_LOAD segments into the arena: ET_EXEC at its link address
+ * of the image (never the overlay: only the image's files were rewritten at
+ * build) by copying its PT_LOAD segments into the arena: ET_EXEC at its link address
  * (Debian's python3.11 is not PIE: 0x400000), ET_DYN at a top-down arena
- * address. Every header field is checked against the file size first.
+ * address. Every header field is checked against the file size first;
+ * elf_probe does only those checks (execve's, before it frees the old program).
  */
 #include "rt.h"
+
+extern u64 g_ram_size;
 
 struct ehdr { u8 ident[16]; u16 type, machine; u32 version; u64 entry, phoff, shoff; u32 flags;
               u16 ehsize, phentsize, phnum, shentsize, shnum, shstrndx; };
@@ -13,7 +17,7 @@ struct phdr { u32 type, flags; u64 offset, vaddr, paddr, filesz, memsz, align; }
 #define PT_INTERP 3
 #define PT_PHDR 6
 
-int elf_load(const char *path, int is_interp, struct loaded *out)
+static int elf_do(const char *path, int is_interp, struct loaded *out, int load)
 {
     static char canon[PATH_MAX_RT];
     struct vref r;
@@ -24,6 +28,7 @@ int elf_load(const char *path, int is_interp, struct loaded *out)
     u32 mode;
     if ((e = vfs_mode(&r, &mode))) return e;
     if ((mode & S_IFMT) != S_IFREG) return -EACCES;
+    if (r.kind != VK_IMG) return -EACCES; /* only the image's programs were rewritten (syscall -> call) */
     if ((e = vfs_file_data(&r, &d, &size))) return e;
     const struct ehdr *h = (const void *)d;
     if (size < sizeof *h || memcmp(h->ident, "\177ELF", 4) || h->ident[4] != 2 || h->ident[5] != 1 ||
@@ -53,9 +58,19 @@ int elf_load(const char *path, int is_interp, struct loaded *out)
         }
     }
     if (hi <= lo) return -ENOEXEC;
+    if (h->type == 2 && (lo < FB_ARENA_BASE || hi > g_ram_size)) return -ENOEXEC;
+    if (!load) {
+        /* the segments' range must be free once the program's pages are (execve) */
+        if (h->type == 2 && mm_runtime_holds(lo, hi - lo)) return -ENOMEM;
+        return 0;
+    }
     u64 bias = 0;
     if (h->type == 2) {
+        if (!mm_range_free(lo, hi - lo)) return -ENOMEM;
         if ((e = mm_reserve(lo, hi - lo))) return e == -EFAULT ? -ENOEXEC : e;
+        /* bss and gaps are zero: after an execve these pages hold the old program's bytes
+         * (zero_pages writes only the words that are not zero) */
+        zero_pages((void *)lo, hi - lo);
     } else {
         int err = -ENOMEM;
         u64 base = mm_alloc_top(hi - lo, &err);
@@ -76,3 +91,6 @@ int elf_load(const char *path, int is_interp, struct loaded *out)
     out->end = bias + hi;
     return 0;
 }
+
+int elf_load(const char *path, int is_interp, struct loaded *out) { return elf_do(path, is_interp, out, 1); }
+int elf_probe(const char *path, int is_interp, struct loaded *out) { return elf_do(path, is_interp, out, 0); }

@@ -283,6 +283,13 @@ SYSCALL(close_range)
     return 0;
 }
 
+/* execve: every descriptor marked close-on-exec is closed */
+void fd_exec_close(void)
+{
+    for (int i = 0; i < NFD; i++)
+        if (g_fd[i].f && g_fd[i].cloexec) fd_close(i);
+}
+
 /* one process: locks never contend, syncing has nowhere to go, advice is only advice */
 SYSCALL(fd_ok) { return fget((i64)a) ? 0 : -EBADF; }
 SYSCALL(umask) { u32 old = g_umask; g_umask = (u32)a & 0777; return old; }

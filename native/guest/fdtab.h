@@ -71,6 +71,7 @@ int upath(const char *u, char *dst);
 i64 fd_read(i64 fd, u8 *buf, u64 n);
 i64 fd_write(i64 fd, const u8 *buf, u64 n);
 i64 fd_close(i64 fd);
+void fd_exec_close(void);                 /* execve: close the O_CLOEXEC descriptors */
 int fd_stat(struct file *f, struct kstat *st);
 int readable(struct file *f);
 int writable(struct file *f);

@@ -111,7 +111,7 @@ static i64 do_open(int dirfd, const char *upth, u64 flags, u64 mode)
     u32 acc = flags & O_ACCMODE;
     if (e == -ENOENT && r.kind == VK_NONE && (flags & O_CREAT) && !(flags & O_PATH)) {
         if (g_path1[l - 1] == '/') return -EISDIR;
-        if (!strncmp(g_path2, "/dev/", 5) || !strncmp(g_path2, "/proc/", 6) || !strncmp(g_path2, "/sys/", 5)) return -EACCES;
+        if (vfs_synthetic(g_path2)) return -EACCES;
         struct onode *o = ovl_create(g_path2, S_IFREG | (mode & 07777 & ~g_umask));
         if (!o) return -ENOMEM;
         r.kind = VK_OVL; r.o = o; e = 0;

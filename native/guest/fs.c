@@ -174,8 +174,7 @@ static i64 sys_linkat(int ofd, const char *op, int nfd, const char *np, u64 flag
     if (!e) return -EEXIST;
     if (e != -ENOENT || tr.kind != VK_NONE) return e;
     if (g_path1[l - 1] == '/') return -ENOENT;
-    if (tr.kind == VK_DEV || !strncmp(g_path2, "/dev/", 5) || !strncmp(g_path2, "/proc/", 6) || !strncmp(g_path2, "/sys/", 5))
-        return -EXDEV;
+    if (tr.kind == VK_DEV || vfs_synthetic(g_path2)) return -EXDEV;
     return vfs_link(from, &fr, g_path2);
 }
 
@@ -399,8 +398,7 @@ static i64 sys_mknodat(int dirfd, const char *up, u64 mode, u64 dev)
     if (!e) return -EEXIST;
     if (e != -ENOENT || r.kind != VK_NONE) return e;
     if (g_path1[l - 1] == '/') return -ENOENT;
-    if (dev_lookup(g_path2) >= 0 || !strncmp(g_path2, "/dev/", 5) || !strncmp(g_path2, "/proc/", 6) || !strncmp(g_path2, "/sys/", 5))
-        return -EACCES;
+    if (dev_lookup(g_path2) >= 0 || vfs_synthetic(g_path2)) return -EACCES;
     return ovl_create(g_path2, t | ((u32)mode & 07777 & ~g_umask)) ? 0 : -ENOMEM;
 }
 

@@ -37,13 +37,16 @@ static i64 sys_futex(u32 *uaddr, u64 op, u64 val, const struct ktimespec *ts, u6
         if (ts) {
             if (!uaccess_ok(ts, sizeof *ts)) return -EFAULT;
             if (ts->sec < 0 || ts->nsec < 0 || ts->nsec >= 1000000000) return -EINVAL;
-            u64 ns = (u64)ts->sec > 100000000ull ? 100000000ull * 1000000000ull
-                                                  : (u64)ts->sec * 1000000000ull + (u64)ts->nsec;
-            u64 mono = time_mono_ns();
+            /* waits longer than 10^8 s are cut to that (the arithmetic stays in range) */
+            u64 cap = 100000000ull, ns, mono = time_mono_ns();
             if (cmd == FUTEX_WAIT_BITSET) { /* absolute, on the clock asked for */
                 u64 now = (op & FUTEX_CLOCK_REALTIME) ? time_wall_ns() : mono;
-                ns = ns > now ? ns - now : 0;
-            }
+                if ((u64)ts->sec >= now / 1000000000ull + cap) ns = cap * 1000000000ull;
+                else {
+                    u64 at = (u64)ts->sec * 1000000000ull + (u64)ts->nsec;
+                    ns = at > now ? at - now : 0;
+                }
+            } else ns = (u64)ts->sec > cap ? cap * 1000000000ull : (u64)ts->sec * 1000000000ull + (u64)ts->nsec;
             deadline = mono + (ns ? ns : 1);
         }
         if (*uaddr != (u32)val) return -EAGAIN;

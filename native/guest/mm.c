@@ -8,6 +8,8 @@
  * Invariants: a page is either free or used; freed pages may hold garbage and
  * are zeroed (read-before-write, see zero_pages) when handed out again. The
  * limit (mailbox mem_limit) counts every used page; exceeding it is ENOMEM.
+ * A second bitmap marks the pages kmalloc holds (the runtime's own objects):
+ * every other used page is the program's, which is what execve frees.
  */
 #include "rt.h"
 
@@ -18,6 +20,7 @@
 #define GUARD_PAGES 256
 
 static u64 g_map[MAXPAGES / 64];
+static u64 g_kmap[MAXPAGES / 64];  /* pages kmalloc holds: the runtime's, kept by execve */
 static HOT u64 g_npages, g_used, g_peak, g_limit_pages;
 static HOT u64 g_brk_start, g_brk, g_mmap_hint;
 HOT u64 g_ram_size;
@@ -140,6 +143,44 @@ int ustr_ok(const char *s, u64 max)
     return -ENAMETOOLONG;
 }
 
+static void kpg_set(u64 addr, u64 n, int v)
+{
+    for (u64 i = addr / PAGE; i < addr / PAGE + n; i++) {
+        if (v) g_kmap[i >> 6] |= 1ull << (i & 63);
+        else g_kmap[i >> 6] &= ~(1ull << (i & 63));
+    }
+}
+
+/* execve: every page of the program (brk, mappings, stack, ELF segments) is free
+ * again; kmalloc's pages stay. The brk and the mmap hint start over. */
+void mm_exec_reset(void)
+{
+    for (u64 w = FB_ARENA_BASE / PAGE / 64; w < (g_npages + 63) / 64; w++) {
+        u64 prog = g_map[w] & ~g_kmap[w];
+        if (!prog) continue;
+        g_map[w] &= ~prog;
+        for (; prog; prog &= prog - 1) g_used--;
+    }
+    g_brk_start = g_brk = 0;
+    g_mmap_hint = g_npages - STACK_SIZE / PAGE - GUARD_PAGES;
+}
+
+/* does the runtime (kmalloc) hold a page of [addr, addr + len)? */
+int mm_runtime_holds(u64 addr, u64 len)
+{
+    if (addr + len < addr || addr + len > g_ram_size) return 1;
+    for (u64 i = addr / PAGE; i < PAGE_UP(addr + len) / PAGE; i++)
+        if ((g_kmap[i >> 6] >> (i & 63)) & 1) return 1;
+    return 0;
+}
+
+/* is [addr, addr + len) free arena? */
+int mm_range_free(u64 addr, u64 len)
+{
+    if (addr + len < addr) return 0;
+    return range_free(addr / PAGE, (PAGE_UP(addr + len) - PAGE_DOWN(addr)) / PAGE);
+}
+
 /* ---- kmalloc: power-of-two classes 32..2048 from pages; larger: whole pages ---- */
 #define KM_MAGIC 0x4b4d414cu
 struct kmhdr { u32 magic; u32 cls; u64 npages; };
@@ -154,6 +195,7 @@ void *kmalloc(u64 n)
         if (!g_free[cls]) {
             u64 pg = mm_alloc_top(PAGE, &err);
             if (!pg) return 0;
+            kpg_set(pg, 1, 1);
             u64 sz = 32u << cls;
             for (u64 o = 0; o + sz <= PAGE; o += sz) {
                 *(void **)(pg + o) = g_free[cls];
@@ -168,6 +210,7 @@ void *kmalloc(u64 n)
     u64 np = PAGE_UP(n + sizeof(struct kmhdr)) / PAGE;
     struct kmhdr *h = (void *)mm_alloc_top(np * PAGE, &err);
     if (!h) return 0;
+    kpg_set((u64)h, np, 1);
     h->magic = KM_MAGIC; h->cls = 99; h->npages = np;
     return h + 1;
 }
@@ -185,7 +228,7 @@ void kfree(void *p)
     struct kmhdr *h = (struct kmhdr *)p - 1;
     if (h->magic != KM_MAGIC) rt_panic("kfree: bad block");
     h->magic = 0;
-    if (h->cls == 99) { mm_free((u64)h, h->npages * PAGE); return; }
+    if (h->cls == 99) { kpg_set((u64)h, h->npages, 0); mm_free((u64)h, h->npages * PAGE); return; }
     *(void **)h = g_free[h->cls];
     g_free[h->cls] = h;
 }

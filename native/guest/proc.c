@@ -9,7 +9,7 @@
  * comes from the host. A process that never forked (and is the group's first) makes no
  * calls: wait4 is ECHILD and kill to others ESRCH at once.
  */
-#include "rt.h"
+#include "fdtab.h"
 
 int g_pid = FB_PID, g_ppid = FB_PPID;
 static int g_forks; /* children this process has created (exec keeps them: same process) */
@@ -57,7 +57,7 @@ i64 proc_clone(u64 flags, u64 sp, u64 ptid, u64 ctid)
     g_ppid = (int)a.val[1];
     g_forks = 0;
     g_host_signals = a.signals;     /* only what was sent to the child, none of the parent's */
-    sched_fork_child(g_pid, (flags & CLONE_CHILD_CLEARTID) ? ctid : 0);
+    sched_only_caller(g_pid, (flags & CLONE_CHILD_CLEARTID) ? ctid : 0);
     sig_fork_child();
     if (flags & CLONE_CHILD_SETTID) *(u32 *)ctid = (u32)g_pid;
     return 0;
@@ -168,7 +168,179 @@ i64 proc_kill(i64 pid, int sig)
     return r == -ENOSYS ? -ESRCH : r;
 }
 
+/* ---- execve ---- */
+#define ARG_STRLEN_MAX (128u << 10)   /* one string (Linux's MAX_ARG_STRLEN) */
+#define ARGS_MAX (2u << 20)           /* all strings and their pointers: a quarter of the stack */
+#define STACK_SIZE (8ull << 20)
+extern u64 g_ram_size;
+
+/* argv/envp copied into the runtime: one kmalloc block of pointers then strings */
+struct strv { char **v; int n; u64 bytes; };
+static int copy_strv(const char *const *u, struct strv *out, u64 *budget, const char *prepend[], int npre)
+{
+    int n = 0;
+    u64 bytes = 0;
+    for (int k = 0; k < npre; k++) bytes += strlen(prepend[k]) + 1;
+    if (u) for (;; n++) {
+        if (!uaccess_ok(u + n, 8)) return -EFAULT;
+        const char *p = u[n];
+        if (!p) break;
+        int l = ustr_ok(p, ARG_STRLEN_MAX);
+        if (l == -ENAMETOOLONG) return -E2BIG;
+        if (l < 0) return l;
+        bytes += (u64)l + 1;
+        if (bytes + 8ull * (n + npre + 1) > *budget) return -E2BIG;
+    }
+    u64 need = 8ull * (n + npre + 1) + bytes;
+    if (need > *budget) return -E2BIG;
+    *budget -= need;
+    char **v = kmalloc(need);
+    if (!v) return -ENOMEM;
+    char *d = (char *)(v + n + npre + 1);
+    int k = 0;
+    for (; k < npre; k++) { u64 l = strlen(prepend[k]) + 1; memcpy(d, prepend[k], l); v[k] = d; d += l; }
+    for (int i = 0; i < n; i++, k++) { u64 l = strlen(u[i]) + 1; memcpy(d, u[i], l); v[k] = d; d += l; }
+    v[k] = 0;
+    out->v = v;
+    out->n = n + npre;
+    out->bytes = bytes;
+    return 0;
+}
+
+/* what execve may run: a regular file with an execute bit; an ELF only from the image */
+static int exec_file(int dirfd, const char *path, int follow, char *canon, const u8 **data, u64 *size, int *img)
+{
+    struct vref r;
+    int e = vfs_resolve(dirfd, path, follow, canon, &r);
+    if (e) return e;
+    u32 mode;
+    if ((e = vfs_mode(&r, &mode))) return e;
+    if ((mode & S_IFMT) == S_IFLNK) return -ELOOP;  /* AT_SYMLINK_NOFOLLOW on a link */
+    if ((mode & S_IFMT) != S_IFREG || !(mode & 0111)) return -EACCES;
+    if (r.kind != VK_IMG && r.kind != VK_OVL) return -EACCES;
+    if ((e = vfs_file_data(&r, data, size))) return e;
+    *img = r.kind == VK_IMG;
+    return 0;
+}
+
+/* a `#!` line: the interpreter and at most one argument (the rest of the line) */
+static int parse_shebang(const u8 *d, u64 size, char *interp, u64 icap, char *arg, u64 acap)
+{
+    u64 end = size < 256 ? size : 256, i = 2, n = 0;
+    u64 nl = 2;
+    while (nl < end && d[nl] != '\n') nl++;
+    if (nl == end && size > 256) return -ENOEXEC;   /* longer than Linux's 256 bytes */
+    while (i < nl && (d[i] == ' ' || d[i] == '\t')) i++;
+    while (i < nl && d[i] != ' ' && d[i] != '\t' && n + 1 < icap) interp[n++] = (char)d[i++];
+    interp[n] = 0;
+    if (!n) return -ENOEXEC;
+    while (i < nl && (d[i] == ' ' || d[i] == '\t')) i++;
+    u64 j = nl;
+    while (j > i && (d[j - 1] == ' ' || d[j - 1] == '\t' || d[j - 1] == '\r')) j--;
+    if (j - i >= acap) return -ENOEXEC;
+    memcpy(arg, d + i, j - i);
+    arg[j - i] = 0;
+    return 0;
+}
+
+/* clean FPU/SSE/AVX state for the new program: the init state of every component, MXCSR
+ * and the x87 control word at their reset values */
+static void fpu_reset(void)
+{
+    static u8 area[4096] __attribute__((aligned(64)));
+    memset(area, 0, sizeof area);
+    *(u16 *)area = 0x37f;             /* FCW */
+    *(u32 *)(area + 24) = 0x1f80;     /* MXCSR */
+    u32 a = 1, b, c = 0, d;
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+    if (c & (1u << 27)) {             /* OSXSAVE: XSTATE_BV = 0 puts every component in its init state */
+        u32 lo, hi;
+        __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+        __asm__ volatile("xrstor64 %0" : : "m"(*(u8 (*)[4096])area), "a"(lo), "d"(hi) : "memory");
+    } else {
+        __asm__ volatile("fxrstor64 %0" : : "m"(*(u8 (*)[512])area) : "memory");
+    }
+}
+
+static i64 sys_execveat(int dirfd, const char *upath_, const char *const *uargv, const char *const *uenvp, u64 flags)
+{
+    if (flags & ~(u64)(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) return -EINVAL;
+    static char path[PATH_MAX_RT], canon[PATH_MAX_RT], icanon[PATH_MAX_RT], interp[256], iarg[256];
+    int l = upath(upath_, path);
+    if (l < 0) return l;
+    if (!l) {
+        if (!(flags & AT_EMPTY_PATH)) return -ENOENT;
+        struct file *f = fget(dirfd);
+        if (!f) return -EBADF;
+        if (!f->path) return -EACCES;  /* only descriptors with a path (O_PATH, directories) name a file */
+        strcpy_n(path, f->path, sizeof path);
+        dirfd = AT_FDCWD;
+    }
+    const u8 *d;
+    u64 size;
+    int img, e = exec_file(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), canon, &d, &size, &img);
+    if (e) return e;
+    const char *pre[3];
+    int npre = 0;
+    const char *prog_path = canon;
+    if (size >= 2 && d[0] == '#' && d[1] == '!') {
+        /* a script, one level: its interpreter must be a program of the image */
+        if ((e = parse_shebang(d, size, interp, sizeof interp, iarg, sizeof iarg))) return e;
+        const u8 *d2;
+        u64 s2;
+        int img2;
+        if ((e = exec_file(AT_FDCWD, interp, 1, icanon, &d2, &s2, &img2))) return e == -EACCES ? -EACCES : e;
+        if (s2 >= 2 && d2[0] == '#' && d2[1] == '!') return -ELOOP; /* scripts run scripts: one level only */
+        if (!img2) return -EACCES;
+        pre[npre++] = interp;
+        if (iarg[0]) pre[npre++] = iarg;
+        pre[npre++] = path;            /* the script as execve named it */
+        prog_path = icanon;
+    } else if (!img) return -EACCES;  /* a program not in the image was not rewritten: it cannot run here */
+    static struct loaded prog, ip;
+    if ((e = elf_probe(prog_path, 0, &prog))) return e;
+    if (prog.interp[0] && (e = elf_probe(prog.interp, 1, &ip))) return e;
+    /* the arguments: a script's argv[0] is replaced by interpreter, argument, script */
+    u64 budget = ARGS_MAX;
+    struct strv av, ev;
+    int skip = npre && uargv && uaccess_ok(uargv, 8) && uargv[0];
+    if ((e = copy_strv(skip ? uargv + 1 : uargv, &av, &budget, pre, npre))) return e;
+    if ((e = copy_strv(uenvp, &ev, &budget, 0, 0))) { kfree(av.v); return e; }
+    if (!av.n) {                        /* no argv at all: Linux passes one empty string */
+        kfree(av.v);
+        const char *empty[1] = { "" };
+        if ((e = copy_strv(0, &av, &budget, empty, 1))) { kfree(ev.v); return e; }
+    }
+    static char exe[PATH_MAX_RT];
+    strcpy_n(exe, prog_path, sizeof exe);
+
+    /* The point of no return: the old program goes. */
+    shm_exec_cleanup();                 /* shared mappings written back, host-shared ones unshared, all dropped */
+    fd_exec_close();
+    sig_exec_reset();
+    sched_only_caller(g_pid, 0);
+    mm_exec_reset();
+    if (mm_reserve(g_ram_size - STACK_SIZE, STACK_SIZE) || elf_load(exe, 0, &prog)) ctl_exit_signal(11);
+    mm_set_brk_start(prog.end);
+    u64 entry = prog.entry, base = 0;
+    if (prog.interp[0]) {
+        if (elf_load(prog.interp, 1, &ip)) ctl_exit_signal(11);
+        entry = ip.entry;
+        base = ip.base;
+    }
+    strcpy_n(g_exe_path, exe, sizeof g_exe_path);
+    u64 sp = start_stack(g_ram_size - 64, av.n, (const char *const *)av.v, ev.n, (const char *const *)ev.v, &prog,
+                         base, path);
+    kfree(av.v);
+    kfree(ev.v);
+    fpu_reset();
+    __asm__ volatile("wrfsbase %0" : : "r"(0ull) : "memory");
+    fb_enter_program(entry, sp);
+}
+
 /* ---- the syscalls (listed in syscall.c) ---- */
+SYSCALL(execve) { return sys_execveat(AT_FDCWD, (const char *)a, (const char *const *)b, (const char *const *)c, 0); }
+SYSCALL(execveat) { return sys_execveat((int)a, (const char *)b, (const char *const *)c, (const char *const *)d, e); }
 SYSCALL(fork) { return proc_clone(SIGCHLD, 0, 0, 0); }
 SYSCALL(vfork) { return proc_clone(SIGCHLD | CLONE_VFORK, 0, 0, 0); }
 SYSCALL(wait4) { return sys_wait4((i64)(i32)a, (int *)b, c, (void *)d); }

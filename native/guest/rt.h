@@ -134,9 +134,14 @@ int rt_snprintf(char *buf, size_t cap, const char *fmt, ...);
 void zero_pages(void *p, u64 len); /* writes only the non-zero words (keeps CoW pages clean) */
 
 /* ---- start.c ---- */
+struct loaded;
 extern const struct fb_boot_info *g_boot;
 extern char g_exe_path[PATH_MAX_RT];
 void rt_panic(const char *msg) __attribute__((noreturn));
+/* the initial stack below `top` (argv, envp, auxv, as Linux builds it); returns rsp */
+u64 start_stack(u64 top, int argc, const char *const *argv, int envc, const char *const *envp,
+                const struct loaded *prog, u64 interp_base, const char *execfn);
+void fb_enter_program(u64 entry, u64 sp) __attribute__((noreturn)); /* entry.S: clean registers */
 
 /* ---- mm.c ---- */
 void mm_init(u64 ram_size);
@@ -161,6 +166,9 @@ i64 sys_mprotect(u64 addr, u64 len, u64 prot);
 i64 sys_mremap(u64 old, u64 olen, u64 nlen, u64 flags, u64 naddr);
 i64 sys_madvise(u64 addr, u64 len, u64 adv);
 int mm_maps_text(char *buf, u64 cap);
+void mm_exec_reset(void);                     /* execve: free every program page (kmalloc's stay) */
+int mm_runtime_holds(u64 addr, u64 len);      /* a kmalloc page in the range? */
+int mm_range_free(u64 addr, u64 len);
 
 /* ---- shmap.c: shared mappings (writable file ones written back to the file),
  * host shared memory across a fork ---- */
@@ -225,6 +233,8 @@ struct onode *ovl_copy_up(const char *path, const struct vref *r);
 int vfs_unlink(const char *path, const struct vref *r, int dir);
 int vfs_rename(const char *from, const struct vref *fr, const char *to);
 int vfs_link(const char *from, const struct vref *fr, const char *to);
+int vfs_boot_dirs(void);                  /* the overlay's own directories: /dev/shm */
+int vfs_synthetic(const char *path);      /* under /dev, /proc, /sys but not /dev/shm: nothing is created there */
 int ovl_set_size(struct onode *o, u64 n);
 void ovl_put(struct onode *o);
 /* timestamps, Linux semantics: TS_A access, TS_M modification, TS_C status change, to now */
@@ -324,8 +334,8 @@ int host_wait_ex(const struct fb_poll_ent *pe, int npe, const struct fb_futex_en
 /* hostfd.c: before FB_CALL_FORK every pipe end in the descriptor table becomes a
  * host pipe end (0 or -errno; on an error they all stay local) */
 int hostfd_prepare_fork(void);
-/* a fork's child: the caller is the only thread, with tid `tid`; the others' stacks are freed */
-void sched_fork_child(int tid, u64 clear_tid);
+/* a fork's child, execve: the caller is the only thread, with tid `tid`; the others' stacks are freed */
+void sched_only_caller(int tid, u64 clear_tid);
 
 /* ---- signal.c ---- */
 /* sched_block, cut short with EINTR when a signal is to be delivered (timers included) */
@@ -334,6 +344,7 @@ i64 sig_exit(u64 nr, i64 ret);        /* at every syscall's return while g_sig_w
 extern u32 g_sig_work;
 int sig_deliverable_now(void);        /* takes the host's signals: is one to be delivered now? */
 void sig_fork_child(void);            /* a fork's child: no pending signals, no timers */
+void sig_exec_reset(void);            /* execve: handlers back to default (ignored stay ignored) */
 
 /* ---- proc.c: processes (one VM each; abi.h "Guest-to-host calls") ---- */
 extern int g_pid, g_ppid;             /* FB_PID / FB_PPID in the group's first process */
@@ -344,6 +355,7 @@ int proc_in_group(void);              /* another process may exist (this one for
 /* ---- elf.c ---- */
 struct loaded { u64 entry, base, phdr, phnum, phent, end; char interp[256]; };
 int elf_load(const char *path, int is_interp, struct loaded *out);
+int elf_probe(const char *path, int is_interp, struct loaded *out); /* the checks only: nothing loaded */
 
 /* ---- identity (documented in docs/guest-runtime.md) ---- */
 #define FB_PID 2

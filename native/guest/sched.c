@@ -413,10 +413,11 @@ void sched_exit_thread(int code)
     for (;;) schedule();
 }
 
-/* The child of a fork (proc.c): only the calling thread exists. It keeps its record and
- * runtime stack (the main thread's, or its own); every other thread's are freed, and
- * the main thread's static record is left unused when another thread forked. */
-void sched_fork_child(int tid, u64 clear_tid)
+/* The child of a fork, and execve (proc.c): only the calling thread exists. It keeps
+ * its record and runtime stack (the main thread's, or its own); every other thread's
+ * are freed, and the main thread's static record is left unused when another thread
+ * called. */
+void sched_only_caller(int tid, u64 clear_tid)
 {
     struct thread *me = g_cur, *t = me->next;
     while (t != me) {

@@ -171,8 +171,22 @@ static int host_idle(int kind, u64 deadline)
     }
 }
 
+/* execve (Linux): caught signals go back to their default, ignored ones stay ignored;
+ * the mask, the pending set and the timers are kept; the alternate stack is gone */
+void sig_exec_reset(void)
+{
+    for (int s = 1; s <= 64; s++) {
+        u64 ign = g_sig[s].handler == SIG_IGN;
+        memset(&g_sig[s], 0, sizeof g_sig[s]);
+        g_sig[s].handler = ign ? SIG_IGN : SIG_DFL;
+    }
+    g_altstack[0] = g_altstack[1] = g_altstack[2] = 0;
+    g_susp_tid = 0;
+}
+
 int sig_block(int kind, const void *chan, u32 bitset, u64 deadline)
 {
+    /* (a W_HOST wait is on the host already: it comes back here from host_wait_block) */
     if (kind != W_HOST && g_nthreads == 1 && proc_in_group() && (deadline || chan == &g_forever || timers_next()))
         return host_idle(kind, deadline);
     if (!g_sig_work) return sched_block(kind, chan, bitset, deadline);

@@ -1,8 +1,9 @@
 /*
  * start.c — boot: validate the boot info, write page 0's syscall sled, bring
  * up the arena, image, clocks and CSPRNG, load the program and its PT_INTERP,
- * build the initial stack (argv, envp, auxv without a vDSO) and enter the
- * interpreter at CPL3 with a clean register state. Runs once per template.
+ * build the initial stack (argv, envp, auxv without a vDSO; start_stack, which
+ * execve uses too) and enter the interpreter at CPL3 with a clean register
+ * state. Runs once per template.
  */
 #include "rt.h"
 
@@ -10,7 +11,6 @@ const struct fb_boot_info *g_boot;
 char g_exe_path[PATH_MAX_RT];
 extern u64 g_ram_size;
 void fb_syscall_entry(void);
-void fb_enter_program(u64 entry, u64 sp) __attribute__((noreturn));
 
 #define MAXARGS 512
 #define STACK_SIZE (8ull << 20)
@@ -34,6 +34,45 @@ static u64 push_bytes(u64 sp, const void *p, u64 n)
     return sp;
 }
 
+/* The initial stack, top down: the platform string, the exec file name, the argument
+ * and environment strings, 16 random bytes, then (16-aligned) argc, argv, NULL, envp,
+ * NULL and the auxv (no vDSO). Boot and execve build it the same way. */
+u64 start_stack(u64 top, int argc, const char *const *argv, int envc, const char *const *envp,
+                const struct loaded *prog, u64 interp_base, const char *execfn)
+{
+    u64 sp = top & ~15ull;
+    u64 plat = sp = push_bytes(sp, "x86_64", 7);
+    u64 efn = sp = push_bytes(sp, execfn, strlen(execfn) + 1);
+    u64 strs = 0;
+    for (int k = 0; k < argc; k++) strs += strlen(argv[k]) + 1;
+    for (int k = 0; k < envc; k++) strs += strlen(envp[k]) + 1;
+    sp -= strs;
+    u64 cur = sp;
+    u8 rnd[16];
+    rng_fill(rnd, 16);
+    sp &= ~15ull;
+    u64 rndp = sp = push_bytes(sp, rnd, 16);
+    u32 eax = 1, ebx, ecx = 0, edx;
+    __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
+    u64 aux[][2] = {
+        { 3, prog->phdr }, { 4, prog->phent }, { 5, prog->phnum }, { 6, PAGE }, { 7, interp_base }, { 8, 0 },
+        { 9, prog->entry }, { 11, FB_UID }, { 12, FB_UID }, { 13, FB_GID }, { 14, FB_GID },
+        { 15, plat }, { 16, edx }, { 17, 100 }, { 23, 0 }, { 25, rndp }, { 26, 2 /* FSGSBASE */ },
+        { 31, efn }, { 0, 0 },
+    };
+    u64 words = 1 + (u64)argc + 1 + (u64)envc + 1 + 2 * (sizeof aux / sizeof aux[0]);
+    if (words & 1) sp -= 8;
+    sp -= words * 8;
+    u64 *w = (u64 *)sp;
+    *w++ = (u64)argc;
+    for (int k = 0; k < argc; k++) { u64 l = strlen(argv[k]) + 1; memcpy((void *)cur, argv[k], l); *w++ = cur; cur += l; }
+    *w++ = 0;
+    for (int k = 0; k < envc; k++) { u64 l = strlen(envp[k]) + 1; memcpy((void *)cur, envp[k], l); *w++ = cur; cur += l; }
+    *w++ = 0;
+    for (u64 k = 0; k < sizeof aux / sizeof aux[0]; k++) { *w++ = aux[k][0]; *w++ = aux[k][1]; }
+    return sp;
+}
+
 void rt_start(void)
 {
     static const char *argv[MAXARGS], *envp[MAXARGS];
@@ -54,6 +93,7 @@ void rt_start(void)
     mm_init(b->ram_size);
     if (mm_reserve(b->ram_size - STACK_SIZE, STACK_SIZE)) rt_panic("cannot reserve the program stack");
     if (img_init(b->image_base, b->image_size)) rt_panic("image: bad header");
+    if (vfs_boot_dirs()) rt_panic("cannot create /dev/shm");
     console_init();
 
     /* args: argv..., "", envp..., "" */
@@ -79,35 +119,6 @@ void rt_start(void)
         base = interp.base;
     }
 
-    /* initial stack, top down: strings, random bytes, then the vectors */
-    u64 sp = b->ram_size - 64;
-    u64 plat = sp = push_bytes(sp, "x86_64", 7);
-    static u64 argp[MAXARGS], envpp[MAXARGS];
-    for (int k = envc - 1; k >= 0; k--) envpp[k] = sp = push_bytes(sp, envp[k], strlen(envp[k]) + 1);
-    for (int k = argc - 1; k >= 0; k--) argp[k] = sp = push_bytes(sp, argv[k], strlen(argv[k]) + 1);
-    u64 execfn = argp[0];
-    u8 rnd[16];
-    rng_fill(rnd, 16);
-    sp = PAGE_DOWN(sp) == sp ? sp : sp & ~15ull;
-    u64 rndp = sp = push_bytes(sp, rnd, 16);
-    u32 eax = 1, ebx, ecx = 0, edx;
-    __asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
-    u64 aux[][2] = {
-        { 3, prog.phdr }, { 4, prog.phent }, { 5, prog.phnum }, { 6, PAGE }, { 7, base }, { 8, 0 },
-        { 9, prog.entry }, { 11, FB_UID }, { 12, FB_UID }, { 13, FB_GID }, { 14, FB_GID },
-        { 15, plat }, { 16, edx }, { 17, 100 }, { 23, 0 }, { 25, rndp }, { 26, 2 /* FSGSBASE */ },
-        { 31, execfn }, { 0, 0 },
-    };
-    u64 words = 1 + (u64)argc + 1 + (u64)envc + 1 + 2 * (sizeof aux / sizeof aux[0]);
-    sp &= ~15ull;
-    if (words & 1) sp -= 8;
-    sp -= words * 8;
-    u64 *w = (u64 *)sp;
-    *w++ = (u64)argc;
-    for (int k = 0; k < argc; k++) *w++ = argp[k];
-    *w++ = 0;
-    for (int k = 0; k < envc; k++) *w++ = envpp[k];
-    *w++ = 0;
-    for (u64 k = 0; k < sizeof aux / sizeof aux[0]; k++) { *w++ = aux[k][0]; *w++ = aux[k][1]; }
+    u64 sp = start_stack(b->ram_size - 64, argc, argv, envc, envp, &prog, base, argv[0]);
     fb_enter_program(entry, sp);
 }

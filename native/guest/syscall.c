@@ -3,7 +3,7 @@
  * the entry stub calls: counts every call (per number, for debugging,
  * published as a total in the mailbox) and calls the handler. Handlers are
  * defined with SYSCALL(name) in the file that owns them. A number not listed
- * is ENOSYS: rseq and execve among them. Signals are delivered as a
+ * is ENOSYS: rseq among them. Signals are delivered as a
  * call returns (signal.c).
  */
 #include "rt.h"
@@ -54,7 +54,7 @@ HOT u64 g_sys_total;
     X(41, socket) X(42, netcall) X(43, netcall) X(46, netcall) X(47, netcall) \
     X(49, netcall) X(50, netcall) X(288, netcall) X(299, netcall) X(307, netcall) X(60, exit) X(231, exit_group) \
     /* proc.c: processes */ \
-    X(57, fork) X(58, vfork) X(61, wait4) X(247, waitid) \
+    X(57, fork) X(58, vfork) X(59, execve) X(322, execveat) X(61, wait4) X(247, waitid) \
     /* eventfd.c */ \
     X(284, eventfd) X(290, eventfd2) X(330, pkey_alloc) X(125, capget) X(126, capset) \
     /* refused with a fixed answer */ \

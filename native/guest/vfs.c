@@ -323,13 +323,25 @@ static int is_dev_path(const char *p)
     return !strncmp(p, "/dev", 4) || !strncmp(p, "/proc", 5) || !strncmp(p, "/sys", 4);
 }
 
+/* /dev/shm is an overlay directory like /tmp (tmpfs-like, mode 1777: sem_open and
+ * shm_open create their files there); it is made at boot (vfs_boot_dirs) */
+#define SHM_DIR "/dev/shm"
+int vfs_boot_dirs(void) { return ovl_create(SHM_DIR, S_IFDIR | 01777) ? 0 : -ENOMEM; }
+
+/* a path under /dev, /proc or /sys, where nothing can be created (except in /dev/shm) */
+int vfs_synthetic(const char *p)
+{
+    if (!strncmp(p, SHM_DIR "/", sizeof SHM_DIR)) return 0;
+    return !strncmp(p, "/dev/", 5) || !strncmp(p, "/proc/", 6) || !strncmp(p, "/sys/", 5);
+}
+
 static int lookup_child(const struct vref *parent, const char *full, const char *name, u64 nlen, struct vref *out)
 {
     memset(out, 0, sizeof *out);
     if (is_dev_path(full)) {
         int d = dev_lookup(full);
         if (d >= 0) { out->kind = VK_DEV; out->dev = d; return 0; }
-        if (parent->kind == VK_DEV) return -ENOENT;
+        if (parent->kind == VK_DEV && strcmp(full, SHM_DIR)) return -ENOENT;
     }
     struct onode *o = ovl_find(full);
     if (o) {

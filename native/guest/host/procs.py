@@ -1,6 +1,8 @@
 # procs.py — run inside the guest under `fb-host --processes` (each guest process a
 # host process): fork, pids, wait4/waitid, kill between processes, signals that end a
-# child, fork from a thread, the clone flags served and refused. Prints "procs ok".
+# child, fork from a thread, the clone flags served and refused, fork + execve. The
+# harness serves no pipes across processes (a fork with one open fails ENOSYS there):
+# test/e2e/processes.test.ts covers them on the real host side. Prints "procs ok".
 import ctypes, os, signal, struct, threading, time
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -128,4 +130,10 @@ if r == 0:
 check("vfork", r > 0 and os.WEXITSTATUS(os.waitpid(r, 0)[1]) == 6)
 check("kill others", sc(62, -1, 0) == -3 and sc(62, 123000, 0) == -3 and sc(62, -5, 0) == -3)
 check("proc stat", open("/proc/self/stat").read().split()[:6] == ["2", "(python3.11)", "R", "1", "2", "2"])
+# fork + execve (what subprocess and multiprocessing's spawn do): the child keeps its pid
+import sys
+r = os.fork()
+if r == 0:
+    os.execv(sys.executable, [sys.executable, "-I", "-c", "import os, sys; sys.exit(5 if (os.getpid() % 1000, os.getppid()) == (0, 2) else 1)"])
+check("fork and exec", os.WEXITSTATUS(os.waitpid(r, 0)[1]) == 5)
 print("procs ok")

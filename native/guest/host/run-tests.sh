@@ -159,6 +159,12 @@ python3 -c 'import json, sys; open(sys.argv[2], "w").write(json.dumps({"code": o
 $FB --processes --env LANG=C.UTF-8 --request-file "$T/procs.req" "$IMG" /usr/bin/python3.11 -I -B /opt/forkbox/runner.py \
     > "$T/pr.out" 2>&1 || { cat "$T/pr.out"; fail "processes: failed"; }
 grep -qx 'procs ok' "$T/pr.out" && ! grep -q '^FAIL' "$T/pr.out" || { cat "$T/pr.out"; fail "processes: wrong output"; }
+# execve chains in one VM, /dev/shm and POSIX semaphores (host/exec.py; it writes itself to /tmp)
+python3 -c 'import json, sys; src = open(sys.argv[1]).read(); open(sys.argv[2], "w").write(json.dumps({"code": "SRC = %r\n" % src + src}))' \
+    $H/exec.py "$T/exec.req"
+$FB --env LANG=C.UTF-8 --request-file "$T/exec.req" "$IMG" /usr/bin/python3.11 -I -B /opt/forkbox/runner.py \
+    > "$T/ex.out" 2>&1 || { cat "$T/ex.out"; fail "exec: failed"; }
+grep -qx 'exec ok' "$T/ex.out" && ! grep -q '^FAIL' "$T/ex.out" || { cat "$T/ex.out"; fail "exec: wrong output"; }
 $FB "$IMG" /usr/bin/python3.11 -I -B -c "$(cat $H/fuzz-syscalls.py)" > "$T/f.out" 2>&1 || { cat "$T/f.out"; fail "syscall fuzz: the guest died"; }
 grep -q '^fuzz [0-9]* calls .* alive$' "$T/f.out" || { cat "$T/f.out"; fail "syscall fuzz: no result"; }
 echo "guest: python harness tests ok ($IMG)"

@@ -124,6 +124,23 @@ int main(void)
     kfree(p2); kfree(p3);
     char maps[4096];
     CHECK(mm_maps_text(maps, sizeof maps) > 0 && strstr(maps, "00400000-") != 0);
+    /* execve: every program page goes, kmalloc's stay (small and large blocks) */
+    void *k1 = kmalloc(40), *k2 = kmalloc(20000);
+    memset(k1, 0x5a, 40); memset(k2, 0x5b, 20000);
+    i64 m1 = sys_mmap(0, 3 << 20, 3, 0x22, -1, 0);
+    CHECK(m1 > 0 && mm_runtime_holds((u64)k2, 1) && !mm_runtime_holds((u64)m1, 3 << 20));
+    u64 kpages = 0;
+    for (u64 i = FB_ARENA_BASE / PAGE; i < RAM / PAGE; i++) kpages += (g_kmap[i >> 6] >> (i & 63)) & 1;
+    mm_exec_reset();
+    CHECK(mm_used_bytes() == kpages * PAGE);
+    CHECK(!uaccess_w((void *)m1, 1) && !uaccess_w((void *)FB_ARENA_BASE, 1) && !uaccess_w((void *)(RAM - 4096), 1));
+    CHECK(uaccess_w(k1, 40) && uaccess_w(k2, 20000) && ((u8 *)k1)[39] == 0x5a && ((u8 *)k2)[19999] == 0x5b);
+    CHECK(mm_range_free(FB_ARENA_BASE, 0x10000) && !mm_range_free((u64)k2, 1));
+    CHECK(mm_reserve(RAM - STACK_SIZE, STACK_SIZE) == 0 && uaccess_w((void *)(RAM - 8), 8));
+    void *k3 = kmalloc(30);            /* the free lists survived */
+    CHECK(k3 && uaccess_w(k3, 30));
+    kfree(k1); kfree(k2); kfree(k3);
+    CHECK(!mm_runtime_holds(FB_ARENA_BASE, 0x10000));
     munmap(ram, RAM - FB_ARENA_BASE);
     if (fails) { fprintf(stderr, "guest-unit-mm: %d failures\n", fails); return 1; }
     printf("guest-unit-mm: ok\n");

@@ -111,6 +111,12 @@ static void test_vfs(const char *image)
     CHECK(resolve("/etc/nope", 1, &r, canon) == -ENOENT && r.kind == VK_NONE && !strcmp(canon, "/etc/nope"));
     CHECK(resolve("/etc/loop", 1, &r, canon) == -ELOOP);
     CHECK(resolve("/dev/null", 1, &r, canon) == 0 && r.kind == VK_DEV);
+    /* /dev/shm: an overlay directory (mode 1777) under the synthetic /dev */
+    CHECK(vfs_boot_dirs() == 0);
+    CHECK(resolve("/dev/shm", 1, &r, canon) == 0 && r.kind == VK_OVL && vfs_mode(&r, &mode) == 0 && mode == (S_IFDIR | 01777));
+    CHECK(resolve("/dev/shm/sem.x", 1, &r, canon) == -ENOENT && r.kind == VK_NONE);
+    CHECK(!vfs_synthetic("/dev/shm/sem.x") && vfs_synthetic("/dev/x") && vfs_synthetic("/dev/shmx") && vfs_synthetic("/proc/a"));
+    CHECK(resolve("/dev/nope", 1, &r, canon) == -ENOENT);
 
     /* overlay: create, write, rename, unlink (whiteout over the image) */
     struct onode *o = ovl_create("/tmp/a", S_IFREG | 0644);
