@@ -8,7 +8,8 @@
 /*
  * Handles are napi_externals with finalizers: a vm handle holds one reference
  * to a vmm_async_vm, a snapshot handle one vmm snapshot reference, a pool
- * handle its pool (forks in flight hold their own references inside the VMM).
+ * handle its pool, a shared memory handle one reference on its object (forks
+ * in flight and vms mapping an object hold their own references inside the VMM).
  * Completions arrive on the VMM's threads as C callbacks; one threadsafe
  * function hops each onto the JS thread. An env cleanup hook shuts the VMM's
  * async side down (kick all, drain, destroy) and releases every object.
@@ -30,6 +31,7 @@
 static const napi_type_tag tag_vm = {0x666f726b626f7801ull, 0x766d000000000001ull};
 static const napi_type_tag tag_snap = {0x666f726b626f7801ull, 0x736e617000000002ull};
 static const napi_type_tag tag_pool = {0x666f726b626f7801ull, 0x706f6f6c00000003ull};
+static const napi_type_tag tag_shm = {0x666f726b626f7801ull, 0x73686d0000000004ull};
 
 static struct vmm_async *g_async;
 static int g_nworkers;
@@ -182,22 +184,24 @@ static napi_value resp_to_js(napi_env env, const struct vmm_response *r)
 
 /* ---- snapshot and pool handles --------------------------------------------- */
 
-enum otype { H_SNAP = 1, H_POOL };
+enum otype { H_SNAP = 1, H_POOL, H_SHM };
 
-/* A snapshot or pool handle; listed for the cleanup hook (JS thread only). */
+/* A snapshot, pool or shared memory handle; listed for the cleanup hook (JS thread only). */
 struct obj_h {
     enum otype type;
     struct vmm_snapshot *snap;   /* H_SNAP: one reference, NULL once closed */
     struct vmm_pool *pool;       /* H_POOL: NULL once closed */
+    struct vmm_shm *shm;         /* H_SHM: one reference, NULL once closed */
     struct obj_h *prev, *next;
 };
-static struct obj_h g_objs = {0, NULL, NULL, &g_objs, &g_objs};
+static struct obj_h g_objs = {0, NULL, NULL, NULL, &g_objs, &g_objs};
 static int g_live_objs;
 
 static void obj_release(struct obj_h *h)
 {
     if (h->snap) { vmm_snapshot_close(h->snap); h->snap = NULL; }
     if (h->pool) { vmm_pool_destroy(h->pool); h->pool = NULL; }
+    if (h->shm) { vmm_shm_put(h->shm); h->shm = NULL; }
 }
 
 static void obj_finalize(napi_env env, void *data, void *hint)
@@ -218,9 +222,9 @@ static napi_value obj_external(napi_env env, enum otype type, void *obj)
     napi_value ext = NULL;
     if (h) {
         h->type = type;
-        if (type == H_SNAP) h->snap = obj; else h->pool = obj;
+        if (type == H_SNAP) h->snap = obj; else if (type == H_POOL) h->pool = obj; else h->shm = obj;
         if (napi_create_external(env, h, obj_finalize, NULL, &ext) != napi_ok) { obj_release(h); free(h); return NULL; }
-        napi_type_tag_object(env, ext, type == H_SNAP ? &tag_snap : &tag_pool);
+        napi_type_tag_object(env, ext, type == H_SNAP ? &tag_snap : type == H_POOL ? &tag_pool : &tag_shm);
         h->next = g_objs.next;
         h->prev = &g_objs;
         g_objs.next->prev = h;
@@ -228,7 +232,7 @@ static napi_value obj_external(napi_env env, enum otype type, void *obj)
         g_live_objs++;
         return ext;
     }
-    if (type == H_SNAP) vmm_snapshot_close(obj); else vmm_pool_destroy(obj);
+    if (type == H_SNAP) vmm_snapshot_close(obj); else if (type == H_POOL) vmm_pool_destroy(obj); else vmm_shm_put(obj);
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
 }
@@ -963,12 +967,107 @@ static napi_value js_close(napi_env env, napi_callback_info info)
             completion_abort(env, g);
             call_gone(env, gone);
         }
-    } else if ((o = get_handle(env, argv[0], &tag_snap)) || (o = get_handle(env, argv[0], &tag_pool))) {
+    } else if ((o = get_handle(env, argv[0], &tag_snap)) || (o = get_handle(env, argv[0], &tag_pool)) ||
+               (o = get_handle(env, argv[0], &tag_shm))) {
         obj_release(o);
     } else {
         return throw_type(env, "close(handle)");
     }
     return NULL;
+}
+
+/* ---- host shared memory -------------------------------------------------------- */
+
+static struct obj_h *arg_shm(napi_env env, napi_value v)
+{
+    struct obj_h *h = get_handle(env, v, &tag_shm);
+    if (!h) { throw_type(env, "expected a shared memory handle"); return NULL; }
+    if (!h->shm) { napi_throw_error(env, "EBADF", "shared memory object is closed"); return NULL; }
+    return h;
+}
+
+/* shmCreate(size) -> shm */
+static napi_value js_shm_create(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    uint64_t size;
+    if (!get_u64(env, argv[0], &size)) return throw_type(env, "shmCreate(size)");
+    struct vmm_shm *shm = NULL;
+    struct vmm_err e = {0};
+    int rc = vmm_shm_create(size, &shm, &e);
+    if (rc) return throw_vmm(env, rc, &e);
+    return obj_external(env, H_SHM, shm);
+}
+
+/* shmGrow(shm, size) */
+static napi_value js_shm_grow(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    struct obj_h *h = arg_shm(env, argv[0]);
+    if (!h) return NULL;
+    uint64_t size;
+    if (!get_u64(env, argv[1], &size)) return throw_type(env, "shmGrow(shm, size)");
+    struct vmm_err e = {0};
+    int rc = vmm_shm_grow(h->shm, size, &e);
+    return rc ? throw_vmm(env, rc, &e) : NULL;
+}
+
+/* shmRead32(shm, off) -> number (the 32-bit word, unsigned) */
+static napi_value js_shm_read32(napi_env env, napi_callback_info info)
+{
+    ARGS(2);
+    struct obj_h *h = arg_shm(env, argv[0]);
+    if (!h) return NULL;
+    uint64_t off;
+    if (!get_u64(env, argv[1], &off)) return throw_type(env, "shmRead32(shm, off)");
+    uint32_t v = 0;
+    struct vmm_err e = {0};
+    int rc = vmm_shm_read_u32(h->shm, off, &v, &e);
+    if (rc) return throw_vmm(env, rc, &e);
+    napi_value x;
+    NAPI_OK(napi_create_uint32(env, v, &x));
+    return x;
+}
+
+static napi_value js_shm_size(napi_env env, napi_callback_info info)
+{
+    ARGS(1);
+    struct obj_h *h = arg_shm(env, argv[0]);
+    if (!h) return NULL;
+    napi_value x;
+    NAPI_OK(napi_create_double(env, (double)vmm_shm_size(h->shm), &x));
+    return x;
+}
+
+/* share(vm, gpa, len, shm, off, copyIn): on the JS thread, between the vm's jobs. */
+static napi_value js_share(napi_env env, napi_callback_info info)
+{
+    ARGS(6);
+    struct vmm_async_vm *v = arg_vm(env, argv[0]);
+    if (!v) return NULL;
+    struct obj_h *h = arg_shm(env, argv[3]);
+    if (!h) return NULL;
+    uint64_t gpa, len, off;
+    bool copy_in = false;
+    if (!get_u64(env, argv[1], &gpa) || !get_u64(env, argv[2], &len) || !get_u64(env, argv[4], &off) ||
+        napi_get_value_bool(env, argv[5], &copy_in) != napi_ok)
+        return throw_type(env, "share(vm, gpa, len, shm, off, copyIn)");
+    struct vmm_err e = {0};
+    int rc = vmm_async_share(v, gpa, len, h->shm, off, copy_in, &e);
+    return rc ? throw_vmm(env, rc, &e) : NULL;
+}
+
+/* unshare(vm, gpa, len) */
+static napi_value js_unshare(napi_env env, napi_callback_info info)
+{
+    ARGS(3);
+    struct vmm_async_vm *v = arg_vm(env, argv[0]);
+    if (!v) return NULL;
+    uint64_t gpa, len;
+    if (!get_u64(env, argv[1], &gpa) || !get_u64(env, argv[2], &len)) return throw_type(env, "unshare(vm, gpa, len)");
+    struct vmm_err e = {0};
+    int rc = vmm_async_unshare(v, gpa, len, &e);
+    return rc ? throw_vmm(env, rc, &e) : NULL;
 }
 
 static napi_value js_stats(napi_env env, napi_callback_info info)
@@ -1005,7 +1104,7 @@ static void cleanup_hook(void *arg)
     /* kick every vm, drain the workers and the reaper, destroy the vms left
      * (completions on the way are dropped by post()) */
     if (g_async) { vmm_async_shutdown(g_async); g_async = NULL; }
-    /* then pools (a pool may hold a snapshot), then snapshots */
+    /* then pools (a pool may hold a snapshot), then snapshots and shared memory objects */
     for (struct obj_h *h = g_objs.next; h != &g_objs; h = h->next)
         if (h->type == H_POOL) obj_release(h);
     for (struct obj_h *h = g_objs.next; h != &g_objs; h = h->next) obj_release(h);
@@ -1050,6 +1149,12 @@ static napi_value init(napi_env env, napi_value exports)
         FN("writeSnapshot", js_write),
         FN("openChildSnapshot", js_open_child),
         FN("snapshotPages", js_snapshot_pages),
+        FN("shmCreate", js_shm_create),
+        FN("shmGrow", js_shm_grow),
+        FN("shmRead32", js_shm_read32),
+        FN("shmSize", js_shm_size),
+        FN("share", js_share),
+        FN("unshare", js_unshare),
         FN("close", js_close),
         FN("stats", js_stats),
 #undef FN

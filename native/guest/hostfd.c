@@ -23,7 +23,9 @@ int g_hostfd_n;
 #define HP_WRITE_MAX (FB_MB_RESULT_SIZE - 64)  /* a PIPE_WRITE's data fits RESULT */
 
 /* wait for the host to have news for one end; f is kept alive meanwhile.
- * 0 to look again, -EBADF when f was closed meanwhile, else the wait's error */
+ * 0 to look again, -EBADF when f was closed meanwhile, else the wait's error;
+ * a deadlock the host found (no process could ever change it) is EAGAIN, as for
+ * a local pipe */
 static int hp_wait(struct file *f, u32 id, u16 end, u16 ev)
 {
     struct fb_poll_ent pe = { .pipe = id, .end = end, .events = ev };
@@ -32,7 +34,7 @@ static int hp_wait(struct file *f, u32 id, u16 end, u16 ev)
     int closed = f->refs == 1;
     fput(f);
     if (closed) return -EBADF;
-    return r == -ETIMEDOUT ? 0 : r;
+    return r == -ETIMEDOUT ? 0 : r == -EDEADLK ? -EAGAIN : r;
 }
 
 static i64 hp_read(struct file *f, u8 *buf, u64 n, u64 *off)

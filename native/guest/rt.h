@@ -220,6 +220,7 @@ struct onode {
     int refs;                /* open descriptions */
     int linked;              /* still in the namespace */
     u64 shm_key;             /* host shared memory object of its mappings (shmap.c), 0 none */
+    u64 shm_base;            /* the file offset at the object's offset 0 */
 };
 int img_init(u64 base, u64 size);
 int vfs_resolve(int dirfd, const char *path, int follow, char *out, struct vref *ref);
@@ -319,8 +320,9 @@ u64 *sched_sigmask(void);
 void sched_set_clear_tid(u64 a);
 void sched_set_robust(u64 head, u64 len);
 /* Waiting on the host (abi.h FB_CALL_WAIT): block the current thread until the host
- * may have news for these entries (0: look again), the deadline (monotonic ns, 0
- * none: -ETIMEDOUT) or a signal to deliver (-EINTR); other threads run meanwhile.
+ * may have news for these entries or sent signals (0: look again), the deadline
+ * (monotonic ns, 0 none: -ETIMEDOUT) or a signal to deliver (-EINTR, through
+ * sig_block, which a caller that looks again reaches again); other threads run meanwhile.
  * The entries must stay valid until it returns. Any other -errno is the host's
  * answer to the WAIT (e.g. -ENOSYS from a host that serves no processes). */
 int host_wait_block(const struct fb_poll_ent *pe, int npe, const struct fb_futex_ent *fe, int nfe, u32 flags,

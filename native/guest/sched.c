@@ -13,8 +13,9 @@
  * can run and some wait on the host, one FB_CALL_WAIT names the union of their
  * entries with the earliest deadline of all waiters as its timeout; while
  * others run, the host is looked at (WAIT with timeout 0) at most every
- * HOST_LOOK_NS so a computing thread cannot starve them. A W_HOST waiter is
- * never a deadlock: the host can wake it.
+ * HOST_LOOK_NS so a computing thread cannot starve them. Signals from other
+ * processes come with any answer; the waiters look again and sig_block delivers
+ * them. A W_HOST waiter is never a deadlock: the host can wake it.
  */
 #include "rt.h"
 
@@ -134,7 +135,9 @@ static void deadlock_note(void)
 
 /* ---- the host wait ---- */
 /* one FB_CALL_WAIT: entries pe then fe, timeout until deadline (0 none). 0, -ETIMEDOUT,
- * -EINTR when the answer brought signals, or the call's error */
+ * or the call's error. Signals in the answer (host_call records them) are not an error
+ * here: the waiter looks again, and its next sig_block ends the wait with EINTR when one
+ * is to be delivered (an ignored SIGCHLD from a child's exit interrupts nothing). */
 static int wait_call(const struct fb_poll_ent *pe, int npe, const struct fb_futex_ent *fe, int nfe, u32 flags,
                      u64 deadline)
 {
@@ -153,7 +156,6 @@ static int wait_call(const struct fb_poll_ent *pe, int npe, const struct fb_fute
     struct fb_answer a;
     i64 r = host_call(&c, data, lp + lf, &a, 0, 0);
     kfree(both);
-    if ((r == 0 || r == -ETIMEDOUT) && a.signals) return -EINTR;
     return r == 0 || r == -ETIMEDOUT ? (int)r : r < 0 ? (int)r : -EIO;
 }
 

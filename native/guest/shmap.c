@@ -10,7 +10,8 @@
  * Across a fork (abi.h, "Guest-to-host calls"): shm_prepare_fork() makes every
  * record host shared memory (FB_CALL_SHM_SHARE): a file's object is keyed per
  * overlay node (the key lives in the node, object offset = file offset), an
- * anonymous mapping gets an object of its own. A later MAP_SHARED mapping of a
+ * anonymous mapping gets an object of its own (a file's object starts at the
+ * file offset of the node's first shared range: shm_base). A later MAP_SHARED mapping of a
  * keyed node shares at once; munmap, a MAP_FIXED over it, execve and exit
  * unshare (FB_CALL_SHM_UNSHARE) after the write-back. The pages stay allocated
  * in the arena: the host only changes what backs them. futex words inside a
@@ -61,16 +62,25 @@ static void drop(struct shmap *m)
     g_sm[g_shmap_n].key = 0;
 }
 
+/* the object offset of record m: a file's object starts at the file offset of the
+ * node's first shared range (the host makes a new object from offset 0), so object
+ * offset = file offset - o->shm_base; anonymous memory from its own start */
+static u64 obj_off(const struct shmap *m) { return m->o ? m->off - m->o->shm_base : m->off; }
+
 /* SHM_SHARE of record m: the node's object for a file (made now when the node has
- * none), a new one for anonymous memory. 0 or -errno (the record stays local). */
+ * none), a new one for anonymous memory. 0 or -errno (the record stays local). A
+ * file range below the node's object start cannot be shared (EINVAL). */
 static int share(struct shmap *m)
 {
     u64 key = m->o ? m->o->shm_key : 0;
-    i64 r = host_call0(FB_CALL_SHM_SHARE, (i64)m->addr, (i64)m->len, (i64)key, (i64)m->off);
+    if (key && m->off < m->o->shm_base) return -EINVAL;
+    u64 off = key ? obj_off(m) : 0;
+    i64 r = host_call0(FB_CALL_SHM_SHARE, (i64)m->addr, (i64)m->len, (i64)key, (i64)off);
     if (r <= 0) return r < 0 ? (int)r : -EIO;
     if (key && (u64)r != key) { host_call0(FB_CALL_SHM_UNSHARE, (i64)m->addr, (i64)m->len, 0, 0); return -EIO; }
     m->key = (u64)r;
-    if (m->o) m->o->shm_key = (u64)r;
+    if (m->o && !key) { m->o->shm_key = (u64)r; m->o->shm_base = m->off; }
+    if (!m->o) m->off = 0;
     g_shm_host_n++;
     return 0;
 }
@@ -266,7 +276,7 @@ int shm_futex_ent(const u32 *uaddr, u32 val, struct fb_futex_ent *fe)
     for (u32 i = 0; i < g_shmap_n; i++) {
         const struct shmap *m = &g_sm[i];
         if (!m->key || a < m->addr || a + 4 > m->addr + m->len) continue;
-        u64 off = m->off + (a - m->addr);
+        u64 off = obj_off(m) + (a - m->addr);
         if (off > 0xffffffffull) return -EOVERFLOW;
         fe->key = m->key; fe->off = (u32)off; fe->expect = val;
         return 1;

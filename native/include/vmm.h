@@ -162,7 +162,8 @@ int vmm_snapshot_save(struct vmm_vm *vm, const char *mem_path, const char *state
 /* Host memory the vm holds privately, in bytes: its RAM pages written since
  * the fork (copy-on-write copies; every resident page for a booted vm) plus
  * its resident mailbox pages, read from /proc/self/pagemap. Costs about 1 ms
- * per GiB of RAM: for vms kept between runs, not the one-shot path. Not while
+ * per GiB of RAM: for vms kept between runs, not the one-shot path. Pages of
+ * shared memory ranges are not counted (they are their object's). Not while
  * a run of the vm is in progress (the count would be stale, never unsafe). */
 int vmm_vm_private_bytes(struct vmm_vm *vm, uint64_t *out, struct vmm_err *err) VMM_MUST_CHECK;
 
@@ -370,8 +371,8 @@ int vmm_async_private_bytes(struct vmm_async_vm *v, uint64_t *out, struct vmm_er
  * parts of them. vmm_vm_unshare makes a range private zero memory again
  * (allocated: it counts in private_bytes). Both only between runs of the vm
  * (-EBUSY while it runs; on its worker or with no job in flight), only on
- * forks (-ENOTSUP for a booted vm), at most VMM_SHM_RANGES_MAX (4096) ranges
- * a vm (-ENOSPC). A failed mapping leaves the vm dead. A derive gives the
+ * forks (-ENOTSUP for a booted vm), at most 1024 ranges a vm (-ENOSPC; a share
+ * that continues a range of the same object joins it). A failed mapping leaves the vm dead. A derive gives the
  * child the vm's ranges (every fork of it maps them after its RAM, pool
  * shells included) and copies their bytes into the child, so a child written
  * to files keeps their content as private memory; the vm keeps its ranges. A

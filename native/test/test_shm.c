@@ -9,6 +9,8 @@
  * private memory; a vm that shared is never recycled; every argument is
  * checked; fds, vms and memory come back after many cycles.
  */
+#include <pthread.h>
+
 #include "util.h"
 #include "internal.h"
 
@@ -132,6 +134,27 @@ static void test_checks(struct vmm_snapshot *root)
     CHECK(vmm_vm_unshare(vm, 0x600000, UINT64_MAX - PG + 1, &e) == -EINVAL);
     CHECK(vmm_vm_shared_ranges(vm) == 0);
     CHECK(R(vm, 0x900000) == 0x55);                                           /* nothing changed, alive */
+    /* page by page over contiguous object pages: one range */
+    struct vmm_shm *four;
+    OKV(vmm_shm_create(4 * PG, &four, &e_));
+    OKV(vmm_vm_share(vm, 0x601000, PG, four, PG, 0, &e_));
+    OKV(vmm_vm_share(vm, 0x603000, PG, four, 3 * PG, 0, &e_));
+    CHECK(vmm_vm_shared_ranges(vm) == 2);
+    OKV(vmm_vm_share(vm, 0x602000, PG, four, 2 * PG, 0, &e_));                 /* joins both */
+    OKV(vmm_vm_share(vm, 0x600000, PG, four, 0, 0, &e_));
+    CHECK(vmm_vm_shared_ranges(vm) == 1);
+    W(vm, 0x603000, 4);
+    CHECK(host_u32(four, 3 * PG) == 4);
+    OKV(vmm_vm_unshare(vm, 0x600000, 4 * PG, &e_));
+    vmm_shm_put(four);
+    /* at most 1024 ranges a vm */
+    for (uint64_t i = 0; i < 1024; i++) OKV(vmm_vm_share(vm, 0x1000000 + 2 * i * PG, PG, shm, 0, 0, &e_));
+    CHECK(vmm_vm_shared_ranges(vm) == 1024);
+    CHECK(vmm_vm_share(vm, 0x1000000 + 2048 * PG, PG, shm, 0, 0, &e) == -ENOSPC);
+    W(vm, 0x1000000 + 2 * 1023 * PG, 66);
+    CHECK(host_u32(shm, 0) == 66 && R(vm, 0x1000000) == 66);
+    OKV(vmm_vm_unshare(vm, 0x1000000, 2048 * PG, &e_));
+    CHECK(vmm_vm_shared_ranges(vm) == 0 && Z(vm, 0x1000000) == 1);
     /* RAM-sized: the whole arena (the object must be that large) */
     struct vmm_shm *big;
     OKV(vmm_shm_create(RAM - FB_ARENA_BASE, &big, &e_));
@@ -209,6 +232,78 @@ static void test_derive(struct vmm_snapshot *root)
     printf("shm: derive carries the ranges to forks (pooled too), the parent keeps them, files keep the bytes: ok\n");
 }
 
+/* Two vms running at once on two workers: one spins on a shared word until the
+ * other, at another guest address, writes it (coherence while both run); the
+ * spinning vm's handle refuses share/unshare (-EBUSY) while its job runs. */
+struct waiter { pthread_mutex_t mu; pthread_cond_t cv; int n; struct vmm_async_result *res[4]; };
+static void on_res(void *arg, struct vmm_async_result *res)
+{
+    struct waiter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->res[w->n++] = res;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+static void wait_n(struct waiter *w, int n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 30;
+    pthread_mutex_lock(&w->mu);
+    while (w->n < n) CHECK(pthread_cond_timedwait(&w->cv, &w->mu, &ts) == 0);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void test_concurrent(struct vmm_snapshot *root)
+{
+    struct vmm_async *as;
+    OKV(vmm_async_create(2, &as, &e_));
+    struct waiter w = { .n = 0 };
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    struct vmm_shm *shm;
+    OKV(vmm_shm_create(PG, &shm, &e_));
+    struct vmm_async_vm *a, *b;
+    OKV(vmm_async_fork(as, root, NULL, on_res, &w, &a, &e_));
+    OKV(vmm_async_fork(as, root, NULL, on_res, &w, &b, &e_));
+    wait_n(&w, 2);
+    OKV(vmm_async_share(a, 0x600000, PG, shm, 0, 0, &e_));
+    OKV(vmm_async_share(b, 0x700000, PG, shm, 0, 0, &e_));
+    const char *spin = "p 0x600040 424242";
+    struct vmm_request q = { .kind = FB_REQ_ECHO, .payload = spin, .payload_len = strlen(spin), .timeout_ns = 10 * SEC };
+    OKV(vmm_async_run(a, &q, on_res, &w, &e_));
+    /* Once a's job runs on its worker (a queued job does not count: until then the
+     * share is between jobs and succeeds, harmlessly, at an address a never reads). */
+    struct vmm_err e = {0};
+    int rc = 0;
+    for (int i = 0; i < 500 && (rc = vmm_async_share(a, 0x800000, PG, shm, 0, 0, &e)) != -EBUSY; i++) usleep(10000);
+    CHECK(rc == -EBUSY);
+    CHECK(vmm_async_unshare(a, 0x600000, PG, &e) == -EBUSY);
+    pthread_mutex_lock(&w.mu);
+    CHECK(w.n == 2);                                /* still spinning */
+    pthread_mutex_unlock(&w.mu);
+    const char *wr = "w 0x700040 424242";
+    q.payload = wr;
+    q.payload_len = strlen(wr);
+    OKV(vmm_async_run(b, &q, on_res, &w, &e_));
+    wait_n(&w, 4);
+    for (int i = 2; i < 4; i++) {
+        CHECK(w.res[i]->rc == 0 && w.res[i]->resp.outcome == VMM_OK && w.res[i]->resp.status == FB_ST_DONE);
+        vmm_async_result_free(w.res[i]);
+    }
+    vmm_async_result_free(w.res[0]);
+    vmm_async_result_free(w.res[1]);
+    CHECK(host_u32(shm, 0x40) == 424242);
+    OKV(vmm_async_unshare(a, 0x600000, PG, &e_));   /* between jobs again */
+    vmm_async_shutdown(as);
+    vmm_async_vm_put(a);
+    vmm_async_vm_put(b);
+    vmm_shm_put(shm);
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    printf("shm: a running vm sees another running vm's write; share refused while its job runs: ok\n");
+}
+
 /* Many cycles of create, fork, share, derive, fork, destroy: fds, vms and RSS come back. */
 static void test_leak(struct vmm_snapshot *root)
 {
@@ -254,6 +349,7 @@ int main(int argc, char **argv)
     test_two_vms(root);
     test_checks(root);
     test_derive(root);
+    test_concurrent(root);
     test_leak(root);
     CHECK(count_fds() == fds0 + 1);   /* + the cached /proc/self/pagemap of derive.c */
     vmm_snapshot_close(root);

@@ -76,7 +76,8 @@ struct vmm_shell {
 struct shm_range { uint64_t gpa, len, off; struct vmm_shm *shm; /* referenced */ };
 /* A vm's (or a child snapshot's) ranges: sorted by gpa, disjoint. */
 struct shm_ranges { struct shm_range *v; uint32_t n, cap; };
-#define VMM_SHM_RANGES_MAX 4096u   /* per vm: each is a host mapping (VMA) */
+#define VMM_SHM_RANGES_MAX 1024u   /* per vm: each is a host mapping (VMA), and the process has
+                                      vm.max_map_count (65,530 by default) for all vms */
 
 struct vmm_vm {
     struct vmm_shell sh;

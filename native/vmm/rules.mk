@@ -41,11 +41,13 @@ vmm-leak: $(TEST_GUEST_ELFS) $(OUT)/bench/test_leak
 bench: $(TEST_GUEST_ELFS) $(OUT)/bench/bench_fork
 	$(OUT)/bench/bench_fork $(OUT)/guests
 
-# The VMM tests under ThreadSanitizer (pool, kicks, workers): make -C native vmm-tsan
+# The VMM tests under ThreadSanitizer (pool, kicks, workers, kept one-shots, shared memory): make -C native vmm-tsan
 $(OUT)/tsan/%: test/%.c test/check.h test/util.h $(VMM_SRCS) $(VMM_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Ivmm -fsanitize=thread -o $@ $< $(VMM_SRCS) -lpthread
 
-vmm-tsan: $(TEST_GUEST_ELFS) $(OUT)/tsan/test_vmm $(OUT)/tsan/test_async
+vmm-tsan: $(TEST_GUEST_ELFS) $(OUT)/tsan/test_vmm $(OUT)/tsan/test_async $(OUT)/tsan/test_calls $(OUT)/tsan/test_shm
 	TSAN_OPTIONS=halt_on_error=1 $(OUT)/tsan/test_vmm $(OUT)/guests
 	TSAN_OPTIONS=halt_on_error=1 $(OUT)/tsan/test_async $(OUT)/guests
+	TSAN_OPTIONS=halt_on_error=1 $(OUT)/tsan/test_calls $(OUT)/guests
+	TSAN_OPTIONS=halt_on_error=1 $(OUT)/tsan/test_shm $(OUT)/guests

@@ -152,6 +152,15 @@ int shm_ranges_copy(struct shm_ranges *dst, const struct shm_ranges *src, struct
     return 0;
 }
 
+/* 1 when cutting [gpa, gpa+len) splits a range in two (it lies strictly inside one). */
+static uint32_t splits(const struct shm_ranges *r, uint64_t gpa, uint64_t len)
+{
+    for (uint32_t i = 0; i < r->n; i++)
+        if (r->v[i].gpa < gpa && r->v[i].gpa + r->v[i].len > gpa + len) return 1;
+    return 0;
+}
+
+/* Room for `extra` more entries, within VMM_SHM_RANGES_MAX. */
 static int reserve(struct shm_ranges *r, uint32_t extra, struct vmm_err *err)
 {
     if (r->n + extra > VMM_SHM_RANGES_MAX)
@@ -168,7 +177,7 @@ static int reserve(struct shm_ranges *r, uint32_t extra, struct vmm_err *err)
 
 /* Removes [gpa, gpa+len) from the list: ranges inside it go (their references
  * dropped), ranges across its edges are trimmed, one around it is split (room
- * for one more entry must be reserved). */
+ * for one more entry must be reserved: splits()). */
 static void cut(struct shm_ranges *r, uint64_t gpa, uint64_t len)
 {
     uint64_t end = gpa + len;
@@ -203,7 +212,15 @@ static void cut(struct shm_ranges *r, uint64_t gpa, uint64_t len)
     }
 }
 
-/* Inserts (sorted by gpa; room reserved, the range's reference already taken). */
+/* a and b (a before b) are one contiguous piece of one object. */
+static int joins(const struct shm_range *a, const struct shm_range *b)
+{
+    return a->shm == b->shm && a->gpa + a->len == b->gpa && a->off + a->len == b->off;
+}
+
+/* Inserts (sorted by gpa; room reserved, the range's reference already taken),
+ * joined with a neighbour that continues it (the kernel merges such mappings
+ * too), so sharing page by page does not use up VMM_SHM_RANGES_MAX. */
 static void insert(struct shm_ranges *r, struct shm_range nr)
 {
     uint32_t i = 0;
@@ -211,6 +228,18 @@ static void insert(struct shm_ranges *r, struct shm_range nr)
     memmove(&r->v[i + 1], &r->v[i], (r->n - i) * sizeof nr);
     r->v[i] = nr;
     r->n++;
+    if (i + 1 < r->n && joins(&r->v[i], &r->v[i + 1])) {
+        r->v[i].len += r->v[i + 1].len;
+        vmm_shm_put(r->v[i + 1].shm);
+        memmove(&r->v[i + 1], &r->v[i + 2], (r->n - i - 2) * sizeof nr);
+        r->n--;
+    }
+    if (i > 0 && joins(&r->v[i - 1], &r->v[i])) {
+        r->v[i - 1].len += r->v[i].len;
+        vmm_shm_put(r->v[i].shm);
+        memmove(&r->v[i], &r->v[i + 1], (r->n - i - 1) * sizeof nr);
+        r->n--;
+    }
 }
 
 static int map_range(uint8_t *ram, const struct shm_range *x, struct vmm_err *err)
@@ -261,7 +290,7 @@ int vmm_vm_share(struct vmm_vm *vm, uint64_t gpa, uint64_t len, struct vmm_shm *
     if (!page_aligned(off) || off > size || len > size - off)
         return vmm_fail(err, -EINVAL, "vmm_vm_share", "object range [%#llx +%#llx): page-aligned, inside its %#llx bytes",
                         (unsigned long long)off, (unsigned long long)len, (unsigned long long)size);
-    rc = reserve(&vm->shm, 2, err);   /* the new range, and one more for a split */
+    rc = reserve(&vm->shm, 1 + splits(&vm->shm, gpa, len), err);   /* the new range, and a split's second half */
     if (rc) return rc;
     if (copy_in) {
         /* The vm's current bytes (private, or an earlier range's) into the object. */
@@ -291,7 +320,7 @@ int vmm_vm_unshare(struct vmm_vm *vm, uint64_t gpa, uint64_t len, struct vmm_err
 {
     int rc = check_range(vm, gpa, len, "vmm_vm_unshare", err);
     if (rc) return rc;
-    rc = reserve(&vm->shm, 1, err);   /* a split */
+    rc = reserve(&vm->shm, splits(&vm->shm, gpa, len), err);   /* a split's second half */
     if (rc) return rc;
     uint8_t *p = vm->ram + gpa;
     if (mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED) {

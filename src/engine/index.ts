@@ -10,7 +10,7 @@ import { log } from '../lib/log.js';
 import { ForkboxError, asForkboxError, invalidRequest, kvmUnavailable, notFound, shuttingDown, templateNotReady } from '../lib/errors.js';
 import { FB_REQ_EXEC } from '../vmm/abi.js';
 import { isCall, serveProcesses, type GroupHost, type GroupVm } from './processes.js';
-import { Pool, Snapshot, probe, setWorkers, workersConfigured, type Response, type RunRequest, type Vm } from '../vmm/vmm.js';
+import { Pool, Shm, Snapshot, probe, setWorkers, workersConfigured, type Response, type RunRequest, type Vm } from '../vmm/vmm.js';
 import { WarmPool, type WarmFork } from './warm-pool.js';
 import { recyclable, recycleDefault } from './recycle.js';
 import { MemoryBudget, defaultBudgetMb, type Charge } from './budget.js';
@@ -284,7 +284,7 @@ export class ForkboxEngine implements Engine, SessionEngine {
       root: t.snapshot as unknown as GroupHost['root'],
       pool: t.pool,
       charge: () => this.budget.reserve(t.forkCost, 'a process'),
-      createShm: () => { throw new Error('host shared memory is not available'); },
+      createShm: (size) => Shm.create(size),
       maxProcesses: this.opts.maxProcesses,
       memLimit: t.memLimit,
       note: (event, fields) => log.info(event, fields),

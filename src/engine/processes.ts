@@ -84,6 +84,8 @@ interface Proc {
   children: Set<number>;
   /** A fork (derive + fork) of it is being made: it is not idle. */
   busy: boolean;
+  /** A run of its VM is in progress (a kick would end it; a kick at any other time would end its next run). */
+  inRun: boolean;
 }
 
 interface Pipe { chunks: Buffer[]; len: number; readers: number; writers: number }
@@ -193,6 +195,7 @@ export class ProcessGroup {
         return t;
       }
       this.#running++;
+      p.inRun = true;
       try {
         resp = await p.vm.run({ kind: FB_REQ_ANSWER, payload: answer, outCap: Math.max(1, this.#limits.outCap - this.#outBytes),
           errCap: Math.max(1, this.#limits.errCap - this.#errBytes), memLimit: this.#host.memLimit, timeoutMs });
@@ -201,6 +204,7 @@ export class ProcessGroup {
           result: Buffer.alloc(0), stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
       } finally {
         this.#running--;
+        p.inRun = false;
       }
     }
   }
@@ -340,12 +344,13 @@ export class ProcessGroup {
     this.started++;
     // the child's first run answers its copy of the call: 0, its pid, its parent's
     this.#running++;
+    child.inRun = true;
     const timeoutMs = Math.max(1, this.#limits.deadline - Date.now());
     vm.run({ kind: FB_REQ_ANSWER, payload: encodeAnswer(0, [pid, p.pid]), outCap: Math.max(1, this.#limits.outCap - this.#outBytes),
       errCap: Math.max(1, this.#limits.errCap - this.#errBytes), memLimit: this.#host.memLimit, timeoutMs })
       .catch((e: unknown) => ({ outcome: 'crash-internal', outcomeCode: 6, status: 0, exitCode: 0, outFlags: 0, detail: String(e),
         result: Buffer.alloc(0), stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) }) as unknown as Response)
-      .then((r) => { this.#running--; return this.#drive(child, r); })
+      .then((r) => { this.#running--; child.inRun = false; return this.#drive(child, r); })
       .catch((e: unknown) => this.#host.note?.('process.failed', { pid, err: String(e) }));
     return ans(pid);
   }
@@ -426,7 +431,7 @@ export class ProcessGroup {
   /** Every live process waits with no timeout and none runs: nothing can ever change. */
   #deadlock(): void {
     const live = [...this.#procs.values()].filter((q) => q.vm);
-    if (this.#running > 0 || live.some((q) => q.busy || !q.waiting || q.waiting.timer)) return;
+    if (!live.length || !this.#procs.get(ROOT_PID)?.vm || this.#running > 0 || live.some((q) => q.busy || !q.waiting || q.waiting.timer)) return;
     this.#host.note?.('process.deadlock', { processes: live.length });
     const root = this.#procs.get(ROOT_PID);
     const msg = Buffer.from(`forkbox: deadlock: ${live.length} process(es), all blocked with no timeout\n`);
@@ -528,7 +533,7 @@ export class ProcessGroup {
   // ---- life and death ----
 
   #newProc(pid: number, ppid: number, vm: GroupVm, charge: { release(): void } | null): Proc {
-    const p: Proc = { pid, ppid, vm, charge, refs: new Map(), signals: 0n, waiting: null, status: null, children: new Set(), busy: false };
+    const p: Proc = { pid, ppid, vm, charge, refs: new Map(), signals: 0n, waiting: null, status: null, children: new Set(), busy: false, inRun: false };
     this.#procs.set(pid, p);
     return p;
   }
@@ -557,7 +562,7 @@ export class ProcessGroup {
     const vm = p.vm;
     p.vm = null;
     if (vm) {
-      vm.kick(); // ends a run in progress (a no-op for a VM stopped at a call or already done)
+      if (p.inRun) vm.kick(); // ends the run in progress (a VM stopped at a call or done needs none)
       // the first process's VM is the exec's: its caller closes (or recycles) it
       if (p.pid !== ROOT_PID) { const charge = p.charge; vm.close(() => charge?.release()); }
     } else p.charge?.release();

@@ -50,6 +50,9 @@ export const FB_ENTROPY_SIZE = 64;
 export const FB_MAILBOX_SIZE = 0x4000000;
 export const FB_BOOT_ARGS_MAX = 0x1000 - 128;
 
+export const FB_PAGE_SIZE = 0x1000;
+/** First guest address of the arena: shared memory ranges start at or above it. */
+export const FB_ARENA_BASE = 0x400000;
 export const FB_RAM_MIN = 64 * 1024 * 1024;
 export const FB_RAM_MAX = 2048 * 1024 * 1024;
 export const FB_HUGE_PAGE_SIZE = 0x200000;

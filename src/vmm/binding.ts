@@ -9,7 +9,8 @@ import { addonPath } from '../lib/paths.js';
 export type NativeVm = { readonly __brand: 'vm' };
 export type NativeSnapshot = { readonly __brand: 'snapshot' };
 export type NativePool = { readonly __brand: 'pool' };
-export type NativeHandle = NativeVm | NativeSnapshot | NativePool;
+export type NativeShm = { readonly __brand: 'shm' };
+export type NativeHandle = NativeVm | NativeSnapshot | NativePool | NativeShm;
 
 export interface NativeProbe {
   kvmApiVersion: number;
@@ -113,6 +114,16 @@ export interface Addon {
   openChildSnapshot(root: NativeSnapshot, memPath: string, statePath: string): NativeSnapshot;
   /** Pages a child holds (0 for a root). */
   snapshotPages(snap: NativeSnapshot): number;
+  /** A host shared memory object of `size` bytes (a multiple of 4 KiB); grows, never shrinks. */
+  shmCreate(size: number): NativeShm;
+  shmGrow(shm: NativeShm, size: number): void;
+  /** The unsigned 32-bit word at byte `off` (4-aligned). */
+  shmRead32(shm: NativeShm, off: number): number;
+  shmSize(shm: NativeShm): number;
+  /** Guest range [gpa, gpa+len) of the vm becomes the object's [off, off+len); between the vm's jobs. */
+  share(vm: NativeVm, gpa: number, len: number, shm: NativeShm, off: number, copyIn: boolean): void;
+  /** The range becomes private zero memory again. */
+  unshare(vm: NativeVm, gpa: number, len: number): void;
   /** For a vm, `gone` is called once its memory is released. */
   close(handle: NativeHandle, gone?: () => void): void;
   stats(): NativeStats;

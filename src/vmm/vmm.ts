@@ -4,9 +4,9 @@
 // `code` (errno name, e.g. "ENOENT") and `op` (the failing call).
 import { constants as fsConstants, accessSync, existsSync, readFileSync } from 'node:fs';
 import { loadAddon, type NativeDiff, type NativeForkRun, type NativeRecycle, type NativePool, type NativeRequest, type NativeResponse,
-  type NativeSnapshot, type NativeStats, type NativeVm, type Addon } from './binding.js';
-import { FB_ENTROPY_SIZE, FB_HUGE_PAGE_SIZE, FB_MB_ERR_SIZE, FB_MB_OUT_SIZE, FB_MB_REQ_SIZE,
-  FB_RAM_MAX, FB_RAM_MIN, FB_REQ_ECHO, FB_ST_CALL } from './abi.js';
+  type NativeShm, type NativeSnapshot, type NativeStats, type NativeVm, type Addon } from './binding.js';
+import { FB_ARENA_BASE, FB_ENTROPY_SIZE, FB_HUGE_PAGE_SIZE, FB_MB_ERR_SIZE, FB_MB_OUT_SIZE, FB_MB_REQ_SIZE,
+  FB_PAGE_SIZE, FB_RAM_MAX, FB_RAM_MIN, FB_REQ_ECHO, FB_ST_CALL } from './abi.js';
 
 export type { NativeResponse as Response, NativeStats as VmmStats, NativeRecycle as RecycleStats, NativeDiff as SnapshotDiff } from './binding.js';
 
@@ -123,6 +123,66 @@ function promisify<T>(fn: (cb: (err: Error | null, v?: T) => void) => void): Pro
   return new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
 }
 
+/** A shared range's guest part: page-aligned, non-empty, inside [FB_ARENA_BASE, FB_RAM_MAX) (the VM checks its RAM size). */
+function checkRange(gpa: number, len: number, op: string): void {
+  if (!isPageMultiple(gpa) || !isPageMultiple(len) || len === 0)
+    throw new RangeError(`${op}: gpa and len must be multiples of ${FB_PAGE_SIZE}, len > 0 (got ${gpa}, ${len})`);
+  if (gpa < FB_ARENA_BASE || gpa + len > FB_RAM_MAX)
+    throw new RangeError(`${op}: [${gpa}, ${gpa + len}) must lie inside the arena (from ${FB_ARENA_BASE}, below the VM's RAM size)`);
+}
+
+const isPageMultiple = (v: number): boolean => Number.isSafeInteger(v) && v >= 0 && v % FB_PAGE_SIZE === 0;
+
+/**
+ * A host shared memory object: pages that are the same memory in every VM whose
+ * range maps it (Vm.share), readable by the host (the futex value check). Its size
+ * is a multiple of 4 KiB, at most 2 GiB; it grows and never shrinks. Closing drops
+ * this handle's reference; VMs (and child snapshots) that map it keep their own.
+ */
+export class Shm {
+  #h: NativeShm | null;
+  private constructor(h: NativeShm) {
+    this.#h = h;
+  }
+  static create(size: number): Shm {
+    if (!isPageMultiple(size) || size === 0 || size > FB_RAM_MAX)
+      throw new RangeError(`shared memory size must be a multiple of ${FB_PAGE_SIZE} in [${FB_PAGE_SIZE}, ${FB_RAM_MAX}], got ${size}`);
+    return new Shm(loadAddon().shmCreate(size));
+  }
+  get closed(): boolean {
+    return this.#h === null;
+  }
+  /** @internal */
+  get native(): NativeShm {
+    if (!this.#h) throw new Error('shared memory object is closed');
+    return this.#h;
+  }
+  get size(): number {
+    return loadAddon().shmSize(this.native);
+  }
+  /** Grows to `size` bytes (a multiple of 4 KiB, not below the current size). */
+  grow(size: number): void {
+    const h = this.native;
+    if (!isPageMultiple(size) || size > FB_RAM_MAX)
+      throw new RangeError(`shared memory size must be a multiple of ${FB_PAGE_SIZE}, at most ${FB_RAM_MAX}, got ${size}`);
+    const cur = loadAddon().shmSize(h);
+    if (size < cur) throw new RangeError(`shared memory objects never shrink: ${size} < ${cur}`);
+    loadAddon().shmGrow(h, size);
+  }
+  /** The unsigned 32-bit word at byte `off` (4-aligned, inside the object). */
+  read32(off: number): number {
+    const h = this.native;
+    if (!Number.isSafeInteger(off) || off < 0 || off % 4 !== 0 || off + 4 > loadAddon().shmSize(h))
+      throw new RangeError(`read32 offset must be 4-aligned and inside the object, got ${off}`);
+    return loadAddon().shmRead32(h, off);
+  }
+  close(): void {
+    if (!this.#h) return;
+    loadAddon().close(this.#h);
+    this.#h = null;
+  }
+}
+
 /** A running VM: booted from an ELF, or forked from a snapshot. */
 export class Vm {
   #h: NativeVm | null;
@@ -192,6 +252,34 @@ export class Vm {
   diffSnapshot(): Promise<NativeDiff> {
     const h = this.#handle();
     return promisify((cb) => loadAddon().diffSnapshot(h, cb));
+  }
+
+  /**
+   * Makes the guest range [gpa, gpa+len) of this fork the memory of `shm` at byte `off`:
+   * the same pages in every VM that maps it, from the guest's next access. With `copyIn`
+   * the range's current bytes are written into the object first. Overlapped parts of
+   * earlier ranges are replaced. Synchronous, on the JS thread, and only while the VM is
+   * not running (it is stopped at a call or between runs): throws EBUSY while a job of it
+   * runs. gpa, len and off are multiples of 4 KiB, len > 0, the range inside the arena
+   * [FB_ARENA_BASE, ramSize) and inside the object. A derive carries the ranges to every
+   * fork of the child; a VM that shared is never recycled. Booted VMs refuse it.
+   */
+  share(gpa: number, len: number, shm: Shm, off: number, copyIn: boolean): void {
+    const h = this.#handle();
+    checkRange(gpa, len, 'share');
+    if (!isPageMultiple(off)) throw new RangeError(`share: offset must be a multiple of ${FB_PAGE_SIZE}, got ${off}`);
+    if (!(shm instanceof Shm)) throw new TypeError('share: shm must be a Shm');
+    if (off + len > shm.size) throw new RangeError(`share: [${off}, ${off + len}) is past the object's ${shm.size} bytes`);
+    if (typeof copyIn !== 'boolean') throw new TypeError('share: copyIn must be a boolean');
+    loadAddon().share(h, gpa, len, shm.native, off, copyIn);
+  }
+
+  /** The range becomes private zero memory again (its shared parts drop their objects).
+   *  Same rules as share(): synchronous, only while the VM is not running. */
+  unshare(gpa: number, len: number): void {
+    const h = this.#handle();
+    checkRange(gpa, len, 'unshare');
+    loadAddon().unshare(h, gpa, len);
   }
 
   /** Ends the current (or next) run with outcome "killed". No-op once closed. */

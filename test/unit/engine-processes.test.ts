@@ -130,6 +130,7 @@ test('fork, a pipe across it, EOF, waitpid and the merged output', async () => {
   assert.match(text, /status 768 got hi\n/); // exit code 3 << 8
   assert.match(text, /root done\n$/);
   assert.equal(h.charges, 0, 'the child released its budget share');
+  assert.equal(root.kicked, 0, 'a VM that answered is never kicked (a kick would end its next run: a session)');
 });
 
 test('WAIT blocks until a peer writes, and a timed WAIT ends with ETIMEDOUT', async () => {

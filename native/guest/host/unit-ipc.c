@@ -10,7 +10,8 @@
  * its entry with one WAIT); close and shutdown drop the counts; fstat; poll,
  * select and epoll over local + host descriptors with one POLL per scan; and
  * the scheduler's union WAIT over several W_HOST threads, its deadline, the
- * look at the host while another thread runs, signals ending a wait (EINTR).
+ * look at the host while another thread runs, signals in an answer making the
+ * waiters look again (their next wait is the EINTR).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,13 @@ void time_spin_until_mono(u64 ns) { if (g_mono < ns) g_mono = ns; }
 int rt_snprintf(char *b, size_t cap, const char *fmt, ...) { return snprintf(b, cap, "%s", fmt); }
 i64 console_write(int which, const u8 *buf, u64 n) { (void)which; (void)buf; return (i64)n; }
 void ctl_exit(int code) { exit(code); }
-int sig_block(int kind, const void *chan, u32 bitset, u64 deadline) { return sched_block(kind, chan, bitset, deadline); }
+/* signal.c's part: signals from a host answer end the next wait with EINTR */
+static u64 g_test_sigs;
+int sig_block(int kind, const void *chan, u32 bitset, u64 deadline)
+{
+    if (g_test_sigs) { g_test_sigs = 0; return -EINTR; }
+    return sched_block(kind, chan, bitset, deadline);
+}
 /* sched.c's context switch: record whom it switched to and come straight back */
 static void *g_switched_to;
 void fb_switch(u64 *save_ksp, u64 new_ksp, u8 *save_fp, u8 *load_fp) { (void)save_ksp; g_switched_to = (void *)new_ksp; (void)save_fp; (void)load_fp; }
@@ -141,6 +148,7 @@ i64 host_call(const struct fb_call *c, const void *data, u64 len, struct fb_answ
         if (g_on_wait) g_on_wait();
         a.ret = g_wait_ret;
         a.signals = g_signals_next;
+        g_test_sigs |= a.signals;
         g_signals_next = 0;
         break;
     default:
@@ -231,12 +239,17 @@ static void test_pipes(void)
     CHECK(fd_read(fds[0], b, 8) == 2 && !memcmp(b, "hi", 2));
     CHECK(g_calls[FB_CALL_WAIT] == 1 && g_calls[FB_CALL_PIPE_READ] == 2);
     g_on_wait = 0;
-    /* a signal from another process ends the wait */
+    /* a signal from another process: the read looks again, and its next wait ends with EINTR */
     g_signals_next = 1ull << 9;
-    CHECK(fd_read(fds[0], b, 8) == -EINTR);
+    reset_log();
+    CHECK(fd_read(fds[0], b, 8) == -EINTR && g_calls[FB_CALL_WAIT] == 1 && g_calls[FB_CALL_PIPE_READ] == 2);
     /* a host that serves no processes: the wait's -ENOSYS is returned, not a hang */
     g_wait_ret = -ENOSYS;
     CHECK(fd_read(fds[0], b, 8) == -ENOSYS);
+    g_wait_ret = 0;
+    /* the host found every process blocked: EAGAIN, as a local pipe nobody could fill */
+    g_wait_ret = -EDEADLK;
+    CHECK(fd_read(fds[0], b, 8) == -EAGAIN);
     g_wait_ret = 0;
 
     /* poll over a local eventfd and host pipe ends: one POLL per scan */
@@ -377,12 +390,13 @@ static void test_sched(void)
     sched_yield();                                          /* ... and runs */
     CHECK(g_cur == &t2 && t2.state == T_RUN);
 
-    /* signals in a WAIT's answer end the host waiters with EINTR */
+    /* signals in a WAIT's answer: the host waiters look again (their sig_block delivers) */
     g_cur = &g_main; g_main.state = T_RUN; g_main.wait = W_NONE;
     t2.state = T_WAIT; t2.wait = W_HOST; t2.hdone = 0;
     g_signals_next = 1ull << 14;
     host_wait_block(&mine, 1, 0, 0, 0, 0);
-    CHECK(t2.hres == -EINTR && g_cur == &t2);
+    CHECK(t2.hres == 0 && g_cur == &t2 && g_main.hdone && g_main.hres == 0);
+    g_test_sigs = 0;
 
     /* a futex word waiter on the host is also woken locally */
     g_cur = &g_main; g_main.state = T_RUN; g_main.wait = W_NONE;

@@ -150,19 +150,23 @@ int main(void)
     u64 fkey = g_node.shm_key;
     CHECK(fkey >= 100);
     for (int i = 0; i < g_ncalls; i++)
-        if (g_log[i].a[0] == fm) CHECK(g_log[i].a[2] == 0 && g_log[i].a[3] == PG); /* new object, file offset */
-        else CHECK(g_log[i].a[2] == 0 && g_log[i].a[3] == 0);
+        CHECK(g_log[i].a[2] == 0 && g_log[i].a[3] == 0);   /* new objects */
+    CHECK(g_node.shm_base == PG);                          /* the object starts at the file's page 1 */
     reset_log();
     CHECK(shm_prepare_fork() == 0 && g_ncalls == 0);        /* already shared */
 
-    /* a new mapping of the keyed node shares at once, at its file offset */
+    /* a new mapping of the keyed node shares at once, at its offset in the object */
     i64 fm2 = sys_mmap(0, PG, 3, MAP_SHARED, 3, 3 * PG);
-    CHECK(fm2 > 0 && g_calls[FB_CALL_SHM_SHARE] == 1 && g_log[0].a[2] == (i64)fkey && g_log[0].a[3] == 3 * PG);
-    /* ... and a host that refuses it fails the mmap, with nothing left behind */
+    CHECK(fm2 > 0 && g_calls[FB_CALL_SHM_SHARE] == 1 && g_log[0].a[2] == (i64)fkey && g_log[0].a[3] == 2 * PG);
+    /* ... a host that refuses it fails the mmap, with nothing left behind */
     g_share_ret = -ENOMEM;
     u32 n0 = g_shmap_n;
-    CHECK(sys_mmap(0, PG, 3, MAP_SHARED, 3, 0) == -ENOMEM && g_shmap_n == n0);
+    u64 used0 = mm_used_bytes();
+    CHECK(sys_mmap(0, PG, 3, MAP_SHARED, 3, 4 * PG) == -ENOMEM && g_shmap_n == n0 && mm_used_bytes() == used0);
     g_share_ret = 0;
+    /* ... and a range below the object's start cannot be shared */
+    reset_log();
+    CHECK(sys_mmap(0, PG, 3, MAP_SHARED, 3, 0) == -EINVAL && g_shmap_n == n0 && g_ncalls == 0);
 
     /* futexes in shared memory: WAIT on the host with the entry, wakeable locally */
     reset_log();
@@ -173,7 +177,7 @@ int main(void)
     CHECK(g_wait_chan == (void *)(an + PG + 8));
     CHECK(futex((u32 *)(an + PG + 8), FUTEX_WAIT, 8) == -EAGAIN && g_host_waits == 1); /* value changed */
     *(u32 *)(fm + 4) = 1;
-    CHECK(sys_futex((u32 *)(fm + 4), FUTEX_WAIT_BITSET, 1, 0, ~0u) == 0 && g_wait_fe.key == fkey && g_wait_fe.off == PG + 4);
+    CHECK(sys_futex((u32 *)(fm + 4), FUTEX_WAIT_BITSET, 1, 0, ~0u) == 0 && g_wait_fe.key == fkey && g_wait_fe.off == 4);
     /* private, or outside shared memory: local */
     CHECK(futex((u32 *)(an + 8), FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 0) == -ETIMEDOUT && g_local_blocks == 1);
     *(u32 *)pv = 0;
@@ -206,7 +210,7 @@ int main(void)
     for (k = 0; k < (int)g_shmap_n && g_sm[k].addr != (u64)fm + PG; k++) {}
     CHECK(k < (int)g_shmap_n && g_sm[k].off == 2 * PG && g_sm[k].key == fkey);
     *(u32 *)(fm + PG) = 3;
-    CHECK(futex((u32 *)(fm + PG), FUTEX_WAIT, *(u32 *)(fm + PG)) == 0 && g_wait_fe.off == 2 * PG);
+    CHECK(futex((u32 *)(fm + PG), FUTEX_WAIT, *(u32 *)(fm + PG)) == 0 && g_wait_fe.off == PG);
     ((u8 *)fm)[PG] = 'Z';
     CHECK(sys_munmap((u64)fm + PG, PG) == 0 && g_fdata[2 * PG] == 'Z');  /* written back, then unshared */
     CHECK(logged(FB_CALL_SHM_UNSHARE, fm + PG, PG));

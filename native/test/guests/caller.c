@@ -9,6 +9,7 @@
  *   "w ADDR V" writes the 32-bit V at ADDR; DONE with exit_code 0.
  *   "r ADDR"  DONE with exit_code = the 32-bit word at ADDR.
  *   "z ADDR"  DONE with exit_code 1 when the page at ADDR is all zero, else 0.
+ *   "p ADDR V" spins until the 32-bit word at ADDR is V (another vm writes it), then DONE.
  *   "s"       CALL with result_len below the call header (protocol violation).
  *   "d"       CALL whose data_len runs past result_len (protocol violation).
  *   "q"       CALL acknowledging a stale seq (protocol violation). */
@@ -105,6 +106,9 @@ void guest_main(void)
             done_with(0, 0, 0);
         } else if (op == 'r') {
             done_with((int32_t)*(volatile uint32_t *)x, 0, 0);
+        } else if (op == 'p') {
+            while (*(volatile uint32_t *)x != (uint32_t)y) __asm__ volatile("pause");
+            done_with(0, 0, 0);
         } else if (op == 'z') {
             const volatile uint64_t *p = (const volatile uint64_t *)(x & ~(FB_PAGE_SIZE - 1));
             int32_t zero = 1;
