@@ -167,11 +167,13 @@ static void host_look(u64 deadline)
 {
     int npe = 0, nfe = 0;
     u32 flags = 0;
-    struct thread *t = g_cur;
+    /* the ring of live threads: an exiting thread (g_cur, T_DEAD) is no longer in it,
+     * but its `next` is */
+    struct thread *first = g_cur->state == T_DEAD ? g_cur->next : g_cur, *t = first;
     do {
         if (t->state == T_WAIT && t->wait == W_HOST && !t->hdone) { npe += t->hnpe; nfe += t->hnfe; flags |= t->hflags; }
         t = t->next;
-    } while (t != g_cur);
+    } while (t != first);
     struct fb_poll_ent *pe = npe ? kmalloc((u64)npe * sizeof *pe) : 0;
     struct fb_futex_ent *fe = nfe ? kmalloc((u64)nfe * sizeof *fe) : 0;
     int r;
@@ -185,7 +187,7 @@ static void host_look(u64 deadline)
                 ip += t->hnpe; jf += t->hnfe;
             }
             t = t->next;
-        } while (t != g_cur);
+        } while (t != first);
         r = wait_call(pe, npe, fe, nfe, flags, deadline);
     }
     kfree(pe);
@@ -195,7 +197,7 @@ static void host_look(u64 deadline)
     do {
         if (t->state == T_WAIT && t->wait == W_HOST && !t->hdone) { t->hdone = 1; t->hres = r; }
         t = t->next;
-    } while (t != g_cur);
+    } while (t != first);
 }
 
 /* run someone: the first ready thread after the current one (the current one last) */
