@@ -354,7 +354,7 @@ class Runner:
             _chdir(self.base_cwd)
         except OSError:
             self.base_cwd = _getcwd()
-        self.session_globals = None  # the namespace of a session, made at its first exec
+        self.session_main = None  # the __main__ module of a session, made at its first exec
         self.result = None           # repr of a session exec's last expression, sent with the answer
         self.display = _Display()    # rich outputs of the exec, sent with the answer
         builtins.display = self.display.builtin
@@ -465,12 +465,16 @@ class Runner:
             sys.stderr.write(''.join(self.traceback.format_exception_only(type(e), e)))
             return 1
         try:
+            # The program runs as the __main__ module (as `python -c` does), so what it
+            # defines can be found by name: pickle, and so multiprocessing, look there.
             if session:
-                if self.session_globals is None:
-                    self.session_globals = {'__name__': '__main__', '__builtins__': builtins}
-                scope = self.session_globals
+                if self.session_main is None:
+                    self.session_main = _new_main()
+                main = self.session_main
             else:
-                scope = {'__name__': '__main__', '__builtins__': builtins}
+                main = _new_main()
+            sys.modules['__main__'] = main
+            scope = main.__dict__
             _exec(code, scope)
             if last is not None:
                 value = _eval(last, scope)  # noqa: S307 - the program's own code, in its sandbox
@@ -566,6 +570,12 @@ def main():
     gc.collect()
     gc.freeze()
     runner.serve()
+
+
+def _new_main():
+    m = type(sys)('__main__')
+    m.__builtins__ = builtins
+    return m
 
 
 if __name__ == '__main__':

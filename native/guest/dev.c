@@ -345,6 +345,7 @@ i64 host_call(const struct fb_call *c, const void *data, u64 len, struct fb_answ
     if (copy.signals) { g_host_signals |= copy.signals; g_sig_work = 1; } /* delivered at the syscall's return */
     if (rbuf && rcap) memcpy(rbuf, a + 1, copy.data_len < rcap ? copy.data_len : rcap);
     if (ans) *ans = copy;
+    sched_after_host_call();
     return copy.ret;
 }
 

@@ -312,6 +312,7 @@ int sched_wake(const void *chan, u32 bitset, int n);  /* futex waiters woken */
 void sched_yield(void);
 i64 sched_pause(void);
 void sched_preempt(void);
+void sched_after_host_call(void);   /* a long slice of host calls yields on the way out */
 i64 sched_clone(u64 flags, u64 sp, u64 ptid, u64 ctid, u64 tls);
 void sched_exit_thread(int code) __attribute__((noreturn));
 int sched_tid(void);

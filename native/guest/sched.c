@@ -101,9 +101,12 @@ static void reap(void)
     }
 }
 
+static u64 g_slice_start; /* when the current thread was last switched to (or looked at the host) */
+
 static void switch_to(struct thread *t)
 {
     struct thread *me = g_cur;
+    g_slice_start = time_mono_ns();
     g_cur = t;
     g_kstack_top = t->ktop;
     g_preempt_pending = 0;
@@ -167,13 +170,12 @@ static void host_look(u64 deadline)
 {
     int npe = 0, nfe = 0;
     u32 flags = 0;
-    /* the ring of live threads: an exiting thread (g_cur, T_DEAD) is no longer in it,
-     * but its `next` is */
-    struct thread *first = g_cur->state == T_DEAD ? g_cur->next : g_cur, *t = first;
+    /* from a live thread: an exiting one (g_cur in sched_exit_thread) is out of the ring */
+    struct thread *s0 = g_cur->state == T_DEAD ? g_cur->next : g_cur, *t = s0;
     do {
         if (t->state == T_WAIT && t->wait == W_HOST && !t->hdone) { npe += t->hnpe; nfe += t->hnfe; flags |= t->hflags; }
         t = t->next;
-    } while (t != first);
+    } while (t != s0);
     struct fb_poll_ent *pe = npe ? kmalloc((u64)npe * sizeof *pe) : 0;
     struct fb_futex_ent *fe = nfe ? kmalloc((u64)nfe * sizeof *fe) : 0;
     int r;
@@ -187,7 +189,7 @@ static void host_look(u64 deadline)
                 ip += t->hnpe; jf += t->hnfe;
             }
             t = t->next;
-        } while (t != first);
+        } while (t != s0);
         r = wait_call(pe, npe, fe, nfe, flags, deadline);
     }
     kfree(pe);
@@ -197,7 +199,7 @@ static void host_look(u64 deadline)
     do {
         if (t->state == T_WAIT && t->wait == W_HOST && !t->hdone) { t->hdone = 1; t->hres = r; }
         t = t->next;
-    } while (t != first);
+    } while (t != s0);
 }
 
 /* run someone: the first ready thread after the current one (the current one last) */
@@ -321,9 +323,20 @@ i64 sched_pause(void)
 }
 
 /* a periodic host kick landed (or the pending flag was seen on the way out) */
+/* After a host call (dev.c host_call): every call ends the VM's run, and the host's
+ * preempt tick counts one run's time, so a thread whose calls never block (a poll
+ * loop that always finds something ready) would never be preempted and the threads
+ * waiting on the host never looked at. Past a slice of HOST_LOOK_NS it yields on the
+ * way out of its syscall, as a tick would make it. */
+void sched_after_host_call(void)
+{
+    if (g_nthreads > 1 && time_mono_ns() - g_slice_start >= HOST_LOOK_NS) g_preempt_pending = 1;
+}
+
 void sched_preempt(void)
 {
     g_preempt_pending = 0;
+    g_slice_start = time_mono_ns();
     if (g_nthreads > 1) sched_yield();
 }
 

@@ -27,6 +27,11 @@ const SIGKILL = 9, SIGSEGV = 11, SIGCHLD = 17;
 const WNOWAIT = 0x01000000;
 const ROOT_PID = 2;
 
+/** FORKBOX_TRACE_CALLS=1: one stderr line per call (debugging). */
+const TRACE = process.env.FORKBOX_TRACE_CALLS === '1';
+const CALL_NAMES: Record<number, string> = { 1: 'FORK', 2: 'PIPE_NEW', 3: 'PIPE_REF', 4: 'PIPE_READ', 5: 'PIPE_WRITE', 6: 'POLL',
+  7: 'WAIT', 8: 'WAITPID', 9: 'KILL', 10: 'SHM_SHARE', 11: 'SHM_UNSHARE', 12: 'FUTEX_WAKE' };
+
 /** Pipe capacity (Linux's default) and the size up to which a write is all or nothing. */
 export const PIPE_CAPACITY = 65536;
 const PIPE_BUF = 4096;
@@ -181,6 +186,7 @@ export class ProcessGroup {
         answer = encodeAnswer(-EINVAL);
       } else {
         answer = await this.#serve(p, call);
+        if (TRACE) process.stderr.write(`forkbox: call pid ${p.pid} ${CALL_NAMES[call.nr] ?? call.nr}(${call.args.slice(0, 4).join(', ')}) data ${call.nr === FB_CALL_POLL || call.nr === FB_CALL_WAIT ? call.data.toString('hex') : call.data.length} -> ${answer.readBigInt64LE(0)} ${answer.subarray(FB_ANSWER_HDR, FB_ANSWER_HDR + 32).toString('hex')}\n`);
       }
       if (!p.vm || this.#ended) {
         // killed (or the group ended) while its call was out
