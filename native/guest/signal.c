@@ -384,7 +384,7 @@ static i64 sys_kill(i64 pid, u64 sig)
 {
     if (sig > 64) return -EINVAL;
     if (pid == INT32_MIN) return -ESRCH;
-    if (pid == g_pid) return kill_self(sig);
+    if (pid == g_pid || (pid > 0 && sched_tid_alive(pid))) return kill_self(sig); /* a tid of ours: its process */
     if (pid == 0 || pid == -FB_PID) {
         i64 r = proc_kill(0, (int)sig);
         if (r && r != -ESRCH) return r;
