@@ -20,7 +20,7 @@ import { languageModule } from '../languages/index.js';
 import { createEngine, type ForkboxEngine } from '../engine/index.js';
 import { HOST_FORK_PY } from './host-fork.js';
 
-const USAGE = 'usage: forkbox bench fork|exec [--json] [-n N] [--out FILE] [--language python|javascript]\n       forkbox bench soak [-n 10000] [--concurrency 2] [--json]\n       forkbox bench session [-n 200] [--json]\n       forkbox bench templates|exec --template NAME [-n 100] [--json]\n       forkbox bench http [--clients 200] [--duration 20] [--url URL] [--json]\n';
+const USAGE = 'usage: forkbox bench fork|exec [--json] [-n N] [--out FILE] [--language python|javascript]\n       forkbox bench soak [-n 10000] [--concurrency 2] [--json]\n       forkbox bench session [-n 200] [--json]\n       forkbox bench processes [-n 200] [--json]\n       forkbox bench templates|exec --template NAME [-n 100] [--json]\n       forkbox bench http [--clients 200] [--duration 20] [--url URL] [--json]\n';
 
 export interface Dist { n: number; p50: number; p99: number; mean: number; min: number; max: number }
 export function dist(xs: number[]): Dist {
@@ -356,6 +356,7 @@ export async function run(args: string[]): Promise<number> {
   if (args[0] === 'http') return runHttpBench(args.slice(1));
   if (args[0] === 'soak') return (await import('../../bench/soak.js')).runSoak(args.slice(1));
   if (args[0] === 'session') return (await import('../../bench/session.js')).runSessionBench(args.slice(1));
+  if (args[0] === 'processes') return (await import('../../bench/processes.js')).runProcessBench(args.slice(1));
   if (args[0] === 'templates' || (args[0] === 'exec' && args.some((a) => a === '--template' || a.startsWith('--template='))))
     return (await import('../../bench/templates.js')).runTemplateBench(args.slice(1));
   let parsed;
