@@ -91,9 +91,10 @@ print("from parent", bytes(buf[:5]))
       const r = await run(`
 import os, signal, time
 r, w = os.pipe()
+idle_r, idle_w = os.pipe()
 a = os.fork()
 if a == 0:
-    os.read(r, 1)          # blocks: nobody writes
+    os.read(idle_r, 1)     # blocks: nobody writes to this one
     os._exit(0)
 b = os.fork()
 if b == 0:
