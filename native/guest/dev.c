@@ -322,6 +322,10 @@ i64 ctl_write(const u8 *buf, u64 n)
 HOT u64 g_host_signals;   /* signals from other processes, taken by signal.c */
 i64 host_call(const struct fb_call *c, const void *data, u64 len, struct fb_answer *ans, void *rbuf, u64 rcap)
 {
+    /* Before the first request (a template's boot, preload and warm-up) no host serves
+     * calls: the program gets what a host without processes answers (a preload that runs
+     * a subprocess, as loky's cpu count does, falls back as it would). */
+    if (!g_req_open && !g_responded) return -ENOSYS;
     if (len > FB_MB_RESULT_SIZE - sizeof *c) return -E2BIG;
     u8 *res = (u8 *)g_mb + FB_MB_RESULT_OFF;
     memcpy(res, c, sizeof *c);
