@@ -464,6 +464,7 @@ class Runner:
             # Like `python -c`: no traceback header for a compile error, no runner frames.
             sys.stderr.write(''.join(self.traceback.format_exception_only(type(e), e)))
             return 1
+        prev_main = sys.modules.get('__main__')
         try:
             # The program runs as the __main__ module (as `python -c` does), so what it
             # defines can be found by name: pickle, and so multiprocessing, look there.
@@ -499,6 +500,11 @@ class Runner:
             except BaseException:  # noqa: BLE001 - a faulty user hook: fall back to the default
                 sys.__excepthook__(type(e), e, tb)
             return 1
+        finally:
+            # The runner's own __main__ again: a program's module (and all it holds) is
+            # freed with this exec, as its namespace was, never inside the next one (the
+            # warm-up's would otherwise be freed in every fork's first exec).
+            sys.modules['__main__'] = prev_main
 
     def handle(self, payload):
         try:
