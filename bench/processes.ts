@@ -6,27 +6,12 @@
 // host's MemAvailable while 8 children sleep). Prints targets beside results and never fails
 // on a number.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { setLogLevel } from '../src/lib/log.js';
 import { createEngine, type ForkboxEngine } from '../src/engine/index.js';
 import { HOST_FORK_PY } from '../src/cli/host-fork.js';
+import { dist, pssKiB, r2, usedKiB } from './session.js';
 
-interface Dist { n: number; p50: number; p99: number }
-function dist(xs: number[]): Dist {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (p: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? NaN;
-  return { n: s.length, p50: q(0.5), p99: q(0.99) };
-}
-const r2 = (x: number): number => Math.round(x * 100) / 100;
-function usedKiB(): number {
-  const t = readFileSync('/proc/meminfo', 'utf8');
-  const get = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(t)?.[1] ?? NaN);
-  return get('MemTotal') - get('MemAvailable');
-}
-function pssKiB(): number {
-  return Number(/^Pss:\s+(\d+)/m.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1] ?? NaN);
-}
 const times = (stderr: string): number[] => {
   const line = stderr.trim().split('\n').pop() ?? '';
   return line.split(/\s+/).map(Number).filter((x) => Number.isFinite(x) && x > 0).map((x) => x / 1e6);

@@ -12,22 +12,22 @@ import { parseArgs } from 'node:util';
 import { setLogLevel } from '../src/lib/log.js';
 import { createEngine, type ForkboxEngine } from '../src/engine/index.js';
 
-interface Dist { n: number; p50: number; p99: number }
-function dist(xs: number[]): Dist {
+export interface Dist { n: number; p50: number; p99: number }
+export function dist(xs: number[]): Dist {
   const s = [...xs].sort((a, b) => a - b);
   const q = (p: number): number => s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] ?? NaN;
   return { n: s.length, p50: q(0.5), p99: q(0.99) };
 }
-const r2 = (x: number): number => Math.round(x * 100) / 100;
+export const r2 = (x: number): number => Math.round(x * 100) / 100;
 
 /** Host memory in use (MemTotal - MemAvailable), KiB: counts the kernel's share of a VM too. */
-function usedKiB(): number {
+export function usedKiB(): number {
   const t = readFileSync('/proc/meminfo', 'utf8');
   const get = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(t)?.[1] ?? NaN);
   return get('MemTotal') - get('MemAvailable');
 }
 /** This process's proportional set size, KiB: a page mapped by several forks counts once. */
-function pssKiB(): number {
+export function pssKiB(): number {
   const t = readFileSync('/proc/self/smaps_rollup', 'utf8');
   return Number(/^Pss:\s+(\d+)/m.exec(t)?.[1] ?? NaN);
 }

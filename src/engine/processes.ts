@@ -121,6 +121,10 @@ export function encodeAnswer(ret: number, vals: number[] = [], signals = 0n, dat
   return b;
 }
 
+/** A response for a process the host ended (or that failed to run): no output, no answer. */
+const ended = (base: Response, outcome: string, outcomeCode: number, detail = base.detail): Response =>
+  ({ ...base, outcome, outcomeCode, status: 0, detail, result: Buffer.alloc(0), stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) });
+
 const small = (v: bigint | undefined, lo: bigint, hi: bigint): number | null => (v === undefined || v < lo || v > hi ? null : Number(v));
 const sigBit = (sig: number): bigint => 1n << BigInt(sig - 1);
 
@@ -190,13 +194,13 @@ export class ProcessGroup {
       }
       if (!p.vm || this.#ended) {
         // killed (or the group ended) while its call was out
-        const killed = { ...resp, outcome: 'killed', outcomeCode: 9, status: 0, result: Buffer.alloc(0), stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+        const killed = ended(resp, 'killed', 9);
         if (p.status === null) this.#exited(p, killed);
         return killed;
       }
       const timeoutMs = this.#limits.deadline - Date.now();
       if (timeoutMs <= 0) {
-        const t = { ...resp, outcome: 'timeout', outcomeCode: 8, status: 0, result: Buffer.alloc(0), stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+        const t = ended(resp, 'timeout', 8);
         this.#exited(p, t);
         return t;
       }
@@ -206,8 +210,7 @@ export class ProcessGroup {
         resp = await p.vm.run({ kind: FB_REQ_ANSWER, payload: answer, outCap: Math.max(1, this.#limits.outCap - this.#outBytes),
           errCap: Math.max(1, this.#limits.errCap - this.#errBytes), memLimit: this.#host.memLimit, timeoutMs });
       } catch (e) {
-        resp = { ...resp, outcome: 'crash-internal', outcomeCode: 6, status: 0, detail: String((e as Error).message ?? e),
-          result: Buffer.alloc(0), stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+        resp = ended(resp, 'crash-internal', 6, String((e as Error).message ?? e));
       } finally {
         this.#running--;
         p.inRun = false;
